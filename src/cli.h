@@ -1,0 +1,51 @@
+/* cli.h - the pieces of the `gemma` command line: subcommands (one file each) and the
+ * helpers they share. Every subcommand takes the whole argv (argv[1] is its name) and
+ * returns the process exit code.
+ *
+ * Exit codes: 0 success (also when the reader of stdout goes away), 1 runtime error,
+ * 2 usage error, 3 model file error, 4 I/O error. */
+#ifndef GEMMA_CLI_H
+#define GEMMA_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "gemma.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MODEL = 3, EXIT_IO = 4 };
+
+/* subcommands */
+int cmd_logits(int argc, char **argv);      /* cli_tools.c */
+int cmd_tokenize(int argc, char **argv);    /* cli_tools.c */
+int cmd_dequant(int argc, char **argv);     /* cli_tools.c */
+
+/* ---- messages and exits ---- */
+extern bool log_enabled;                    /* --log-disable clears it */
+void logf_(const char *fmt, ...);           /* stderr, unless logging is disabled */
+void die(int code, const char *fmt, ...);   /* "gemma: error: ..." and exit(code) */
+#define die_usage(...) do { fputs("gemma: error: ", stderr); fprintf(stderr, __VA_ARGS__); \
+    fputs(" (see 'gemma --help')\n", stderr); exit(EXIT_USAGE); } while (0)
+
+/* ---- stdout: generated text only; a closed pipe exits quietly with status 0 ---- */
+void out_write(const char *buf, size_t len);
+void out_flush(void);
+/* Never print half a UTF-8 character: an incomplete trailing sequence is held back. */
+typedef struct {
+    char pend[8];
+    int n;
+} utf8_stream;
+int utf8_seq_len(unsigned char c);
+void stream_put(utf8_stream *s, const char *buf, size_t len);
+void stream_finish(utf8_stream *s);
+
+/* ---- arguments and files ---- */
+const char *arg_value(int argc, char **argv, int *i);     /* the value after argv[*i] */
+long long parse_int(const char *flag, const char *s, long long lo, long long hi);
+float parse_float(const char *flag, const char *s, double lo, double hi);
+char *read_all(FILE *fp, size_t *len);                    /* NULL on read error */
+char *read_path(const char *path, size_t *len);           /* "-" = stdin; dies on error */
+gemma_model *load_or_die(const char *path, bool vocab_only);
+void write_floats(const char *path, const float *v, size_t n); /* "-" = stdout */
+
+#endif

@@ -1,0 +1,63 @@
+/* forward.h - the transformer forward pass over a model, with its KV cache and scratch.
+ *
+ * A context owns everything that changes while a model runs: the KV cache, activation
+ * buffers (allocated once, sized for one micro-batch), the thread pool. eval() feeds tokens
+ * at the next positions and writes logits. */
+#ifndef GEMMA_FORWARD_H
+#define GEMMA_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "matmul.h"
+#include "model.h"
+#include "threads.h"
+
+typedef struct {
+    int n_ctx;        /* KV cache length in tokens (positions 0 .. n_ctx-1) */
+    int n_threads;
+    int n_ubatch;     /* tokens per forward micro-batch (prompt processing) */
+} context_params;
+
+typedef struct {
+    int len;          /* cells in this layer's ring (n_ctx, or the window + a batch) */
+    int kv_dim;       /* n_head_kv * head_dim */
+    float *k, *v;     /* [len][kv_dim] */
+    int32_t *pos;     /* position stored in each cell, -1 if empty */
+} kv_layer;
+
+typedef struct gemma_context {
+    gemma_model *m;
+    context_params p;
+    threadpool *pool;
+    matmul_ctx mm;
+    kv_layer *kv;     /* per layer; len 0 for layers that read another layer's cache */
+    int n_past;       /* tokens already in the cache = position of the next token */
+    size_t kv_bytes, scratch_bytes;
+
+    /* activation scratch, [n_ubatch][width] each */
+    float *x, *h, *o, *q, *k, *v, *att, *gate, *up;
+    float *ple, *ple_tmp;                    /* per-layer embeddings */
+    float *moe_n2, *moe_acc, *moe_in, *moe_out, *moe_gu, *router; /* experts */
+    int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
+    int *moe_rows;                           /* token list per expert */
+    float *scores;                           /* attention scores, [n_threads][n_ctx] */
+    float *embd_row;                         /* one dequantized embedding row */
+} gemma_context;
+
+gemma_context *context_new(gemma_model *m, const context_params *p, char *err);
+void context_free(gemma_context *c);
+/* Forget all cached tokens. */
+void context_reset(gemma_context *c);
+/* Keep only the first n cached tokens (n <= n_past). Returns 0 if the cache still holds
+ * everything the next token needs, -1 if a sliding-window ring has already overwritten
+ * cells inside the window (then the caller must re-evaluate; the context is reset). */
+int context_truncate(gemma_context *c, int n);
+
+/* Run n tokens at positions n_past .. n_past+n-1. Writes logits for every token
+ * (logits[i*n_vocab ...]) if all_logits, else only for the last token (logits[0..n_vocab)).
+ * Returns -1 with a message if the context would overflow or an id is out of range. */
+int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
+                 char *err);
+
+#endif

@@ -1,0 +1,148 @@
+/* gemma.c - the public API (include/gemma.h) over the internal modules. */
+#include "gemma.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+#include "model.h"
+#include "quant.h"
+#include "sampler.h"
+#include "threads.h"
+#include "tokenizer.h"
+#include "util.h"
+
+gemma_model *gemma_model_load(const char *path, char *err) {
+    quant_init();
+    return model_load(path, err);
+}
+
+gemma_model *gemma_vocab_load(const char *path, char *err) { return model_load_vocab(path, err); }
+
+void gemma_model_free(gemma_model *m) { model_free(m); }
+
+void gemma_model_get_info(const gemma_model *m, gemma_model_info *info) {
+    info->arch = m->arch_name;
+    info->name = m->name;
+    info->ftype = model_ftype_name(m);
+    info->n_layer = m->n_layer;
+    info->n_embd = m->n_embd;
+    info->n_vocab = m->n_vocab;
+    info->n_ctx_train = m->n_ctx_train;
+    info->n_params = m->n_params;
+    info->n_bytes = m->weight_bytes;
+    info->has_temp = m->has_temp;
+    info->has_top_k = m->has_top_k;
+    info->has_top_p = m->has_top_p;
+    info->has_min_p = m->has_min_p;
+    info->temp = m->temp;
+    info->top_k = m->top_k;
+    info->top_p = m->top_p;
+    info->min_p = m->min_p;
+}
+
+int32_t *gemma_tokenize(const gemma_model *m, const char *text, size_t len, bool add_bos,
+                        bool parse_special, int *n) {
+    return tokenizer_encode(m->tok, text, len, add_bos, parse_special, n);
+}
+
+size_t gemma_token_to_piece(const gemma_model *m, int32_t id, char *buf, size_t cap) {
+    return tokenizer_piece(m->tok, id, buf, cap);
+}
+
+bool gemma_token_is_eog(const gemma_model *m, int32_t id) { return tokenizer_is_eog(m->tok, id); }
+
+int32_t gemma_token_id(const gemma_model *m, const char *text) {
+    return tokenizer_find(m->tok, text, strlen(text));
+}
+
+gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, char *err) {
+    context_params cp;
+    cp.n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
+    cp.n_threads = p->n_threads > 0 ? p->n_threads : cpu_physical_cores();
+    cp.n_ubatch = p->n_batch > 0 ? p->n_batch : 512;
+    return context_new(m, &cp, err);
+}
+
+void gemma_context_free(gemma_context *c) { context_free(c); }
+
+int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
+               char *err) {
+    return context_eval(c, ids, n, logits, all_logits, err);
+}
+
+int gemma_n_ctx(const gemma_context *c) { return c->p.n_ctx; }
+int gemma_n_past(const gemma_context *c) { return c->n_past; }
+int gemma_n_threads(const gemma_context *c) { return pool_size(c->pool); }
+size_t gemma_kv_bytes(const gemma_context *c) { return c->kv_bytes; }
+void gemma_context_reset(gemma_context *c) { context_reset(c); }
+int gemma_context_truncate(gemma_context *c, int n) { return context_truncate(c, n); }
+size_t gemma_scratch_bytes(const gemma_context *c) { return c->scratch_bytes; }
+
+void gemma_sampler_params_default(gemma_sampler_params *p) {
+    sampler_params sp;
+    sampler_params_default(&sp);
+    p->temp = sp.temp;
+    p->top_k = sp.top_k;
+    p->top_p = sp.top_p;
+    p->min_p = sp.min_p;
+    p->repeat_penalty = sp.repeat_penalty;
+    p->repeat_last_n = sp.repeat_last_n;
+    p->seed = GEMMA_SEED_RANDOM;
+}
+
+gemma_sampler *gemma_sampler_new(const gemma_model *m, const gemma_sampler_params *p, char *err) {
+    sampler_params sp = {p->temp, p->top_k, p->top_p, p->min_p, p->repeat_penalty,
+                         p->repeat_last_n, p->seed == GEMMA_SEED_RANDOM ? SAMPLER_SEED_RANDOM : p->seed};
+    sampler *s = sampler_new(&sp, m->n_vocab, err);
+    if (!s) return NULL;
+    /* Gemma 4 "unified" files list tokens that must never be generated. */
+    const gguf_kv *kv = gguf_find(m->gguf, "tokenizer.ggml.suppress_tokens");
+    if (kv && kv->type == GGUF_ARRAY && gguf_arr_is_int(kv) && kv->arr_n < (1u << 24)) {
+        int n = (int)kv->arr_n;
+        int32_t *ids = xmalloc((size_t)(n ? n : 1) * sizeof(int32_t));
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)gguf_arr_int(kv, (uint64_t)i);
+        sampler_set_suppress(s, ids, n);
+        free(ids);
+    }
+    return s;
+}
+
+void gemma_sampler_free(gemma_sampler *s) { sampler_free(s); }
+int32_t gemma_sampler_sample(gemma_sampler *s, const float *logits) { return sampler_sample(s, logits); }
+void gemma_sampler_accept(gemma_sampler *s, int32_t id) { sampler_accept(s, id); }
+uint64_t gemma_sampler_seed(const gemma_sampler *s) { return sampler_seed(s); }
+
+float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char *err) {
+    quant_init();
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    float *out = NULL;
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    const type_traits *tt = t ? ggml_type_traits(t->type) : NULL;
+    if (!t) {
+        set_err(err, "%s: no tensor named '%s'", path, name);
+    } else if (!tt || !tt->to_float) {
+        set_err(err, "%s: tensor '%s' has type %s, which this build cannot dequantize", path,
+                name, ggml_type_name(t->type));
+    } else {
+        uint64_t count = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        if (count > SIZE_MAX / sizeof(float) / 2) {
+            set_err(err, "%s: tensor '%s' is too large", path, name);
+        } else {
+            out = xmalloc((size_t)count * sizeof(float));
+            uint64_t rows = count / (uint64_t)t->ne[0];
+            size_t rb = ggml_row_size(t->type, t->ne[0]);
+            for (uint64_t r = 0; r < rows; r++)
+                tt->to_float((const uint8_t *)t->data + r * rb, out + r * (uint64_t)t->ne[0], t->ne[0]);
+            *n = (size_t)count;
+        }
+    }
+    gguf_close(f);
+    return out;
+}
+
+const char *gemma_kernel_path(void) {
+    quant_init();
+    return quant_kernel_path();
+}

@@ -1,0 +1,108 @@
+/* matmul.c - the matrix multiply driver over the per-type kernels (quant.h).
+ *
+ * 1. Convert the M activation rows once to the weight type's vec_dot_type (Q8_0, Q8_K ...),
+ *    all threads cooperating, then a barrier (the end of pool_run).
+ * 2. Split the N weight rows into chunks handed out dynamically to the threads. Inside a
+ *    chunk, tiles of up to GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows go to the
+ *    type's tile kernel (prefill), or each weight row is dotted with every activation row
+ *    while it is hot in cache (decode, or types without a tile kernel). */
+#include "matmul.h"
+
+#include <string.h>
+
+#include "quant.h"
+#include "util.h"
+
+typedef struct {
+    float *y;
+    const uint8_t *w;
+    size_t w_row;          /* bytes per weight row */
+    const float *x;        /* f32 activations */
+    uint8_t *a;            /* activations in vec_dot_type */
+    size_t a_row;          /* bytes per activation row */
+    int64_t N, K, M;
+    const type_traits *tt, *at;
+    int64_t chunk;         /* weight rows per chunk */
+    chunk_counter next;
+} matmul_job;
+
+/* Step 1: thread ith converts rows ith, ith + nth, ... */
+static void quantize_worker(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    for (int64_t m = ith; m < j->M; m += nth)
+        j->at->from_float(j->x + m * j->K, j->a + (size_t)m * j->a_row, j->K);
+}
+
+static void rows_times_all(const matmul_job *j, int64_t n0, int64_t n1) {
+    vec_dot_fn dot = j->tt->vec_dot;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *wrow = j->w + (size_t)n * j->w_row;
+        for (int64_t m = 0; m < j->M; m++)
+            dot((int)j->K, &j->y[m * j->N + n], wrow, j->a + (size_t)m * j->a_row);
+    }
+}
+
+static void tiles(const matmul_job *j, int64_t n0, int64_t n1) {
+    gemm_fn gemm = j->tt->gemm;
+    for (int64_t m = 0; m < j->M; m += GEMM_MAX_NA) {
+        int na = (int)(j->M - m < GEMM_MAX_NA ? j->M - m : GEMM_MAX_NA);
+        for (int64_t n = n0; n < n1; n += GEMM_MAX_NW) {
+            int nw = (int)(n1 - n < GEMM_MAX_NW ? n1 - n : GEMM_MAX_NW);
+            gemm((int)j->K, &j->y[m * j->N + n], (size_t)j->N, j->w + (size_t)n * j->w_row,
+                 j->w_row, j->a + (size_t)m * j->a_row, j->a_row, nw, na);
+        }
+    }
+}
+
+/* Step 2: chunks of weight rows, dynamically scheduled. */
+static void matmul_worker(void *arg, int ith, int nth) {
+    (void)ith;
+    (void)nth;
+    matmul_job *j = arg;
+    int64_t n_chunks = (j->N + j->chunk - 1) / j->chunk;
+    bool use_tiles = j->tt->gemm && j->M > 1;
+    for (int64_t c = chunks_next(&j->next); c < n_chunks; c = chunks_next(&j->next)) {
+        int64_t n0 = c * j->chunk, n1 = n0 + j->chunk < j->N ? n0 + j->chunk : j->N;
+        if (use_tiles) tiles(j, n0, n1);
+        else rows_times_all(j, n0, n1);
+    }
+}
+
+size_t matmul_scratch_size(int64_t K, int64_t M) {
+    /* Q8_K is the widest activation format per element (292 bytes per 256). */
+    size_t per_row = ggml_row_size(GGML_TYPE_Q8_1, K);
+    size_t k8 = (size_t)((K + QK_K - 1) / QK_K) * 292;
+    if (k8 > per_row) per_row = k8;
+    return per_row * (size_t)M;
+}
+
+void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
+            const float *x, int64_t M) {
+    matmul_job j = {0};
+    j.tt = ggml_type_traits(type);
+    j.at = ggml_type_traits(j.tt->vec_dot_type);
+    j.y = y;
+    j.w = w;
+    j.w_row = ggml_row_size(type, K);
+    j.x = x;
+    j.N = N;
+    j.K = K;
+    j.M = M;
+    if (j.tt->vec_dot_type == GGML_TYPE_F32) {
+        j.a = (uint8_t *)x;
+        j.a_row = (size_t)K * sizeof(float);
+    } else {
+        j.a_row = ggml_row_size(j.tt->vec_dot_type, K);
+        j.a = mc->qbuf;
+        if (M > 1) pool_run(mc->pool, quantize_worker, &j);
+        else quantize_worker(&j, 0, 1);
+    }
+    /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
+     * and a multiple of the tile height so tiles stay whole. */
+    int nth = pool_size(mc->pool);
+    j.chunk = M > 1 ? 32 : 64;
+    while (j.chunk > GEMM_MAX_NW && (N + j.chunk - 1) / j.chunk < 4 * nth) j.chunk /= 2;
+    if (M == 1) while (j.chunk > 1 && (N + j.chunk - 1) / j.chunk < 4 * nth) j.chunk /= 2;
+    chunks_reset(&j.next);
+    pool_run(mc->pool, matmul_worker, &j);
+}

@@ -1,0 +1,128 @@
+/* threads.c - persistent worker pool. Workers spin briefly on a generation counter (cheap
+ * hand-off between the many small parallel loops of one forward pass), then sleep on a
+ * condition variable so an idle engine burns no CPU. */
+#include "threads.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct threadpool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    atomic_int generation;   /* bumped by pool_run to start a job */
+    atomic_int pending;      /* workers still running the current job */
+    atomic_bool quit;
+    pool_fn fn;
+    void *ctx;
+};
+
+typedef struct { threadpool *p; int ith; } worker_arg;
+
+#define SPIN_ITERS 20000
+
+static void *worker_main(void *arg) {
+    worker_arg *wa = arg;
+    threadpool *p = wa->p;
+    int ith = wa->ith;
+    free(wa);
+    int seen = 0;
+    for (;;) {
+        int gen = atomic_load(&p->generation);
+        for (int i = 0; gen == seen && i < SPIN_ITERS; i++) gen = atomic_load(&p->generation);
+        if (gen == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((gen = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->wake, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) return NULL;
+        seen = gen;
+        p->fn(p->ctx, ith, p->n);
+        atomic_fetch_sub(&p->pending, 1);
+    }
+}
+
+threadpool *pool_new(int n_threads) {
+    threadpool *p = xcalloc(1, sizeof *p);
+    p->n = n_threads < 1 ? 1 : n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->quit, false);
+    p->threads = xcalloc((size_t)p->n, sizeof(pthread_t));
+    for (int i = 1; i < p->n; i++) {
+        worker_arg *wa = xmalloc(sizeof *wa);
+        wa->p = p;
+        wa->ith = i;
+        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            p->n = i; /* run with the threads we got */
+            break;
+        }
+    }
+    return p;
+}
+
+void pool_free(threadpool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->quit, true);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    free(p->threads);
+    free(p);
+}
+
+int pool_size(const threadpool *p) { return p ? p->n : 1; }
+
+void pool_run(threadpool *p, pool_fn fn, void *ctx) {
+    if (!p || p->n == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store(&p->pending, p->n - 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->generation, 1);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    fn(ctx, 0, p->n);
+    while (atomic_load(&p->pending) > 0) { /* spin: workers finish within microseconds */ }
+}
+
+/* Physical cores: distinct (physical id, core id) pairs in /proc/cpuinfo; falls back to
+ * the number of online logical CPUs. */
+int cpu_physical_cores(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (!fp) return (int)online;
+    char line[256];
+    int phys = -1, n = 0;
+    int seen[1024][2];
+    while (fgets(line, sizeof line, fp)) {
+        int v;
+        if (sscanf(line, "physical id : %d", &v) == 1) phys = v;
+        else if (sscanf(line, "core id : %d", &v) == 1) {
+            bool dup = false;
+            for (int i = 0; i < n; i++)
+                if (seen[i][0] == phys && seen[i][1] == v) dup = true;
+            if (!dup && n < 1024) { seen[n][0] = phys; seen[n][1] = v; n++; }
+        }
+    }
+    fclose(fp);
+    return n > 0 ? n : (int)online;
+}

@@ -1,0 +1,27 @@
+/* threads.h - a persistent pool of worker threads for data-parallel loops.
+ *
+ * pool_run(pool, fn, ctx) calls fn(ctx, ith, nth) once on each of the nth threads (the
+ * caller is thread 0) and returns when all are done. Work inside fn is usually split with
+ * pool_next(): an atomic counter handing out chunk indices, so a fast thread takes more
+ * chunks and no core idles while another finishes its share. */
+#ifndef GEMMA_THREADS_H
+#define GEMMA_THREADS_H
+
+#include <stdatomic.h>
+
+typedef struct threadpool threadpool;
+typedef void (*pool_fn)(void *ctx, int ith, int nth);
+
+threadpool *pool_new(int n_threads);   /* n_threads >= 1; 1 means no extra threads */
+void pool_free(threadpool *p);
+int pool_size(const threadpool *p);
+void pool_run(threadpool *p, pool_fn fn, void *ctx);
+
+/* Shared chunk counter for dynamic scheduling inside one pool_run. */
+typedef struct { atomic_int next; } chunk_counter;
+static inline void chunks_reset(chunk_counter *c) { atomic_store(&c->next, 0); }
+static inline int chunks_next(chunk_counter *c) { return atomic_fetch_add(&c->next, 1); }
+
+int cpu_physical_cores(void);
+
+#endif
