@@ -12,6 +12,7 @@
 #include "forward.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,25 +32,48 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
     else   for (int i = 0; i < n; i++) out[i] = x[i] * scale;
 }
 
-/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))).
+ * Evaluated the way llama.cpp's CPU backend does (ARCHITECTURES.md §1.2): for |x| < 10 the
+ * input is rounded to f16 and looked up in a table of f16-rounded results. That is faster
+ * than tanhf and reproduces the reference's numbers, not just its formula. */
+static float gelu_table[65536];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static float gelu_exact(float x) {
+    const float c = 0.79788456080286535587989211986876f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x)));
+}
+
+static void gelu_table_init(void) {
+    for (int h = 0; h < 65536; h++)
+        gelu_table[h] = fp16_to_fp32(fp32_to_fp16(gelu_exact(fp16_to_fp32((uint16_t)h))));
+}
+
 static inline float gelu(float x) {
-    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return gelu_table[fp32_to_fp16(x)];
 }
 
 static inline float softcap(float x, float cap) { return cap * tanhf(x / cap); }
 
-/* NEOX RoPE on one head: dimension i is paired with i + n_rot/2 (§1.3).
- * theta_i = s * pos * base^(-2i/n_rot) / ff[i]; dimensions >= n_rot are left alone. */
-static void rope(float *v, int n_rot, int pos, float base, float s, const float *ff) {
-    int half = n_rot / 2;
+/* RoPE angles of one position (§1.3): theta_i = pos * inv_freq[i], with the layer's
+ * inv_freq[i] = s * base^(-2i/n_rot) / ff[i] computed once per context. */
+static void rope_angles(float *cs, float *sn, const double *inv_freq, int half, int pos) {
     for (int i = 0; i < half; i++) {
-        double theta = (double)s * pos * pow((double)base, -2.0 * i / n_rot);
-        if (ff) theta /= ff[i];
-        float c = (float)cos(theta), sn = (float)sin(theta);
+        double theta = pos * inv_freq[i];
+        cs[i] = (float)cos(theta);
+        sn[i] = (float)sin(theta);
+    }
+}
+
+/* NEOX RoPE on one head: dimension i is paired with i + n_rot/2; dimensions >= n_rot are
+ * left alone. */
+static void rope(float *v, int half, const float *cs, const float *sn) {
+    for (int i = 0; i < half; i++) {
         float a = v[i], b = v[i + half];
-        v[i] = a * c - b * sn;
-        v[i + half] = a * sn + b * c;
+        v[i] = a * cs[i] - b * sn[i];
+        v[i + half] = a * sn[i] + b * cs[i];
     }
 }
 
@@ -167,13 +191,18 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 
     for (int i = 0; i < M; i++) rmsnorm(c->h + (size_t)i * E, c->x + (size_t)i * E, l->attn_norm, E, m->eps);
 
+    /* RoPE angles for each token of the batch, shared by all heads of Q and K */
+    int half = l->n_rot / 2;
+    for (int i = 0; i < M; i++)
+        rope_angles(c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, c->inv_freq[il], half, pos0 + i);
+
     /* Q: per-head norm (Gemma 3/4), RoPE, query scale */
     mm(c, c->q, &l->wq, c->h, M);
     for (int i = 0; i < M; i++)
         for (int h = 0; h < nh; h++) {
             float *q = c->q + (size_t)i * qd + (size_t)h * hd;
             if (l->q_norm) rmsnorm(q, q, l->q_norm, hd, m->eps);
-            rope(q, l->n_rot, pos0 + i, l->rope_base, l->rope_scale, l->rope_freqs);
+            rope(q, half, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half);
             if (l->kq_scale != 1.0f) for (int d = 0; d < hd; d++) q[d] *= l->kq_scale;
         }
 
@@ -190,7 +219,7 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
                 float *v = c->v + (size_t)i * kvd + (size_t)g * hd;
                 if (l->k_norm) rmsnorm(k, k, l->k_norm, hd, m->eps);
                 if (l->v_norm) rmsnorm(v, v, NULL, hd, m->eps);
-                rope(k, l->n_rot, p, l->rope_base, l->rope_scale, l->rope_freqs);
+                rope(k, half, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half);
             }
             memcpy(kv->k + (size_t)slot * kvd, c->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
             memcpy(kv->v + (size_t)slot * kvd, c->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
@@ -439,6 +468,22 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
         ALLOC(c->moe_out, (size_t)U * E, "experts");
         ALLOC(c->moe_gu, (size_t)U * 2 * m->n_ff_exp, "experts");
     }
+    int rot = 0;
+    for (int il = 0; il < L; il++) if (m->layers[il].n_rot > rot) rot = m->layers[il].n_rot;
+    ALLOC(c->rope_cos, (size_t)U * (rot / 2 + 1), "RoPE tables");
+    ALLOC(c->rope_sin, (size_t)U * (rot / 2 + 1), "RoPE tables");
+    c->inv_freq = xcalloc((size_t)L, sizeof(double *));
+    for (int il = 0; il < L; il++) {
+        const layer_weights *l = &m->layers[il];
+        int half = l->n_rot / 2;
+        c->inv_freq[il] = xmalloc((size_t)(half + 1) * sizeof(double));
+        for (int i = 0; i < half; i++) {
+            double f = (double)l->rope_scale * pow((double)l->rope_base, -2.0 * i / l->n_rot);
+            if (l->rope_freqs) f /= l->rope_freqs[i];
+            c->inv_freq[il][i] = f;
+        }
+    }
+    pthread_once(&gelu_once, gelu_table_init);
     c->pool = pool_new(c->p.n_threads);
     ALLOC(c->scores, (size_t)pool_size(c->pool) * c->p.n_ctx, "attention scores");
 #undef ALLOC
@@ -461,7 +506,10 @@ void context_free(gemma_context *c) {
             free(c->kv[il].pos);
         }
     free(c->kv);
-    void *bufs[] = {c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->gate, c->up, c->ple,
+    if (c->inv_freq)
+        for (int il = 0; il < c->m->n_layer; il++) free(c->inv_freq[il]);
+    free(c->inv_freq);
+    void *bufs[] = {c->rope_cos, c->rope_sin, c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->gate, c->up, c->ple,
                     c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_n2,
                     c->moe_acc, c->moe_in, c->moe_out, c->moe_gu, c->scores, c->mm.qbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);

@@ -42,7 +42,8 @@ typedef struct gemma_context {
     int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
     int *moe_rows;                           /* token list per expert */
     float *scores;                           /* attention scores, [n_threads][n_ctx] */
-    float *embd_row;                         /* one dequantized embedding row */
+    float *rope_cos, *rope_sin;              /* RoPE angles, [n_ubatch][n_rot/2] */
+    double **inv_freq;                       /* per layer: RoPE inverse frequencies */
 } gemma_context;
 
 gemma_context *context_new(gemma_model *m, const context_params *p, char *err);
