@@ -25,7 +25,7 @@ TEST_SRC = $(wildcard tests/*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o)
 DEPS     = $(wildcard src/*.h include/*.h tests/*.h)
 
-.PHONY: all test sanitize clean tools
+.PHONY: all test sanitize clean tools install uninstall
 all: $(BIN) tools
 
 # Developer tools (tools/*.c), each linked against the engine's library objects.
@@ -58,5 +58,15 @@ SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 sanitize:
 	$(MAKE) BUILD=build-san BIN=build-san/gemma OPT=-O1 CFLAGS="$(SANFLAGS)" test
 
+# `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary and the man page.
+PREFIX ?= /usr/local
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gemma
+	install -m 644 doc/gemma.1 $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/gemma $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
+
 clean:
-	rm -rf build build-san $(BIN)
+	rm -rf build build-san build-clang $(BIN)

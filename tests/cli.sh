@@ -170,3 +170,24 @@ run -m "$M" --think -p hello -n 4
 check "--think on a non-Gemma-4 model warns and runs" bash -c "[ $rc -eq 0 ] && grep -q 'think' $T/err"
 run -m "$M" --color sometimes -p hi
 check "bad --color value: exit 2" test $rc -eq 2
+
+# --- hostile runtime input ---
+head -c 3000 /dev/urandom > "$T/garbage.txt"
+run -m "$M" -f "$T/garbage.txt" -n 4 --raw
+check "binary garbage as the prompt: exit 0" test $rc -eq 0
+printf 'caf\xc3\xa9 \xff\xfe broken \xe2\x82 utf-8\x00 with a NUL' > "$T/bad-utf8.txt"
+run -m "$M" -f "$T/bad-utf8.txt" -n 4 --raw
+check "invalid UTF-8 and NUL bytes in the prompt: exit 0" test $rc -eq 0
+printf '' > "$T/empty.txt"
+run -m "$M" -f "$T/empty.txt" -n 4 --raw
+check "empty prompt file with --raw: BOS only, exit 0" test $rc -eq 0
+cp "$M" "$T/shrinking.gguf"
+"$GEMMA" -m "$T/shrinking.gguf" -p hello -n 1000000 --ignore-eos --raw -c 64 --context-shift > /dev/null 2> "$T/err" < /dev/null &
+pid=$!; sleep 0.5; truncate -s 4096 "$T/shrinking.gguf"; wait $pid; rc=$?
+check "model truncated while in use: clean error, exit 3 (no crash)" \
+  bash -c "[ $rc -eq 3 ] && grep -q 'truncated or changed' $T/err"
+
+# --- install ---
+make -s install BIN="$GEMMA" PREFIX="$PWD/$T/inst" > /dev/null 2>&1
+check "make install PREFIX=... installs the binary and the man page" \
+  bash -c "[ -x $T/inst/bin/gemma ] && grep -q '^.TH GEMMA 1' $T/inst/share/man/man1/gemma.1"
