@@ -5,6 +5,7 @@ CFLAGS  ?=
 BASEFLAGS = -std=c11 -Wall -Wextra -Werror -ffp-contract=off -D_POSIX_C_SOURCE=200809L \
             -D_DEFAULT_SOURCE -Iinclude -Isrc $(OPT) -g
 LDLIBS  = -lm -lpthread
+SOAK_TOKENS ?= 20000
 BUILD   ?= build
 BIN     ?= gemma
 
@@ -46,17 +47,20 @@ $(BUILD)/obj/%.o: src/%.c $(DEPS) | $(BUILD)/obj
 $(BUILD)/obj/tests/%.o: tests/%.c $(DEPS) | $(BUILD)/obj/tests
 	$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
 
+# test_mkmodel.c includes the generator itself (to run it in-process under the sanitizers)
+$(BUILD)/obj/tests/test_mkmodel.o: tools/mkmodel.c
+
 $(BUILD)/obj $(BUILD)/obj/tests:
 	mkdir -p $@
 
 # The test command README.md gives: unit + fixture suites, then the CLI checks.
 test: $(BIN) $(BUILD)/test_runner $(TOOLS)
-	GEMMA_BIN=./$(BIN) TEST_RUNNER=$(BUILD)/test_runner sh tests/run.sh
+	GEMMA_BIN=./$(BIN) TEST_RUNNER=$(BUILD)/test_runner SOAK_TOKENS=$(SOAK_TOKENS) sh tests/run.sh
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build dir.
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san BIN=build-san/gemma OPT=-O1 CFLAGS="$(SANFLAGS)" test
+	$(MAKE) BUILD=build-san BIN=build-san/gemma OPT=-O1 CFLAGS="$(SANFLAGS)" SOAK_TOKENS=3000 test
 
 # `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary and the man page.
 PREFIX ?= /usr/local

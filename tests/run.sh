@@ -8,7 +8,9 @@ mkdir -p build/tmp
 log=build/tmp/run.log
 : > "$log"
 { "$TEST_RUNNER" "$@"; echo "# exit status $?"; } 2>&1 | tee -a "$log"
-{ bash tests/cli.sh; echo "# exit status $?"; } 2>&1 | tee -a "$log"
+for script in tests/cli.sh tests/soak.sh; do
+  { bash "$script"; echo "# exit status $?"; } 2>&1 | tee -a "$log"
+done
 passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^FAIL' "$log")
 skipped=$(grep -c '^skip ' "$log")

@@ -35,6 +35,7 @@ void suite_tokenizer(void);
 void suite_sampler(void);
 void suite_model(void);
 void suite_chat(void);
+void suite_mkmodel(void);
 void suite_fixtures(void);
 
 #endif

@@ -101,6 +101,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"model", suite_model},
     {"fixtures", suite_fixtures},
     {"chat", suite_chat},
+    {"mkmodel", suite_mkmodel},
 };
 
 int main(int argc, char **argv) {
