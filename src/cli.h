@@ -19,6 +19,10 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MODEL = 3, EXIT_IO = 4 };
 int cmd_logits(int argc, char **argv);      /* cli_tools.c */
 int cmd_tokenize(int argc, char **argv);    /* cli_tools.c */
 int cmd_dequant(int argc, char **argv);     /* cli_tools.c */
+int cmd_bench(int argc, char **argv);       /* bench.c */
+int cmd_info(int argc, char **argv);        /* info.c */
+int cmd_quantize(int argc, char **argv);    /* quantize.c */
+int cmd_perplexity(int argc, char **argv);  /* perplexity.c */
 
 /* ---- messages and exits ---- */
 extern bool log_enabled;                    /* --log-disable clears it */

@@ -27,6 +27,10 @@
 static void usage(void) {
     printf(
         "usage: gemma -m MODEL.gguf [-p PROMPT | -f FILE] [options]   generate / chat\n"
+        "       gemma info MODEL.gguf [--tensors] [--json]               inspect a file\n"
+        "       gemma bench -m MODEL.gguf [-p 512] [-n 128] [-t N]       llama-bench style speed test\n"
+        "       gemma quantize IN.gguf OUT.gguf TYPE                     e.g. Q4_K_M, Q8_0\n"
+        "       gemma perplexity -m MODEL.gguf -f TEXT [-c 512]\n"
         "       gemma logits | tokenize | dequant ...                    (see README)\n"
         "\n"
         "Generated text goes to stdout; model information and timings go to stderr.\n"
@@ -745,6 +749,10 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "logits")) return cmd_logits(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "tokenize")) return cmd_tokenize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "dequant")) return cmd_dequant(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "bench")) return cmd_bench(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "info")) return cmd_info(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "quantize")) return cmd_quantize(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "perplexity")) return cmd_perplexity(argc, argv);
     if (argc < 2) {
         usage();
         return EXIT_USAGE;

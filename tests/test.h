@@ -36,6 +36,8 @@ void suite_sampler(void);
 void suite_model(void);
 void suite_chat(void);
 void suite_mkmodel(void);
+void suite_quantize(void);
+void suite_perplexity(void);
 void suite_fixtures(void);
 
 #endif

@@ -102,6 +102,8 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"fixtures", suite_fixtures},
     {"chat", suite_chat},
     {"mkmodel", suite_mkmodel},
+    {"quantize", suite_quantize},
+    {"perplexity", suite_perplexity},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,1007 @@
+/* bench.c - `gemma bench`: llama-bench's measurements, options and output formats, so a
+ * row of ours and a row of llama.cpp's compare directly.
+ *
+ *   gemma bench -m model.gguf                      pp512 and tg128, 5 repetitions, markdown
+ *   gemma bench -m a.gguf,b.gguf -p 128 -n 32 -t 1,2 -o json
+ *   gemma bench --membw                            the machine's memory read bandwidth
+ *
+ * As llama-bench: each test is one warm-up run, then -r timed runs, each from an empty KV
+ * cache. ppN feeds N random tokens in one eval (split into micro-batches of -b); tgN runs N
+ * single-token decode steps; ppN+tgM does both in one timed run. t/s = tokens / seconds of
+ * a run, reported as mean ± sample standard deviation over the runs.
+ *
+ * Token generation on a CPU is bound by reading the weights from memory, so tg rows also
+ * get the effective weight-read bandwidth (weight_bytes_per_token() x t/s) and its share
+ * of the bandwidth this machine measures with a plain streaming read (--membw). */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "threads.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#ifndef GEMMA_BUILD_COMMIT
+#define GEMMA_BUILD_COMMIT GEMMA_VERSION
+#endif
+#ifndef GEMMA_BUILD_NUMBER
+#define GEMMA_BUILD_NUMBER 0
+#endif
+
+#define MAX_LIST 256          /* entries of one comma list */
+#define MAX_TOKENS (1 << 20)  /* -p / -n limit per test */
+
+/* ---------------------------------------------------------------------------------------
+ * Options */
+
+typedef struct {
+    int v[MAX_LIST];
+    int n;
+} int_list;
+
+typedef enum { OUT_MD, OUT_JSON, OUT_JSONL, OUT_CSV } out_format;
+
+typedef struct {
+    const char *models[MAX_LIST];
+    int n_models;
+    int_list n_prompt, n_gen, n_batch, n_threads;
+    int_list pg_pp, pg_tg;    /* -pg pairs */
+    int reps;
+    out_format fmt;
+    bool membw;               /* --membw */
+    bool no_membw;            /* --no-membw: skip the automatic measurement */
+    bool no_warmup;
+    bool verbose;
+} bench_args;
+
+static void usage(void) {
+    printf(
+        "usage: gemma bench -m MODEL.gguf [options]\n"
+        "       gemma bench --membw [-t N]\n"
+        "\n"
+        "Measure prompt processing (ppN) and token generation (tgN) speed the way llama.cpp's\n"
+        "llama-bench does, with the same table, JSON and CSV layouts. Lists take commas\n"
+        "(1,2,4) and ranges (first-last, first-last+step, first-last*factor); every\n"
+        "combination is run.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model FILE[,FILE]  model file(s) (repeatable)\n"
+        "  -p, --n-prompt N         prompt tokens per pp test (default 512; 0 = no pp test)\n"
+        "  -n, --n-gen N            generated tokens per tg test (default 128; 0 = no tg test)\n"
+        "  -pg PP,TG                a prompt of PP tokens then TG generated ones (repeatable)\n"
+        "  -r, --repetitions N      timed runs per test (default 5)\n"
+        "  -t, --threads N          threads (default: physical cores, %d here)\n"
+        "  -b, --batch-size N       prompt tokens per forward micro-batch (default 512; -ub too)\n"
+        "  -o, --output FORMAT      md, json, jsonl or csv (default md)\n"
+        "      --membw              measure the memory read bandwidth (alone: only that)\n"
+        "      --no-membw           do not measure it for tg tests\n"
+        "      --no-warmup          skip the warm-up run of each test\n"
+        "  -v, --verbose            progress on stderr (default: only when it is a terminal)\n"
+        "  -h, --help               this help\n"
+        "\n"
+        "Random token ids are fed (no text). tg rows also show the effective weight-read\n"
+        "bandwidth (weights touched per token x t/s) and its share of the measured bandwidth.\n"
+        "\n"
+        "examples:\n"
+        "  gemma bench -m gemma-3-1b-it-Q4_0.gguf\n"
+        "  gemma bench -m model.gguf -p 128 -n 32 -t 1,2,4 -r 3 -o json\n"
+        "\n"
+        "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 model file error, 4 I/O error\n",
+        cpu_physical_cores());
+}
+
+static void list_push(int_list *l, const char *flag, long long v) {
+    if (l->n >= MAX_LIST) die_usage("too many values for %s (at most %d)", flag, MAX_LIST);
+    l->v[l->n++] = (int)v;
+}
+
+static long long parse_ll(const char *flag, const char *item, const char **s) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(*s, &end, 10);
+    if (end == *s || errno || **s == '-' || **s == '+')
+        die_usage("invalid value '%s' for %s (expected a number, list or range)", item, flag);
+    *s = end;
+    return v;
+}
+
+/* llama-bench's list syntax: items separated by commas, each N, A-B, A-B+S or A-B*F. */
+static void parse_int_list(const char *flag, const char *arg, int_list *out, long long lo,
+                           long long hi) {
+    const char *s = arg;
+    for (;;) {
+        long long first = parse_ll(flag, arg, &s), last = first, step = 1;
+        char op = '+';
+        if (*s == '-') {
+            s++;
+            last = parse_ll(flag, arg, &s);
+            if (*s == '+' || *s == '*') {
+                op = *s++;
+                step = parse_ll(flag, arg, &s);
+            }
+        }
+        bool range = last != first || op != '+' || step != 1;
+        if (first < lo || last > hi || first > last || step > hi ||
+            (range && op == '+' && step < 1) || (range && op == '*' && (step < 2 || first < 1)))
+            die_usage("invalid value '%s' for %s (values in [%lld, %lld], ranges increasing)", arg, flag, lo, hi);
+        for (long long v = first; v <= last; v = op == '+' ? v + step : v * step) list_push(out, flag, v);
+        if (*s == 0) break;
+        if (*s != ',') die_usage("invalid value '%s' for %s (expected a number, list or range)", arg, flag);
+        s++;
+    }
+}
+
+static void parse_bench_args(int argc, char **argv, bench_args *a) {
+    memset(a, 0, sizeof *a);
+    a->reps = 5;
+    a->fmt = OUT_MD;
+    bool set_p = false, set_n = false, set_b = false, set_t = false;
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { usage(); exit(0); }
+        else if (!strcmp(f, "-m") || !strcmp(f, "--model")) {
+            /* comma-separated names; the strings are argv's, split in place */
+            char *s = (char *)arg_value(argc, argv, &i);
+            for (char *tok = s; tok; ) {
+                char *comma = strchr(tok, ',');
+                if (comma) *comma = 0;
+                if (!*tok) die_usage("empty model name in '%s'", f);
+                if (a->n_models >= MAX_LIST) die_usage("too many models (at most %d)", MAX_LIST);
+                a->models[a->n_models++] = tok;
+                tok = comma ? comma + 1 : NULL;
+            }
+        }
+        else if (!strcmp(f, "-p") || !strcmp(f, "--n-prompt")) {
+            set_p = true;
+            parse_int_list(f, arg_value(argc, argv, &i), &a->n_prompt, 0, MAX_TOKENS);
+        }
+        else if (!strcmp(f, "-n") || !strcmp(f, "--n-gen")) {
+            set_n = true;
+            parse_int_list(f, arg_value(argc, argv, &i), &a->n_gen, 0, MAX_TOKENS);
+        }
+        else if (!strcmp(f, "-pg")) {
+            const char *v = arg_value(argc, argv, &i);
+            int_list pair = {{0}, 0};
+            parse_int_list(f, v, &pair, 0, MAX_TOKENS);
+            if (pair.n != 2 || strchr(v, '-')) die_usage("invalid value '%s' for -pg (expected PP,TG)", v);
+            list_push(&a->pg_pp, f, pair.v[0]);
+            list_push(&a->pg_tg, f, pair.v[1]);
+        }
+        else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions"))
+            a->reps = (int)parse_int(f, arg_value(argc, argv, &i), 1, 1000000);
+        else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
+            set_t = true;
+            parse_int_list(f, arg_value(argc, argv, &i), &a->n_threads, 1, 1024);
+        }
+        else if (!strcmp(f, "-b") || !strcmp(f, "--batch-size") || !strcmp(f, "-ub") || !strcmp(f, "--ubatch-size")) {
+            set_b = true;
+            parse_int_list(f, arg_value(argc, argv, &i), &a->n_batch, 1, 1 << 16);
+        }
+        else if (!strcmp(f, "-o") || !strcmp(f, "--output")) {
+            const char *v = arg_value(argc, argv, &i);
+            if (!strcmp(v, "md")) a->fmt = OUT_MD;
+            else if (!strcmp(v, "json")) a->fmt = OUT_JSON;
+            else if (!strcmp(v, "jsonl")) a->fmt = OUT_JSONL;
+            else if (!strcmp(v, "csv")) a->fmt = OUT_CSV;
+            else die_usage("invalid value '%s' for %s (expected md, json, jsonl or csv)", v, f);
+        }
+        else if (!strcmp(f, "--membw")) a->membw = true;
+        else if (!strcmp(f, "--no-membw")) a->no_membw = true;
+        else if (!strcmp(f, "--no-warmup")) a->no_warmup = true;
+        else if (!strcmp(f, "-v") || !strcmp(f, "--verbose") || !strcmp(f, "--progress")) a->verbose = true;
+        else if (f[0] == '-') die_usage("unknown option '%s'", f);
+        else die_usage("unexpected argument '%s'", f);
+    }
+    if (!set_p) list_push(&a->n_prompt, "-p", 512);
+    if (!set_n) list_push(&a->n_gen, "-n", 128);
+    if (!set_b) list_push(&a->n_batch, "-b", 512);
+    if (!set_t) list_push(&a->n_threads, "-t", cpu_physical_cores());
+    if (a->n_models == 0 && !a->membw) die_usage("no model given: use -m FILE.gguf (or --membw)");
+    if (a->membw && a->no_membw) die_usage("give either --membw or --no-membw, not both");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Progress on stderr: a line that rewrites itself on a terminal, plain lines with -v,
+ * nothing otherwise (stdout carries only the results). */
+
+static int progress_mode; /* 0 off, 1 terminal status line, 2 verbose lines */
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE __attribute__((format(printf, 1, 2)))
+#else
+#define PRINTF_LIKE
+#endif
+
+static void progress(const char *fmt, ...) PRINTF_LIKE;
+static void progress(const char *fmt, ...) {
+    if (!progress_mode || !log_enabled) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (progress_mode == 1) fputs("\r\033[K", stderr);
+    fputs("gemma bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(progress_mode == 1 ? "" : "\n", stderr);
+    fflush(stderr);
+    va_end(ap);
+}
+
+static void progress_clear(void) {
+    if (progress_mode == 1 && log_enabled) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+}
+
+/* Results go to stdout through printf; a closed pipe ends the program quietly (out_flush). */
+static void out_printf(const char *fmt, ...) PRINTF_LIKE;
+static void out_printf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The machine: CPU name, cache and memory sizes (Linux files; fallbacks elsewhere). */
+
+static void cpu_model_name(char *out, size_t cap) {
+    snprintf(out, cap, "unknown");
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (!fp) return;
+    char line[512];
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        snprintf(out, cap, "%s", colon);
+        out[strcspn(out, "\r\n")] = 0;
+        break;
+    }
+    fclose(fp);
+}
+
+/* The largest CPU cache (the last level), in bytes; 0 if unknown. */
+static uint64_t last_level_cache_bytes(void) {
+    uint64_t best = 0;
+    for (int i = 0; i < 16; i++) {
+        char path[96], buf[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *fp = fopen(path, "r");
+        if (!fp) break;
+        if (fgets(buf, sizeof buf, fp)) {
+            char *end;
+            unsigned long long v = strtoull(buf, &end, 10);
+            if (*end == 'K') v <<= 10;
+            else if (*end == 'M') v <<= 20;
+            else if (*end == 'G') v <<= 30;
+            if (v > best) best = v;
+        }
+        fclose(fp);
+    }
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    if (best == 0) {
+        long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        if (v > 0) best = (uint64_t)v;
+    }
+#endif
+    return best;
+}
+
+static uint64_t physical_ram_bytes(void) {
+#ifdef _SC_PHYS_PAGES
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) return (uint64_t)pages * (uint64_t)page;
+#endif
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Memory read bandwidth: every thread streams through its slice of a buffer several
+ * times larger than the last-level cache, summing the 64-bit words (a read-only
+ * reduction the compiler must keep: the sums are published). Best pass of several. */
+
+#define MEMBW_PASSES 5
+
+typedef struct {
+    uint64_t *buf;
+    size_t n_words;
+    atomic_uint_fast64_t sink;
+} membw_job;
+
+/* This thread's slice [lo, hi) of the words, on cache-line (8-word) boundaries. */
+static void slice(const membw_job *j, int ith, int nth, size_t *lo, size_t *hi) {
+    size_t lines = j->n_words / 8;
+    *lo = lines * (size_t)ith / (size_t)nth * 8;
+    *hi = lines * (size_t)(ith + 1) / (size_t)nth * 8;
+}
+
+static void membw_fill(void *arg, int ith, int nth) {
+    membw_job *j = arg;
+    size_t lo, hi;
+    slice(j, ith, nth, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) j->buf[i] = i * 0x9E3779B97F4A7C15u; /* first touch */
+}
+
+/* Eight independent accumulators keep the adds off the critical path, so the loads
+ * (memory) are the limit rather than one long dependency chain. */
+static uint64_t sum_words(const uint64_t *p, size_t n) {
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        a0 += p[i];     a1 += p[i + 1]; a2 += p[i + 2]; a3 += p[i + 3];
+        a4 += p[i + 4]; a5 += p[i + 5]; a6 += p[i + 6]; a7 += p[i + 7];
+    }
+    for (; i < n; i++) a0 += p[i];
+    return a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
+}
+
+static void membw_read(void *arg, int ith, int nth) {
+    membw_job *j = arg;
+    size_t lo, hi;
+    slice(j, ith, nth, &lo, &hi);
+    atomic_fetch_xor(&j->sink, sum_words(j->buf + lo, hi - lo));
+}
+
+/* Buffer size: at least 1 GiB and 4x the last-level cache, at most a quarter of RAM. */
+static size_t membw_buffer_bytes(void) {
+    uint64_t want = 1ull << 30, llc = last_level_cache_bytes(), ram = physical_ram_bytes();
+    if (llc * 4 > want) want = llc * 4;
+    want = (want + (64ull << 20) - 1) & ~((64ull << 20) - 1);
+    if (ram && want > ram / 4) want = (ram / 4) & ~((1ull << 20) - 1);
+    if (want > (16ull << 30)) want = 16ull << 30;
+    if (want > SIZE_MAX / 2) want = SIZE_MAX / 2;
+    return (size_t)want;
+}
+
+typedef struct {
+    int threads[MAX_LIST + 1];
+    double gbps[MAX_LIST + 1];   /* best pass, 1e9 bytes/s */
+    int n;
+    size_t bytes;                /* buffer size used */
+    uint64_t llc;
+} membw_result;
+
+/* Read bandwidth with each thread count of `threads` (distinct values) and with 1 thread.
+ * Returns false (with a warning) if no buffer could be allocated. */
+static bool measure_membw(const int_list *threads, membw_result *r) {
+    memset(r, 0, sizeof *r);
+    r->llc = last_level_cache_bytes();
+    r->bytes = membw_buffer_bytes();
+    membw_job j;
+    j.buf = NULL;
+    while (r->bytes >= (64u << 20) && !(j.buf = malloc(r->bytes))) r->bytes /= 2;
+    if (!j.buf) {
+        logf_("gemma bench: warning: cannot allocate a buffer to measure memory bandwidth\n");
+        return false;
+    }
+    j.n_words = r->bytes / sizeof(uint64_t);
+    atomic_init(&j.sink, 0);
+
+    /* thread counts: the -t values (largest first), then 1 */
+    int maxt = 1;
+    for (int i = 0; i < threads->n; i++) if (threads->v[i] > maxt) maxt = threads->v[i];
+    for (int i = 0; i < threads->n; i++) {
+        bool dup = false;
+        for (int k = 0; k < r->n; k++) dup |= r->threads[k] == threads->v[i];
+        if (!dup) r->threads[r->n++] = threads->v[i];
+    }
+    bool has1 = false;
+    for (int k = 0; k < r->n; k++) has1 |= r->threads[k] == 1;
+    if (!has1) r->threads[r->n++] = 1;
+
+    threadpool *fill = pool_new(maxt);
+    progress("memory bandwidth: filling a %zu MiB buffer", r->bytes >> 20);
+    pool_run(fill, membw_fill, &j);
+    pool_free(fill);
+    for (int k = 0; k < r->n; k++) {
+        threadpool *pool = pool_new(r->threads[k]);
+        progress("memory bandwidth: %d thread%s", r->threads[k], r->threads[k] == 1 ? "" : "s");
+        uint64_t best = UINT64_MAX;
+        for (int pass = 0; pass < MEMBW_PASSES; pass++) {
+            uint64_t t0 = now_ns();
+            pool_run(pool, membw_read, &j);
+            uint64_t dt = now_ns() - t0;
+            if (dt < best) best = dt;
+        }
+        pool_free(pool);
+        r->gbps[k] = (double)r->bytes / (double)(best ? best : 1);  /* bytes/ns = GB/s */
+    }
+    free(j.buf);
+    progress_clear();
+    return true;
+}
+
+static double membw_at(const membw_result *r, int threads) {
+    for (int k = 0; k < r->n; k++) if (r->threads[k] == threads) return r->gbps[k];
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The model as llama-bench describes it: "<arch> <size class> <file type>", bytes,
+ * parameters, and the bytes of weights one generated token reads. */
+
+/* llama.cpp's size class, from the architecture and the layer count ("?B" if unknown). */
+static const char *size_class_name(const gemma_model *m) {
+    static const struct { gemma_arch arch; int n_layer; const char *name; } table[] = {
+        {ARCH_GEMMA, 18, "2B"}, {ARCH_GEMMA, 28, "7B"},
+        {ARCH_GEMMA2, 26, "2B"}, {ARCH_GEMMA2, 42, "9B"}, {ARCH_GEMMA2, 46, "27B"},
+        {ARCH_GEMMA3, 18, "270M"}, {ARCH_GEMMA3, 26, "1B"}, {ARCH_GEMMA3, 32, "8B"},
+        {ARCH_GEMMA3, 34, "4B"}, {ARCH_GEMMA3, 48, "12B"}, {ARCH_GEMMA3, 62, "27B"},
+        {ARCH_GEMMA4, 30, "26B.A4B"}, {ARCH_GEMMA4, 35, "E2B"}, {ARCH_GEMMA4, 42, "E4B"},
+        {ARCH_GEMMA4, 60, "31B"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].arch == m->arch && table[i].n_layer == m->n_layer) return table[i].name;
+    return "?B";
+}
+
+/* llama.cpp's display name of general.file_type (GGUF_AND_QUANTS.md §2.3); without the
+ * key, llama.cpp guesses from the dominant tensor type and says so. */
+static void ftype_display_name(const gemma_model *m, char *out, size_t cap) {
+    static const char *names[] = {
+        [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
+        [9] = "Q5_1", [10] = "Q2_K - Medium", [11] = "Q3_K - Small", [12] = "Q3_K - Medium",
+        [13] = "Q3_K - Large", [14] = "Q4_K - Small", [15] = "Q4_K - Medium",
+        [16] = "Q5_K - Small", [17] = "Q5_K - Medium", [18] = "Q6_K",
+        [19] = "IQ2_XXS - 2.0625 bpw", [20] = "IQ2_XS - 2.3125 bpw", [21] = "Q2_K - Small",
+        [22] = "IQ3_XS - 3.3 bpw", [23] = "IQ3_XXS - 3.0625 bpw", [24] = "IQ1_S - 1.5625 bpw",
+        [25] = "IQ4_NL - 4.5 bpw", [26] = "IQ3_S - 3.4375 bpw", [27] = "IQ3_S mix - 3.66 bpw",
+        [28] = "IQ2_S - 2.5 bpw", [29] = "IQ2_M - 2.7 bpw", [30] = "IQ4_XS - 4.25 bpw",
+        [31] = "IQ1_M - 1.75 bpw", [32] = "BF16", [36] = "TQ1_0 - 1.69 bpw ternary",
+        [37] = "TQ2_0 - 2.06 bpw ternary", [38] = "MXFP4 MoE", [39] = "NVFP4",
+        [40] = "Q1_0", [41] = "Q2_0",
+    };
+    char e[GEMMA_ERR_LEN];
+    uint32_t ft = 0;
+    if (gguf_get_u32(m->gguf, "general.file_type", &ft, e) == 1) {
+        if (ft < sizeof names / sizeof names[0] && names[ft]) snprintf(out, cap, "%s", names[ft]);
+        else snprintf(out, cap, "unknown, may not work");
+        return;
+    }
+    /* guessed: llama.cpp maps the dominant type to its usual file type */
+    const char *t = model_ftype_name(m);
+    const char *guess = !strcmp(t, "F32") ? "all F32" : !strcmp(t, "Q2_K") ? "Q2_K - Medium"
+                      : !strcmp(t, "Q3_K") ? "Q3_K - Medium" : !strcmp(t, "Q4_K") ? "Q4_K - Medium"
+                      : !strcmp(t, "Q5_K") ? "Q5_K - Medium" : t;
+    snprintf(out, cap, "%s (guessed)", guess);
+}
+
+static uint64_t matrix_bytes(const weight *w) {
+    if (!w->data) return 0;
+    return (uint64_t)w->row_bytes * (uint64_t)w->ne[1] * (uint64_t)w->ne[2] * (uint64_t)w->ne[3];
+}
+
+/* Bytes of weights one decode step reads from memory: every matrix of every layer (K/V
+ * projections only on layers that fill their own cache), the output matrix (the token
+ * embedding table when tied), one row of the embedding table and of the per-layer
+ * embedding table, and of each expert stack only the n_expert_used / n_expert share the
+ * router picks. Norm vectors (f32 copies, well under 0.1%) are left out. */
+static uint64_t weight_bytes_per_token(const gemma_model *m) {
+    uint64_t b = 0;
+    for (int il = 0; il < m->n_layer; il++) {
+        const layer_weights *l = &m->layers[il];
+        b += matrix_bytes(&l->wq) + matrix_bytes(&l->wo);
+        if (l->has_kv) b += matrix_bytes(&l->wk) + matrix_bytes(&l->wv);
+        b += matrix_bytes(&l->ffn_gate) + matrix_bytes(&l->ffn_up) + matrix_bytes(&l->ffn_down);
+        b += matrix_bytes(&l->gate_inp) + matrix_bytes(&l->ple_gate) + matrix_bytes(&l->ple_proj);
+        if (m->n_expert > 0) {
+            uint64_t experts = matrix_bytes(&l->gate_exps) + matrix_bytes(&l->up_exps)
+                             + matrix_bytes(&l->gate_up_exps) + matrix_bytes(&l->down_exps);
+            b += experts / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
+        }
+    }
+    b += m->output.data ? matrix_bytes(&m->output) : matrix_bytes(&m->tok_embd);
+    b += m->tok_embd.row_bytes;
+    if (m->ple_tok_embd.data) b += m->ple_tok_embd.row_bytes + matrix_bytes(&m->ple_model_proj);
+    return b;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Running the tests */
+
+typedef struct {
+    int n_prompt, n_gen, n_batch, n_threads;
+} bench_test;
+
+typedef struct {
+    const char *model_filename;
+    char model_type[160];
+    uint64_t model_size, model_n_params, weight_bytes_tok;
+    bench_test t;
+    int n_threads_used;
+    char test_time[32];
+    uint64_t *samples_ns;
+    int n_samples;
+    double membw_gbps, membw_1t_gbps; /* < 0: not measured */
+} bench_result;
+
+static uint64_t rng_next(uint64_t *s) { /* xorshift64* */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* A random id of an ordinary token (not a control, unused or unknown one), so the run
+ * looks like text to the model; a few draws at most, any id after that. */
+static int32_t random_token(const gemma_model *m, uint64_t *rng) {
+    int32_t id = 0;
+    for (int tries = 0; tries < 64; tries++) {
+        id = (int32_t)(rng_next(rng) % (uint64_t)m->n_vocab);
+        int type = tokenizer_type(m->tok, id);
+        if (type == TOKEN_NORMAL || type == TOKEN_BYTE || type == TOKEN_USER_DEFINED) break;
+    }
+    return id;
+}
+
+/* The first token of a sequence: BOS when the vocabulary adds one (as llama-bench). */
+static int32_t first_token(const gemma_model *m, uint64_t *rng) {
+    int32_t bos = tokenizer_bos(m->tok);
+    return tokenizer_add_bos(m->tok) && bos >= 0 && bos < m->n_vocab ? bos : random_token(m, rng);
+}
+
+static void eval_or_die(gemma_context *c, const int32_t *ids, int n, float *logits) {
+    char err[GEMMA_ERR_LEN];
+    if (gemma_eval(c, ids, n, logits, false, err) != 0) die(EXIT_RUNTIME, "%s", err);
+}
+
+/* pp: n prompt tokens in one eval (the context splits them into micro-batches). */
+static void run_prompt(gemma_context *c, const gemma_model *m, int n, int32_t *ids,
+                       float *logits, uint64_t *rng) {
+    ids[0] = first_token(m, rng);
+    for (int i = 1; i < n; i++) ids[i] = random_token(m, rng);
+    eval_or_die(c, ids, n, logits);
+}
+
+/* tg: n decode steps of one token each. */
+static void run_gen(gemma_context *c, const gemma_model *m, int n, float *logits, uint64_t *rng) {
+    int32_t tok = first_token(m, rng);
+    for (int i = 0; i < n; i++) {
+        eval_or_die(c, &tok, 1, logits);
+        tok = random_token(m, rng);
+    }
+}
+
+static void test_name(const bench_test *t, char *out, size_t cap) {
+    if (t->n_gen == 0) snprintf(out, cap, "pp%d", t->n_prompt);
+    else if (t->n_prompt == 0) snprintf(out, cap, "tg%d", t->n_gen);
+    else snprintf(out, cap, "pp%d+tg%d", t->n_prompt, t->n_gen);
+}
+
+static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, int idx,
+                     int count, bench_result *r) {
+    char err[GEMMA_ERR_LEN], name[64];
+    test_name(t, name, sizeof name);
+    gemma_context_params cp = {.n_ctx = t->n_prompt + t->n_gen > 0 ? t->n_prompt + t->n_gen : 1,
+                               .n_threads = t->n_threads, .n_batch = t->n_batch};
+    gemma_context *c = gemma_context_new(m, &cp, err);
+    if (!c) die(EXIT_RUNTIME, "%s", err);
+    r->n_threads_used = gemma_n_threads(c);
+    int32_t *ids = xmalloc((size_t)(t->n_prompt > 0 ? t->n_prompt : 1) * sizeof(int32_t));
+    float *logits = xmalloc((size_t)m->n_vocab * sizeof(float));
+    uint64_t rng = 0x5DEECE66Dull; /* fixed: every run of a test sees the same kind of input */
+
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(r->test_time, sizeof r->test_time, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+
+    if (!a->no_warmup) { /* as llama-bench: the whole prompt, one decode step */
+        progress("test %d/%d: %s, %d threads: warm-up", idx, count, name, r->n_threads_used);
+        if (t->n_prompt > 0) run_prompt(c, m, t->n_prompt, ids, logits, &rng);
+        if (t->n_gen > 0) run_gen(c, m, 1, logits, &rng);
+    }
+    r->samples_ns = xmalloc((size_t)a->reps * sizeof(uint64_t));
+    r->n_samples = 0;
+    for (int rep = 0; rep < a->reps; rep++) {
+        progress("test %d/%d: %s, %d threads: run %d/%d", idx, count, name, r->n_threads_used,
+                 rep + 1, a->reps);
+        gemma_context_reset(c);
+        uint64_t t0 = now_ns();
+        if (t->n_prompt > 0) run_prompt(c, m, t->n_prompt, ids, logits, &rng);
+        if (t->n_gen > 0) run_gen(c, m, t->n_gen, logits, &rng);
+        uint64_t dt = now_ns() - t0;
+        r->samples_ns[r->n_samples++] = dt ? dt : 1;
+    }
+    progress_clear();
+    free(ids);
+    free(logits);
+    gemma_context_free(c);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Statistics, as llama-bench computes them (sample standard deviation). */
+
+static double sample_ts(const bench_result *r, int i) {
+    return 1e9 * (double)(r->t.n_prompt + r->t.n_gen) / (double)r->samples_ns[i];
+}
+
+static double mean_of(const double *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    return n ? s / n : 0;
+}
+
+static double stdev_of(const double *v, int n) {
+    if (n <= 1) return 0;
+    double mu = mean_of(v, n), ss = 0;
+    for (int i = 0; i < n; i++) ss += (v[i] - mu) * (v[i] - mu);
+    return sqrt(ss / (n - 1));
+}
+
+typedef struct { double avg_ns, sd_ns, avg_ts, sd_ts; } bench_stats;
+
+static bench_stats stats_of(const bench_result *r) {
+    double *ns = xmalloc((size_t)r->n_samples * sizeof(double) * 2), *ts = ns + r->n_samples;
+    for (int i = 0; i < r->n_samples; i++) {
+        ns[i] = (double)r->samples_ns[i];
+        ts[i] = sample_ts(r, i);
+    }
+    bench_stats s = {mean_of(ns, r->n_samples), stdev_of(ns, r->n_samples),
+                     mean_of(ts, r->n_samples), stdev_of(ts, r->n_samples)};
+    free(ns);
+    return s;
+}
+
+/* Effective weight-read bandwidth of a tg-only test in GB/s, or -1. */
+static double weight_gbps(const bench_result *r, const bench_stats *s) {
+    if (r->t.n_prompt != 0 || r->t.n_gen == 0) return -1;
+    return (double)r->weight_bytes_tok * s->avg_ts / 1e9;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Output: the fields of one result (llama-bench's names first, ours after), then the
+ * markdown, JSON, JSONL and CSV printers over them. */
+
+typedef enum { F_STR, F_INT, F_FLOAT, F_NONE } field_kind;
+typedef struct {
+    const char *name;
+    field_kind kind;
+    char val[256];
+} field;
+
+static int result_fields(const bench_result *r, field *f, const char *cpu_info) {
+    bench_stats s = stats_of(r);
+    int n = 0;
+#define FIELD(nm, kd, ...) do { f[n].name = nm; f[n].kind = kd; \
+        snprintf(f[n].val, sizeof f[n].val, __VA_ARGS__); n++; } while (0)
+    FIELD("build_commit", F_STR, "%s", GEMMA_BUILD_COMMIT);
+    FIELD("build_number", F_INT, "%d", GEMMA_BUILD_NUMBER);
+    FIELD("cpu_info", F_STR, "%s", cpu_info);
+    FIELD("gpu_info", F_STR, "%s", "");
+    FIELD("backends", F_STR, "CPU");
+    FIELD("model_filename", F_STR, "%s", r->model_filename);
+    FIELD("model_type", F_STR, "%s", r->model_type);
+    FIELD("model_size", F_INT, "%" PRIu64, r->model_size);
+    FIELD("model_n_params", F_INT, "%" PRIu64, r->model_n_params);
+    FIELD("n_batch", F_INT, "%d", r->t.n_batch);
+    FIELD("n_ubatch", F_INT, "%d", r->t.n_batch);
+    FIELD("n_threads", F_INT, "%d", r->n_threads_used);
+    FIELD("type_k", F_STR, "f32");
+    FIELD("type_v", F_STR, "f32");
+    FIELD("n_gpu_layers", F_INT, "0");
+    FIELD("n_prompt", F_INT, "%d", r->t.n_prompt);
+    FIELD("n_gen", F_INT, "%d", r->t.n_gen);
+    FIELD("n_depth", F_INT, "0");
+    FIELD("test_time", F_STR, "%s", r->test_time);
+    FIELD("avg_ns", F_INT, "%" PRIu64, (uint64_t)llround(s.avg_ns));
+    FIELD("stddev_ns", F_INT, "%" PRIu64, (uint64_t)llround(s.sd_ns));
+    FIELD("avg_ts", F_FLOAT, "%f", s.avg_ts);
+    FIELD("stddev_ts", F_FLOAT, "%f", s.sd_ts);
+    /* ours */
+    FIELD("kernel_path", F_STR, "%s", gemma_kernel_path());
+    FIELD("weight_bytes_per_token", F_INT, "%" PRIu64, r->weight_bytes_tok);
+    double wg = weight_gbps(r, &s);
+    if (wg >= 0) FIELD("weight_gbps", F_FLOAT, "%f", wg);
+    else FIELD("weight_gbps", F_NONE, "%s", "");
+    if (r->membw_gbps > 0) FIELD("membw_gbps", F_FLOAT, "%f", r->membw_gbps);
+    else FIELD("membw_gbps", F_NONE, "%s", "");
+    if (r->membw_1t_gbps > 0) FIELD("membw_1t_gbps", F_FLOAT, "%f", r->membw_1t_gbps);
+    else FIELD("membw_1t_gbps", F_NONE, "%s", "");
+#undef FIELD
+    return n;
+}
+#define MAX_FIELDS 40
+
+static void print_json_string(const char *s) {
+    out_printf("\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"') out_printf("\\\"");
+        else if (*p == '\\') out_printf("\\\\");
+        else if (*p < 0x20) out_printf("\\u%04x", *p);
+        else out_printf("%c", *p);
+    }
+    out_printf("\"");
+}
+
+/* One object; fields without a value are left out. jsonl: all on one line. */
+static void print_json_object(const bench_result *r, const char *cpu_info, bool one_line) {
+    field f[MAX_FIELDS];
+    int n = result_fields(r, f, cpu_info);
+    const char *ind = one_line ? "" : "    ", *sep = one_line ? " " : "\n";
+    out_printf(one_line ? "{" : "  {\n");
+    for (int i = 0; i < n; i++) {
+        if (f[i].kind == F_NONE) continue;
+        out_printf("%s\"%s\": ", ind, f[i].name);
+        if (f[i].kind == F_STR) print_json_string(f[i].val);
+        else out_printf("%s", f[i].val);
+        out_printf(",%s", sep);
+    }
+    out_printf("%s\"samples_ns\": [ ", ind);
+    for (int i = 0; i < r->n_samples; i++) out_printf("%s%" PRIu64, i ? ", " : "", r->samples_ns[i]);
+    out_printf(" ],%s%s\"samples_ts\": [ ", sep, ind);
+    for (int i = 0; i < r->n_samples; i++) out_printf("%s%g", i ? ", " : "", sample_ts(r, i));
+    out_printf(" ]%s", one_line ? "}\n" : "\n  }");
+}
+
+static void print_csv_header(const char *cpu_info) {
+    bench_result dummy;
+    memset(&dummy, 0, sizeof dummy);
+    uint64_t one = 1;
+    dummy.samples_ns = &one;
+    dummy.n_samples = 1;
+    dummy.model_filename = "";
+    field f[MAX_FIELDS];
+    int n = result_fields(&dummy, f, cpu_info);
+    for (int i = 0; i < n; i++) out_printf("%s%s", i ? "," : "", f[i].name);
+    out_printf("\n");
+}
+
+static void print_csv_row(const bench_result *r, const char *cpu_info) {
+    field f[MAX_FIELDS];
+    int n = result_fields(r, f, cpu_info);
+    for (int i = 0; i < n; i++) {
+        out_printf("%s\"", i ? "," : "");
+        for (const char *p = f[i].val; *p; p++) out_printf("%s%c", *p == '"' ? "\"" : "", *p);
+        out_printf("\"");
+    }
+    out_printf("\n");
+}
+
+/* Markdown: llama-bench's columns and widths (negative = left-aligned), then ours. */
+typedef struct {
+    char backend[96];
+    int backend_w;
+    bool batch_col;           /* -b other than the default: an n_batch column, as llama-bench */
+    bool weight_col, membw_col;
+} md_layout;
+
+static void md_cell(int width, const char *s) { out_printf(" %*s |", width, s); }
+
+static void md_header(const md_layout *L) {
+    struct { const char *name; int w; } cols[12];
+    int n = 0;
+    cols[n].name = "model"; cols[n++].w = -30;
+    cols[n].name = "size"; cols[n++].w = 10;
+    cols[n].name = "params"; cols[n++].w = 10;
+    cols[n].name = "backend"; cols[n++].w = -L->backend_w;
+    cols[n].name = "threads"; cols[n++].w = 7;
+    if (L->batch_col) { cols[n].name = "n_batch"; cols[n++].w = 7; }
+    cols[n].name = "test"; cols[n++].w = 15;
+    cols[n].name = "t/s"; cols[n++].w = 20;
+    if (L->weight_col) { cols[n].name = "weights GB/s"; cols[n++].w = 12; }
+    if (L->membw_col) { cols[n].name = "% of membw"; cols[n++].w = 10; }
+    out_printf("|");
+    for (int i = 0; i < n; i++) md_cell(cols[i].w, cols[i].name);
+    out_printf("\n|");
+    for (int i = 0; i < n; i++) {
+        int w = abs(cols[i].w);
+        out_printf(" ");
+        for (int k = 0; k < w - 1; k++) out_printf("-");
+        out_printf("%s |", cols[i].w > 0 ? ":" : "-");
+    }
+    out_printf("\n");
+}
+
+static void md_row(const md_layout *L, const bench_result *r) {
+    bench_stats s = stats_of(r);
+    char buf[128];
+    out_printf("|");
+    md_cell(-30, r->model_type);
+    if (r->model_size < (1ull << 30)) snprintf(buf, sizeof buf, "%.2f MiB", (double)r->model_size / (1 << 20));
+    else snprintf(buf, sizeof buf, "%.2f GiB", (double)r->model_size / (1 << 30));
+    md_cell(10, buf);
+    if (r->model_n_params < 1000000000ull) snprintf(buf, sizeof buf, "%.2f M", (double)r->model_n_params / 1e6);
+    else snprintf(buf, sizeof buf, "%.2f B", (double)r->model_n_params / 1e9);
+    md_cell(10, buf);
+    md_cell(-L->backend_w, L->backend);
+    snprintf(buf, sizeof buf, "%d", r->n_threads_used);
+    md_cell(7, buf);
+    if (L->batch_col) {
+        snprintf(buf, sizeof buf, "%d", r->t.n_batch);
+        md_cell(7, buf);
+    }
+    test_name(&r->t, buf, sizeof buf);
+    md_cell(15, buf);
+    snprintf(buf, sizeof buf, "%.2f \xC2\xB1 %.2f", s.avg_ts, s.sd_ts);
+    md_cell(21, buf); /* one more: "±" is two bytes */
+    double wg = weight_gbps(r, &s);
+    if (L->weight_col) {
+        if (wg >= 0) snprintf(buf, sizeof buf, "%.2f", wg);
+        else buf[0] = 0;
+        md_cell(12, buf);
+    }
+    if (L->membw_col) {
+        if (wg >= 0 && r->membw_gbps > 0) snprintf(buf, sizeof buf, "%.1f %%", 100.0 * wg / r->membw_gbps);
+        else buf[0] = 0;
+        md_cell(10, buf);
+    }
+    out_printf("\n");
+}
+
+static void print_membw_only(const membw_result *mb, out_format fmt) {
+    if (fmt == OUT_MD) {
+        out_printf("memory read bandwidth: %.2f GiB buffer", (double)mb->bytes / (1ull << 30));
+        if (mb->llc) out_printf(" (last-level cache %.0f MiB)", (double)mb->llc / (1 << 20));
+        out_printf(", best of %d passes\n\n", MEMBW_PASSES);
+        out_printf("| threads |       GB/s |\n| ------: | ---------: |\n");
+        for (int k = 0; k < mb->n; k++) out_printf("| %7d | %10.2f |\n", mb->threads[k], mb->gbps[k]);
+        return;
+    }
+    if (fmt == OUT_CSV) out_printf("n_threads,membw_gbps,buffer_bytes,llc_bytes,passes\n");
+    if (fmt == OUT_JSON) out_printf("[\n");
+    for (int k = 0; k < mb->n; k++) {
+        if (fmt == OUT_CSV)
+            out_printf("%d,%f,%zu,%" PRIu64 ",%d\n", mb->threads[k], mb->gbps[k], mb->bytes, mb->llc, MEMBW_PASSES);
+        else
+            out_printf("%s{\"n_threads\": %d, \"membw_gbps\": %f, \"buffer_bytes\": %zu, \"llc_bytes\": %" PRIu64 ", \"passes\": %d}%s",
+                       fmt == OUT_JSON ? "  " : "", mb->threads[k], mb->gbps[k], mb->bytes, mb->llc,
+                       MEMBW_PASSES, fmt == OUT_JSON ? (k + 1 < mb->n ? ",\n" : "\n") : "\n");
+    }
+    if (fmt == OUT_JSON) out_printf("]\n");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The command */
+
+static void warn_slow_build(void) {
+#if !defined(__OPTIMIZE__)
+    logf_("gemma bench: warning: debug build, performance may be affected\n");
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    logf_("gemma bench: warning: sanitizer enabled, performance may be affected\n");
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    logf_("gemma bench: warning: sanitizer enabled, performance may be affected\n");
+#endif
+#endif
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_args a;
+    parse_bench_args(argc, argv, &a);
+    progress_mode = a.verbose ? 2 : isatty(STDERR_FILENO) ? 1 : 0;
+
+    /* the tests, in llama-bench's order: per model, batch size, thread count: pp, tg, pg */
+    int n_tests = 0;
+    size_t max_tests = (size_t)(a.n_prompt.n + a.n_gen.n + a.pg_pp.n + 1) * (size_t)a.n_batch.n
+                     * (size_t)a.n_threads.n;
+    if (max_tests > 100000) die_usage("too many combinations of -p, -n, -pg, -b and -t");
+    bench_test *tests = xmalloc(sizeof(bench_test) * max_tests);
+    bool any_tg = false;
+    for (int ib = 0; ib < a.n_batch.n; ib++)
+        for (int it = 0; it < a.n_threads.n; it++) {
+            bench_test base = {0, 0, a.n_batch.v[ib], a.n_threads.v[it]};
+            for (int i = 0; i < a.n_prompt.n; i++)
+                if (a.n_prompt.v[i] > 0) { tests[n_tests] = base; tests[n_tests++].n_prompt = a.n_prompt.v[i]; }
+            for (int i = 0; i < a.n_gen.n; i++)
+                if (a.n_gen.v[i] > 0) { tests[n_tests] = base; tests[n_tests++].n_gen = a.n_gen.v[i]; any_tg = true; }
+            for (int i = 0; i < a.pg_pp.n; i++)
+                if (a.pg_pp.v[i] > 0 || a.pg_tg.v[i] > 0) {
+                    tests[n_tests] = base;
+                    tests[n_tests].n_prompt = a.pg_pp.v[i];
+                    tests[n_tests++].n_gen = a.pg_tg.v[i];
+                    any_tg |= a.pg_tg.v[i] > 0 && a.pg_pp.v[i] == 0;
+                }
+        }
+
+    /* every model must load before anything is measured or printed */
+    for (int i = 0; i < a.n_models; i++) gemma_model_free(load_or_die(a.models[i], false));
+    warn_slow_build();
+
+    membw_result mb;
+    bool have_membw = false;
+    if (a.membw || (any_tg && !a.no_membw && a.n_models > 0)) have_membw = measure_membw(&a.n_threads, &mb);
+    if (a.n_models == 0) {
+        if (have_membw) print_membw_only(&mb, a.fmt);
+        out_flush();
+        free(tests);
+        return have_membw ? 0 : EXIT_RUNTIME;
+    }
+
+    char cpu_info[256];
+    cpu_model_name(cpu_info, sizeof cpu_info);
+    md_layout L;
+    memset(&L, 0, sizeof L);
+    snprintf(L.backend, sizeof L.backend, "CPU %s", gemma_kernel_path());
+    L.backend_w = (int)strlen(L.backend) > 10 ? (int)strlen(L.backend) : 10;
+    L.batch_col = a.n_batch.n > 1 || a.n_batch.v[0] != 512;
+    L.weight_col = any_tg;
+    L.membw_col = any_tg && have_membw;
+
+    if (a.fmt == OUT_MD) md_header(&L);
+    else if (a.fmt == OUT_JSON) out_printf("[\n");
+    else if (a.fmt == OUT_CSV) print_csv_header(cpu_info);
+    out_flush();
+
+    uint64_t *wbt = xmalloc(sizeof(uint64_t) * (size_t)a.n_models);
+    char (*desc)[160] = xmalloc(sizeof(*desc) * (size_t)a.n_models);
+    int done = 0;
+    for (int im = 0; im < a.n_models; im++) {
+        progress("loading %s", a.models[im]);
+        gemma_model *m = load_or_die(a.models[im], false);
+        gemma_model_info info;
+        gemma_model_get_info(m, &info);
+        char ft[64];
+        ftype_display_name(m, ft, sizeof ft);
+        snprintf(desc[im], sizeof desc[im], "%s %s %s", info.arch, size_class_name(m), ft);
+        wbt[im] = weight_bytes_per_token(m);
+        for (int it = 0; it < n_tests; it++) {
+            bench_result r;
+            memset(&r, 0, sizeof r);
+            r.model_filename = a.models[im];
+            snprintf(r.model_type, sizeof r.model_type, "%s", desc[im]);
+            r.model_size = info.n_bytes;
+            r.model_n_params = info.n_params;
+            r.weight_bytes_tok = wbt[im];
+            r.t = tests[it];
+            run_test(m, &tests[it], &a, im * n_tests + it + 1, a.n_models * n_tests, &r);
+            r.membw_gbps = have_membw ? membw_at(&mb, r.n_threads_used) : -1;
+            r.membw_1t_gbps = have_membw ? membw_at(&mb, 1) : -1;
+            if (a.fmt == OUT_MD) md_row(&L, &r);
+            else if (a.fmt == OUT_JSON) {
+                if (done) out_printf(",\n");
+                print_json_object(&r, cpu_info, false);
+            }
+            else if (a.fmt == OUT_JSONL) print_json_object(&r, cpu_info, true);
+            else print_csv_row(&r, cpu_info);
+            out_flush();
+            done++;
+            free(r.samples_ns);
+        }
+        gemma_model_free(m);
+    }
+
+    if (a.fmt == OUT_JSON) out_printf("%s]\n", done ? "\n" : "");
+    if (a.fmt == OUT_MD) {
+        if (any_tg || have_membw) out_printf("\n");
+        if (any_tg)
+            for (int im = 0; im < a.n_models; im++) {
+                const char *base = strrchr(a.models[im], '/');
+                out_printf("weights read per generated token: %.2f MiB (%s, %s)\n",
+                           (double)wbt[im] / (1 << 20), desc[im], base ? base + 1 : a.models[im]);
+            }
+        if (have_membw) {
+            out_printf("memory read bandwidth:");
+            for (int k = 0; k < mb.n; k++)
+                out_printf("%s %.2f GB/s with %d thread%s", k ? "," : "", mb.gbps[k], mb.threads[k],
+                           mb.threads[k] == 1 ? "" : "s");
+            out_printf(" (%.2f GiB buffer, best of %d passes)\n", (double)mb.bytes / (1ull << 30), MEMBW_PASSES);
+        }
+        out_printf("\nbuild: %s (%d)\n", GEMMA_BUILD_COMMIT, GEMMA_BUILD_NUMBER);
+    }
+    out_flush();
+    free(wbt);
+    free(desc);
+    free(tests);
+    return 0;
+}
