@@ -26,7 +26,7 @@ TEST_SRC = $(wildcard tests/*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o)
 DEPS     = $(wildcard src/*.h include/*.h tests/*.h)
 
-.PHONY: all test sanitize clean tools install uninstall
+.PHONY: all test sanitize clean tools install uninstall demo
 all: $(BIN) tools
 
 # Developer tools (tools/*.c), each linked against the engine's library objects.
@@ -61,6 +61,16 @@ test: $(BIN) $(BUILD)/test_runner $(TOOLS)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
 	$(MAKE) BUILD=build-san BIN=build-san/gemma OPT=-O1 CFLAGS="$(SANFLAGS)" SOAK_TOKENS=3000 test
+
+# No download needed: a random-weight model of Gemma 3 270M's real shape, one prompt and a
+# short benchmark. The weights are random, so the text is gibberish; the speed is real.
+DEMO_MODEL = models/demo-gemma3-270m-RANDOM-WEIGHTS-Q4_0.gguf
+demo: $(BIN) tools
+	@test -f $(DEMO_MODEL) || $(BUILD)/mkmodel --preset gemma3-270m --type Q4_0 -o $(DEMO_MODEL)
+	@echo "== gemma on $(DEMO_MODEL): RANDOM WEIGHTS, so expect gibberish text =="
+	./$(BIN) -m $(DEMO_MODEL) -p "Why is the sky blue?" -n 32 --temp 0.7 --seed 1
+	@echo "== gemma bench (real speed on this machine) =="
+	./$(BIN) bench -m $(DEMO_MODEL) -p 64 -n 16 -r 2
 
 # `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary and the man page.
 PREFIX ?= /usr/local

@@ -182,6 +182,23 @@ static void interactive(void) {
     EXPECT(next >= 0, "no prompt after the second answer; screen: '%s'", p.buf + mark);
     TEST_END();
 
+    TEST_BEGIN("chat: /regen redoes the last answer (greedy: the same text again)");
+    {
+        /* the answer to "and again" is on screen between its echo and the next prompt */
+        const char *prev = strstr(p.buf, "and again\n");
+        long prev_end = prev ? pty_expect(&p, (size_t)(prev - p.buf), "\n> ", 100) : -1;
+        size_t from = p.len;
+        pty_send(&p, "/regen\n");
+        long end = pty_expect(&p, from + 7, "\n> ", 10000);
+        EXPECT(end >= 0, "no prompt after /regen");
+        if (prev && prev_end >= 0 && end >= 0) {
+            const char *a = prev + strlen("and again\n"), *b = p.buf + from + strlen("/regen\n");
+            size_t la = (size_t)(prev_end - (a - p.buf)), lb = (size_t)(end - (b - p.buf));
+            EXPECT(la == lb && !memcmp(a, b, la), "regenerated '%.*s', first '%.*s'", (int)lb, b, (int)la, a);
+        }
+    }
+    TEST_END();
+
     TEST_BEGIN("chat: /clear starts over (same first answer again)");
     mark = p.len;
     pty_send(&p, "/clear\n");
