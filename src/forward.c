@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "quant.h"
 #include "util.h"
@@ -49,10 +50,22 @@ static void gelu_table_init(void) {
         gelu_table[h] = fp16_to_fp32(fp32_to_fp16(gelu_exact(fp16_to_fp32((uint16_t)h))));
 }
 
+/* f32 -> f16 bits, round to nearest even, for |x| < 10: normal halves take the fast
+ * path (rebias the exponent, round the 13 dropped mantissa bits); tiny values go through
+ * the general conversion. Same result as fp32_to_fp16 on that range. */
+static inline uint16_t half_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7fffffff;
+    if (a < 0x38800000) return fp32_to_fp16(x); /* below the smallest normal half */
+    a += 0x0fff + ((a >> 13) & 1);
+    return (uint16_t)(sign | ((a - 0x38000000) >> 13));
+}
+
 static inline float gelu(float x) {
     if (x <= -10.0f) return 0.0f;
     if (x >= 10.0f) return x;
-    return gelu_table[fp32_to_fp16(x)];
+    return gelu_table[half_bits(x)];
 }
 
 static inline float softcap(float x, float cap) { return cap * tanhf(x / cap); }
@@ -77,9 +90,10 @@ static void rope(float *v, int half, const float *cs, const float *sn) {
     }
 }
 
-static float dotf(const float *a, const float *b, int n) {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+/* q·k over one head, through the type table's F32 row dot (SIMD where available). */
+static inline float dotf(vec_dot_fn dot, const float *a, const float *b, int n) {
+    float s;
+    dot(n, &s, a, b);
     return s;
 }
 
@@ -152,6 +166,7 @@ static void attn_worker(void *arg, int ith, int nth) {
     int qd = nh * hd;
     float cap = c->m->attn_softcap;
     float *scores = c->scores + (size_t)ith * c->p.n_ctx;
+    vec_dot_fn dot = ggml_type_traits(GGML_TYPE_F32)->vec_dot;
     for (int t = chunks_next(&j->next); t < j->M * nh; t = chunks_next(&j->next)) {
         int i = t / nh, h = t % nh, g = h / group;
         int p = j->pos0 + i;
@@ -160,7 +175,7 @@ static void attn_worker(void *arg, int ith, int nth) {
         float mx = -INFINITY;
         for (int pp = lo; pp <= p; pp++) {
             int slot = pp % kv->len;
-            float s = dotf(q, kv->k + (size_t)slot * kv->kv_dim + (size_t)g * hd, hd);
+            float s = dotf(dot, q, kv->k + (size_t)slot * kv->kv_dim + (size_t)g * hd, hd);
             if (cap > 0) s = softcap(s, cap);
             scores[pp - lo] = s;
             if (s > mx) mx = s;
@@ -411,7 +426,25 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     int U = c->p.n_ubatch, E = m->n_embd, L = m->n_layer;
     bool failed = false;
 
-    /* KV cache: full layers hold n_ctx cells; sliding layers a ring of window + batch. */
+    /* KV cache: full layers hold n_ctx cells; sliding layers a ring of window + batch.
+     * Refuse up front, with the size, a cache larger than the machine's memory (the
+     * kernel would happily hand out the virtual memory and fail later). */
+    uint64_t need = 0;
+    for (int il = 0; il < L; il++) {
+        const layer_weights *l = &m->layers[il];
+        if (!l->has_kv) continue;
+        uint64_t len = (uint64_t)c->p.n_ctx;
+        if (l->is_swa && (uint64_t)m->n_swa + (uint64_t)U < len) len = (uint64_t)m->n_swa + (uint64_t)U;
+        need += len * ((uint64_t)l->n_head_kv * (uint64_t)l->head_dim * 2 * sizeof(float) + sizeof(int32_t));
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    if (ram && need > ram) {
+        set_err(err, "a context of %d tokens needs %.1f GiB of KV cache, more than this machine's %.1f GiB of memory; use a smaller -c",
+                c->p.n_ctx, need / 1073741824.0, ram / 1073741824.0);
+        free(c);
+        return NULL;
+    }
     c->kv = xcalloc((size_t)L, sizeof(kv_layer));
     for (int il = 0; il < L && !failed; il++) {
         const layer_weights *l = &m->layers[il];

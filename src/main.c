@@ -153,7 +153,7 @@ static void parse_gen_args(int argc, char **argv, gen_args *g) {
             g->rprompts[g->n_rprompts++] = r;
         }
         else if (IS("--ignore-eos")) g->ignore_eos = true;
-        else if (IS("-c") || IS("--ctx-size")) g->n_ctx = (int)parse_int(a, arg_value(argc, argv, &i), 0, 1 << 24);
+        else if (IS("-c") || IS("--ctx-size")) g->n_ctx = (int)parse_int(a, arg_value(argc, argv, &i), 0, 1 << 30);
         else if (IS("--context-shift")) g->context_shift = true;
         else if (IS("--no-context-shift")) g->context_shift = false;
         else if (IS("--keep")) g->keep = (int)parse_int(a, arg_value(argc, argv, &i), -1, INT_MAX);

@@ -4,8 +4,8 @@
  *    all threads cooperating, then a barrier (the end of pool_run).
  * 2. Split the N weight rows into chunks handed out dynamically to the threads. Inside a
  *    chunk, tiles of up to GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows go to the
- *    type's tile kernel (prefill), or each weight row is dotted with every activation row
- *    while it is hot in cache (decode, or types without a tile kernel). */
+ *    type's tile kernel, or (types without one) each weight row is dotted with every
+ *    activation row while it is hot in cache. */
 #include "matmul.h"
 
 #include <string.h>
@@ -60,7 +60,9 @@ static void matmul_worker(void *arg, int ith, int nth) {
     (void)nth;
     matmul_job *j = arg;
     int64_t n_chunks = (j->N + j->chunk - 1) / j->chunk;
-    bool use_tiles = j->tt->gemm && j->M > 1;
+    /* Tiles also for decode (M = 1): a tile of 8 weight rows shares one pass over the
+     * activation row and one horizontal reduction, which keeps more loads in flight. */
+    bool use_tiles = j->tt->gemm != NULL;
     for (int64_t c = chunks_next(&j->next); c < n_chunks; c = chunks_next(&j->next)) {
         int64_t n0 = c * j->chunk, n1 = n0 + j->chunk < j->N ? n0 + j->chunk : j->N;
         if (use_tiles) tiles(j, n0, n1);

@@ -191,3 +191,6 @@ check "model truncated while in use: clean error, exit 3 (no crash)" \
 make -s install BIN="$GEMMA" PREFIX="$PWD/$T/inst" > /dev/null 2>&1
 check "make install PREFIX=... installs the binary and the man page" \
   bash -c "[ -x $T/inst/bin/gemma ] && grep -q '^.TH GEMMA 1' $T/inst/share/man/man1/gemma.1"
+run -m "$M" -p hello -c 1000000000
+check "a context larger than memory: exit 1, says how much is needed" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'GiB of KV cache, more than this machine' $T/err"
