@@ -83,4 +83,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/gemma $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
 
 clean:
-	rm -rf build build-san build-clang $(BIN)
+	rm -rf build build-san build-clang build-arm64 build-fuzz $(BIN)
+
+# AArch64 cross build + NEON tests under qemu (make neon-test); libFuzzer targets (make fuzz)
+-include mk/neon.mk
+-include mk/fuzz.mk

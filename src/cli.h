@@ -27,7 +27,7 @@ int cmd_perplexity(int argc, char **argv);  /* perplexity.c */
 /* ---- messages and exits ---- */
 extern bool log_enabled;                    /* --log-disable clears it */
 void logf_(const char *fmt, ...);           /* stderr, unless logging is disabled */
-void die(int code, const char *fmt, ...);   /* "gemma: error: ..." and exit(code) */
+_Noreturn void die(int code, const char *fmt, ...); /* "gemma: error: ..." and exit(code) */
 #define die_usage(...) do { fputs("gemma: error: ", stderr); fprintf(stderr, __VA_ARGS__); \
     fputs(" (see 'gemma --help')\n", stderr); exit(EXIT_USAGE); } while (0)
 

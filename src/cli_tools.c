@@ -3,6 +3,7 @@
  *   gemma tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--no-parse-special]
  *   gemma dequant  -m FILE --tensor NAME -o OUT.f32 */
 #include "cli.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -28,13 +29,13 @@ int cmd_logits(int argc, char **argv) {
     }
     if (!ids_arg || !out) die_usage("'gemma logits' needs -m FILE --ids 1,2,3 -o OUT.f32");
     int n = 0, cap = 64;
-    int32_t *ids = malloc((size_t)cap * sizeof(int32_t));
+    int32_t *ids = xmalloc((size_t)cap * sizeof(int32_t));
     for (const char *s = ids_arg; *s;) {
         char *end;
         errno = 0;
         long v = strtol(s, &end, 10);
         if (end == s || errno || v < 0 || v > INT32_MAX) die_usage("invalid token id list '%s'", ids_arg);
-        if (n == cap) ids = realloc(ids, (size_t)(cap *= 2) * sizeof(int32_t));
+        if (n == cap) ids = xrealloc(ids, (size_t)(cap *= 2) * sizeof(int32_t));
         ids[n++] = (int32_t)v;
         s = end;
         if (*s == ',') s++;

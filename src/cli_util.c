@@ -20,7 +20,7 @@ void logf_(const char *fmt, ...) {
     va_end(ap);
 }
 
-void die(int code, const char *fmt, ...) {
+_Noreturn void die(int code, const char *fmt, ...) {
     va_list ap;
     fputs("gemma: error: ", stderr);
     va_start(ap, fmt);

@@ -451,7 +451,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
         if (!l->has_kv) continue;
         kv_layer *kv = &c->kv[il];
         kv->len = c->p.n_ctx;
-        if (l->is_swa && m->n_swa + U < kv->len) kv->len = m->n_swa + U;
+        if (l->is_swa && (int64_t)m->n_swa + U < kv->len) kv->len = m->n_swa + U;
         kv->kv_dim = l->n_head_kv * l->head_dim;
         size_t n = (size_t)kv->len * kv->kv_dim * sizeof(float);
         kv->k = try_alloc(n, &c->kv_bytes, err, "KV cache", &failed);

@@ -131,7 +131,7 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
             set_err(err, "%s: tensor '%s' is too large", path, name);
         } else {
             out = xmalloc((size_t)count * sizeof(float));
-            uint64_t rows = count / (uint64_t)t->ne[0];
+            uint64_t rows = t->ne[0] > 0 ? count / (uint64_t)t->ne[0] : 0; /* empty tensor */
             size_t rb = ggml_row_size(t->type, t->ne[0]);
             for (uint64_t r = 0; r < rows; r++)
                 tt->to_float((const uint8_t *)t->data + r * rb, out + r * (uint64_t)t->ne[0], t->ne[0]);

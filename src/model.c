@@ -187,6 +187,9 @@ static int read_hparams(binder *b, int *n_head, int *n_head_kv, int *n_ff, bool 
     if (val_len != *key_len)
         return set_err(b->err, "%s: value_length %lld != key_length %lld is not supported",
                        m->path, (long long)val_len, (long long)*key_len);
+    if (*key_len < 1)
+        return set_err(b->err, "%s: head size is 0 (embedding_length %d < head_count %d and no key_length)",
+                       m->path, m->n_embd, n_head0);
     *key_len_swa = *key_len;
     *n_rot = *key_len;
     if (get_int(b, "rope.dimension_count", false, 2, 8192, n_rot)) return -1;
@@ -209,9 +212,11 @@ static int read_hparams(binder *b, int *n_head, int *n_head_kv, int *n_ff, bool 
         return set_err(b->err, "%s: %s", m->path, e2);
     bool scaling_none = stype.ptr && gguf_str_eq(stype, "none");
     *scale = (factor > 0 && !scaling_none) ? 1.0f / factor : 1.0f;
-    if (stype.ptr && !gguf_str_eq(stype, "none") && !gguf_str_eq(stype, "linear"))
-        return set_err(b->err, "%s: rope scaling type '%.*s' is not supported", m->path,
-                       (int)stype.len, stype.ptr);
+    if (stype.ptr && !gguf_str_eq(stype, "none") && !gguf_str_eq(stype, "linear")) {
+        char q[64];
+        return set_err(b->err, "%s: rope scaling type '%s' is not supported", m->path,
+                       printable_str(q, sizeof q, stype.ptr, stype.len, 40));
+    }
 
     memset(is_swa, 0, (size_t)L * sizeof(bool));
     int64_t n_swa = 0;
@@ -392,9 +397,11 @@ static int bind_model(binder *b) {
         {"gemma", ARCH_GEMMA}, {"gemma2", ARCH_GEMMA2}, {"gemma3", ARCH_GEMMA3}, {"gemma4", ARCH_GEMMA4}};
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (gguf_str_eq(arch, archs[i].name)) { m->arch = archs[i].arch; m->arch_name = archs[i].name; }
-    if (!m->arch)
-        return set_err(b->err, "%s: architecture '%.*s' is not supported (gemma, gemma2, gemma3, gemma4 are)",
-                       m->path, (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+    if (!m->arch) {
+        char q[80];
+        return set_err(b->err, "%s: architecture '%s' is not supported (gemma, gemma2, gemma3, gemma4 are)",
+                       m->path, printable_str(q, sizeof q, arch.ptr, arch.len, 64));
+    }
 
     int64_t v;
     if (get_int(b, "embedding_length", true, 1, 1 << 20, &v)) return -1;
@@ -474,6 +481,17 @@ static int bind_model(binder *b) {
         for (int il = 0; il < L; il++) {
             m->layers[il].has_kv = true;
             m->layers[il].kv_source = il;
+        }
+    }
+    /* a layer reading another layer's cache attends with that layer's KV heads */
+    for (int il = 0; il < L; il++) {
+        layer_weights *l = &m->layers[il], *src = &m->layers[l->kv_source];
+        if (l->has_kv) continue;
+        l->n_head_kv = src->n_head_kv;
+        if (src->n_head_kv < 1 || l->n_head % src->n_head_kv || l->head_dim != src->head_dim) {
+            set_err(b->err, "%s: layer %d cannot share the KV cache of layer %d (%d query heads of %d, %d KV heads of %d)",
+                    m->path, il, l->kv_source, l->n_head, l->head_dim, src->n_head_kv, src->head_dim);
+            goto done;
         }
     }
     for (int il = 0; il < L; il++)

@@ -114,13 +114,19 @@ static void parse_args(int argc, char **argv, ppl_args *a) {
  * double over float differences from the maximum and keep llama.cpp's float/double mix, so
  * results agree with its output digit for digit on the same logits. */
 
+/* The softmax denominator sum of exp(logit - max), in double over float differences. Never
+ * below 1 (the maximum itself contributes exp(0)), so its log is always defined. */
+static double sum_exp_from_max(const float *logits, int n_vocab, float max) {
+    double sum_exp = 0.0;
+    for (int i = 0; i < n_vocab; i++) sum_exp += expf(logits[i] - max);
+    return sum_exp;
+}
+
 /* Negative log-likelihood of `tok` (plain perplexity). */
 static double token_nll(const float *logits, int n_vocab, int tok) {
     float max = logits[0];
     for (int i = 1; i < n_vocab; i++) if (logits[i] > max) max = logits[i];
-    double sum_exp = 0.0;
-    for (int i = 0; i < n_vocab; i++) sum_exp += expf(logits[i] - max);
-    return -((logits[tok] - max) - log(sum_exp));
+    return -((logits[tok] - max) - log(sum_exp_from_max(logits, n_vocab, max)));
 }
 
 /* llama.cpp's nearest_int: round half to even (what the FPU does by default). */
@@ -138,9 +144,7 @@ static double quantize_log_probs(const float *logits, int n_vocab, uint16_t *row
         if (logits[i] < min) min = logits[i];
     }
     if (min < max - 16) min = max - 16; /* below e^-16 the probability does not matter */
-    double sum_exp = 0.0;
-    for (int i = 0; i < n_vocab; i++) sum_exp += expf(logits[i] - max);
-    const float log_sum_exp = (float)log(sum_exp);
+    const float log_sum_exp = (float)log(sum_exp_from_max(logits, n_vocab, max));
     const float min_log_prob = min - max - log_sum_exp;
     const float scale = (max - min) / 65535.f;
     memcpy(row, &scale, sizeof scale);
@@ -172,9 +176,7 @@ static void compare_row(const float *logits, int n_vocab, const uint16_t *base_r
     int imax = 0;
     for (int i = 1; i < n_vocab; i++)
         if (logits[i] > max) { max = logits[i]; imax = i; }
-    double sum_exp = 0.0;
-    for (int i = 0; i < n_vocab; i++) sum_exp += expf(logits[i] - max);
-    const float log_sum_exp = (float)log(sum_exp);
+    const float log_sum_exp = (float)log(sum_exp_from_max(logits, n_vocab, max));
     float scale, min_log_prob;
     memcpy(&scale, base_row, sizeof scale);
     memcpy(&min_log_prob, base_row + 2, sizeof min_log_prob);

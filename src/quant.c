@@ -13,7 +13,9 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "cpu.h"
 #include "kernels.h"
 #include "util.h"
 
@@ -790,50 +792,50 @@ static void quantize_q6_k(const float *src, void *dst, int64_t n) {
 /* The scalar table is the specification. Fields: name, block size, bytes per block,
  * supported (as a weight), to_float, from_float, vec_dot_type, vec_dot. */
 static const type_traits scalar_traits[GGML_TYPE_COUNT] = {
-    [GGML_TYPE_F32] = {"F32", 1, 4, true, dequant_f32, quantize_f32, GGML_TYPE_F32, vec_dot_f32_f32},
-    [GGML_TYPE_F16] = {"F16", 1, 2, true, dequant_f16, quantize_f16, GGML_TYPE_F32, vec_dot_f16_f32},
-    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18, true, dequant_q4_0, quantize_q4_0, GGML_TYPE_Q8_0, vec_dot_q4_0_q8_0},
-    [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20, true, dequant_q4_1, quantize_q4_1, GGML_TYPE_Q8_1, vec_dot_q4_1_q8_1},
-    [4] = {"Q4_2 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [5] = {"Q4_3 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22, true, dequant_q5_0, quantize_q5_0, GGML_TYPE_Q8_0, vec_dot_q5_0_q8_0},
-    [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24, true, dequant_q5_1, quantize_q5_1, GGML_TYPE_Q8_1, vec_dot_q5_1_q8_1},
-    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34, true, dequant_q8_0, quantize_q8_0, GGML_TYPE_Q8_0, vec_dot_q8_0_q8_0},
+    [GGML_TYPE_F32] = {"F32", 1, 4, true, dequant_f32, quantize_f32, GGML_TYPE_F32, vec_dot_f32_f32, NULL},
+    [GGML_TYPE_F16] = {"F16", 1, 2, true, dequant_f16, quantize_f16, GGML_TYPE_F32, vec_dot_f16_f32, NULL},
+    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18, true, dequant_q4_0, quantize_q4_0, GGML_TYPE_Q8_0, vec_dot_q4_0_q8_0, NULL},
+    [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20, true, dequant_q4_1, quantize_q4_1, GGML_TYPE_Q8_1, vec_dot_q4_1_q8_1, NULL},
+    [4] = {"Q4_2 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [5] = {"Q4_3 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22, true, dequant_q5_0, quantize_q5_0, GGML_TYPE_Q8_0, vec_dot_q5_0_q8_0, NULL},
+    [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24, true, dequant_q5_1, quantize_q5_1, GGML_TYPE_Q8_1, vec_dot_q5_1_q8_1, NULL},
+    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34, true, dequant_q8_0, quantize_q8_0, GGML_TYPE_Q8_0, vec_dot_q8_0_q8_0, NULL},
     /* activation-only formats: decodable and producible, never a weight */
-    [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36, false, dequant_q8_1, quantize_q8_1, GGML_TYPE_Q8_1, NULL},
-    [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84, true, dequant_q2_k, quantize_q2_k, GGML_TYPE_Q8_K, vec_dot_q2_k_q8_k},
-    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110, true, dequant_q3_k, quantize_q3_k, GGML_TYPE_Q8_K, vec_dot_q3_k_q8_k},
-    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144, true, dequant_q4_k, quantize_q4_k, GGML_TYPE_Q8_K, vec_dot_q4_k_q8_k},
-    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176, true, dequant_q5_k, quantize_q5_k, GGML_TYPE_Q8_K, vec_dot_q5_k_q8_k},
-    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210, true, dequant_q6_k, quantize_q6_k, GGML_TYPE_Q8_K, vec_dot_q6_k_q8_k},
-    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292, false, dequant_q8_k, quantize_q8_k, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ1_S] = {"IQ1_S", 256, 50, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, true, dequant_iq4_nl, NULL, GGML_TYPE_Q8_0, vec_dot_iq4_nl_q8_0},
-    [GGML_TYPE_IQ3_S] = {"IQ3_S", 256, 110, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ2_S] = {"IQ2_S", 256, 82, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, true, dequant_iq4_xs, NULL, GGML_TYPE_Q8_K, vec_dot_iq4_xs_q8_k},
-    [GGML_TYPE_I8] = {"I8", 1, 1, false, NULL, NULL, GGML_TYPE_I8, NULL},
-    [GGML_TYPE_I16] = {"I16", 1, 2, false, NULL, NULL, GGML_TYPE_I16, NULL},
-    [GGML_TYPE_I32] = {"I32", 1, 4, false, NULL, NULL, GGML_TYPE_I32, NULL},
-    [GGML_TYPE_I64] = {"I64", 1, 8, false, NULL, NULL, GGML_TYPE_I64, NULL},
-    [GGML_TYPE_F64] = {"F64", 1, 8, false, NULL, NULL, GGML_TYPE_F64, NULL},
-    [GGML_TYPE_IQ1_M] = {"IQ1_M", 256, 56, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_BF16] = {"BF16", 1, 2, true, dequant_bf16, quantize_bf16, GGML_TYPE_F32, vec_dot_bf16_f32},
-    [31] = {"Q4_0_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [32] = {"Q4_0_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [33] = {"Q4_0_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [GGML_TYPE_TQ1_0] = {"TQ1_0", 256, 54, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [GGML_TYPE_TQ2_0] = {"TQ2_0", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL},
-    [36] = {"IQ4_NL_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [37] = {"IQ4_NL_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [38] = {"IQ4_NL_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL},
-    [GGML_TYPE_MXFP4] = {"MXFP4", 32, 17, true, dequant_mxfp4, quantize_mxfp4, GGML_TYPE_Q8_0, vec_dot_mxfp4_q8_0},
-    [GGML_TYPE_NVFP4] = {"NVFP4", 64, 36, false, NULL, NULL, GGML_TYPE_Q8_0, NULL},
-    [GGML_TYPE_Q1_0] = {"Q1_0", 128, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL},
-    [GGML_TYPE_Q2_0] = {"Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL},
+    [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36, false, dequant_q8_1, quantize_q8_1, GGML_TYPE_Q8_1, NULL, NULL},
+    [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84, true, dequant_q2_k, quantize_q2_k, GGML_TYPE_Q8_K, vec_dot_q2_k_q8_k, NULL},
+    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110, true, dequant_q3_k, quantize_q3_k, GGML_TYPE_Q8_K, vec_dot_q3_k_q8_k, NULL},
+    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144, true, dequant_q4_k, quantize_q4_k, GGML_TYPE_Q8_K, vec_dot_q4_k_q8_k, NULL},
+    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176, true, dequant_q5_k, quantize_q5_k, GGML_TYPE_Q8_K, vec_dot_q5_k_q8_k, NULL},
+    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210, true, dequant_q6_k, quantize_q6_k, GGML_TYPE_Q8_K, vec_dot_q6_k_q8_k, NULL},
+    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292, false, dequant_q8_k, quantize_q8_k, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ1_S] = {"IQ1_S", 256, 50, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, true, dequant_iq4_nl, NULL, GGML_TYPE_Q8_0, vec_dot_iq4_nl_q8_0, NULL},
+    [GGML_TYPE_IQ3_S] = {"IQ3_S", 256, 110, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ2_S] = {"IQ2_S", 256, 82, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, true, dequant_iq4_xs, NULL, GGML_TYPE_Q8_K, vec_dot_iq4_xs_q8_k, NULL},
+    [GGML_TYPE_I8] = {"I8", 1, 1, false, NULL, NULL, GGML_TYPE_I8, NULL, NULL},
+    [GGML_TYPE_I16] = {"I16", 1, 2, false, NULL, NULL, GGML_TYPE_I16, NULL, NULL},
+    [GGML_TYPE_I32] = {"I32", 1, 4, false, NULL, NULL, GGML_TYPE_I32, NULL, NULL},
+    [GGML_TYPE_I64] = {"I64", 1, 8, false, NULL, NULL, GGML_TYPE_I64, NULL, NULL},
+    [GGML_TYPE_F64] = {"F64", 1, 8, false, NULL, NULL, GGML_TYPE_F64, NULL, NULL},
+    [GGML_TYPE_IQ1_M] = {"IQ1_M", 256, 56, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_BF16] = {"BF16", 1, 2, true, dequant_bf16, quantize_bf16, GGML_TYPE_F32, vec_dot_bf16_f32, NULL},
+    [31] = {"Q4_0_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [32] = {"Q4_0_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [33] = {"Q4_0_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [GGML_TYPE_TQ1_0] = {"TQ1_0", 256, 54, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [GGML_TYPE_TQ2_0] = {"TQ2_0", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
+    [36] = {"IQ4_NL_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [37] = {"IQ4_NL_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [38] = {"IQ4_NL_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
+    [GGML_TYPE_MXFP4] = {"MXFP4", 32, 17, true, dequant_mxfp4, quantize_mxfp4, GGML_TYPE_Q8_0, vec_dot_mxfp4_q8_0, NULL},
+    [GGML_TYPE_NVFP4] = {"NVFP4", 64, 36, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
+    [GGML_TYPE_Q1_0] = {"Q1_0", 128, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
+    [GGML_TYPE_Q2_0] = {"Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
 };
 
 /* The table everyone else uses: a copy of the scalar one whose vec_dot entries quant_init()
@@ -867,12 +869,27 @@ size_t ggml_row_size(uint32_t type, int64_t n) {
     return (size_t)(n / t->blck_size) * t->type_size;
 }
 
-void quant_init(void) {
-    pthread_once(&active_once, copy_scalar_table);
-    /* SIMD kernels (a later step) replace active_traits[t].vec_dot here after CPU detection. */
+/* ---- dispatch: the fastest kernel set this CPU and OS support (cpu.h) ---- */
+
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
+static kernel_set active_set = KERNELS_SCALAR;
+
+static void install_kernels(void) {
+    char warn[256];
+    kernel_set s = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), warn, sizeof warn);
+    if (warn[0]) fprintf(stderr, "gemma: %s\n", warn);
+    kernels_install(active_traits, s);
+    active_set = s;
 }
 
-const char *quant_kernel_path(void) { return "scalar"; }
+/* Call before the table is used by several threads (model loading does): the kernel
+ * pointers are written once, here. */
+void quant_init(void) {
+    pthread_once(&active_once, copy_scalar_table);
+    pthread_once(&kernels_once, install_kernels);
+}
+
+const char *quant_kernel_path(void) { return kernel_set_name(active_set); }
 
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n) {
     const type_traits *t = ggml_type_traits_scalar(type);

@@ -194,9 +194,9 @@ static int load_kind(tokenizer *t, const gguf_file *f, char *err) {
     } else if (gguf_str_eq(model, "gemma4")) {
         t->kind = VOCAB_GEMMA4;
     } else {
-        int n = model.len > 40 ? 40 : (int)model.len;
-        return set_err(err, "%s: unsupported tokenizer.ggml.model '%.*s' (expected 'llama' or "
-                       "'gemma4')", f->path, n, model.ptr);
+        char q[48];
+        return set_err(err, "%s: unsupported tokenizer.ggml.model '%s' (expected 'llama' or "
+                       "'gemma4')", f->path, printable_str(q, sizeof q, model.ptr, model.len, 40));
     }
     return 0;
 }
@@ -704,7 +704,7 @@ static span *find_specials(const special_trie *tr, const char *s, size_t n, size
             }
         }
     }
-    qsort(out, n_out, sizeof(span), cmp_span);
+    if (n_out > 1) qsort(out, n_out, sizeof(span), cmp_span); /* out is NULL when n_out == 0 */
     free(cpos);
     free(cnode);
     free(head);

@@ -104,3 +104,14 @@ char *xstrdup(const char *s) {
     memcpy(p, s, n);
     return p;
 }
+
+char *printable_str(char *dst, size_t cap, const char *s, size_t len, size_t max) {
+    size_t n = 0;
+    if (len > max) len = max;
+    for (size_t i = 0; i < len && n + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        dst[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (cap) dst[n < cap ? n : cap - 1] = 0;
+    return dst;
+}

@@ -19,6 +19,11 @@ int set_err(char *err, const char *fmt, ...)
 #endif
     ;
 
+/* Copy at most `max` bytes of s (len bytes, not NUL-terminated, from a file) into dst
+ * (cap bytes, NUL-terminated), with control characters shown as '?' so that a message
+ * quoting it stays one line. Returns dst. */
+char *printable_str(char *dst, size_t cap, const char *s, size_t len, size_t max);
+
 /* ---- IEEE half and bfloat16 (exact decode, round-to-nearest-even encode) ---- */
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);

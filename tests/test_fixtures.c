@@ -11,6 +11,7 @@
 #include "gemma.h"
 #include "json.h"
 #include "test.h"
+#include "util.h"
 
 typedef struct {
     char name[128];
@@ -93,21 +94,20 @@ static char *run_capture(char *const argv[], size_t *len, int *status) {
     int fd[2];
     if (pipe(fd) != 0) return NULL;
     pid_t pid = fork();
-    if (pid < 0) return NULL;
+    if (pid < 0) { close(fd[0]); close(fd[1]); return NULL; }
     if (pid == 0) {
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
-        freopen("/dev/null", "r", stdin);
-        freopen("/dev/null", "w", stderr);
+        if (!freopen("/dev/null", "r", stdin) || !freopen("/dev/null", "w", stderr)) _exit(127);
         execv(argv[0], argv);
         _exit(127);
     }
     close(fd[1]);
     size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf = xmalloc(cap);
     for (;;) {
-        if (n + 1 >= cap) buf = realloc(buf, cap *= 2);
+        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
         ssize_t r = read(fd[0], buf + n, cap - 1 - n);
         if (r <= 0) break;
         n += (size_t)r;
@@ -273,7 +273,7 @@ void suite_fixtures(void) {
         }
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    if (n > 1) qsort(names, (size_t)n, sizeof names[0], cmp_str);
     for (int i = 0; i < n; i++) {
         run_fixture(names[i]);
         free(names[i]);

@@ -104,6 +104,9 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"mkmodel", suite_mkmodel},
     {"quantize", suite_quantize},
     {"perplexity", suite_perplexity},
+    {"simd", suite_simd},
+    {"neon", suite_neon},
+    {"regress", suite_regress},
 };
 
 int main(int argc, char **argv) {

@@ -38,9 +38,9 @@
 
 static char log_path[512];
 
-/* `gemma quantize ARGS...` (NULL-terminated) in a child; stderr goes to log_path. Returns
- * the exit status, or -1 if the child did not exit normally. */
-static int quantize(const char *first, ...) {
+/* `gemma quantize ARGS...` (ending at a null pointer) in a child; stderr goes to log_path.
+ * Returns the exit status, or -1 if the child did not exit normally. */
+static int run_quantize(const char *first, ...) {
     char *argv[32];
     int argc = 0;
     argv[argc++] = (char *)"gemma";
@@ -67,6 +67,10 @@ static int quantize(const char *first, ...) {
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
     return WEXITSTATUS(status);
 }
+
+/* quantize(ARGS...) = run_quantize with the terminator added, typed as va_arg reads it (a bare
+ * NULL may be a plain int 0 when passed through "..."). */
+#define quantize(...) run_quantize(__VA_ARGS__, (const char *)NULL)
 
 /* Lines in the log of the last run (error messages must be one line). */
 static int log_lines(void) {
@@ -332,7 +336,7 @@ static double measure_probe(const source_model *sm, char *err) {
     path_buf f32, pert;
     tmp_path(f32, "probe-f32.gguf");
     tmp_path(pert, "probe-perturbed.gguf");
-    if (quantize(sm->path, f32, "F32", "--allow-requantize", NULL) != 0) {
+    if (quantize(sm->path, f32, "F32", "--allow-requantize") != 0) {
         snprintf(err, GEMMA_ERR_LEN, "F32 conversion failed");
         return NAN;
     }
@@ -393,8 +397,8 @@ static void check_quantization(const source_model *sm, const source_model *all, 
     path_buf out;
     snprintf(name, sizeof name, "%s-%s%s.gguf", sm->label, type, pure ? "-pure" : "");
     tmp_path(out, name);
-    int rc = pure ? quantize(sm->path, out, type, "-t", "2", "--pure", NULL)
-                  : quantize(sm->path, out, type, "-t", "2", NULL);
+    int rc = pure ? quantize(sm->path, out, type, "-t", "2", "--pure")
+                  : quantize(sm->path, out, type, "-t", "2");
     EXPECT(rc == 0, "exit %d (log %s)", rc, log_path);
     char err[GEMMA_ERR_LEN] = "";
     gguf_file *s = gguf_open(sm->path, err), *o = rc == 0 ? gguf_open(out, err) : NULL;
@@ -437,7 +441,7 @@ static uint32_t ftype_of(const char *type) {
 /* Dequantize a fixture to F32 with our own command (--allow-requantize) into out. */
 static bool dequantize(const char *fixture, const char *out) {
     char *path = model_path(fixture);
-    int rc = quantize(path, out, "F32", "--allow-requantize", "-t", "2", NULL);
+    int rc = quantize(path, out, "F32", "--allow-requantize", "-t", "2");
     free(path);
     return rc == 0;
 }
@@ -515,7 +519,7 @@ static void test_byte_identity(void) {
     path_buf out;
     tmp_path(out, "moe-q8_0.gguf");
     TEST_BEGIN("quantize: gemma4-moe-f32 --pure Q8_0 is byte-identical to llama-quantize's gemma4-moe-q8_0");
-    EXPECT(quantize(src, out, "Q8_0", "--pure", "-t", "3", NULL) == 0, "quantize failed (%s)", log_path);
+    EXPECT(quantize(src, out, "Q8_0", "--pure", "-t", "3") == 0, "quantize failed (%s)", log_path);
     expect_same_file(out, "gemma4-moe-q8_0");
     TEST_END();
     free(src);
@@ -530,8 +534,8 @@ static void test_byte_identity(void) {
         path_buf f32, back;
         tmp_path(f32, "half-f32.gguf");
         tmp_path(back, "half-back.gguf");
-        EXPECT(quantize(path, f32, "F32", NULL) == 0, "to F32 failed (%s)", log_path);
-        EXPECT(quantize(f32, back, halves[i].type, NULL) == 0, "back failed (%s)", log_path);
+        EXPECT(quantize(path, f32, "F32") == 0, "to F32 failed (%s)", log_path);
+        EXPECT(quantize(f32, back, halves[i].type) == 0, "back failed (%s)", log_path);
         expect_same_file(back, halves[i].fixture);
         free(path);
         TEST_END();
@@ -552,8 +556,8 @@ static void test_byte_identity(void) {
         EXPECT(ok, "dequantize failed (%s)", log_path);
         tmp_path(re, "requant.gguf");
         int rc = !ok ? -1
-                 : quants[i].pure ? quantize(f32, re, quants[i].type, "--pure", NULL)
-                                  : quantize(f32, re, quants[i].type, NULL);
+                 : quants[i].pure ? quantize(f32, re, quants[i].type, "--pure")
+                                  : quantize(f32, re, quants[i].type);
         EXPECT(rc == 0, "quantize failed (%s)", log_path);
         if (quants[i].whole) {
             expect_same_file(re, quants[i].fixture);
@@ -589,7 +593,7 @@ static void test_mixture_rules(void) {
 
     /* gemma3-f32: 6 layers, n_embd 64 (not a multiple of 256: every K-quant falls back) */
     TEST_BEGIN("quantize rules: Q4_K_M on 64-wide rows: use_more_bits layers 2 and 5, fallbacks, tied embedding");
-    EXPECT(quantize(src, out, "Q4_K_M", NULL) == 0, "quantize failed (%s)", log_path);
+    EXPECT(quantize(src, out, "Q4_K_M") == 0, "quantize failed (%s)", log_path);
     gguf_file *f = gguf_open(out, err);
     EXPECT(f != NULL, "%s", err);
     if (f) {
@@ -616,7 +620,7 @@ static void test_mixture_rules(void) {
         {"Q6_K", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0}, {"Q2_K", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0},
         {"Q3_K_M", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0}, {"Q5_K_S", GGML_TYPE_Q5_1, GGML_TYPE_Q8_0}};
     for (size_t i = 0; i < 4; i++) {
-        EXPECT(quantize(src, out, fb[i].type, NULL) == 0, "%s failed (%s)", fb[i].type, log_path);
+        EXPECT(quantize(src, out, fb[i].type) == 0, "%s failed (%s)", fb[i].type, log_path);
         f = gguf_open(out, err);
         if (!f) continue;
         EXPECT_TYPE(f, "blk.3.attn_q.weight", fb[i].q);
@@ -628,7 +632,7 @@ static void test_mixture_rules(void) {
     TEST_BEGIN("quantize rules: --pure Q4_K_M gives every quantizable matrix Q4_K (fallback aside)");
     path_buf k;
     bool ok = dequantize("gemma3-q8_0", tmp_path(k, "rules-g3k.gguf"));
-    EXPECT(ok && quantize(k, out, "Q4_K_M", "--pure", NULL) == 0, "quantize failed (%s)", log_path);
+    EXPECT(ok && quantize(k, out, "Q4_K_M", "--pure") == 0, "quantize failed (%s)", log_path);
     f = gguf_open(out, err);
     if (f) {
         int n_q4k = 0, n_f32 = 0;
@@ -660,7 +664,7 @@ static void test_mixture_rules(void) {
     bool have = dequantize("gemma3-q8_0", tmp_path(g3k, "rules-mix-f32.gguf"));
     EXPECT(have, "dequantize failed (%s)", log_path);
     for (size_t i = 0; have && i < sizeof mix / sizeof mix[0]; i++) {
-        EXPECT(quantize(g3k, out, mix[i].type, NULL) == 0, "%s failed (%s)", mix[i].type, log_path);
+        EXPECT(quantize(g3k, out, mix[i].type) == 0, "%s failed (%s)", mix[i].type, log_path);
         f = gguf_open(out, err);
         if (!f) continue;
         EXPECT_TYPE(f, "blk.0.attn_v.weight", mix[i].v0);
@@ -678,7 +682,7 @@ static void test_mixture_rules(void) {
     /* Gemma 4 MoE: exactly 8 experts makes attn_v/attn_k Q8_0 and attn_output Q5_K */
     src = model_path("gemma4-moe-f32");
     TEST_BEGIN("quantize rules: 8-expert model: attn_k/attn_v Q8_0, attn_output Q5_K, router and scales kept");
-    EXPECT(quantize(src, out, "Q4_K_M", NULL) == 0, "quantize failed (%s)", log_path);
+    EXPECT(quantize(src, out, "Q4_K_M") == 0, "quantize failed (%s)", log_path);
     f = gguf_open(out, err);
     if (f) {
         EXPECT_TYPE(f, "blk.0.attn_v.weight", GGML_TYPE_Q8_0);
@@ -702,7 +706,7 @@ static void test_mixture_rules(void) {
      * kept, the 16-wide proj falls back to F16 */
     src = model_path("gemma4-ple-f32");
     TEST_BEGIN("quantize rules: PLE tensors (per_layer_token_embd like the tied embedding, model_proj kept, 16-wide proj F16)");
-    EXPECT(quantize(src, out, "Q4_K_M", NULL) == 0, "quantize failed (%s)", log_path);
+    EXPECT(quantize(src, out, "Q4_K_M") == 0, "quantize failed (%s)", log_path);
     f = gguf_open(out, err);
     if (f) {
         EXPECT_TYPE(f, "per_layer_token_embd.weight", GGML_TYPE_Q8_0);  /* 96 % 256 */
@@ -711,7 +715,7 @@ static void test_mixture_rules(void) {
         EXPECT_TYPE(f, "blk.0.inp_gate.weight", GGML_TYPE_Q5_0);
         gguf_close(f);
     }
-    EXPECT(quantize(src, out, "Q8_0", NULL) == 0, "Q8_0 failed (%s)", log_path);
+    EXPECT(quantize(src, out, "Q8_0") == 0, "Q8_0 failed (%s)", log_path);
     f = gguf_open(out, err);
     if (f) {
         EXPECT_TYPE(f, "blk.0.proj.weight", GGML_TYPE_F16);  /* 16 columns: no Q8_0 block */
@@ -728,7 +732,7 @@ static void test_mxfp4_moe(void) {
     char *src = model_path("gemma4-moe-f32");
     path_buf out;
     tmp_path(out, "moe-mxfp4.gguf");
-    EXPECT(quantize(src, out, "MXFP4_MOE", NULL) == 0, "quantize failed (%s)", log_path);
+    EXPECT(quantize(src, out, "MXFP4_MOE") == 0, "quantize failed (%s)", log_path);
     char err[GEMMA_ERR_LEN] = "";
     gguf_file *f = gguf_open(out, err);
     if (f) {
@@ -761,8 +765,8 @@ static void test_threads(void) {
     bool ok = dequantize("gemma3-q8_0", tmp_path(k, "threads-f32.gguf"));
     tmp_path(a, "t1.gguf");
     tmp_path(b, "t5.gguf");
-    EXPECT(ok && quantize(k, a, "Q4_K_M", "-t", "1", NULL) == 0, "-t 1 failed");
-    EXPECT(ok && quantize(k, b, "Q4_K_M", "--threads", "5", NULL) == 0, "-t 5 failed");
+    EXPECT(ok && quantize(k, a, "Q4_K_M", "-t", "1") == 0, "-t 1 failed");
+    EXPECT(ok && quantize(k, b, "Q4_K_M", "--threads", "5") == 0, "-t 5 failed");
     size_t at;
     EXPECT(files_equal(a, b, &at), "files differ at byte %zu", at);
     TEST_END();
@@ -791,25 +795,25 @@ static void test_errors(void) {
     tmp_path(out, "err.gguf");
 
     TEST_BEGIN("quantize errors: unknown TYPE exits 2 with one line");
-    EXPECT(quantize(src, out, "Q7_X", NULL) == 2, "exit code");
+    EXPECT(quantize(src, out, "Q7_X") == 2, "exit code");
     EXPECT(log_lines() == 1, "%d lines of message", log_lines());
     TEST_END();
 
     TEST_BEGIN("quantize errors: usage mistakes exit 2 (missing TYPE, bad -t, unknown option)");
-    EXPECT(quantize(src, out, NULL) == 2, "missing TYPE");
-    EXPECT(quantize(src, out, "Q8_0", "-t", "0", NULL) == 2, "-t 0");
-    EXPECT(quantize(src, out, "Q8_0", "--frobnicate", NULL) == 2, "unknown option");
-    EXPECT(quantize(src, src, "Q8_0", NULL) == 2, "output = input");
+    EXPECT(quantize(src, out) == 2, "missing TYPE");
+    EXPECT(quantize(src, out, "Q8_0", "-t", "0") == 2, "-t 0");
+    EXPECT(quantize(src, out, "Q8_0", "--frobnicate") == 2, "unknown option");
+    EXPECT(quantize(src, src, "Q8_0") == 2, "output = input");
     TEST_END();
 
     TEST_BEGIN("quantize errors: type names are case-insensitive, file-type numbers accepted");
-    EXPECT(quantize(src, out, "q4_k_m", NULL) == 0, "q4_k_m");
+    EXPECT(quantize(src, out, "q4_k_m") == 0, "q4_k_m");
     char err[GEMMA_ERR_LEN];
     gguf_file *f = gguf_open(out, err);
     uint32_t ft = 0;
     EXPECT(f && gguf_get_u32(f, "general.file_type", &ft, NULL) == 1 && ft == 15, "file_type %u", ft);
     gguf_close(f);
-    EXPECT(quantize(src, out, "7", NULL) == 0, "7 (= Q8_0)");
+    EXPECT(quantize(src, out, "7") == 0, "7 (= Q8_0)");
     f = gguf_open(out, err);
     EXPECT(f && tensor_type(f, "blk.0.attn_q.weight") == GGML_TYPE_Q8_0, "not Q8_0");
     gguf_close(f);
@@ -827,12 +831,12 @@ static void test_errors(void) {
     if (fp && bytes) fwrite(bytes, 1, len / 2, fp);
     if (fp) fclose(fp);
     free(bytes);
-    EXPECT(quantize(tmp_path(missing, "does-not-exist.gguf"), out, "Q8_0", NULL) == 3, "missing file");
+    EXPECT(quantize(tmp_path(missing, "does-not-exist.gguf"), out, "Q8_0") == 3, "missing file");
     EXPECT(log_lines() == 1, "%d lines", log_lines());
-    EXPECT(quantize(garbage, out, "Q8_0", NULL) == 3, "garbage");
+    EXPECT(quantize(garbage, out, "Q8_0") == 3, "garbage");
     EXPECT(log_lines() == 1, "%d lines", log_lines());
-    EXPECT(quantize(trunc, out, "Q8_0", NULL) == 3, "truncated");
-    EXPECT(quantize(fixture_path("tokenizer/gemma-3.gguf"), out, "Q8_0", NULL) == 3, "vocab-only");
+    EXPECT(quantize(trunc, out, "Q8_0") == 3, "truncated");
+    EXPECT(quantize(fixture_path("tokenizer/gemma-3.gguf"), out, "Q8_0") == 3, "vocab-only");
     TEST_END();
 
     TEST_BEGIN("quantize errors: NaN in a source tensor exits 3 and leaves no output");
@@ -843,14 +847,14 @@ static void test_errors(void) {
     w[100] = NAN;
     unlink(nan_out);
     EXPECT(write_tiny(nan_src, w, 64, 4), "cannot write the test file");
-    EXPECT(quantize(nan_src, nan_out, "Q8_0", NULL) == 3, "exit code");
+    EXPECT(quantize(nan_src, nan_out, "Q8_0") == 3, "exit code");
     EXPECT(access(nan_out, F_OK) != 0, "partial output left behind");
     TEST_END();
 
     TEST_BEGIN("quantize: split.* keys are dropped, the rest kept");
     for (int i = 0; i < 64 * 4; i++) w[i] = (float)(i % 5) - 2.0f;
     EXPECT(write_tiny(nan_src, w, 64, 4), "cannot write the test file");
-    EXPECT(quantize(nan_src, nan_out, "Q4_0", NULL) == 0, "exit code (%s)", log_path);
+    EXPECT(quantize(nan_src, nan_out, "Q4_0") == 0, "exit code (%s)", log_path);
     gguf_file *sf = gguf_open(nan_out, err);
     EXPECT(sf != NULL, "%s", err);
     if (sf) {
@@ -867,16 +871,16 @@ static void test_errors(void) {
 
     TEST_BEGIN("quantize errors: quantized input needs --allow-requantize (exit 2 without)");
     char *q8 = model_path("gemma3-q8_0");
-    EXPECT(quantize(q8, out, "Q4_0", NULL) == 2, "without the flag");
-    EXPECT(quantize(q8, out, "Q4_0", "--allow-requantize", NULL) == 0, "with the flag");
-    EXPECT(quantize(q8, out, "Q8_0", "--pure", NULL) == 0, "same type: a copy, no flag needed");
+    EXPECT(quantize(q8, out, "Q4_0") == 2, "without the flag");
+    EXPECT(quantize(q8, out, "Q4_0", "--allow-requantize") == 0, "with the flag");
+    EXPECT(quantize(q8, out, "Q8_0", "--pure") == 0, "same type: a copy, no flag needed");
     size_t at;
     EXPECT(files_equal(out, q8, &at), "Q8_0 -> Q8_0 --pure is not a plain copy (byte %zu)", at);
     free(q8);
     TEST_END();
 
     TEST_BEGIN("quantize errors: unwritable output exits 4");
-    EXPECT(quantize(src, "/nonexistent-dir/x.gguf", "Q8_0", NULL) == 4, "exit code");
+    EXPECT(quantize(src, "/nonexistent-dir/x.gguf", "Q8_0") == 4, "exit code");
     TEST_END();
     free(src);
 }

@@ -1,0 +1,68 @@
+# mk/fuzz.mk - libFuzzer harnesses (tests/fuzz/), included by the Makefile.
+#
+#   make fuzz                  build and run every harness for FUZZ_TIME seconds each
+#   make fuzz FUZZ_TIME=600    longer run
+#   make fuzz-build            only build build-fuzz/fuzz_{gguf,tokenizer,args}
+#   make fuzz-seeds            regenerate the committed hand-made GGUF seeds
+#   make fuzz-clean            remove build-fuzz/ (binaries, working corpora, artifacts)
+#
+# Needs clang with libFuzzer (Debian: libclang-rt-14-dev). Each run works on a copy of the
+# corpus under build-fuzz/corpus/NAME (committed seeds + fixtures from FUZZ_FIXTURES) and
+# fails on the first finding; the reproducer is left in build-fuzz/artifacts/NAME/.
+# Leave the including Makefile's default goal alone, wherever this file is included.
+FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
+FUZZ_CC       ?= clang
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_TIME     ?= 60
+FUZZ_FIXTURES ?= ../shared/fixtures
+FUZZ_NAMES    ?= gguf tokenizer args
+FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc \
+                 $(FUZZ_SAN)
+FUZZ_LIB_OBJ   = $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/main.c,$(wildcard src/*.c)))
+FUZZ_DEPS      = $(wildcard src/*.h include/*.h)
+FUZZ_BINS      = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-seeds fuzz-clean
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@rc=0; for n in $(FUZZ_NAMES); do \
+	    sh tests/fuzz/run.sh $$n $(FUZZ_TIME) $(FUZZ_BUILD) $(FUZZ_FIXTURES) || rc=1; \
+	done; exit $$rc
+
+# Library objects: coverage-instrumented (no libFuzzer main), the ISA kernel files with
+# their target flags as in the Makefile. The numeric kernels (dot products, dequantization,
+# matmul tiling) are left without coverage instrumentation, though still under ASan and
+# UBSan: their loops branch on sizes, not on the file's structure, and tracing every
+# comparison in them made an evaluation 10x slower.
+FUZZ_NOCOV = quant kernels_scalar kernels_avx2 kernels_avx512 kernels_neon matmul
+fuzz_cov = $(if $(filter $(1),$(FUZZ_NOCOV)),,-fsanitize=fuzzer-no-link)
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call fuzz_cov,$*) $(ISA_FLAGS_$(patsubst kernels_%,%,$*)) -c -o $@ $<
+
+# The CLI's main() under another name, so fuzz_args can call it (libFuzzer owns main).
+$(FUZZ_BUILD)/obj/cli_main.o: src/main.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Dmain=gemma_cli_main -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_DEPS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) -lm -lpthread
+
+# exit() is wrapped so the CLI's usage errors return to the harness instead of ending it.
+$(FUZZ_BUILD)/fuzz_args: tests/fuzz/fuzz_args.c $(FUZZ_BUILD)/obj/cli_main.o $(FUZZ_LIB_OBJ) $(FUZZ_DEPS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer -Wl,--wrap=exit -o $@ $< \
+	    $(FUZZ_BUILD)/obj/cli_main.o $(FUZZ_LIB_OBJ) -lm -lpthread
+
+$(FUZZ_BUILD)/mkseeds: tests/fuzz/mkseeds.c $(FUZZ_LIB_OBJ) $(FUZZ_DEPS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer-no-link -o $@ $< $(FUZZ_LIB_OBJ) -lm -lpthread
+
+fuzz-seeds: $(FUZZ_BUILD)/mkseeds
+	$(FUZZ_BUILD)/mkseeds tests/fuzz/corpus/gguf
+
+$(FUZZ_BUILD)/obj:
+	mkdir -p $@
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+
+.DEFAULT_GOAL := $(FUZZ_SAVED_GOAL)

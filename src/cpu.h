@@ -1,0 +1,59 @@
+/* cpu.h - what this CPU (and its operating system) can run, and which kernel set to use.
+ *
+ * The binary is portable: only src/kernels_<isa>.c are compiled with ISA flags, and their
+ * functions are called only after cpu_get() reports the instructions AND the operating
+ * system's support for the register state they use (x86: XCR0 via xgetbv for YMM / ZMM /
+ * AMX tiles; AArch64: the kernel's HWCAP bits). quant_init() picks a kernel set with
+ * kernel_set_choose() and installs it into the active type table with kernels_install(). */
+#ifndef GEMMA_CPU_H
+#define GEMMA_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "quant.h"
+
+typedef struct {
+    /* x86-64 (each also requires the OS to save the registers it uses) */
+    bool has_avx2, has_fma, has_f16c;
+    bool has_avx512f, has_avx512bw, has_avx512vl, has_avx512dq, has_avx512vnni;
+    bool has_avx_vnni, has_avx512bf16;
+    bool has_amx_tile, has_amx_int8, has_amx_bf16;  /* Linux also wants ARCH_REQ_XCOMP_PERM */
+    /* AArch64 */
+    bool has_neon, has_dotprod, has_i8mm, has_fp16;
+} cpu_features;
+
+/* Detected once (thread-safe); never NULL. All false on other architectures. */
+const cpu_features *cpu_get(void);
+
+/* The kernel sets, from the portable one up. */
+typedef enum {
+    KERNELS_SCALAR,
+    KERNELS_AVX2,          /* AVX2 + FMA + F16C */
+    KERNELS_AVX512,        /* AVX-512 F/BW/VL/DQ + VNNI (plus the AVX2 set underneath) */
+    KERNELS_NEON,          /* baseline Advanced SIMD */
+    KERNELS_NEON_DOTPROD,  /* NEON with sdot */
+    KERNELS_COUNT
+} kernel_set;
+
+const char *kernel_set_name(kernel_set s);                 /* "AVX-512 VNNI", "scalar", ... */
+bool kernel_set_supported(const cpu_features *f, kernel_set s);
+/* The fastest supported set, unless `request` (the GEMMA_KERNELS value: scalar, avx2,
+ * avx512 or neon; NULL or "" = no request) names another supported one. A request for an
+ * unknown or unsupported set falls back to the fastest and writes a one-line reason into
+ * warn (warn[0] = 0 when there is nothing to say). */
+kernel_set kernel_set_choose(const cpu_features *f, const char *request, char *warn,
+                             size_t warn_len);
+/* Overwrite the kernel pointers of t (a whole table indexed by ggml type) with set s.
+ * Only call with a set kernel_set_supported() accepts. */
+void kernels_install(type_traits *t, kernel_set s);
+
+/* The per-ISA installers (src/kernels_*.c): each overwrites the vec_dot / gemm /
+ * activation quantizer entries it has faster versions of; defined only on their
+ * architecture. kernels_avx512_install expects the AVX2 set to be installed first. */
+void kernels_avx2_install(type_traits *t);
+void kernels_avx512_install(type_traits *t);
+void kernels_neon_install(type_traits *t);
+void kernels_neon_dotprod_install(type_traits *t);
+
+#endif

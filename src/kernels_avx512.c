@@ -1,0 +1,754 @@
+/* kernels_avx512.c - x86-64 AVX-512 (F/BW/VL/DQ) + VNNI tile kernels for prefill (Q4_0, Q5_0,
+ * Q8_0, Q4_K, Q5_K, Q6_K) and the Q4_0 row dot. Compiled with -mavx512f -mavx512bw
+ * -mavx512vl -mavx512dq -mavx512vnni (+AVX2, FMA, F16C); installed on top of the AVX2 set,
+ * which covers every other entry, only when cpu.c reports all of them and the OS's ZMM state.
+ *
+ * ---- Tile kernels (gemm) ----
+ * Weight rows are taken 8 at a time and interleaved on the fly so that one 512-bit register
+ * holds the same 8-byte slice of all 8 rows (qword lane r = row r). The matching 8 activation
+ * bytes are broadcast from memory to every lane (a plain load), and vpdpbusd multiplies them
+ * with all 8 rows at once: each row's block sum builds up in its own int32 lanes, with no
+ * horizontal reduction and no shuffle per multiply. A weight register, once unpacked, serves
+ * every activation row of the tile; an activation broadcast serves 8 weight rows. Per block
+ * and activation row the K-quants then need one int->float conversion and one FMA with the 8
+ * scale products (GGUF_AND_QUANTS.md §4.7-4.8); the Q8_0 pairings four, to keep llama.cpp's
+ * summation order (see "the Q8_0 pairings' summation order" below). Tiles wider than 8 rows (if GEMM_MAX_NW allows)
+ * loop over 8-row groups that share the per-call activation prep below; activation rows go
+ * in groups of 4, or 8 if GEMM_MAX_NA allows, each group a body specialized for its count
+ * so that the accumulators stay in registers.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes. Weight codes are made unsigned (Q4_0 and Q5_0
+ * without their -8 / -16 offset, Q8_0 plus 128) and the activations stay signed; the offset
+ * then costs offset * sum(activation codes of the 4 elements of a lane), which is folded into
+ * the starting value of the lane's int32 accumulator: a small table computed once per call
+ * for each activation block ("activation prep") and reused by all weight rows. The K-quants keep
+ * their unsigned codes and weight each sub-block dot by its scale with vpmaddwd after
+ * packing two dots to int16 (each below 2^15 by construction); mins and Q6_K's -32 offset
+ * come from the activation block sums (bsums), as in the scalar kernels.
+ *
+ * Integer sums are exact, as in the scalar kernels. The float accumulation of the Q8_0
+ * pairings is llama.cpp's, bit for bit, for rows up to PREP_MAX blocks; the K-quants' differs
+ * (each row's sum is spread over 2 or 4 lanes, added at the end). */
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#include "cpu.h"
+#include "kernels.h"
+
+#define INLINE inline __attribute__((always_inline))
+
+static INLINE __m128i loadu128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+static INLINE __m256i loadu256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* The 8 bytes at p in every qword lane (a broadcast load). */
+static INLINE __m512i bcast64(const uint8_t *p) { return _mm512_set1_epi64((long long)rd_u64(p)); }
+
+/* The 16 bytes at p in every 128-bit lane (a broadcast load). */
+static INLINE __m512i bcast128(const uint8_t *p) { return _mm512_broadcast_i32x4(loadu128(p)); }
+
+/* Four 16-byte rows r0..r3 as the four 128-bit lanes of one register. */
+static INLINE __m512i lanes4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3) {
+    __m512i v = _mm512_castsi128_si512(loadu128(r0));
+    v = _mm512_inserti32x4(v, loadu128(r1), 1);
+    v = _mm512_inserti32x4(v, loadu128(r2), 2);
+    return _mm512_inserti32x4(v, loadu128(r3), 3);
+}
+
+/* 16 bytes from each of 8 rows (at row[r] + off) as two registers: qword lane r of lo holds
+ * bytes 0..7 of row r, of hi bytes 8..15. */
+static INLINE void interleave_8x16(const uint8_t *const row[8], size_t off, __m512i *lo, __m512i *hi) {
+    __m512i even = lanes4(row[0] + off, row[2] + off, row[4] + off, row[6] + off);
+    __m512i odd = lanes4(row[1] + off, row[3] + off, row[5] + off, row[7] + off);
+    *lo = _mm512_unpacklo_epi64(even, odd);
+    *hi = _mm512_unpackhi_epi64(even, odd);
+}
+
+/* 32 bytes from each of 8 rows as four registers; z[k] qword lane r = bytes 8k..8k+7 of row r. */
+static INLINE void interleave_8x32(const uint8_t *const row[8], size_t off, __m512i z[4]) {
+    __m512i ab = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(row[0] + off)), loadu256(row[2] + off), 1);
+    __m512i cd = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(row[1] + off)), loadu256(row[3] + off), 1);
+    __m512i ef = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(row[4] + off)), loadu256(row[6] + off), 1);
+    __m512i gh = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(row[5] + off)), loadu256(row[7] + off), 1);
+    /* per 128-bit lane: lo = [row a qword q, row b qword q], q = 0 or 2 */
+    __m512i lo0 = _mm512_unpacklo_epi64(ab, cd), hi0 = _mm512_unpackhi_epi64(ab, cd);
+    __m512i lo1 = _mm512_unpacklo_epi64(ef, gh), hi1 = _mm512_unpackhi_epi64(ef, gh);
+    z[0] = _mm512_shuffle_i64x2(lo0, lo1, 0x88);
+    z[2] = _mm512_shuffle_i64x2(lo0, lo1, 0xdd);
+    z[1] = _mm512_shuffle_i64x2(hi0, hi1, 0x88);
+    z[3] = _mm512_shuffle_i64x2(hi0, hi1, 0xdd);
+}
+
+/* f32 of the f16 at byte offset `off` of each of 8 rows, each twice (lanes 2r, 2r+1). The
+ * halves are packed in general-purpose registers (shifts and ors run on ports the vector
+ * work leaves free), so only three vector uops build the 8-half vector. */
+static INLINE __m512 row_scales_x2(const uint8_t *const row[8], size_t off) {
+    uint64_t lo = (uint64_t)rd_u16(row[0] + off) | (uint64_t)rd_u16(row[1] + off) << 16 |
+                  (uint64_t)rd_u16(row[2] + off) << 32 | (uint64_t)rd_u16(row[3] + off) << 48;
+    uint64_t hi = (uint64_t)rd_u16(row[4] + off) | (uint64_t)rd_u16(row[5] + off) << 16 |
+                  (uint64_t)rd_u16(row[6] + off) << 32 | (uint64_t)rd_u16(row[7] + off) << 48;
+    __m256 d = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128((long long)lo), _mm_cvtsi64_si128((long long)hi)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                 _mm512_castps256_ps512(d));
+}
+
+/* Sum lanes 2r and 2r+1 of acc and store (or add to) the first nw of the 8 row results. */
+static INLINE void store_rows(float *s, __m512 acc, int nw, bool add) {
+    __m512 pair = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xb1));
+    __m256 r = _mm512_castps512_ps256(_mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0), pair));
+    __mmask8 k = (__mmask8)((1u << nw) - 1);
+    if (add) r = _mm256_add_ps(r, _mm256_maskz_loadu_ps(k, s));
+    _mm256_mask_storeu_ps(s, k, r);
+}
+
+/* ---- activation prep for the Q8_0 pairings ----
+ * Per activation row and block: the f32 scale, and for each 4-element group m of the block
+ * the offset correction -c * (a[4m] + .. + a[4m+3]) (c = the weight offset) that starts the
+ * int32 lane holding group m's dot. Computed once per call for all activation rows and
+ * reused by every weight row. */
+
+#define PREP_MAX 512 /* activation blocks prepared at once (16384 elements) */
+
+typedef struct { /* rows padded so that the rows' entries of one block fall in different cache sets */
+    float d[GEMM_MAX_NA][PREP_MAX + 16];
+    int32_t init[GEMM_MAX_NA][PREP_MAX + 2][8];
+} q8_0_prep;
+
+/* The f16 at byte 0 of each of 16 blocks of `size` bytes (fewer if cnt < 16) as f32. */
+static INLINE __m512 block_scales16(const uint8_t *blk, int size, int cnt) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(size));
+    __mmask16 k = cnt >= 16 ? 0xffff : (__mmask16)((1u << cnt) - 1);
+    __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, idx, (const void *)blk, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
+static INLINE void prep_q8_0(q8_0_prep *p, const uint8_t *a, size_t a_stride, int na, int b0, int cnt, int c) {
+    const __m256i cc = _mm256_set1_epi8((char)c);
+    for (int j = 0; j < na; j++) {
+        const uint8_t *blk = a + (size_t)j * a_stride + (size_t)b0 * 34;
+        for (int b = 0; b < cnt; b += 16) _mm512_storeu_ps(&p->d[j][b], block_scales16(blk + 34 * b, 34, cnt - b));
+        for (int b = 0; b < cnt; b++) {
+            __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), cc, loadu256(blk + 34 * b + 2));
+            _mm256_storeu_si256((__m256i *)p->init[j][b], _mm256_sub_epi32(_mm256_setzero_si256(), sums));
+        }
+    }
+}
+
+/* The 8 weight row pointers of group g of a tile; rows past nw repeat the group's first row
+ * (read, never stored). */
+static INLINE void group_rows(const uint8_t *row[8], const void *w, size_t w_stride, int g, int nw) {
+    for (int r = 0; r < 8; r++) {
+        int i = 8 * g + r < nw ? 8 * g + r : 8 * g;
+        row[r] = (const uint8_t *)w + (size_t)i * w_stride;
+    }
+}
+
+/* Accumulators of one 8-row group: acc[j] lanes 2r, 2r+1 = row r x activation row j. */
+typedef struct {
+    __m512 acc[GEMM_MAX_NA];
+} group_acc;
+
+/* ---- the Q8_0 pairings' summation order ----
+ * The float sums follow llama.cpp's x86 kernels (ggml's AVX2 row dot and its tile kernels,
+ * which our AVX2 tiles mirror) step for step, so that the results are bit-identical, not just
+ * equal to rounding: per row, 8 f32 lanes, lane m accumulating over the blocks
+ * fma(dw * da, P_m, lane m) with P_m the integer dot of the block's elements 4m..4m+3, then
+ * the horizontal sum ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). An order that is as
+ * accurate but different (one lane per 16 elements, say) moves some results by an ulp, and
+ * the model amplifies an ulp wherever it rounds a value to f16: the GELU table lookup flips
+ * to the neighbouring half when the sum sits on a rounding midpoint (gemma3-q4_0, token 6,
+ * FFN gate row 157 = 1.58642578125 exactly), which moved later logits by 0.1.
+ * Here P_2k and P_2k+1 of row r are dwords 2r, 2r+1 of the vpdpbusd of q[k] (elements
+ * 8k..8k+7 in qword lane r), so acc[j][k] carries lanes 2k, 2k+1 of every row. */
+typedef struct {
+    __m512 acc[GEMM_MAX_NA][4];
+} q8_0_acc;
+
+/* One weight block of the 8 rows against block b0 + b of each activation row: q[k] holds
+ * elements 8k..8k+7 of every row (unsigned codes), dw the rows' scales (lanes 2r, 2r+1). */
+static INLINE void q8_0_tile_block(q8_0_acc *ga, const __m512i q[4], __m512 dw, const q8_0_prep *prep,
+                                   const uint8_t *a, size_t a_stride, int b0, int b, const int na) {
+#pragma GCC unroll 8
+    for (int j = 0; j < na; j++) {
+        const uint8_t *aq = a + (size_t)j * a_stride + (size_t)(b0 + b) * 34 + 2;
+        const uint8_t *init = (const uint8_t *)prep->init[j][b];
+        __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(prep->d[j][b]));
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            __m512i p = _mm512_dpbusd_epi32(bcast64(init + 8 * k), q[k], bcast64(aq + 8 * k));
+            ga->acc[j][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, ga->acc[j][k]);
+        }
+    }
+}
+
+/* The 8 lanes of each row summed in the order above; lanes 2r, 2r+1 of the result hold
+ * (l0 + l4) + (l2 + l6) and (l1 + l5) + (l3 + l7), which store_rows adds. */
+static INLINE __m512 q8_0_row_sums(const __m512 acc[4]) {
+    return _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
+}
+
+/* ---- Q4_0 x Q8_0 ----
+ * Byte j of a block holds elements j (low nibble) and j+16 (high nibble), so qword lane r of
+ * lo & 15 is elements 0..7 of row r, (lo >> 4) & 15 elements 16..23, and hi likewise 8..15
+ * and 24..31. Codes q are unsigned 0..15; the -8 is the start value -8 * sum(a) of each
+ * 4-element lane. */
+static INLINE void q4_0_group(q8_0_acc *ga, const uint8_t *const row[8], const q8_0_prep *prep,
+                              const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int b = 0; b < cnt; b++) {
+        size_t off = (size_t)(b0 + b) * 18;
+        __m512i lo, hi;
+        interleave_8x16(row, off + 2, &lo, &hi);
+        __m512i q0 = _mm512_and_si512(lo, m4), q2 = _mm512_and_si512(_mm512_srli_epi16(lo, 4), m4);
+        __m512i q1 = _mm512_and_si512(hi, m4), q3 = _mm512_and_si512(_mm512_srli_epi16(hi, 4), m4);
+        __m512 dw = row_scales_x2(row, off);
+        __m512i q[4] = {q0, q1, q2, q3};
+        q8_0_tile_block(ga, q, dw, prep, a, a_stride, b0, b, na);
+    }
+}
+
+/* The tile kernel proper: activation rows in groups of 4 (8 when GEMM_MAX_NA allows), each
+ * group one body specialized for its row count so the accumulators stay in registers. */
+#if GEMM_MAX_NA >= 8
+#define GEMM_TAKE8(NAME)                                                                            \
+    if (na >= 8) {                                                                                  \
+        NAME##_na(n, s, s_stride, w, w_stride, a, a_stride, nw, 8);                                 \
+        take = 8;                                                                                   \
+    } else
+#else
+#define GEMM_TAKE8(NAME)
+#endif
+#define GEMM_DISPATCH(NAME)                                                                         \
+    static void NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,              \
+                     const void *a, size_t a_stride, int nw, int na) {                              \
+        while (na > 0) {                                                                            \
+            int take = na < 4 ? na : 4;                                                             \
+            GEMM_TAKE8(NAME)                                                                        \
+            switch (take) {                                                                         \
+            case 1: NAME##_na(n, s, s_stride, w, w_stride, a, a_stride, nw, 1); break;              \
+            case 2: NAME##_na(n, s, s_stride, w, w_stride, a, a_stride, nw, 2); break;              \
+            case 3: NAME##_na(n, s, s_stride, w, w_stride, a, a_stride, nw, 3); break;              \
+            default: NAME##_na(n, s, s_stride, w, w_stride, a, a_stride, nw, 4); break;             \
+            }                                                                                       \
+            s += (size_t)take * s_stride;                                                           \
+            a = (const uint8_t *)a + (size_t)take * a_stride;                                       \
+            na -= take;                                                                             \
+        }                                                                                           \
+    }
+
+/* The tile driver shared by the Q8_0 pairings: activation prep once per K-chunk of up to
+ * PREP_MAX blocks, then each 8-row group of weights over the chunk; a row longer than one
+ * chunk adds the chunks' partial sums in s. */
+#define Q8_0_GEMM(NAME, GROUP, OFFSET)                                                             \
+    static INLINE void NAME##_na(int n, float *s, size_t s_stride, const void *w, size_t w_stride,   \
+                                 const void *a, size_t a_stride, int nw, const int na) {             \
+        q8_0_prep prep;                                                                             \
+        int nb = n / 32, ng = (nw + 7) / 8;                                                          \
+        for (int b0 = 0; b0 < nb; b0 += PREP_MAX) {                                                 \
+            int cnt = nb - b0 < PREP_MAX ? nb - b0 : PREP_MAX;                                       \
+            prep_q8_0(&prep, a, a_stride, na, b0, cnt, OFFSET);                                      \
+            for (int g = 0; g < ng; g++) {                                                          \
+                const uint8_t *row[8];                                                               \
+                group_rows(row, w, w_stride, g, nw);                                                \
+                q8_0_acc ga;                                                                         \
+                _Pragma("GCC unroll 8") for (int j = 0; j < na; j++)                                 \
+                    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) ga.acc[j][k] = _mm512_setzero_ps(); \
+                GROUP(&ga, row, &prep, a, a_stride, b0, cnt, na);                                    \
+                int rows = nw - 8 * g < 8 ? nw - 8 * g : 8;                                          \
+                _Pragma("GCC unroll 8") for (int j = 0; j < na; j++)                                 \
+                    store_rows(s + (size_t)j * s_stride + 8 * g, q8_0_row_sums(ga.acc[j]), rows, b0 > 0); \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+    GEMM_DISPATCH(NAME)
+
+/* ---- Q8_0 x Q8_0 ----
+ * Weight codes + 128 (unsigned) against signed activations; the 128 * sum(a) excess is the
+ * start value -128 * sum(a) of each 4-element lane. */
+static INLINE void q8_0_group(q8_0_acc *ga, const uint8_t *const row[8], const q8_0_prep *prep,
+                              const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int b = 0; b < cnt; b++) {
+        size_t off = (size_t)(b0 + b) * 34;
+        __m512i q[4];
+        interleave_8x32(row, off + 2, q);
+#pragma GCC unroll 8
+        for (int k = 0; k < 4; k++) q[k] = _mm512_xor_si512(q[k], bias);
+        __m512 dw = row_scales_x2(row, off);
+        q8_0_tile_block(ga, q, dw, prep, a, a_stride, b0, b, na);
+    }
+}
+
+/* The 32-bit words at byte offset `off` of the 8 rows, as qword lane r = word of row r. */
+static INLINE __m512i row_words_x8(const uint8_t *const row[8], size_t off) {
+    __m256i v = _mm256_setr_epi32((int)rd_u32(row[0] + off), (int)rd_u32(row[1] + off), (int)rd_u32(row[2] + off),
+                                  (int)rd_u32(row[3] + off), (int)rd_u32(row[4] + off), (int)rd_u32(row[5] + off),
+                                  (int)rd_u32(row[6] + off), (int)rd_u32(row[7] + off));
+    return _mm512_cvtepu32_epi64(v);
+}
+
+/* q + 16 where bit i of byte k of row r's qh (qword lane r of qh) is set, for byte i of
+ * qword lane r of q. */
+static INLINE __m512i fifth_bits(__m512i q, __m512i qh, const int k, __m512i bit, __m512i b4) {
+    const long long lo = (long long)(0x0101010101010101ull * (uint64_t)k);
+    const long long hi = (long long)(0x0101010101010101ull * (uint64_t)(8 + k));
+    __m512i spread = _mm512_shuffle_epi8(qh, _mm512_set_epi64(hi, lo, hi, lo, hi, lo, hi, lo));
+    return _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(spread, bit), q, b4);
+}
+
+/* ---- Q5_0 x Q8_0 ----
+ * As Q4_0 with a fifth bit: bit e of the row's qh is element e's, so the registers of
+ * elements 0..7, 8..15, 16..23, 24..31 take byte 0, 1, 2, 3 of qh. vpshufb spreads that byte
+ * over the row's 8 lanes, vptestmb picks bit i for lane i, and a masked add sets the 16.
+ * Codes 0..31 unsigned; the -16 is the start value -16 * sum(a) of each 4-element lane. */
+static INLINE void q5_0_group(q8_0_acc *ga, const uint8_t *const row[8], const q8_0_prep *prep,
+                              const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
+    const __m512i m4 = _mm512_set1_epi8(15), b4 = _mm512_set1_epi8(16);
+    const __m512i bit = _mm512_set1_epi64(0x8040201008040201ll);
+    for (int b = 0; b < cnt; b++) {
+        size_t off = (size_t)(b0 + b) * 22;
+        __m512i lo, hi;
+        interleave_8x16(row, off + 6, &lo, &hi);
+        __m512i q[4] = {_mm512_and_si512(lo, m4), _mm512_and_si512(hi, m4),
+                        _mm512_and_si512(_mm512_srli_epi16(lo, 4), m4), _mm512_and_si512(_mm512_srli_epi16(hi, 4), m4)};
+        __m512i qh = row_words_x8(row, off + 2);
+        q[0] = fifth_bits(q[0], qh, 0, bit, b4);
+        q[1] = fifth_bits(q[1], qh, 1, bit, b4);
+        q[2] = fifth_bits(q[2], qh, 2, bit, b4);
+        q[3] = fifth_bits(q[3], qh, 3, bit, b4);
+        __m512 dw = row_scales_x2(row, off);
+        q8_0_tile_block(ga, q, dw, prep, a, a_stride, b0, b, na);
+    }
+}
+
+Q8_0_GEMM(gemm_q4_0, q4_0_group, 8)
+Q8_0_GEMM(gemm_q5_0, q5_0_group, 16)
+Q8_0_GEMM(gemm_q8_0, q8_0_group, 128)
+
+/* ======================= K-quants x Q8_K =======================
+ * Q8_K activation prep: per activation row and super-block, the f32 scale and the 16 bsums
+ * folded to the 8 per-32 sums (Q4_K / Q5_K mins) — or kept (Q6_K). */
+
+#define KPREP_MAX 64 /* super-blocks prepared at once (16384 elements) */
+
+typedef struct {
+    float d[GEMM_MAX_NA][KPREP_MAX];
+    /* per-32 sums B0..B7, then the same with the dword pairs swapped: B2 B3 B0 B1 B6 B7 B4 B5 */
+    int16_t bsum32[GEMM_MAX_NA][KPREP_MAX][16];
+} q8_k_prep;
+
+static INLINE void prep_q8_k(q8_k_prep *p, const uint8_t *a, size_t a_stride, int na, int b0, int cnt) {
+    for (int j = 0; j < na; j++) {
+        const uint8_t *blk = a + (size_t)j * a_stride + (size_t)b0 * 292;
+        for (int b = 0; b < cnt; b++, blk += 292) {
+            p->d[j][b] = q8_k_d(blk);
+            __m128i s = _mm_hadd_epi16(loadu128(blk + 260), loadu128(blk + 276));
+            _mm_storeu_si128((__m128i *)p->bsum32[j][b], s);
+            _mm_storeu_si128((__m128i *)(p->bsum32[j][b] + 8), _mm_shuffle_epi32(s, 0xb1));
+        }
+    }
+}
+
+/* Per super-block and 8-row group, the scales of a Q4_K / Q5_K block rearranged for the
+ * tile: the accumulator of a 64-element chunk holds, per 128-bit lane l, rows 2l and 2l+1
+ * twice (dwords [2l, 2l+1, 2l, 2l+1], first for the low-nibble sub-block, then the high). */
+typedef struct {
+    __m512i sc[4];    /* int16 pairs (sc, sc) per dword: the two sub-block scales of chunk c */
+    __m512i mins[2];  /* int16 pairs (m[s], m[s+1]) matching the broadcast bsum32 pairs */
+    __m512 d, dmin;   /* f32 super-scales per dword */
+} k4_scales;
+
+/* The 16 header bytes (d, dmin, 12 scale bytes) of 8 rows, unpacked. vpunpck{l,h}dq of the
+ * even and odd rows give, per 128-bit lane l, dwords [h(2l), h(2l+1)] of header words 0..3. */
+static INLINE void k4_unpack_scales(k4_scales *ks, const uint8_t *const row[8], size_t off) {
+    __m512i even = lanes4(row[0] + off, row[2] + off, row[4] + off, row[6] + off);
+    __m512i odd = lanes4(row[1] + off, row[3] + off, row[5] + off, row[7] + off);
+    __m512i t0 = _mm512_unpacklo_epi32(even, odd); /* [D(2l), D(2l+1), W0(2l), W0(2l+1)] */
+    __m512i t1 = _mm512_unpackhi_epi32(even, odd); /* [W1(2l), W1(2l+1), W2(2l), W2(2l+1)] */
+    __m512i w0 = _mm512_shuffle_epi32(t0, _MM_PERM_DCDC);
+    __m512i w1 = _mm512_shuffle_epi32(t1, _MM_PERM_BABA);
+    __m512i w2 = _mm512_shuffle_epi32(t1, _MM_PERM_DCDC);
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x03);
+    /* §3.9: scales 0..3 = w0 & 63, 4..7 = (w2 & 15) | (w0 >> 6) << 4; mins from w1 likewise */
+    __m512i sc_lo = _mm512_and_si512(w0, m6);
+    __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(w2, m4),
+                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 6), m2), 4));
+    __m512i mn_lo = _mm512_and_si512(w1, m6);
+    __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), m4),
+                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 6), m2), 4));
+    /* per lane: bytes [x(2l) 0..3, x(2l+1) 0..3, x(2l) 4..7, x(2l+1) 4..7] */
+    __m512i sc8 = _mm512_mask_blend_epi32(0xcccc, sc_lo, sc_hi);
+    __m512i mn8 = _mm512_mask_blend_epi32(0xcccc, mn_lo, mn_hi);
+    /* byte of sub-block s of row 2l + rho in sc8 / mn8 */
+#define K4_AT(s, rho) ((s) < 4 ? 4 * (rho) + (s) : 8 + 4 * (rho) + (s) - 4)
+#define K4_PAIR(s, rho) (int)((unsigned)K4_AT(s, rho) | 0x80u << 8 | (unsigned)K4_AT(s, rho) << 16 | 0x80u << 24)
+    for (int c = 0; c < 4; c++) {
+        __m128i idx = _mm_setr_epi32(K4_PAIR(2 * c, 0), K4_PAIR(2 * c, 1), K4_PAIR(2 * c + 1, 0), K4_PAIR(2 * c + 1, 1));
+        ks->sc[c] = _mm512_shuffle_epi8(sc8, _mm512_broadcast_i32x4(idx));
+    }
+    /* dword i of a lane multiplies bsum32 pair i of the broadcast (mins[0]: B0B1 B2B3 B4B5
+     * B6B7; mins[1]: B2B3 B0B1 B6B7 B4B5) and belongs to row 2l (i even) or 2l+1 (i odd) */
+#define K4_MPAIR(s, rho) (int)((unsigned)K4_AT(s, rho) | 0x80u << 8 | (unsigned)K4_AT((s) + 1, rho) << 16 | 0x80u << 24)
+    ks->mins[0] = _mm512_shuffle_epi8(mn8, _mm512_broadcast_i32x4(_mm_setr_epi32(K4_MPAIR(0, 0), K4_MPAIR(2, 1), K4_MPAIR(4, 0), K4_MPAIR(6, 1))));
+    ks->mins[1] = _mm512_shuffle_epi8(mn8, _mm512_broadcast_i32x4(_mm_setr_epi32(K4_MPAIR(2, 0), K4_MPAIR(0, 1), K4_MPAIR(6, 0), K4_MPAIR(4, 1))));
+#undef K4_MPAIR
+#undef K4_PAIR
+#undef K4_AT
+    /* d and dmin: halves [d(2l), d(2l+1), d(2l), d(2l+1), dmin(2l), dmin(2l+1), dmin(2l), dmin(2l+1)] per lane */
+    __m512i h = _mm512_shuffle_epi8(t0, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 4, 5, 0, 1, 4, 5, 2, 3, 6, 7, 2, 3, 6, 7)));
+    __m512 f0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h)), f1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+    ks->d = _mm512_permutex2var_ps(f0, _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), f1);
+    ks->dmin = _mm512_permutex2var_ps(f0, _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), f1);
+}
+
+/* 16 int32 lanes of x and y (each |v| < 2^15) as int16, then times the int16 pairs of sc:
+ * the chunk's two sub-block dots weighted by their scales, per the lane layout above. */
+static INLINE __m512i scale_subblocks(__m512i x, __m512i y, __m512i sc) {
+    return _mm512_madd_epi16(_mm512_packs_epi32(x, y), sc);
+}
+
+/* ---- Q4_K x Q8_K ----
+ * Chunk c (64 elements) of a super-block: its 32 qs bytes serve sub-block 2c (low nibbles)
+ * and 2c+1 (high). Per activation row the two sub-block dots (16 elements per lane, < 2^15
+ * in magnitude) are packed to int16 and weighted by their 6-bit scales in one vpmaddwd. The
+ * min term, dmin * sum_s m[s] * bsum32[s], takes two more vpmaddwd per super-block. */
+static INLINE void q4_k_group(group_acc *ga, const uint8_t *const row[8], const q8_k_prep *prep,
+                              const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int b = 0; b < cnt; b++) {
+        size_t off = (size_t)(b0 + b) * 144;
+        k4_scales ks;
+        k4_unpack_scales(&ks, row, off);
+        __m512i isum[GEMM_MAX_NA];
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) {
+            const int16_t *bs = prep->bsum32[j][b];
+            isum[j] = _mm512_add_epi32(_mm512_madd_epi16(ks.mins[0], bcast128((const uint8_t *)bs)),
+                                       _mm512_madd_epi16(ks.mins[1], bcast128((const uint8_t *)(bs + 8))));
+        }
+        __m512 mins[GEMM_MAX_NA];
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) mins[j] = _mm512_cvtepi32_ps(isum[j]);
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) isum[j] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m512i z[4];
+            interleave_8x32(row, off + 16 + 32 * c, z);
+            __m512i lo[4], hi[4];
+#pragma GCC unroll 8
+            for (int k = 0; k < 4; k++) {
+                lo[k] = _mm512_and_si512(z[k], m4);
+                hi[k] = _mm512_and_si512(_mm512_srli_epi16(z[k], 4), m4);
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < na; j++) {
+                const uint8_t *aq = a + (size_t)j * a_stride + (size_t)(b0 + b) * 292 + 4 + 64 * c;
+                __m512i x = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], bcast64(aq));
+                __m512i y = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], bcast64(aq + 32));
+                x = _mm512_dpbusd_epi32(x, lo[1], bcast64(aq + 8));
+                y = _mm512_dpbusd_epi32(y, hi[1], bcast64(aq + 40));
+                x = _mm512_dpbusd_epi32(x, lo[2], bcast64(aq + 16));
+                y = _mm512_dpbusd_epi32(y, hi[2], bcast64(aq + 48));
+                x = _mm512_dpbusd_epi32(x, lo[3], bcast64(aq + 24));
+                y = _mm512_dpbusd_epi32(y, hi[3], bcast64(aq + 56));
+                isum[j] = _mm512_add_epi32(isum[j], scale_subblocks(x, y, ks.sc[c]));
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) {
+            __m512 da = _mm512_set1_ps(prep->d[j][b]);
+            ga->acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(ks.d, da), ga->acc[j]);
+            ga->acc[j] = _mm512_fnmadd_ps(mins[j], _mm512_mul_ps(ks.dmin, da), ga->acc[j]);
+        }
+    }
+}
+
+/* Sum the four dwords [row 2l, row 2l+1, row 2l, row 2l+1] of each lane and store the first
+ * nw of the 8 row results (or add them to s). */
+static INLINE void store_rows_k(float *s, __m512 acc, int nw, bool add) {
+    __m512 pair = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0x4e)); /* dword i + dword i^2 */
+    __m256 r = _mm512_castps512_ps256(_mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0), pair));
+    __mmask8 k = (__mmask8)((1u << nw) - 1);
+    if (add) r = _mm256_add_ps(r, _mm256_maskz_loadu_ps(k, s));
+    _mm256_mask_storeu_ps(s, k, r);
+}
+
+#define Q8_K_GEMM(NAME, GROUP, PREP_T, PREP)                                                         \
+    static INLINE void NAME##_na(int n, float *s, size_t s_stride, const void *w, size_t w_stride,   \
+                                 const void *a, size_t a_stride, int nw, const int na) {             \
+        PREP_T prep;                                                                                \
+        int nb = n / QK_K, ng = (nw + 7) / 8;                                                        \
+        for (int b0 = 0; b0 < nb; b0 += KPREP_MAX) {                                                \
+            int cnt = nb - b0 < KPREP_MAX ? nb - b0 : KPREP_MAX;                                     \
+            PREP(&prep, a, a_stride, na, b0, cnt);                                                   \
+            for (int g = 0; g < ng; g++) {                                                          \
+                const uint8_t *row[8];                                                               \
+                group_rows(row, w, w_stride, g, nw);                                                \
+                group_acc ga;                                                                        \
+                _Pragma("GCC unroll 8") for (int j = 0; j < na; j++) ga.acc[j] = _mm512_setzero_ps(); \
+                GROUP(&ga, row, &prep, a, a_stride, b0, cnt, na);                                    \
+                int rows = nw - 8 * g < 8 ? nw - 8 * g : 8;                                          \
+                _Pragma("GCC unroll 8") for (int j = 0; j < na; j++)                                 \
+                    store_rows_k(s + (size_t)j * s_stride + 8 * g, ga.acc[j], rows, b0 > 0);         \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+    GEMM_DISPATCH(NAME)
+
+/* ---- Q5_K x Q8_K ----
+ * Q4_K plus the fifth bits: bit 2c (2c+1) of qh[l] belongs to element l of the low (high)
+ * nibble sub-block of chunk c; qh is interleaved like the codes, and each bit is moved to
+ * bit 4 by a shift and merged with vpternlogd (select by the 0x0f mask). Codes reach 31, so
+ * each sub-block dot is split in two halves of 8 elements per lane to stay below 2^15. */
+static INLINE __m512i select_low_nibble(__m512i low, __m512i high) {
+    return _mm512_ternarylogic_epi32(low, high, _mm512_set1_epi8(15), 0xe4); /* m ? low : high */
+}
+
+static INLINE __m512i bit_to_b4(__m512i h, const int bitpos) {
+    __m512i t = bitpos < 4 ? _mm512_slli_epi16(h, 4 - bitpos) : bitpos > 4 ? _mm512_srli_epi16(h, bitpos - 4) : h;
+    return _mm512_and_si512(t, _mm512_set1_epi8(16));
+}
+
+static INLINE void q5_k_group(group_acc *ga, const uint8_t *const row[8], const q8_k_prep *prep,
+                              const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
+    for (int b = 0; b < cnt; b++) {
+        size_t off = (size_t)(b0 + b) * 176;
+        k4_scales ks;
+        k4_unpack_scales(&ks, row, off);
+        __m512i qh[4];
+        interleave_8x32(row, off + 16, qh);
+        __m512i isum[GEMM_MAX_NA];
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) {
+            const int16_t *bs = prep->bsum32[j][b];
+            isum[j] = _mm512_add_epi32(_mm512_madd_epi16(ks.mins[0], bcast128((const uint8_t *)bs)),
+                                       _mm512_madd_epi16(ks.mins[1], bcast128((const uint8_t *)(bs + 8))));
+        }
+        __m512 mins[GEMM_MAX_NA];
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) mins[j] = _mm512_cvtepi32_ps(isum[j]);
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) isum[j] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int c = 0; c < 4; c++) {
+            __m512i z[4];
+            interleave_8x32(row, off + 48 + 32 * c, z);
+            __m512i lo[4], hi[4];
+#pragma GCC unroll 8
+            for (int k = 0; k < 4; k++) {
+                lo[k] = select_low_nibble(z[k], bit_to_b4(qh[k], 2 * c));
+                hi[k] = select_low_nibble(_mm512_srli_epi16(z[k], 4), bit_to_b4(qh[k], 2 * c + 1));
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < na; j++) {
+                const uint8_t *aq = a + (size_t)j * a_stride + (size_t)(b0 + b) * 292 + 4 + 64 * c;
+                __m512i x0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], bcast64(aq));
+                __m512i y0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], bcast64(aq + 32));
+                __m512i x1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[2], bcast64(aq + 16));
+                __m512i y1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[2], bcast64(aq + 48));
+                x0 = _mm512_dpbusd_epi32(x0, lo[1], bcast64(aq + 8));
+                y0 = _mm512_dpbusd_epi32(y0, hi[1], bcast64(aq + 40));
+                x1 = _mm512_dpbusd_epi32(x1, lo[3], bcast64(aq + 24));
+                y1 = _mm512_dpbusd_epi32(y1, hi[3], bcast64(aq + 56));
+                isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(scale_subblocks(x0, y0, ks.sc[c]),
+                                                                     scale_subblocks(x1, y1, ks.sc[c])));
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) {
+            __m512 da = _mm512_set1_ps(prep->d[j][b]);
+            ga->acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(ks.d, da), ga->acc[j]);
+            ga->acc[j] = _mm512_fnmadd_ps(mins[j], _mm512_mul_ps(ks.dmin, da), ga->acc[j]);
+        }
+    }
+}
+
+/* ---- Q6_K x Q8_K ----
+ * Unsigned codes 0..63 (low4 | high2 << 4); the -32 offset is -32 * sum_s sc[s] * bsums[s],
+ * added through four vpmaddwd per super-block. Sub-blocks are 16 elements (two registers);
+ * a single vpdpbusd lane (4 elements, < 63 * 127 * 4) fits int16, so every register's dot
+ * starts fresh and two are packed per vpmaddwd with their sub-block's signed 8-bit scale. */
+typedef struct {
+    __m512i sc[16];  /* int16 pairs (sc, sc) of sub-block s per dword [row 2l, 2l+1, 2l, 2l+1] */
+    __m512i corr[4]; /* -32 * scale pairs matching the broadcast bsum pairs of prep bsp */
+    __m512 d;
+} k6_scales;
+
+typedef struct {
+    float d[GEMM_MAX_NA][KPREP_MAX];
+    /* bsum pairs P0..P7 (P_i = bsums 2i, 2i+1) arranged P0 P0 P1 P1 | P2 P2 P3 P3 | ... */
+    int16_t bsp[GEMM_MAX_NA][KPREP_MAX][32];
+} q8_k6_prep;
+
+static INLINE void prep_q8_k6(q8_k6_prep *p, const uint8_t *a, size_t a_stride, int na, int b0, int cnt) {
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int j = 0; j < na; j++) {
+        const uint8_t *blk = a + (size_t)j * a_stride + (size_t)b0 * 292;
+        for (int b = 0; b < cnt; b++, blk += 292) {
+            p->d[j][b] = q8_k_d(blk);
+            _mm512_storeu_si512(p->bsp[j][b], _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(loadu256(blk + 260))));
+        }
+    }
+}
+
+/* f32 of the f16 at `off` of the 8 rows, laid out [row 2l, 2l+1, 2l, 2l+1] per lane. */
+static INLINE __m512 row_scales_k(const uint8_t *const row[8], size_t off) {
+    uint64_t lo = (uint64_t)rd_u16(row[0] + off) | (uint64_t)rd_u16(row[1] + off) << 16 |
+                  (uint64_t)rd_u16(row[2] + off) << 32 | (uint64_t)rd_u16(row[3] + off) << 48;
+    uint64_t hi = (uint64_t)rd_u16(row[4] + off) | (uint64_t)rd_u16(row[5] + off) << 16 |
+                  (uint64_t)rd_u16(row[6] + off) << 32 | (uint64_t)rd_u16(row[7] + off) << 48;
+    __m256 d = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128((long long)lo), _mm_cvtsi64_si128((long long)hi)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7),
+                                 _mm512_castps256_ps512(d));
+}
+
+static INLINE void k6_unpack_scales(k6_scales *ks, const uint8_t *const row[8], size_t off) {
+    __m512i lo, hi; /* per lane l: [sc(2l, 0..7), sc(2l+1, 0..7)] and the same for 8..15 */
+    {
+        __m512i even = lanes4(row[0] + off + 192, row[2] + off + 192, row[4] + off + 192, row[6] + off + 192);
+        __m512i odd = lanes4(row[1] + off + 192, row[3] + off + 192, row[5] + off + 192, row[7] + off + 192);
+        lo = _mm512_unpacklo_epi64(even, odd);
+        hi = _mm512_unpackhi_epi64(even, odd);
+    }
+    /* regroup to [sc(2l, 4t..4t+3), sc(2l+1, 4t..4t+3)] for t = 0, 1 (2, 3 in hi), then sign-extend
+     * in-lane by interleaving with the sign bytes */
+    const __m512i regroup = bcast128((const uint8_t *)"\x00\x01\x02\x03\x08\x09\x0a\x0b\x04\x05\x06\x07\x0c\x0d\x0e\x0f");
+    lo = _mm512_shuffle_epi8(lo, regroup);
+    hi = _mm512_shuffle_epi8(hi, regroup);
+    __m512i slo = _mm512_movm_epi8(_mm512_movepi8_mask(lo)), shi = _mm512_movm_epi8(_mm512_movepi8_mask(hi));
+    __m512i w[4] = {_mm512_unpacklo_epi8(lo, slo), _mm512_unpackhi_epi8(lo, slo),
+                    _mm512_unpacklo_epi8(hi, shi), _mm512_unpackhi_epi8(hi, shi)};
+    /* w[t] words per lane: sc(2l, 4t..4t+3), sc(2l+1, 4t..4t+3) */
+    static const uint8_t pick[4][16] = {
+        {0, 1, 0, 1, 8, 9, 8, 9, 0, 1, 0, 1, 8, 9, 8, 9},
+        {2, 3, 2, 3, 10, 11, 10, 11, 2, 3, 2, 3, 10, 11, 10, 11},
+        {4, 5, 4, 5, 12, 13, 12, 13, 4, 5, 4, 5, 12, 13, 12, 13},
+        {6, 7, 6, 7, 14, 15, 14, 15, 6, 7, 6, 7, 14, 15, 14, 15},
+    };
+#pragma GCC unroll 16
+    for (int sub = 0; sub < 16; sub++) ks->sc[sub] = _mm512_shuffle_epi8(w[sub / 4], bcast128(pick[sub % 4]));
+#pragma GCC unroll 8
+    for (int t = 0; t < 4; t++)
+        ks->corr[t] = _mm512_sub_epi16(_mm512_setzero_si512(),
+                                       _mm512_slli_epi16(_mm512_shuffle_epi32(w[t], (_MM_PERM_ENUM)0xd8), 5));
+    ks->d = row_scales_k(row, off + 208);
+}
+
+static INLINE void q6_k_group(group_acc *ga, const uint8_t *const row[8], const q8_k6_prep *prep,
+                              const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    for (int b = 0; b < cnt; b++) {
+        size_t off = (size_t)(b0 + b) * 210;
+        k6_scales ks;
+        k6_unpack_scales(&ks, row, off);
+        __m512i isum[GEMM_MAX_NA];
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++) {
+            const uint8_t *bp = (const uint8_t *)prep->bsp[j][b];
+            __m512i c0 = _mm512_add_epi32(_mm512_madd_epi16(ks.corr[0], bcast128(bp)), _mm512_madd_epi16(ks.corr[1], bcast128(bp + 16)));
+            __m512i c1 = _mm512_add_epi32(_mm512_madd_epi16(ks.corr[2], bcast128(bp + 32)), _mm512_madd_epi16(ks.corr[3], bcast128(bp + 48)));
+            isum[j] = _mm512_add_epi32(c0, c1);
+        }
+        for (int h = 0; h < 2; h++) {
+            __m512i ql0[4], ql1[4], qh[4];
+            interleave_8x32(row, off + 64 * h, ql0);
+            interleave_8x32(row, off + 64 * h + 32, ql1);
+            interleave_8x32(row, off + 128 + 32 * h, qh);
+#pragma GCC unroll 8
+            for (int g = 0; g < 4; g++) {
+                __m512i q[4];
+#pragma GCC unroll 8
+                for (int k = 0; k < 4; k++) {
+                    __m512i low = g == 0 ? ql0[k] : g == 1 ? ql1[k] : g == 2 ? _mm512_srli_epi16(ql0[k], 4) : _mm512_srli_epi16(ql1[k], 4);
+                    __m512i high = g == 0 ? _mm512_slli_epi16(qh[k], 4) : g == 1 ? _mm512_slli_epi16(qh[k], 2)
+                                 : g == 2 ? qh[k] : _mm512_srli_epi16(qh[k], 2);
+                    q[k] = select_low_nibble(low, _mm512_and_si512(high, m30));
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < na; j++) {
+                    const uint8_t *aq = a + (size_t)j * a_stride + (size_t)(b0 + b) * 292 + 4 + 128 * h + 32 * g;
+                    __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], bcast64(aq));
+                    __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], bcast64(aq + 8));
+                    __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2], bcast64(aq + 16));
+                    __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[3], bcast64(aq + 24));
+                    isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_madd_epi16(_mm512_packs_epi32(d0, d1), ks.sc[8 * h + 2 * g]),
+                                                                         _mm512_madd_epi16(_mm512_packs_epi32(d2, d3), ks.sc[8 * h + 2 * g + 1])));
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < na; j++)
+            ga->acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(ks.d, _mm512_set1_ps(prep->d[j][b])), ga->acc[j]);
+    }
+}
+
+Q8_K_GEMM(gemm_q4_k, q4_k_group, q8_k_prep, prep_q8_k)
+Q8_K_GEMM(gemm_q5_k, q5_k_group, q8_k_prep, prep_q8_k)
+Q8_K_GEMM(gemm_q6_k, q6_k_group, q8_k6_prep, prep_q8_k6)
+
+/* ======================= row dots (decode) =======================
+ * Two 32-element blocks per 512-bit register: 128-bit lane 0 holds block b's elements 0..15,
+ * lane 1 its 16..31, lanes 2-3 block b+1. Block sums stay in their own 8 int32 lanes and are
+ * scaled by a vector holding each block's scale product in its half. */
+
+extern float kernels_fp16_table[65536]; /* kernels_avx2.c, filled by kernels_avx2_install() */
+
+/* [f(p0) x 8, f(p1) x 8] from the f16 table: broadcast loads only. */
+static INLINE __m512 scale_pair(const uint8_t *p0, const uint8_t *p1) {
+    __m512 v = _mm512_set1_ps(kernels_fp16_table[rd_u16(p0)]);
+    return _mm512_mask_broadcastss_ps(v, 0xff00, _mm_load_ss(&kernels_fp16_table[rd_u16(p1)]));
+}
+
+/* [16 bytes at p0 twice, 16 bytes at p1 twice] as nibbles: lane 0 = p0 & 15, lane 1 = p0 >> 4. */
+static INLINE __m512i nibbles64(const uint8_t *p0, const uint8_t *p1) {
+    __m512i v = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(loadu128(p0)), 0xff00, loadu128(p1));
+    v = _mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
+}
+
+/* The 32 activation codes of two Q8_0 blocks. */
+static INLINE __m512i act64(const uint8_t *a0, const uint8_t *a1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(a0)), loadu256(a1), 1);
+}
+
+static void vec_dot_q4_0(int n, float *s, const void *x, const void *y) {
+    const uint8_t *w = x, *a = y;
+    const __m512i eight = _mm512_set1_epi8(8);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int nb = n / 32, b = 0;
+    for (; b + 4 <= nb; b += 4, w += 72, a += 136) {
+        __m512i a01 = act64(a + 2, a + 36), a23 = act64(a + 70, a + 104);
+        __m512i s01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles64(w + 2, w + 20), a01);
+        __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles64(w + 38, w + 56), a23);
+        s01 = _mm512_sub_epi32(s01, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a01));
+        s23 = _mm512_sub_epi32(s23, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a23));
+        __m512 d01 = _mm512_mul_ps(scale_pair(w, w + 18), scale_pair(a, a + 34));
+        __m512 d23 = _mm512_mul_ps(scale_pair(w + 36, w + 54), scale_pair(a + 68, a + 102));
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), d01, acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), d23, acc1);
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; b < nb; b++, w += 18, a += 34) { /* the last 1..3 blocks: the scalar kernel's arithmetic */
+        float t;
+        vec_dot_q4_0_q8_0(32, &t, w, a);
+        sum += t;
+    }
+    *s = sum;
+}
+
+void kernels_avx512_install(type_traits *t) {
+    t[GGML_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
+    t[GGML_TYPE_Q4_0].gemm = gemm_q4_0;
+    t[GGML_TYPE_Q5_0].gemm = gemm_q5_0;
+    t[GGML_TYPE_Q8_0].gemm = gemm_q8_0;
+    t[GGML_TYPE_Q4_K].gemm = gemm_q4_k;
+    t[GGML_TYPE_Q5_K].gemm = gemm_q5_k;
+    t[GGML_TYPE_Q6_K].gemm = gemm_q6_k;
+}
+
+#else
+typedef int kernels_avx512_needs_x86_64; /* an empty translation unit is not ISO C */
+#endif

@@ -1,0 +1,470 @@
+/* test_simd.c - the SIMD kernel sets against their scalar twins, and the kernel selection.
+ *
+ * For every kernel set this CPU supports (the others are skipped) a private copy of the
+ * type table is built with kernels_install(), so the sets are tested side by side whatever
+ * GEMMA_KERNELS says. Each weight type is checked on random rows of several lengths:
+ *  - vec_dot and every gemm tile shape (1..GEMM_MAX_NW x 1..GEMM_MAX_NA, unaligned rows,
+ *    padded strides, cells outside the tile untouched) against the scalar vec_dot of
+ *    ggml_type_traits_scalar(). Integer block sums are exact in both, only the order of the
+ *    float accumulation differs, so they must agree to 1e-5 of sum |w[e] * a[e]| over the
+ *    dequantized rows (which bounds every partial sum, hence the rounding of any order);
+ *  - with all scales 1 the result is an integer and must be exact;
+ *  - the replaced activation quantizers (Q8_0, Q8_1, Q8_K) must write the reference bytes
+ *    for finite inputs, exact ties included, and never the code -128.
+ * With GEMMA_BENCH=1 the suite also prints vec_dot GB/s and gemm GFLOP/s per type and set on
+ * a 2048 x 2048 matrix (one thread, per second of its CPU time); nothing is asserted. */
+#include "test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu.h"
+#include "quant.h"
+#include "util.h"
+
+void suite_simd(void);
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s) { rng_state = s * 0x9e3779b97f4a7c15ull + 1; }
+
+static uint64_t rng_u64(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(void) { return (double)(rng_u64() >> 11) * 0x1.0p-53; }
+
+static double rng_gauss(void) {
+    double u = rng_uniform(), v = rng_uniform();
+    return sqrt(-2.0 * log(1.0 - u)) * cos(6.283185307179586 * v);
+}
+
+static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+/* The weight types with a vec_dot, and where their float scale fields sit in a block. */
+typedef struct {
+    uint32_t type;
+    int f16_scales[2];   /* byte offsets of f16 scale fields, -1 = none */
+    int e8m0_scale;      /* MXFP4's exponent byte offset, -1 = none */
+} weight_type;
+
+static const weight_type weight_types[] = {
+    {GGML_TYPE_F32, {-1, -1}, -1},    {GGML_TYPE_F16, {-1, -1}, -1},
+    {GGML_TYPE_BF16, {-1, -1}, -1},   {GGML_TYPE_Q4_0, {0, -1}, -1},
+    {GGML_TYPE_Q4_1, {0, 2}, -1},     {GGML_TYPE_Q5_0, {0, -1}, -1},
+    {GGML_TYPE_Q5_1, {0, 2}, -1},     {GGML_TYPE_Q8_0, {0, -1}, -1},
+    {GGML_TYPE_Q2_K, {80, 82}, -1},   {GGML_TYPE_Q3_K, {108, -1}, -1},
+    {GGML_TYPE_Q4_K, {0, 2}, -1},     {GGML_TYPE_Q5_K, {0, 2}, -1},
+    {GGML_TYPE_Q6_K, {208, -1}, -1},  {GGML_TYPE_IQ4_NL, {0, -1}, -1},
+    {GGML_TYPE_IQ4_XS, {0, -1}, -1},  {GGML_TYPE_MXFP4, {-1, -1}, 0},
+};
+#define N_WEIGHT_TYPES (int)(sizeof weight_types / sizeof weight_types[0])
+
+static bool is_float_type(uint32_t t) {
+    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16;
+}
+
+/* A weight row of n elements: float types from Gaussian values; block types from random
+ * bytes (every code pattern, Q8_0's -128 included) with the scale fields replaced by
+ * moderate finite values, or by exactly 1 when `unit`. Float rows with `unit` hold small
+ * integers, so every product and sum is exact. */
+static void make_weight_row(const weight_type *wt, uint8_t *row, int n, bool unit) {
+    const type_traits *t = ggml_type_traits_scalar(wt->type);
+    if (is_float_type(wt->type)) {
+        float *x = malloc((size_t)n * sizeof(float));
+        for (int i = 0; i < n; i++)
+            x[i] = unit ? (float)((int)(rng_u64() % 17) - 8) : (float)rng_gauss();
+        t->from_float(x, row, n);
+        free(x);
+        return;
+    }
+    size_t size = ggml_row_size(wt->type, n);
+    for (size_t i = 0; i < size; i++) row[i] = (uint8_t)rng_u64();
+    for (size_t b = 0; b < size; b += t->type_size) {
+        for (int k = 0; k < 2; k++) {
+            if (wt->f16_scales[k] < 0) continue;
+            float v = unit ? 1.0f : (float)((0.2 + rng_uniform()) * 0.01);
+            if (!unit && (wt->type == GGML_TYPE_Q4_1 || wt->type == GGML_TYPE_Q5_1) && k == 1)
+                v = -v * 8; /* the added min */
+            put_u16(row + b + (size_t)wt->f16_scales[k], fp32_to_fp16(v));
+        }
+        if (wt->e8m0_scale >= 0) row[b + (size_t)wt->e8m0_scale] = unit ? 128 : (uint8_t)(118 + rng_u64() % 8);
+    }
+}
+
+/* An activation row in vec_dot_type: Gaussian values through the reference quantizer (so
+ * codes stay in -127..127); with `unit`, random codes with every scale 1 and Q8_1's s = 0
+ * (then Q4_1/Q5_1 give the pure integer dot, since their m is 1 * s). */
+static void make_act_row(uint32_t at, uint8_t *row, int n, bool unit) {
+    float *x = calloc((size_t)n, sizeof(float));
+    for (int i = 0; i < n; i++) x[i] = (float)rng_gauss();
+    if (at == GGML_TYPE_F32 && unit)
+        for (int i = 0; i < n; i++) x[i] = (float)((int)(rng_u64() % 17) - 8);
+    quantize_row(at, x, row, n);
+    free(x);
+    if (!unit || at == GGML_TYPE_F32) return;
+    const type_traits *t = ggml_type_traits_scalar(at);
+    for (size_t b = 0; b < ggml_row_size(at, n); b += t->type_size) {
+        if (at == GGML_TYPE_Q8_K) {
+            float one = 1.0f;
+            memcpy(row + b, &one, 4);
+        } else {
+            put_u16(row + b, 0x3c00);
+            if (at == GGML_TYPE_Q8_1) put_u16(row + b + 2, 0);
+        }
+    }
+}
+
+/* The sum of |w[e] * a[e]| over the dequantized rows: a bound on every partial sum a kernel
+ * may form (per lane, per block, per sub-block scale), so any summation order rounds to
+ * within a small multiple of 2^-24 of it. For formats with a min (two scale fields) the d
+ * and the min parts of each weight are bounded separately, since they may cancel. */
+static double abs_terms(const weight_type *wt, const uint8_t *w, const uint8_t *a, int n) {
+    const type_traits *t = ggml_type_traits_scalar(wt->type);
+    size_t size = ggml_row_size(wt->type, n);
+    float *wf = malloc((size_t)n * sizeof(float)), *af = malloc((size_t)n * sizeof(float));
+    uint8_t *copy = malloc(size);
+    dequant_row(t->vec_dot_type, a, af, n);
+    double sum = 0.0;
+    for (int k = 0; k < (wt->f16_scales[1] < 0 ? 1 : 2); k++) {
+        memcpy(copy, w, size);
+        if (wt->f16_scales[1] >= 0) /* zero the other field: k = 0 keeps d, k = 1 the min */
+            for (size_t b = 0; b < size; b += t->type_size) put_u16(copy + b + wt->f16_scales[1 - k], 0);
+        dequant_row(wt->type, copy, wf, n);
+        for (int e = 0; e < n; e++) sum += fabs((double)wf[e] * (double)af[e]);
+    }
+    free(wf);
+    free(af);
+    free(copy);
+    return sum;
+}
+
+static bool close_enough(float got, float want, double scale) {
+    if (isnan(got) || isnan(want)) return false;
+    return fabs((double)got - (double)want) <= 1e-5 * scale + 1e-30;
+}
+
+/* Row lengths tried for a block size: single blocks, odd counts, 4096+, and one longer than
+ * the 16384 elements the AVX-512 tiles prepare activations for at a time. */
+static int row_lengths(int bs, int *out) {
+    if (bs == 1) {
+        static const int f[] = {1, 7, 8, 33, 100, 4099, 16411};
+        memcpy(out, f, sizeof f);
+        return 7;
+    }
+    int mult[] = {1, 2, 3, 5, 8, 4096 / bs + 1, 16384 / bs + 3};
+    for (int i = 0; i < 7; i++) out[i] = mult[i] * bs;
+    return 7;
+}
+
+/* ---------------------------------------------------------------- one kernel set */
+
+static void build_table(type_traits *tab, kernel_set set) {
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) tab[t] = *ggml_type_traits_scalar(t);
+    kernels_install(tab, set);
+}
+
+static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_type *wt) {
+    const type_traits *ref = ggml_type_traits_scalar(wt->type);
+    uint32_t at = ref->vec_dot_type;
+    int lens[8], nl = row_lengths(ref->blck_size, lens);
+    TEST_BEGIN("simd %s: %s vec_dot matches the scalar kernel on random rows", kernel_set_name(set), ref->name);
+    for (int li = 0; li < nl; li++) {
+        int n = lens[li];
+        for (int rep = 0; rep < 3; rep++) {
+            /* odd offsets: rows sit at any byte offset of a mapping */
+            uint8_t *wbuf = malloc(ggml_row_size(wt->type, n) + 1), *abuf = malloc(ggml_row_size(at, n) + 1);
+            uint8_t *w = wbuf + 1, *a = abuf + (rep & 1);
+            make_weight_row(wt, w, n, false);
+            make_act_row(at, a, n, false);
+            float want, got;
+            ref->vec_dot(n, &want, w, a);
+            tab[wt->type].vec_dot(n, &got, w, a);
+            double scale = abs_terms(wt, w, a, n);
+            EXPECT(close_enough(got, want, scale), "n=%d rep=%d: got %.9g, scalar %.9g (scale %.3g)", n, rep, got, want, scale);
+            free(wbuf);
+            free(abuf);
+        }
+    }
+    TEST_END();
+
+    TEST_BEGIN("simd %s: %s vec_dot with unit scales gives the scalar integer dot exactly", kernel_set_name(set), ref->name);
+    for (int li = 0; li < nl - 1; li++) { /* the longest row's sums outgrow f32's 2^24 */
+        int n = lens[li];
+        uint8_t *w = malloc(ggml_row_size(wt->type, n)), *a = malloc(ggml_row_size(at, n));
+        make_weight_row(wt, w, n, true);
+        make_act_row(at, a, n, true);
+        float want, got;
+        ref->vec_dot(n, &want, w, a);
+        tab[wt->type].vec_dot(n, &got, w, a);
+        EXPECT(got == want && want == floorf(want), "n=%d: got %.9g, scalar %.9g", n, got, want);
+        free(w);
+        free(a);
+    }
+    TEST_END();
+}
+
+static void test_gemm(const type_traits *tab, kernel_set set, const weight_type *wt) {
+    const type_traits *ref = ggml_type_traits_scalar(wt->type);
+    gemm_fn gemm = tab[wt->type].gemm;
+    if (!gemm) return; /* the matmul driver uses vec_dot */
+    uint32_t at = ref->vec_dot_type;
+    int lens[8], nl = row_lengths(ref->blck_size, lens);
+    TEST_BEGIN("simd %s: %s gemm, every tile shape up to %dx%d, matches the scalar kernel", kernel_set_name(set),
+               ref->name, GEMM_MAX_NW, GEMM_MAX_NA);
+    for (int li = 0; li < nl; li += 2) { /* lengths 0, 2, 4, 6: 1 block .. beyond 16384 */
+        int n = lens[li];
+        for (int unit = 0; unit < (li < nl - 1 ? 2 : 1); unit++) { /* exact only below 2^24 */
+            size_t wrow = ggml_row_size(wt->type, n), arow = ggml_row_size(at, n);
+            size_t w_stride = wrow + 3, a_stride = arow + 5; /* padded, unaligned strides */
+            uint8_t *wbuf = malloc(w_stride * GEMM_MAX_NW + 1), *abuf = malloc(a_stride * GEMM_MAX_NA + 2);
+            uint8_t *w = wbuf + 1, *a = abuf + 2;
+            for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(wt, w + i * w_stride, n, unit);
+            for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(at, a + j * a_stride, n, unit);
+            float want[GEMM_MAX_NA][GEMM_MAX_NW];
+            double scale[GEMM_MAX_NA][GEMM_MAX_NW];
+            for (int j = 0; j < GEMM_MAX_NA; j++)
+                for (int i = 0; i < GEMM_MAX_NW; i++) {
+                    ref->vec_dot(n, &want[j][i], w + i * w_stride, a + j * a_stride);
+                    scale[j][i] = abs_terms(wt, w + i * w_stride, a + j * a_stride, n);
+                }
+            enum { S_STRIDE = GEMM_MAX_NW + 3 };
+            for (int nw = 1; nw <= GEMM_MAX_NW; nw++)
+                for (int na = 1; na <= GEMM_MAX_NA; na++) {
+                    float s[GEMM_MAX_NA * S_STRIDE];
+                    for (int k = 0; k < GEMM_MAX_NA * S_STRIDE; k++) s[k] = -12345.0f;
+                    gemm(n, s, S_STRIDE, w, w_stride, a, a_stride, nw, na);
+                    for (int j = 0; j < GEMM_MAX_NA; j++)
+                        for (int i = 0; i < S_STRIDE; i++) {
+                            float got = s[j * S_STRIDE + i];
+                            if (j < na && i < nw) {
+                                bool ok = unit ? got == want[j][i] : close_enough(got, want[j][i], scale[j][i]);
+                                EXPECT(ok, "n=%d unit=%d tile %dx%d cell (w %d, a %d): got %.9g, scalar %.9g", n,
+                                       unit, nw, na, i, j, got, want[j][i]);
+                            } else {
+                                EXPECT(got == -12345.0f, "n=%d tile %dx%d wrote outside the tile at (%d, %d)", n,
+                                       nw, na, i, j);
+                            }
+                        }
+                }
+            free(wbuf);
+            free(abuf);
+        }
+    }
+    TEST_END();
+}
+
+/* The replaced activation quantizers write the reference bytes. */
+static void test_quantizers(const type_traits *tab, kernel_set set) {
+    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        uint32_t type = types[ti];
+        const type_traits *ref = ggml_type_traits_scalar(type);
+        if (tab[type].from_float == ref->from_float) continue;
+        TEST_BEGIN("simd %s: %s activation quantizer writes the reference bytes, never -128", kernel_set_name(set),
+                   ref->name);
+        enum { N = 4096 };
+        float *x = malloc(N * sizeof(float));
+        size_t size = ggml_row_size(type, N);
+        uint8_t *want = malloc(size), *got = malloc(size);
+        for (int kind = 0; kind < 6; kind++) {
+            for (int i = 0; i < N; i++) x[i] = (float)rng_gauss();
+            if (kind == 1) /* exact ties: amax 127 makes d = 1 (Q8_0) and iscale = +-1 (Q8_K) */
+                for (int i = 0; i < N; i++) x[i] = (float)((int)(rng_u64() % 254) - 127) + ((rng_u64() & 1) ? 0.5f : 0.0f);
+            if (kind == 1)
+                for (int i = 0; i < N; i += 32) x[i + (int)(rng_u64() % 32)] = (rng_u64() & 1) ? 127.0f : -127.0f;
+            if (kind == 2) /* outliers, zero blocks, equal-magnitude maxima of both signs */
+                for (int i = 0; i < N; i++) {
+                    uint64_t r = rng_u64() % 64;
+                    if (r == 0) x[i] = 1e4f;
+                    if (r == 1) x[i] = -1e4f;
+                    if (i >= 512 && i < 1024) x[i] = 0.0f;
+                }
+            if (kind == 3) /* tiny values (subnormal f16 scales) and huge ones */
+                for (int i = 0; i < N; i++) x[i] *= (i < N / 2) ? 1e-6f : 1e30f;
+            if (kind == 4) /* Inf entries */
+                for (int i = 0; i < N; i += 300) x[i] = (i & 1) ? INFINITY : -INFINITY;
+            if (kind == 5) /* values on a coarse grid: many exact ties after scaling */
+                for (int i = 0; i < N; i++) x[i] = (float)((int)(rng_u64() % 9) - 4) * 0.25f;
+            ref->from_float(x, want, N);
+            memset(got, 0xAA, size);
+            tab[type].from_float(x, got, N);
+            size_t first_diff = size;
+            for (size_t k = 0; k < size; k++)
+                if (want[k] != got[k]) { first_diff = k; break; }
+            EXPECT(first_diff == size, "data kind %d: first differing byte %zu (block %zu): got %02x, want %02x", kind,
+                   first_diff, first_diff / ref->type_size, first_diff < size ? got[first_diff] : 0,
+                   first_diff < size ? want[first_diff] : 0);
+            int qs = type == GGML_TYPE_Q8_0 ? 2 : 4, ncodes = ref->blck_size;
+            for (size_t b = 0; b < size; b += ref->type_size)
+                for (int e = 0; e < ncodes; e++)
+                    EXPECT(got[b + (size_t)qs + (size_t)e] != 0x80, "data kind %d: code -128 in block %zu", kind, b / ref->type_size);
+        }
+        free(x);
+        free(want);
+        free(got);
+        TEST_END();
+    }
+}
+
+static void test_set(kernel_set set) {
+    const cpu_features *f = cpu_get();
+    if (!kernel_set_supported(f, set)) {
+        test_skip("simd %s: this CPU lacks the instructions", kernel_set_name(set));
+        return;
+    }
+    static type_traits tab[GGML_TYPE_COUNT];
+    build_table(tab, set);
+    rng_seed(1000 + (uint64_t)set);
+    for (int i = 0; i < N_WEIGHT_TYPES; i++) {
+        test_vec_dot(tab, set, &weight_types[i]);
+        test_gemm(tab, set, &weight_types[i]);
+    }
+    test_quantizers(tab, set);
+}
+
+/* ---------------------------------------------------------------- selection */
+
+static void test_selection(void) {
+    TEST_BEGIN("simd: kernel_set_choose honours GEMMA_KERNELS and falls back with a warning");
+    cpu_features none = {0}, avx2 = {0}, avx512 = {0}, neon = {0};
+    avx2.has_avx2 = avx2.has_fma = avx2.has_f16c = true;
+    avx512 = avx2;
+    avx512.has_avx512f = avx512.has_avx512bw = avx512.has_avx512vl = avx512.has_avx512dq = true;
+    avx512.has_avx512vnni = true;
+    neon.has_neon = neon.has_dotprod = true;
+    char warn[256];
+    EXPECT(kernel_set_choose(&none, NULL, warn, sizeof warn) == KERNELS_SCALAR && !warn[0], "no features -> scalar");
+    EXPECT(kernel_set_choose(&none, "scalar", warn, sizeof warn) == KERNELS_SCALAR && !warn[0], "scalar request");
+#if defined(__x86_64__)
+    EXPECT(kernel_set_choose(&avx512, NULL, warn, sizeof warn) == KERNELS_AVX512 && !warn[0], "best of avx512");
+    EXPECT(kernel_set_choose(&avx512, "", warn, sizeof warn) == KERNELS_AVX512 && !warn[0], "empty request");
+    EXPECT(kernel_set_choose(&avx512, "avx2", warn, sizeof warn) == KERNELS_AVX2 && !warn[0], "avx2 request");
+    EXPECT(kernel_set_choose(&avx512, "AVX2", warn, sizeof warn) == KERNELS_AVX2, "case-insensitive");
+    EXPECT(kernel_set_choose(&avx512, "scalar", warn, sizeof warn) == KERNELS_SCALAR && !warn[0], "scalar");
+    EXPECT(kernel_set_choose(&avx2, NULL, warn, sizeof warn) == KERNELS_AVX2, "best of avx2");
+    EXPECT(kernel_set_choose(&avx2, "avx512", warn, sizeof warn) == KERNELS_AVX2 && strstr(warn, "avx512"),
+           "avx512 request on an AVX2 CPU: got a warning '%s'", warn);
+    cpu_features no_vnni = avx512;
+    no_vnni.has_avx512vnni = false;
+    EXPECT(kernel_set_choose(&no_vnni, NULL, warn, sizeof warn) == KERNELS_AVX2, "AVX-512 without VNNI -> AVX2");
+    cpu_features no_fma = avx2;
+    no_fma.has_fma = false;
+    EXPECT(kernel_set_choose(&no_fma, NULL, warn, sizeof warn) == KERNELS_SCALAR, "AVX2 without FMA -> scalar");
+    EXPECT(kernel_set_choose(&avx512, "neon", warn, sizeof warn) == KERNELS_AVX512 && warn[0], "neon on x86");
+#endif
+#if defined(__aarch64__)
+    EXPECT(kernel_set_choose(&neon, NULL, warn, sizeof warn) == KERNELS_NEON_DOTPROD, "best of neon+dotprod");
+    cpu_features base = neon;
+    base.has_dotprod = false;
+    EXPECT(kernel_set_choose(&base, "neon", warn, sizeof warn) == KERNELS_NEON && !warn[0], "neon baseline");
+    EXPECT(kernel_set_choose(&neon, "avx2", warn, sizeof warn) == KERNELS_NEON_DOTPROD && warn[0], "avx2 on arm");
+#endif
+    (void)neon;
+    EXPECT(kernel_set_choose(&avx512, "fast", warn, sizeof warn) == kernel_set_choose(&avx512, NULL, NULL, 0) &&
+               strstr(warn, "unknown"), "unknown request: warning '%s'", warn);
+    TEST_END();
+
+    TEST_BEGIN("simd: quant_init installs the set GEMMA_KERNELS and the CPU select");
+    quant_init();
+    kernel_set want = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), NULL, 0);
+    EXPECT(strcmp(quant_kernel_path(), kernel_set_name(want)) == 0, "quant_kernel_path() = %s, expected %s",
+           quant_kernel_path(), kernel_set_name(want));
+    type_traits tab[GGML_TYPE_COUNT];
+    build_table(tab, want);
+    for (int i = 0; i < N_WEIGHT_TYPES; i++) {
+        uint32_t t = weight_types[i].type;
+        EXPECT(ggml_type_traits(t)->vec_dot == tab[t].vec_dot && ggml_type_traits(t)->gemm == tab[t].gemm,
+               "%s: active kernels are not those of %s", ggml_type_name(t), kernel_set_name(want));
+    }
+    EXPECT(ggml_type_traits(GGML_TYPE_Q8_0)->from_float == tab[GGML_TYPE_Q8_0].from_float, "Q8_0 quantizer");
+    if (want == KERNELS_SCALAR)
+        EXPECT(ggml_type_traits(GGML_TYPE_Q4_0)->vec_dot == ggml_type_traits_scalar(GGML_TYPE_Q4_0)->vec_dot,
+               "scalar path uses the scalar kernels");
+    TEST_END();
+
+    TEST_BEGIN("simd: cpu_get reports a consistent feature set");
+    const cpu_features *f = cpu_get();
+    EXPECT(f == cpu_get(), "same pointer every call");
+    EXPECT(!f->has_avx512vnni || f->has_avx512f, "VNNI implies AVX-512F");
+    EXPECT(!f->has_avx512f || f->has_avx2, "AVX-512 implies AVX2");
+    EXPECT(!f->has_dotprod || f->has_neon, "dotprod implies NEON");
+    TEST_END();
+}
+
+/* ---------------------------------------------------------------- benchmark */
+
+/* CPU time of this thread: other processes sharing the cores do not count against us. */
+static double thread_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void bench_set(kernel_set set) {
+    if (!kernel_set_supported(cpu_get(), set)) return;
+    static type_traits tab[GGML_TYPE_COUNT];
+    build_table(tab, set);
+    enum { N = 2048, K = 2048, M = 64 };
+    for (int i = 0; i < N_WEIGHT_TYPES; i++) {
+        const weight_type *wt = &weight_types[i];
+        const type_traits *t = &tab[wt->type];
+        uint32_t at = t->vec_dot_type;
+        size_t wrow = ggml_row_size(wt->type, K), arow = ggml_row_size(at, K);
+        uint8_t *w = malloc(wrow * N), *a = malloc(arow * M);
+        float *y = malloc(sizeof(float) * N * M);
+        for (int r = 0; r < N; r++) make_weight_row(wt, w + r * wrow, K, false);
+        for (int r = 0; r < M; r++) make_act_row(at, a + r * arow, K, false);
+        /* decode: one activation row against the whole matrix, repeated */
+        double t0 = thread_seconds(), t1;
+        int reps = 0;
+        do {
+            for (int r = 0; r < N; r++) t->vec_dot(K, &y[r], w + r * wrow, a);
+            reps++;
+            t1 = thread_seconds();
+        } while (t1 - t0 < 0.3);
+        double gbs = (double)wrow * N * reps / (t1 - t0) / 1e9;
+        /* prefill: M activation rows in tiles (the matmul driver's order), or row dots */
+        double gflops = 0;
+        t0 = thread_seconds();
+        reps = 0;
+        do {
+            for (int m = 0; m < M; m += GEMM_MAX_NA)
+                for (int r = 0; r < N; r += GEMM_MAX_NW) {
+                    if (t->gemm)
+                        t->gemm(K, y + (size_t)m * N + r, N, w + r * wrow, wrow, a + m * arow, arow, GEMM_MAX_NW,
+                                GEMM_MAX_NA);
+                    else
+                        for (int i2 = 0; i2 < GEMM_MAX_NW; i2++)
+                            for (int j = 0; j < GEMM_MAX_NA; j++)
+                                t->vec_dot(K, y + (size_t)(m + j) * N + r + i2, w + (r + i2) * wrow,
+                                           a + (m + j) * arow);
+                }
+            reps++;
+            t1 = thread_seconds();
+        } while (t1 - t0 < 0.3);
+        gflops = 2.0 * N * K * M * reps / (t1 - t0) / 1e9;
+        printf("bench %-12s %-6s vec_dot %6.2f GB/s  %s %7.1f GFLOP/s\n", kernel_set_name(set), t->name, gbs,
+               t->gemm ? "gemm   " : "vec_dot", gflops);
+        fflush(stdout);
+        free(w);
+        free(a);
+        free(y);
+    }
+}
+
+void suite_simd(void) {
+    test_selection();
+    for (int s = 0; s < KERNELS_COUNT; s++)
+        if (s != KERNELS_SCALAR) test_set((kernel_set)s);
+    const char *bench = getenv("GEMMA_BENCH");
+    if (bench && *bench && strcmp(bench, "0") != 0)
+        for (int s = 0; s < KERNELS_COUNT; s++) bench_set((kernel_set)s);
+}
