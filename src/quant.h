@@ -40,8 +40,8 @@ typedef void (*vec_dot_fn)(int n, float *s, const void *x, const void *y);
  * (edge tiles). NULL in a table row: the matmul driver loops over vec_dot. */
 typedef void (*gemm_fn)(int n, float *s, size_t s_stride, const void *w, size_t w_stride,
                         const void *a, size_t a_stride, int nw, int na);
-#define GEMM_MAX_NW 8
-#define GEMM_MAX_NA 4
+#define GEMM_MAX_NW 32
+#define GEMM_MAX_NA 8
 
 typedef struct {
     const char *name;           /* "Q4_K" */

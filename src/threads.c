@@ -4,6 +4,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,10 @@ void pool_run(threadpool *p, pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
-    while (atomic_load(&p->pending) > 0) { /* spin: workers finish within microseconds */ }
+    /* Workers usually finish within microseconds: spin, but yield the core now and then so
+     * a descheduled worker (busy machine) can run. */
+    for (unsigned spins = 0; atomic_load(&p->pending) > 0; spins++)
+        if ((spins & 1023) == 1023) sched_yield();
 }
 
 /* Physical cores: distinct (physical id, core id) pairs in /proc/cpuinfo; falls back to

@@ -10,12 +10,15 @@
  *    dequantized rows (which bounds every partial sum, hence the rounding of any order);
  *  - with all scales 1 the result is an integer and must be exact;
  *  - the replaced activation quantizers (Q8_0, Q8_1, Q8_K) must write the reference bytes
- *    for finite inputs, exact ties included, and never the code -128.
+ *    for finite inputs, exact ties included, and never the code -128;
+ *  - the AVX-512 Q4_0 / Q5_0 / Q8_0 tiles must equal llama.cpp's summation order bit for bit
+ *    (emulated here), including a captured real sum that sits on an f16 rounding midpoint.
  * With GEMMA_BENCH=1 the suite also prints vec_dot GB/s and gemm GFLOP/s per type and set on
  * a 2048 x 2048 matrix (one thread, per second of its CPU time); nothing is asserted. */
 #include "test.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -261,6 +264,123 @@ static void test_gemm(const type_traits *tab, kernel_set set, const weight_type 
     TEST_END();
 }
 
+/* ---------------------------------------------------------------- summation order */
+
+/* The Q8_0 pairings in llama.cpp's x86 summation order (ggml's AVX2 row dot, its tile kernels,
+ * and our AVX2 tiles for 2+ activation rows): per row 8 f32 lanes, lane m accumulating
+ * fma(dw * da, P_m, lane m) over the blocks with P_m the integer dot of the block's elements
+ * 4m..4m+3, then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). */
+static int q8_0_pairing_code(uint32_t type, const uint8_t *blk, int e) {
+    if (type == GGML_TYPE_Q8_0) return (int8_t)blk[2 + e];
+    if (type == GGML_TYPE_Q4_0) return (e < 16 ? blk[2 + e] & 15 : blk[2 + e - 16] >> 4) - 8;
+    uint32_t qh = rd_u32(blk + 2); /* Q5_0 */
+    int low = e < 16 ? blk[6 + e] & 15 : blk[6 + e - 16] >> 4;
+    return (low | (int)((qh >> e) & 1) << 4) - 16;
+}
+
+static float llama_order_dot(uint32_t type, int n, const uint8_t *w, const uint8_t *a) {
+    size_t wsize = ggml_type_traits_scalar(type)->type_size;
+    float lane[8] = {0};
+    for (int b = 0; b < n / 32; b++, w += wsize, a += 34) {
+        float d = fp16_to_fp32(rd_u16(w)) * fp16_to_fp32(rd_u16(a));
+        for (int m = 0; m < 8; m++) {
+            int p = 0;
+            for (int e = 4 * m; e < 4 * m + 4; e++) p += q8_0_pairing_code(type, w, e) * (int8_t)a[2 + e];
+            lane[m] = fmaf(d, (float)p, lane[m]);
+        }
+    }
+    float t0 = (lane[0] + lane[4]) + (lane[2] + lane[6]), t1 = (lane[1] + lane[5]) + (lane[3] + lane[7]);
+    return t0 + t1;
+}
+
+/* Captured from gemma3-q4_0 (fixture ids, token 6, layer 0): FFN gate row 157 (Q4_0, 256
+ * elements) and the Q8_0 activation row it meets. llama.cpp's order gives 1.58642578125,
+ * exactly the midpoint between two halves; the GELU table rounds it to f16 (to even, down),
+ * and a sum one ulp above rounds up instead, which moved later logits by 0.1. */
+static const char tie_w_hex[] =
+    "76a48b7348d98b98446396096458aa4b703611a50b6d6675a57bb9a49ed899e7b39f8a6a99a5c6db88f66549a77b4a8d"
+    "cc0a69aba7573fa4a74dc998a26cc9ad4a67b8c205459833c0a679ccba7a90757859869a7ab56866573779234199037f"
+    "2a74a3c60c54a5a8655f8998c324789426939877aa417949b9990c9d8537f421a1bf727e08c0647375a4d8c586f5a6cf";
+static const char tie_a_hex[] =
+    "eb255a1109ef231cfac923f11423df0bea7a18111eea7f094927de06dee85ce10d1bf9245492d4f8d2a50437187ec1f6"
+    "b481f724fb5c0fd41db0f74df9410bcbe636f1bf8c28fc04fb1d25f2fe0bfd0c0c81c101070aeb032bfe183f25ee2a15"
+    "21f0e4040deec225b3cd0cde37ed390738e431efc3faec0bc8c827817c091a9c11c8f720f840c21510270081e7f4e9e5"
+    "cd399312e5400b0cecf0200edb1102fded3f98ba44023e0edfe66c279500154001fe010804137f12f0dce3fdfd34d5cb"
+    "151c6ffd02b6fef10ff0fa210124e8d8e7dec7140f1d42c3e1447ffe02fc16242090ba2ede85695646b76c9818434d27"
+    "a7f4e09e13c3ecf9e20c050b7f4ef61d542bf0f13246a1f6a4ba16d9fa1af00a";
+
+static void hex_bytes(const char *hex, uint8_t *out) {
+    for (size_t i = 0; hex[2 * i]; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+}
+
+/* The AVX-512 tiles of the Q8_0 pairings keep llama.cpp's order bit for bit (the fixtures'
+ * logits depend on it through f16 rounding midpoints), for every tile shape. */
+static void test_summation_order(const type_traits *tab, kernel_set set) {
+    if (set != KERNELS_AVX512) return;
+    TEST_BEGIN("simd %s: a gemma3-q4_0 FFN gate sum on an f16 rounding midpoint comes out exact", kernel_set_name(set));
+    enum { N = 256, WROW = 144, AROW = 272, S_STRIDE = GEMM_MAX_NW + 1 };
+    uint8_t w[GEMM_MAX_NW * WROW], a[GEMM_MAX_NA * AROW];
+    hex_bytes(tie_w_hex, w);
+    hex_bytes(tie_a_hex, a);
+    for (int i = 1; i < GEMM_MAX_NW; i++) memcpy(w + i * WROW, w, WROW);
+    for (int j = 1; j < GEMM_MAX_NA; j++) memcpy(a + j * AROW, a, AROW);
+    EXPECT(llama_order_dot(GGML_TYPE_Q4_0, N, w, a) == 1.58642578125f, "emulated order: %.9g",
+           llama_order_dot(GGML_TYPE_Q4_0, N, w, a));
+    int bad = 0;
+    for (int nw = 1; nw <= GEMM_MAX_NW; nw++)
+        for (int na = 1; na <= GEMM_MAX_NA; na++) {
+            float s[GEMM_MAX_NA * S_STRIDE];
+            tab[GGML_TYPE_Q4_0].gemm(N, s, S_STRIDE, w, WROW, a, AROW, nw, na);
+            for (int j = 0; j < na; j++)
+                for (int i = 0; i < nw; i++)
+                    if (s[j * S_STRIDE + i] != 1.58642578125f && bad++ < 3)
+                        EXPECT(false, "tile %dx%d cell (w %d, a %d): %.12g, want 1.58642578125", nw, na, i, j,
+                               s[j * S_STRIDE + i]);
+        }
+    EXPECT(bad == 0, "%d cells off the midpoint", bad);
+    TEST_END();
+
+    static const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const weight_type *wt = NULL;
+        for (int k = 0; k < N_WEIGHT_TYPES; k++)
+            if (weight_types[k].type == types[ti]) wt = &weight_types[k];
+        const type_traits *ref = ggml_type_traits_scalar(wt->type);
+        TEST_BEGIN("simd %s: %s gemm sums in llama.cpp's order, bit for bit, every tile shape", kernel_set_name(set),
+                   ref->name);
+        static const int lens[] = {32, 96, 256, 2048, 16384};
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            int n = lens[li];
+            size_t w_stride = ggml_row_size(wt->type, n) + 1, a_stride = ggml_row_size(GGML_TYPE_Q8_0, n) + 3;
+            uint8_t *w = malloc(w_stride * GEMM_MAX_NW), *a = malloc(a_stride * GEMM_MAX_NA);
+            for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
+            for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(GGML_TYPE_Q8_0, a + j * a_stride, n, false);
+            float want[GEMM_MAX_NA][GEMM_MAX_NW];
+            for (int j = 0; j < GEMM_MAX_NA; j++)
+                for (int i = 0; i < GEMM_MAX_NW; i++) want[j][i] = llama_order_dot(wt->type, n, w + i * w_stride, a + j * a_stride);
+            int bad = 0;
+            for (int nw = 1; nw <= GEMM_MAX_NW; nw++)
+                for (int na = 1; na <= GEMM_MAX_NA; na++) {
+                    float s[GEMM_MAX_NA * S_STRIDE];
+                    tab[wt->type].gemm(n, s, S_STRIDE, w, w_stride, a, a_stride, nw, na);
+                    for (int j = 0; j < na; j++)
+                        for (int i = 0; i < nw; i++)
+                            if (s[j * S_STRIDE + i] != want[j][i] && bad++ < 3)
+                                EXPECT(false, "n=%d tile %dx%d cell (w %d, a %d): got %.9g, llama.cpp order %.9g", n,
+                                       nw, na, i, j, s[j * S_STRIDE + i], want[j][i]);
+                }
+            EXPECT(bad == 0, "n=%d: %d cells differ from llama.cpp's order", n, bad);
+            free(w);
+            free(a);
+        }
+        TEST_END();
+    }
+}
+
 /* The replaced activation quantizers write the reference bytes. */
 static void test_quantizers(const type_traits *tab, kernel_set set) {
     static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K};
@@ -328,6 +448,7 @@ static void test_set(kernel_set set) {
         test_gemm(tab, set, &weight_types[i]);
     }
     test_quantizers(tab, set);
+    test_summation_order(tab, set);
 }
 
 /* ---------------------------------------------------------------- selection */
