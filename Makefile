@@ -88,3 +88,5 @@ clean:
 # AArch64 cross build + NEON tests under qemu (make neon-test); libFuzzer targets (make fuzz)
 -include mk/neon.mk
 -include mk/fuzz.mk
+# cppcheck with the checked-in configuration (make lint); valgrind on short runs (make memcheck)
+-include mk/lint.mk

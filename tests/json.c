@@ -316,8 +316,8 @@ static json_value *parse_value(parser *ps, int depth) {
 }
 
 json_value *json_parse(const char *text, size_t len, char *err) {
-    parser ps = {text, text, text + len, err, false};
     if (!text) { set_err(err, "json: no input"); return NULL; }
+    parser ps = {text, text, text + len, err, false};
     json_value *v = parse_value(&ps, 0);
     if (!v) return NULL;
     skip_space(&ps);

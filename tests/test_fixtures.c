@@ -51,6 +51,8 @@ static bool load_fixture(fixture *f, const char *name) {
     const char *rows = json_str(json_get(f->doc, "logits_rows"));
     f->last_only = rows && !strcmp(rows, "last");
     snprintf(rel, sizeof rel, "models/%s", json_str(json_get(f->doc, "logits")));
+    /* cppcheck-suppress invalidPointerCast ; the file holds little-endian IEEE floats and
+     * read_file's buffer is malloc'd, so suitably aligned */
     f->ref = (float *)read_file(fixture_path(rel), &len);
     f->ref_rows = f->ref ? (int)(len / sizeof(float) / (size_t)f->n_vocab) : 0;
     return f->ref != NULL && f->n_ids > 0;

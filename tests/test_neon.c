@@ -210,6 +210,7 @@ static uint8_t *before_guard_page(size_t n, void **map, size_t *map_len) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t data = (n + page - 1) / page * page;
     *map_len = data + page;
+    /* cppcheck-suppress invalidFunctionArg ; fd -1 is what MAP_ANONYMOUS asks for */
     *map = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (*map == MAP_FAILED) return NULL;
     if (mprotect((uint8_t *)*map + data, page, PROT_NONE) != 0) {

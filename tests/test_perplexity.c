@@ -157,6 +157,7 @@ static bool reference_ppl(gemma_model *m, const int32_t *tokens, int n_tokens, i
             double mx = row[0], sum = 0;
             for (int i = 1; i < V; i++) if (row[i] > mx) mx = row[i];
             for (int i = 0; i < V; i++) sum += exp((double)row[i] - mx);
+            /* cppcheck-suppress invalidFunctionArg ; sum >= 1: the maximum adds exp(0) */
             double v = -((double)row[ids[j + 1]] - mx - log(sum));
             nll += v;
             nll2 += v * v;

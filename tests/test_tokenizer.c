@@ -419,7 +419,8 @@ static bool split_matches_literal(const tokenizer *t, const special_ref *sp, int
     }
     int n_got;
     int32_t *got = tokenizer_encode(t, text, n, false, special, &n_got);
-    bool same = n_got == n_want && memcmp(got, want, (size_t)n_got * sizeof(int32_t)) == 0;
+    /* cppcheck-suppress uninitvar ; memcmp reads want[0..n_got), written above as n_got == n_want */
+    bool same = n_got == n_want && (n_got == 0 || memcmp(got, want, (size_t)n_got * sizeof(int32_t)) == 0);
     free(got);
     return same;
 }
