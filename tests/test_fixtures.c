@@ -195,6 +195,29 @@ static void run_fixture(const char *name) {
     }
     TEST_END();
 
+    /* the thread count must not change the result: every output element is computed by one
+     * thread, in the same order whatever the split */
+    TEST_BEGIN("fixture %s: 1 and 2 threads give identical logits", name);
+    {
+        float *l1 = xmalloc((size_t)f.n_ids * V * sizeof(float));
+        gemma_context_params p1 = {f.n_ids + 16, 1, f.n_ids};
+        gemma_context *c1 = gemma_context_new(m, &p1, err);
+        EXPECT(c1 != NULL, "context: %s", err);
+        if (c1) {
+            int rc = gemma_eval(c1, f.ids, f.n_ids, l1, true, err);
+            EXPECT(rc == 0, "eval: %s", err);
+            gemma_context_params p2 = {f.n_ids + 16, 2, f.n_ids};
+            gemma_context *c2 = gemma_context_new(m, &p2, err);
+            if (c2 && rc == 0 && gemma_eval(c2, f.ids, f.n_ids, logits, true, err) == 0)
+                EXPECT(memcmp(l1, logits, (size_t)f.n_ids * V * sizeof(float)) == 0,
+                       "logits differ between 1 and 2 threads");
+            gemma_context_free(c2);
+            gemma_context_free(c1);
+        }
+        free(l1);
+    }
+    TEST_END();
+
     /* token by token (decode), single thread */
     TEST_BEGIN("fixture %s: decode", name);
     cp = (gemma_context_params){f.n_ids + 16, 1, 1};
