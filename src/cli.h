@@ -34,14 +34,17 @@ _Noreturn void die(int code, const char *fmt, ...); /* "gemma: error: ..." and e
 /* ---- stdout: generated text only; a closed pipe exits quietly with status 0 ---- */
 void out_write(const char *buf, size_t len);
 void out_flush(void);
-/* Never print half a UTF-8 character: an incomplete trailing sequence is held back. */
+/* Never print half a UTF-8 character nor an ill-formed one: an incomplete trailing sequence
+ * is held back, ill-formed bytes are shown as U+FFFD. */
 typedef struct {
     char pend[8];
     int n;
 } utf8_stream;
-int utf8_seq_len(unsigned char c);
-void stream_put(utf8_stream *s, const char *buf, size_t len);
+int utf8_check(const unsigned char *s, size_t n);
+void stream_put(utf8_stream *s, const char *buf, size_t len);   /* ill-formed bytes -> U+FFFD */
 void stream_finish(utf8_stream *s);
+/* A malloc'd well-formed copy of in[0..n) (ill-formed subparts -> U+FFFD), NUL-terminated. */
+char *utf8_sanitize(const char *in, size_t n, size_t *out_len);
 
 /* ---- arguments and files ---- */
 const char *arg_value(int argc, char **argv, int *i);     /* the value after argv[*i] */

@@ -1,6 +1,7 @@
 /* cli_util.c - helpers shared by the command-line subcommands: errors and exit codes,
  * stdout streaming, argument parsing, reading prompts, writing float files. */
 #include "cli.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -52,37 +53,78 @@ void out_flush(void) {
 /* Streams token bytes without ever printing half a UTF-8 character: a trailing incomplete
  * sequence is held back until the next token completes it (byte-fallback tokens). */
 
-int utf8_seq_len(unsigned char c) {
+/* How the bytes s[0..n) begin (Unicode's well-formed UTF-8, Table 3-7): returns the length
+ * of a complete valid character, 0 if the bytes are a valid but incomplete start, or -k if
+ * the first k bytes are a maximal ill-formed subpart (to be shown as one U+FFFD). */
+int utf8_check(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    int len;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) return 2;
-    if ((c & 0xF0) == 0xE0) return 3;
-    if ((c & 0xF8) == 0xF0) return 4;
-    return 1; /* stray continuation or invalid lead byte: pass through */
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;  /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;  /* <= U+10FFFF */
+    } else {
+        return -1;                 /* 80..C1, F5..FF never start a character */
+    }
+    for (int i = 1; i < len; i++) {
+        if ((size_t)i >= n) return 0;
+        unsigned b = s[i], l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
+        if (b < l || b > h) return -i;
+    }
+    return len;
 }
 
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* Output is always well-formed UTF-8: complete characters are written as they come, an
+ * incomplete one waits for the next token (byte-fallback tokens spell characters one byte
+ * at a time), and ill-formed bytes become U+FFFD. */
 void stream_put(utf8_stream *s, const char *buf, size_t len) {
     for (size_t i = 0; i < len; i++) {
         s->pend[s->n++] = buf[i];
-        int need = utf8_seq_len((unsigned char)s->pend[0]);
-        /* a continuation byte is required after the lead byte; anything else is invalid */
-        if (s->n > 1 && ((unsigned char)s->pend[s->n - 1] & 0xC0) != 0x80) {
-            char last = s->pend[--s->n];
-            out_write(s->pend, (size_t)s->n); /* emit the broken prefix as is */
-            s->n = 0;
-            s->pend[s->n++] = last;
-            need = utf8_seq_len((unsigned char)last);
-        }
-        if (s->n >= need) {
-            out_write(s->pend, (size_t)s->n);
-            s->n = 0;
+        while (s->n > 0) {
+            int r = utf8_check((const unsigned char *)s->pend, (size_t)s->n);
+            if (r == 0) break;                       /* wait for more bytes */
+            int used = r > 0 ? r : -r;
+            if (r > 0) out_write(s->pend, (size_t)r);
+            else out_write(replacement, 3);
+            memmove(s->pend, s->pend + used, (size_t)(s->n - used));
+            s->n -= used;
         }
     }
 }
 
 void stream_finish(utf8_stream *s) {
-    out_write(s->pend, (size_t)s->n);
+    if (s->n > 0) out_write(replacement, 3);      /* a character cut off at the end */
     s->n = 0;
     out_flush();
+}
+
+char *utf8_sanitize(const char *in, size_t n, size_t *out_len) {
+    char *out = xmalloc(3 * n + 1);
+    size_t o = 0, i = 0;
+    while (i < n) {
+        int r = utf8_check((const unsigned char *)in + i, n - i);
+        if (r > 0) {
+            memcpy(out + o, in + i, (size_t)r);
+            o += (size_t)r;
+            i += (size_t)r;
+        } else {
+            memcpy(out + o, replacement, 3);
+            o += 3;
+            i += r < 0 ? (size_t)-r : n - i;      /* 0: incomplete at the very end */
+        }
+    }
+    out[o] = 0;
+    *out_len = o;
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------

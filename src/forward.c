@@ -167,6 +167,7 @@ static void attn_worker(void *arg, int ith, int nth) {
     float cap = c->m->attn_softcap;
     float *scores = c->scores + (size_t)ith * c->p.n_ctx;
     vec_dot_fn dot = ggml_type_traits(GGML_TYPE_F32)->vec_dot;
+    axpy_fn axpy = f32_axpy();
     for (int t = chunks_next(&j->next); t < j->M * nh; t = chunks_next(&j->next)) {
         int i = t / nh, h = t % nh, g = h / group;
         int p = j->pos0 + i;
@@ -192,8 +193,7 @@ static void attn_worker(void *arg, int ith, int nth) {
         for (int pp = lo; pp <= p; pp++) {
             int slot = pp % kv->len;
             const float *v = kv->v + (size_t)slot * kv->kv_dim + (size_t)g * hd;
-            float a = scores[pp - lo] * inv;
-            for (int d = 0; d < hd; d++) out[d] += a * v[d];
+            axpy(hd, scores[pp - lo] * inv, v, out);
         }
     }
 }

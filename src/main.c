@@ -467,11 +467,16 @@ static void json_string(FILE *fp, const char *s, size_t n) {
 
 static void print_json(const session *S, const answer *A, stop_reason why, double load_ms) {
     FILE *o = stdout;
+    size_t n;
+    char *t = utf8_sanitize(A->text ? A->text : "", A->len, &n); /* JSON strings are UTF-8 */
     fputs("{\"text\":", o);
-    json_string(o, A->text ? A->text : "", A->len);
+    json_string(o, t, n);
+    free(t);
     if (A->tlen) {
+        t = utf8_sanitize(A->thought, A->tlen, &n);
         fputs(",\"thinking\":", o);
-        json_string(o, A->thought, A->tlen);
+        json_string(o, t, n);
+        free(t);
     }
     fprintf(o, ",\"stop_reason\":\"%s\"", stop_json[why]);
     fprintf(o, ",\"tokens\":{\"prompt\":%d,\"generated\":%d}", S->n_prompt, S->n_gen);

@@ -67,6 +67,13 @@ size_t ggml_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % 
 /* Pick the fastest kernels this CPU supports (may be called more than once). */
 void quant_init(void);
 
+/* y[i] += a * x[i] over n floats (attention's weighted sum of values): the scalar loop or
+ * a SIMD version chosen by quant_init(). */
+typedef void (*axpy_fn)(int n, float a, const float *x, float *y);
+axpy_fn f32_axpy(void);
+void axpy_f32_scalar(int n, float a, const float *x, float *y);
+void axpy_f32_avx2(int n, float a, const float *x, float *y);   /* x86-64 only */
+
 /* ---- scalar reference kernels (also the twins the SIMD tests compare against) ---- */
 
 /* The same rows as ggml_type_traits(), but vec_dot always points at the portable scalar

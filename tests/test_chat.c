@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "gemma.h"
 #include "test.h"
 
@@ -250,7 +251,29 @@ static void interactive(void) {
     TEST_END();
 }
 
+/* Output text is always well-formed UTF-8 (ill-formed subparts -> one U+FFFD each). */
+static void utf8_output(void) {
+    static const struct { const char *in, *want; } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9 \xf0\x9f\xa6\x99", "caf\xc3\xa9 \xf0\x9f\xa6\x99"},
+        {"a\xc0z", "a\xef\xbf\xbdz"},                     /* never a lead byte */
+        {"a\xe2\x82z", "a\xef\xbf\xbdz"},                /* truncated, then ASCII */
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */
+        {"end\xe2\x82", "end\xef\xbf\xbd"},              /* cut off at the end */
+        {"\xff\xfe", "\xef\xbf\xbd\xef\xbf\xbd"},
+    };
+    TEST_BEGIN("chat: output text is sanitized to well-formed UTF-8");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n;
+        char *o = utf8_sanitize(cases[i].in, strlen(cases[i].in), &n);
+        EXPECT(n == strlen(cases[i].want) && !memcmp(o, cases[i].want, n), "case %zu", i);
+        free(o);
+    }
+    TEST_END();
+}
+
 void suite_chat(void) {
+    utf8_output();
     turn_formats();
     interactive();
 }
