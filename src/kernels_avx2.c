@@ -8,7 +8,8 @@
  * scale), the int32 lanes are converted once per block and FMA'd with the block's scale
  * product. Signed x signed uses the sign trick (|w| and a * sign(w)), exact because
  * activation codes are never -128. Per-block integer sums are therefore exact and equal the
- * scalar kernels'; only the float accumulation order differs (8 lanes, 2 accumulators).
+ * scalar kernels'; only the float accumulation order differs (8 lanes, 2 accumulators),
+ * except for the Q8_0 pairings, whose row dots and tiles sum in llama.cpp's x86 order.
  *
  * Tile kernels (gemm, prefill) decode each weight block once - codes, their absolute values,
  * scales - and multiply it with the same block of up to four activation rows, whose
@@ -184,7 +185,7 @@ static inline float bf16_at(const uint8_t *p) { return bf16_to_fp32(rd_u16(p)); 
 
 /* The tile kernel of a `*_rows` body: each weight row against up to four activation rows at
  * a time, one specialized body per count. A single activation row (decode) goes to the row
- * dot ONE_ROW, which keeps two accumulators in flight. */
+ * dot ONE_ROW (the Q8_0 pairings take their multi-row decode path before this). */
 #define TILE_ENTRY(NAME, ONE_ROW)                                                                 \
     static void NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,            \
                      const void *a, size_t a_stride, int nw, int na) {                            \
@@ -243,24 +244,37 @@ static inline __m256i mxfp4_block(const uint8_t *w, const uint8_t *aq) {
     return dot_i8(_mm256_shuffle_epi8(book, nibbles32(w + 1)), loadu256(aq));
 }
 
-/* Row loop for the Q8_0 pairings: sum over blocks of (weight scale * da) * integer dot. */
-#define Q8_0_ROW_DOT(NAME, WSIZE, BLOCK, WSCALE)                                        \
-    static void NAME(int n, float *s, const void *x, const void *y) {                   \
-        const uint8_t *w = x, *a = y;                                                   \
-        int nb = n / 32, b = 0;                                                         \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                 \
-        for (; b + 1 < nb; b += 2, w += 2 * (WSIZE), a += 2 * Q8_0_SIZE) {              \
-            __m256 d0 = _mm256_mul_ps(WSCALE(w), h2f_x8(a));                             \
-            __m256 d1 = _mm256_mul_ps(WSCALE(w + (WSIZE)), h2f_x8(a + Q8_0_SIZE));       \
-            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(BLOCK(w, a + 2)), acc0);      \
-            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(BLOCK(w + (WSIZE), a + 36)),  \
-                                   acc1);                                               \
-        }                                                                               \
-        if (b < nb) {                                                                   \
-            __m256 d0 = _mm256_mul_ps(WSCALE(w), h2f_x8(a));                             \
-            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(BLOCK(w, a + 2)), acc0);      \
-        }                                                                               \
-        *s = hsum_ps(_mm256_add_ps(acc0, acc1));                                        \
+/* Row dots for the Q8_0 pairings in llama.cpp's summation order (see kernels_avx512.c, "the
+ * Q8_0 pairings' summation order"): per row one accumulator whose lane m takes
+ * fma(dw * da, P_m, lane m) block after block, P_m the integer dot of elements 4m..4m+3
+ * (what BLOCK leaves in int32 lane m), then hsum_ps's ((l0 + l4) + (l2 + l6)) + ((l1 + l5) +
+ * (l3 + l7)). One chain per row is latency-bound, so decode runs NR rows side by side over
+ * one pass of the activation row (its block scale is read once for all of them). */
+#define Q8_0_ROW_DOT(NAME, WSIZE, BLOCK, WSCALE)                                                \
+    static AI void NAME##_rows1(int n, float *s, const uint8_t *w, size_t w_stride,            \
+                                const uint8_t *a, const int nr) {                              \
+        __m256 acc[4];                                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();      \
+        for (int b = 0; b < n / 32; b++, w += (WSIZE), a += Q8_0_SIZE) {                        \
+            __m256 da = h2f_x8(a);                                                              \
+            _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++) {                              \
+                const uint8_t *wr = w + (size_t)r * w_stride;                                   \
+                __m256 d = _mm256_mul_ps(WSCALE(wr), da);                                       \
+                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(BLOCK(wr, a + 2)), acc[r]);      \
+            }                                                                                   \
+        }                                                                                       \
+        _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++) s[r] = hsum_ps(acc[r]);            \
+    }                                                                                           \
+    static void NAME(int n, float *s, const void *x, const void *y) { NAME##_rows1(n, s, x, 0, y, 1); } \
+    static void NAME##_decode(int n, float *s, const uint8_t *w, size_t w_stride, const uint8_t *a, int nw) { \
+        int i = 0;                                                                              \
+        for (; i + 4 <= nw; i += 4) NAME##_rows1(n, s + i, w + (size_t)i * w_stride, w_stride, a, 4); \
+        switch (nw - i) {                                                                       \
+        case 3: NAME##_rows1(n, s + i, w + (size_t)i * w_stride, w_stride, a, 3); break;        \
+        case 2: NAME##_rows1(n, s + i, w + (size_t)i * w_stride, w_stride, a, 2); break;        \
+        case 1: NAME##_rows1(n, s + i, w + (size_t)i * w_stride, w_stride, a, 1); break;        \
+        default: break;                                                                         \
+        }                                                                                       \
     }
 
 static inline __m256 mxfp4_scale(const uint8_t *w) { return _mm256_set1_ps(e8m0_to_fp32_half(w[0])); }
@@ -273,7 +287,8 @@ Q8_0_ROW_DOT(vec_dot_mxfp4, 17, mxfp4_block, mxfp4_scale)
 
 /* Tile kernels for the same pairings: each weight block is decoded once (signed codes, their
  * absolute values for vpmaddubsw, the scale) and then meets the block of every activation
- * row; the activation rows' accumulators stay in registers (one body per row count). */
+ * row; the activation rows' accumulators stay in registers (one body per row count). One
+ * activation row (decode) goes to the row dots' multi-row path instead. */
 static inline __m256i q4_0_codes(const uint8_t *w) { return _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8)); }
 static inline __m256i q5_0_codes(const uint8_t *w) {
     __m256i hi = _mm256_andnot_si256(bits_to_bytes(rd_u32(w + 2)), _mm256_set1_epi8((char)0xF0));
@@ -288,7 +303,7 @@ static inline __m256i mxfp4_codes(const uint8_t *w) {
 }
 
 #define Q8_0_TILE(NAME, WSIZE, CODES, WSCALE, ONE_ROW)                                           \
-    static AI void NAME##_rows(int n, float *s, size_t s_stride, const uint8_t *w,               \
+    static AI void NAME##_tiles_rows(int n, float *s, size_t s_stride, const uint8_t *w,         \
                                    const uint8_t *a, size_t a_stride, const int na) {             \
         __m256 acc[GEMM_MAX_NA];                                                                  \
         _Pragma("GCC unroll 4") for (int j = 0; j < na; j++) acc[j] = _mm256_setzero_ps();        \
@@ -303,7 +318,12 @@ static inline __m256i mxfp4_codes(const uint8_t *w) {
         }                                                                                         \
         _Pragma("GCC unroll 4") for (int j = 0; j < na; j++) s[(size_t)j * s_stride] = hsum_ps(acc[j]); \
     }                                                                                             \
-    TILE_ENTRY(NAME, ONE_ROW)
+    TILE_ENTRY(NAME##_tiles, ONE_ROW)                                                             \
+    static void NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,            \
+                     const void *a, size_t a_stride, int nw, int na) {                            \
+        if (na == 1) ONE_ROW##_decode(n, s, w, w_stride, a, nw);                                  \
+        else NAME##_tiles(n, s, s_stride, w, w_stride, a, a_stride, nw, na);                      \
+    }
 
 Q8_0_TILE(gemm_q4_0, 18, q4_0_codes, h2f_x8, vec_dot_q4_0)
 Q8_0_TILE(gemm_q5_0, 22, q5_0_codes, h2f_x8, vec_dot_q5_0)
