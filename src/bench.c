@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "quant.h"
 #include "threads.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -457,23 +458,11 @@ static const char *size_class_name(const gemma_model *m) {
 /* llama.cpp's display name of general.file_type (GGUF_AND_QUANTS.md §2.3); without the
  * key, llama.cpp guesses from the dominant tensor type and says so. */
 static void ftype_display_name(const gemma_model *m, char *out, size_t cap) {
-    static const char *names[] = {
-        [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
-        [9] = "Q5_1", [10] = "Q2_K - Medium", [11] = "Q3_K - Small", [12] = "Q3_K - Medium",
-        [13] = "Q3_K - Large", [14] = "Q4_K - Small", [15] = "Q4_K - Medium",
-        [16] = "Q5_K - Small", [17] = "Q5_K - Medium", [18] = "Q6_K",
-        [19] = "IQ2_XXS - 2.0625 bpw", [20] = "IQ2_XS - 2.3125 bpw", [21] = "Q2_K - Small",
-        [22] = "IQ3_XS - 3.3 bpw", [23] = "IQ3_XXS - 3.0625 bpw", [24] = "IQ1_S - 1.5625 bpw",
-        [25] = "IQ4_NL - 4.5 bpw", [26] = "IQ3_S - 3.4375 bpw", [27] = "IQ3_S mix - 3.66 bpw",
-        [28] = "IQ2_S - 2.5 bpw", [29] = "IQ2_M - 2.7 bpw", [30] = "IQ4_XS - 4.25 bpw",
-        [31] = "IQ1_M - 1.75 bpw", [32] = "BF16", [36] = "TQ1_0 - 1.69 bpw ternary",
-        [37] = "TQ2_0 - 2.06 bpw ternary", [38] = "MXFP4 MoE", [39] = "NVFP4",
-        [40] = "Q1_0", [41] = "Q2_0",
-    };
     char e[GEMMA_ERR_LEN];
     uint32_t ft = 0;
     if (gguf_get_u32(m->gguf, "general.file_type", &ft, e) == 1) {
-        if (ft < sizeof names / sizeof names[0] && names[ft]) snprintf(out, cap, "%s", names[ft]);
+        const char *name = ggml_ftype_name(ft);
+        if (name) snprintf(out, cap, "%s", name);
         else snprintf(out, cap, "unknown, may not work");
         return;
     }

@@ -784,3 +784,16 @@ bool gguf_str_eq(gguf_str s, const char *c) {
     size_t n = strlen(c);
     return s.len == n && memcmp(s.ptr, c, n) == 0;
 }
+
+static int layer_of(const char *name) {
+    int layer = -1;
+    if (sscanf(name, "blk.%d.", &layer) != 1) layer = -1;
+    return layer;
+}
+
+int gguf_tensor_order(const void *a, const void *b) {
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    int lx = layer_of(x->name), ly = layer_of(y->name);
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return strcmp(x->name, y->name);
+}

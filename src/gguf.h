@@ -93,4 +93,9 @@ bool gguf_str_eq(gguf_str s, const char *c);
 
 const char *gguf_vtype_name(uint32_t t);
 
+/* qsort comparator over `const gguf_tensor *` pointers: llama.cpp's loader order (layer
+ * number of "blk.N." names, -1 for global tensors, then name), which llama-quantize writes
+ * and its mix rules count in. */
+int gguf_tensor_order(const void *a, const void *b);
+
 #endif

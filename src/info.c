@@ -120,22 +120,7 @@ static void sb_count(sbuf *b, uint64_t n) {
  * Names: file types (GGUF_AND_QUANTS.md §2.3, llama.cpp's display names) and the published
  * sizes, which llama.cpp tells apart by layer count alone (ARCHITECTURES.md §3-§8). */
 
-static const char *file_type_name(int64_t ft) {
-    static const char *const names[] = {
-        [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
-        [9] = "Q5_1", [10] = "Q2_K - Medium", [11] = "Q3_K - Small", [12] = "Q3_K - Medium",
-        [13] = "Q3_K - Large", [14] = "Q4_K - Small", [15] = "Q4_K - Medium",
-        [16] = "Q5_K - Small", [17] = "Q5_K - Medium", [18] = "Q6_K",
-        [19] = "IQ2_XXS - 2.0625 bpw", [20] = "IQ2_XS - 2.3125 bpw", [21] = "Q2_K - Small",
-        [22] = "IQ3_XS - 3.3 bpw", [23] = "IQ3_XXS - 3.0625 bpw", [24] = "IQ1_S - 1.5625 bpw",
-        [25] = "IQ4_NL - 4.5 bpw", [26] = "IQ3_S - 3.4375 bpw", [27] = "IQ3_S mix - 3.66 bpw",
-        [28] = "IQ2_S - 2.5 bpw", [29] = "IQ2_M - 2.7 bpw", [30] = "IQ4_XS - 4.25 bpw",
-        [31] = "IQ1_M - 1.75 bpw", [32] = "BF16", [36] = "TQ1_0 - 1.69 bpw ternary",
-        [37] = "TQ2_0 - 2.06 bpw ternary", [38] = "MXFP4 MoE", [39] = "NVFP4", [40] = "Q1_0",
-        [41] = "Q2_0",
-    };
-    return ft >= 0 && ft < (int64_t)(sizeof names / sizeof names[0]) && names[ft] ? names[ft] : NULL;
-}
+static const char *file_type_name(int64_t ft) { return ggml_ftype_name(ft); }
 
 /* llama.cpp's guess when general.file_type is absent: the type most tensors have (the first
  * to reach the maximum, in the loader's order), mapped to its "mostly" file type. */
@@ -348,18 +333,6 @@ typedef struct {
 
 /* Tensor sort order of llama.cpp's loader (layer number, then name): the guess of the file
  * type breaks ties by it. */
-static int layer_of(const char *name) {
-    int layer = -1;
-    if (sscanf(name, "blk.%d.", &layer) != 1) layer = -1;
-    return layer;
-}
-
-static int tensor_order(const void *a, const void *b) {
-    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
-    int lx = layer_of(x->name), ly = layer_of(y->name);
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
 
 static int by_bytes_desc(const void *a, const void *b) {
     const type_use *x = a, *y = b;
@@ -372,7 +345,7 @@ static void gather_tensors(model_info *mi) {
     type_use use[GGML_TYPE_COUNT + 1] = {{0}};
     const gguf_tensor **order = xmalloc((f->n_tensors ? f->n_tensors : 1) * sizeof *order);
     for (uint64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
-    qsort(order, (size_t)f->n_tensors, sizeof *order, tensor_order);
+    qsort(order, (size_t)f->n_tensors, sizeof *order, gguf_tensor_order);
     uint64_t best_count = 0;
     uint32_t best = GGML_TYPE_F32;
     for (uint64_t i = 0; i < f->n_tensors; i++) {

@@ -64,6 +64,10 @@ const type_traits *ggml_type_traits(uint32_t type);
 const char *ggml_type_name(uint32_t type);          /* "type 99" style for unknown ids */
 size_t ggml_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
 
+/* llama.cpp's display name of a general.file_type value (GGUF_AND_QUANTS.md §2.3), e.g.
+ * "Q4_K - Medium"; NULL for values it does not know. */
+const char *ggml_ftype_name(int64_t ftype);
+
 /* Pick the fastest kernels this CPU supports (may be called more than once). */
 void quant_init(void);
 

@@ -87,18 +87,6 @@ static int64_t block_size(uint32_t type) { return ggml_type_traits(type)->blck_s
  * ("blk.N."; -1 for global tensors), then by name, and llama-quantize writes them in that
  * order; the mixture rules count tensors in that order too. */
 
-static int layer_of(const char *name) {
-    int layer = -1;
-    if (sscanf(name, "blk.%d.", &layer) != 1) layer = -1;
-    return layer;
-}
-
-static int tensor_order(const void *a, const void *b) {
-    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
-    int lx = layer_of(x->name), ly = layer_of(y->name);
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
 
 /* ggml_n_dims: trailing dimensions of size 1 do not count (a {64, 1} tensor is 1-D). */
 static uint32_t effective_dims(const gguf_tensor *t) {
@@ -512,7 +500,7 @@ static int plan_tensors(gguf_file *f, const quantize_args *a, tensor_plan *plans
                         char *err) {
     const gguf_tensor **order = xmalloc((size_t)f->n_tensors * sizeof *order);
     for (uint64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
-    qsort(order, (size_t)f->n_tensors, sizeof *order, tensor_order);
+    qsort(order, (size_t)f->n_tensors, sizeof *order, gguf_tensor_order);
     s->tied = gguf_find_tensor(f, "output.weight") == NULL;
     for (uint64_t i = 0; i < f->n_tensors; i++)
         if (is_attn_v_like(category_of(order[i]->name))) s->n_attn_v++;
