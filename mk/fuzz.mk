@@ -36,7 +36,7 @@ fuzz: $(FUZZ_BINS)
 # matmul tiling) are left without coverage instrumentation, though still under ASan and
 # UBSan: their loops branch on sizes, not on the file's structure, and tracing every
 # comparison in them made an evaluation 10x slower.
-FUZZ_NOCOV = quant kernels_scalar kernels_avx2 kernels_avx512 kernels_neon matmul
+FUZZ_NOCOV = quant kernels_scalar kernels_avx2 kernels_avx512 kernels_amx kernels_neon matmul
 fuzz_cov = $(if $(filter $(1),$(FUZZ_NOCOV)),,-fsanitize=fuzzer-no-link)
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call fuzz_cov,$*) $(ISA_FLAGS_$(patsubst kernels_%,%,$*)) -c -o $@ $<

@@ -18,6 +18,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -36,6 +40,22 @@ static unsigned long long read_xcr0(void) {
 }
 
 static bool bit(unsigned int word, int n) { return (word >> n) & 1u; }
+
+/* Linux keeps the 8 KB of tile data out of a process's saved state until the process asks
+ * for it (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, kernel 5.16+); a tile
+ * instruction before that raises SIGILL. The grant is per process and covers every thread.
+ * Other systems: assume the OS either enables the state in XCR0 or not at all. */
+static bool amx_permitted(void) {
+#if defined(__linux__)
+    enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    unsigned long perm = 0;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return false;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) != 0) return false;
+    return (perm >> XFEATURE_XTILEDATA) & 1;
+#else
+    return true;
+#endif
+}
 
 static void detect(cpu_features *f) {
     unsigned int a, b, c, d;
@@ -63,9 +83,9 @@ static void detect(cpu_features *f) {
         f->has_avx512vnni = bit(c7, 11);
         f->has_avx512bf16 = bit(a71, 5);
     }
-    if (os_amx) {
+    if (os_amx && bit(d7, 24) && amx_permitted()) {
         f->has_amx_bf16 = bit(d7, 22);
-        f->has_amx_tile = bit(d7, 24);
+        f->has_amx_tile = true;
         f->has_amx_int8 = bit(d7, 25);
     }
 }
@@ -111,6 +131,7 @@ static const struct {
     [KERNELS_AVX512] = {"AVX-512 VNNI", "avx512"},
     [KERNELS_NEON] = {"NEON", "neon"},
     [KERNELS_NEON_DOTPROD] = {"NEON dotprod", "neon"},
+    [KERNELS_AMX] = {"AMX + AVX-512 VNNI", "amx"},
 };
 
 const char *kernel_set_name(kernel_set s) {
@@ -134,6 +155,12 @@ bool kernel_set_supported(const cpu_features *f, kernel_set s) {
 #else
         return false;
 #endif
+    case KERNELS_AMX:
+#if defined(__x86_64__)
+        return kernel_set_supported(f, KERNELS_AVX512) && f->has_amx_tile && f->has_amx_int8;
+#else
+        return false;
+#endif
     case KERNELS_NEON:
 #if defined(__aarch64__)
         return f->has_neon;
@@ -152,7 +179,7 @@ bool kernel_set_supported(const cpu_features *f, kernel_set s) {
 }
 
 static kernel_set best_set(const cpu_features *f) {
-    static const kernel_set order[] = {KERNELS_AVX512, KERNELS_AVX2, KERNELS_NEON_DOTPROD,
+    static const kernel_set order[] = {KERNELS_AMX, KERNELS_AVX512, KERNELS_AVX2, KERNELS_NEON_DOTPROD,
                                        KERNELS_NEON};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (kernel_set_supported(f, order[i])) return order[i];
@@ -166,7 +193,7 @@ kernel_set kernel_set_choose(const cpu_features *f, const char *request, char *w
     if (!request || !*request) return best;
     /* "neon" means the best NEON set, so look at the faster of the two first. */
     static const kernel_set by_request[] = {KERNELS_SCALAR, KERNELS_AVX2, KERNELS_AVX512,
-                                            KERNELS_NEON_DOTPROD, KERNELS_NEON};
+                                            KERNELS_AMX, KERNELS_NEON_DOTPROD, KERNELS_NEON};
     bool known = false;
     for (size_t i = 0; i < sizeof by_request / sizeof by_request[0]; i++) {
         kernel_set s = by_request[i];
@@ -180,7 +207,7 @@ kernel_set kernel_set_choose(const cpu_features *f, const char *request, char *w
                      request, sets[best].name);
         else
             snprintf(warn, warn_len,
-                     "GEMMA_KERNELS=%s: unknown (expected scalar, avx2, avx512 or neon), "
+                     "GEMMA_KERNELS=%s: unknown (expected scalar, avx2, avx512, amx or neon), "
                      "using %s", request, sets[best].name);
     }
     return best;
@@ -193,6 +220,7 @@ void kernels_install(type_traits *t, kernel_set s) {
         kernels_avx2_install(t);
         break;
     case KERNELS_AVX512:
+    case KERNELS_AMX: /* the same vector kernels; matmul.c adds the tiles for prefill */
         kernels_avx2_install(t);
         kernels_avx512_install(t);
         break;

@@ -18,7 +18,7 @@ typedef struct {
     bool has_avx2, has_fma, has_f16c;
     bool has_avx512f, has_avx512bw, has_avx512vl, has_avx512dq, has_avx512vnni;
     bool has_avx_vnni, has_avx512bf16;
-    bool has_amx_tile, has_amx_int8, has_amx_bf16;  /* Linux also wants ARCH_REQ_XCOMP_PERM */
+    bool has_amx_tile, has_amx_int8, has_amx_bf16;  /* only if the OS granted the tile state */
     /* AArch64 */
     bool has_neon, has_dotprod, has_i8mm, has_fp16;
 } cpu_features;
@@ -33,13 +33,14 @@ typedef enum {
     KERNELS_AVX512,        /* AVX-512 F/BW/VL/DQ + VNNI (plus the AVX2 set underneath) */
     KERNELS_NEON,          /* baseline Advanced SIMD */
     KERNELS_NEON_DOTPROD,  /* NEON with sdot */
+    KERNELS_AMX,           /* the AVX-512 set, plus AMX tiles for prefill matmuls (amx.h) */
     KERNELS_COUNT
 } kernel_set;
 
 const char *kernel_set_name(kernel_set s);                 /* "AVX-512 VNNI", "scalar", ... */
 bool kernel_set_supported(const cpu_features *f, kernel_set s);
 /* The fastest supported set, unless `request` (the GEMMA_KERNELS value: scalar, avx2,
- * avx512 or neon; NULL or "" = no request) names another supported one. A request for an
+ * avx512, amx or neon; NULL or "" = no request) names another supported one. A request for an
  * unknown or unsupported set falls back to the fastest and writes a one-line reason into
  * warn (warn[0] = 0 when there is nothing to say). */
 kernel_set kernel_set_choose(const cpu_features *f, const char *request, char *warn,

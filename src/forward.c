@@ -539,6 +539,7 @@ void context_free(gemma_context *c) {
             free(c->kv[il].pos);
         }
     free(c->kv);
+    matmul_ctx_release(&c->mm);
     if (c->inv_freq)
         for (int il = 0; il < c->m->n_layer; il++) free(c->inv_freq[il]);
     free(c->inv_freq);

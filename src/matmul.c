@@ -8,10 +8,23 @@
  *    activation row while it is hot in cache. */
 #include "matmul.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "amx.h"
 #include "quant.h"
 #include "util.h"
+
+/* Batches of at least this many tokens go to the AMX tiles when the kernel set has them
+ * (0: never). Below it the vector kernels win: a tile serves 16 tokens, and the weight
+ * panel is unpacked once per call whatever the batch. */
+static int amx_min_rows = 16;
+
+int matmul_set_amx_min_rows(int m) {
+    int old = amx_min_rows;
+    amx_min_rows = m < 0 ? 0 : m;
+    return old;
+}
 
 typedef struct {
     float *y;
@@ -21,9 +34,13 @@ typedef struct {
     uint8_t *a;            /* activations in vec_dot_type */
     size_t a_row;          /* bytes per activation row */
     int64_t N, K, M;
+    uint32_t type;
     const type_traits *tt, *at;
     int64_t chunk;         /* weight rows per chunk */
     chunk_counter next;
+    uint8_t *amx_act;      /* activations in the AMX tile layout */
+    uint8_t *amx_scratch;  /* per-thread panels, amx_each bytes apart */
+    size_t amx_each;
 } matmul_job;
 
 /* Step 1: thread ith converts rows ith, ith + nth, ... */
@@ -70,6 +87,56 @@ static void matmul_worker(void *arg, int ith, int nth) {
     }
 }
 
+#if defined(__x86_64__)
+/* ---- AMX (amx.h): the activations rearranged for the tiles, then 32-row chunks ---- */
+
+static void amx_pack_worker(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    int64_t groups = (j->M + AMX_TOKENS - 1) / AMX_TOKENS;
+    for (int64_t g = ith; g < groups; g += nth)
+        amx_pack_act(j->type, j->a, j->a_row, j->K, j->M, g, j->amx_act);
+}
+
+static void amx_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    matmul_job *j = arg;
+    int64_t n_chunks = (j->N + j->chunk - 1) / j->chunk;
+    for (int64_t c = chunks_next(&j->next); c < n_chunks; c = chunks_next(&j->next)) {
+        int64_t n0 = c * j->chunk, n1 = n0 + j->chunk < j->N ? n0 + j->chunk : j->N;
+        amx_rows(j->type, j->y, j->N, j->w, j->w_row, j->K, n0, (int)(n1 - n0), j->amx_act, j->M,
+                 j->amx_scratch + j->amx_each * (size_t)ith);
+    }
+}
+
+/* Grow *buf to at least n bytes (matmul runs on the caller's thread, before pool_run). */
+static void *grown(void **buf, size_t *size, size_t n) {
+    if (*size < n) {
+        free(*buf);
+        *buf = xmalloc(n);
+        *size = n;
+    }
+    return *buf;
+}
+
+static void matmul_amx(matmul_ctx *mc, matmul_job *j) {
+    int nth = pool_size(mc->pool);
+    j->amx_act = grown(&mc->amx_act, &mc->amx_act_size, amx_act_size(j->type, j->K, j->M));
+    j->amx_each = amx_scratch_size(j->type, j->K);
+    j->amx_scratch = grown(&mc->amx_scratch, &mc->amx_scratch_size, j->amx_each * (size_t)nth);
+    pool_run(mc->pool, amx_pack_worker, j);
+    j->chunk = 32;
+    chunks_reset(&j->next);
+    pool_run(mc->pool, amx_worker, j);
+}
+#endif
+
+void matmul_ctx_release(matmul_ctx *mc) {
+    free(mc->amx_act);
+    free(mc->amx_scratch);
+    mc->amx_act = mc->amx_scratch = NULL;
+    mc->amx_act_size = mc->amx_scratch_size = 0;
+}
+
 size_t matmul_scratch_size(int64_t K, int64_t M) {
     /* Q8_K is the widest activation format per element (292 bytes per 256). */
     size_t per_row = ggml_row_size(GGML_TYPE_Q8_1, K);
@@ -81,6 +148,7 @@ size_t matmul_scratch_size(int64_t K, int64_t M) {
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
             const float *x, int64_t M) {
     matmul_job j = {0};
+    j.type = type;
     j.tt = ggml_type_traits(type);
     j.at = ggml_type_traits(j.tt->vec_dot_type);
     j.y = y;
@@ -99,6 +167,12 @@ void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, i
         if (M > 1) pool_run(mc->pool, quantize_worker, &j);
         else quantize_worker(&j, 0, 1);
     }
+#if defined(__x86_64__)
+    if (amx_min_rows > 0 && M >= amx_min_rows && quant_amx() && amx_supports(type, K, quant_amx_bf16())) {
+        matmul_amx(mc, &j);
+        return;
+    }
+#endif
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
      * and a multiple of the tile height so tiles stay whole. */
     int nth = pool_size(mc->pool);

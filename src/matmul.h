@@ -19,6 +19,8 @@ typedef struct {
     threadpool *pool;
     void *qbuf;        /* scratch for quantized activations */
     size_t qbuf_size;
+    void *amx_act, *amx_scratch;        /* AMX buffers, grown on first use (amx.h) */
+    size_t amx_act_size, amx_scratch_size;
 } matmul_ctx;
 
 /* Y[M][N] = X[M][K] · W^T, W = N rows of `type` at `w` (row stride = row size of K). */
@@ -27,5 +29,12 @@ void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, i
 
 /* Bytes of scratch matmul needs for M rows of K elements, over all types. */
 size_t matmul_scratch_size(int64_t K, int64_t M);
+
+/* Free the buffers matmul grew for itself (not qbuf, which the owner of mc allocates). */
+void matmul_ctx_release(matmul_ctx *mc);
+
+/* Batches of at least m tokens use AMX tiles when the kernel set has them (default 16;
+ * 0 = never). Returns the previous value. For tests and benchmarks. */
+int matmul_set_amx_min_rows(int m);
 
 #endif

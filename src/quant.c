@@ -887,9 +887,16 @@ static void install_kernels(void) {
     kernels_install(active_traits, s);
     active_set = s;
 #if defined(__x86_64__)
-    if (s == KERNELS_AVX2 || s == KERNELS_AVX512) active_axpy = axpy_f32_avx2;
+    if (s == KERNELS_AVX2 || s == KERNELS_AVX512 || s == KERNELS_AMX) active_axpy = axpy_f32_avx2;
 #endif
 }
+
+bool quant_amx(void) {
+    quant_init();
+    return active_set == KERNELS_AMX;
+}
+
+bool quant_amx_bf16(void) { return quant_amx() && cpu_get()->has_amx_bf16; }
 
 axpy_fn f32_axpy(void) {
     quant_init();

@@ -56,7 +56,7 @@ typedef struct {
 } type_traits;
 
 /* Name of the kernel set quant_init() chose ("scalar", "AVX2", "AVX-512 VNNI", "NEON", ...).
- * The environment variable GEMMA_KERNELS (scalar, avx2, avx512, neon) forces a lower one. */
+ * The environment variable GEMMA_KERNELS (scalar, avx2, avx512, amx, neon) forces another. */
 const char *quant_kernel_path(void);
 
 /* NULL for ids >= GGML_TYPE_COUNT; removed ids return a row with blck_size 0. */
@@ -70,6 +70,10 @@ const char *ggml_ftype_name(int64_t ftype);
 
 /* Pick the fastest kernels this CPU supports (may be called more than once). */
 void quant_init(void);
+
+/* Whether the chosen set includes AMX tiles for prefill matmuls (amx.h), and bf16 tiles. */
+bool quant_amx(void);
+bool quant_amx_bf16(void);
 
 /* y[i] += a * x[i] over n floats (attention's weighted sum of values): the scalar loop or
  * a SIMD version chosen by quant_init(). */

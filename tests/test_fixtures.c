@@ -10,6 +10,8 @@
 
 #include "gemma.h"
 #include "json.h"
+#include "matmul.h"
+#include "quant.h"
 #include "test.h"
 #include "util.h"
 
@@ -195,6 +197,28 @@ static void run_fixture(const char *name) {
     }
     TEST_END();
 
+    /* the AMX tiles (kernels_amx.c) forced on for every matmul, even single tokens, and
+     * forced off (the batch above uses them from 16 tokens up when the CPU has them) */
+    if (quant_amx()) {
+        static const struct { int min_rows; const char *what, *mode; } amx_modes[] = {
+            {1, "every matmul on AMX tiles", "amx-on"}, {0, "AMX tiles off", "amx-off"}};
+        for (int k = 0; k < 2; k++) {
+            TEST_BEGIN("fixture %s: batch, %s", name, amx_modes[k].what);
+            int old = matmul_set_amx_min_rows(amx_modes[k].min_rows);
+            gemma_context_params pa = {f.n_ids + 16, 2, f.n_ids};
+            gemma_context *ca = gemma_context_new(m, &pa, err);
+            EXPECT(ca != NULL, "context: %s", err);
+            if (ca) {
+                int rc = gemma_eval(ca, f.ids, f.n_ids, logits, true, err);
+                EXPECT(rc == 0, "eval: %s", err);
+                if (rc == 0) compare(&f, logits, amx_modes[k].mode);
+                gemma_context_free(ca);
+            }
+            matmul_set_amx_min_rows(old);
+            TEST_END();
+        }
+    }
+
     /* the thread count must not change the result: every output element is computed by one
      * thread, in the same order whatever the split */
     TEST_BEGIN("fixture %s: 1 and 2 threads give identical logits", name);
@@ -280,6 +304,7 @@ static void run_fixture(const char *name) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 void suite_fixtures(void) {
+    if (!quant_amx()) test_skip("fixtures: AMX on/off cases (this CPU or OS has no AMX, or GEMMA_KERNELS chose another set)");
     DIR *d = opendir(fixture_path("models"));
     TEST_BEGIN("fixtures: directory %s exists", fixture_path("models"));
     EXPECT(d != NULL, "cannot open the fixture directory");

@@ -1,0 +1,55 @@
+/* amx.h - prefill matmuls on Intel AMX tiles (x86-64, Sapphire Rapids and later).
+ *
+ * AMX adds eight tile registers of up to 16 rows x 64 bytes and one instruction that
+ * multiplies two of them into a third: tdpbssd (int8 x int8 -> int32, 16 x 16 outputs from
+ * 16 x 64 by 64 x 16 bytes) and tdpbf16ps (bf16 pairs -> f32). One tdpbssd does the work of
+ * 16 vpdpbusd, which is why prompt processing (many tokens per weight row) goes here while
+ * decode (one token) stays on the vector kernels, where memory bandwidth is the limit.
+ *
+ * How a quantized matmul maps onto the tiles (kernels_amx.c has the details):
+ *   weights      16 rows at a time ("panel"), unpacked once per call into int8 codes of one
+ *                scale block (32 elements; 16 for Q6_K) per tile row, plus f32 scales;
+ *   activations  quantized once as for the dot products (Q8_0 / Q8_1 / Q8_K), then
+ *                rearranged into the tile's "VNNI" layout: 16 tokens per tile;
+ *   tiles        C[16 rows][16 tokens] = A(codes) x B(tokens) for one block, then the
+ *                per-block scale fix-up in f32: acc += float(C) * d_w[row] * d_a[token].
+ * Nothing is stored beside the mapping: panels live in a per-thread scratch of a few
+ * hundred KB and are rebuilt per call (their cost is shared by every token of the batch).
+ * BF16 weights need no unpacking: their rows are loaded into tiles straight from the
+ * mapping and accumulate in f32 inside the tile.
+ *
+ * Use only after cpu_get() reports AMX-TILE + AMX-INT8 (and the Linux permission request
+ * succeeded, which cpu.c does); quant_amx() says whether the active kernel set includes it. */
+#ifndef GEMMA_AMX_H
+#define GEMMA_AMX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Tokens per tile (the N dimension of C) and weight rows per panel (its M dimension). */
+#define AMX_TOKENS 16
+#define AMX_ROWS 16
+
+/* Whether weights of `type` with rows of K elements have an AMX kernel (bf16: also needs
+ * AMX-BF16, has_bf16). */
+bool amx_supports(uint32_t type, int64_t K, bool has_bf16);
+
+/* Bytes of the rearranged activations for M tokens of K elements. */
+size_t amx_act_size(uint32_t type, int64_t K, int64_t M);
+
+/* Rearrange tokens [16 g, 16 g + 16) of the activations into the tile layout at dst (the
+ * buffer of amx_act_size; tokens >= M are zero). `a` holds M rows of a_row bytes in the
+ * type's vec_dot_type (Q8_0, Q8_1, Q8_K); for BF16 weights, M rows of K floats. */
+void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t M,
+                  int64_t g, void *dst);
+
+/* Per-thread scratch bytes amx_rows needs for weight rows of K elements. */
+size_t amx_scratch_size(uint32_t type, int64_t K);
+
+/* y[m * N + n] = dot(weight row n, token m) for rows n0 .. n0 + nrows - 1 (nrows <= 32) and
+ * every token m < M. w: the weight matrix (rows of w_row bytes); act: from amx_pack_act. */
+void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
+              int64_t n0, int nrows, const void *act, int64_t M, void *scratch);
+
+#endif

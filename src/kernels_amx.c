@@ -1,0 +1,592 @@
+/* kernels_amx.c - prefill matmuls on AMX tiles (see amx.h for the overview). Compiled with
+ * -mamx-tile -mamx-int8 -mamx-bf16 and the AVX-512 flags; called only when cpu.c reports
+ * AMX and the OS granted the tile state.
+ *
+ * ---- The int8 path ----
+ * tdpbssd computes C[m][n] += sum_k A[m][k] * B[k/4][4n + k%4] over signed bytes. We put 16
+ * weight rows in A (one row per tile row, the L codes of one scale block) and 16 tokens in B,
+ * so C[r][t] is the integer dot of weight row r and token t over one block, exactly the sumi
+ * of the scalar kernels. Every block then needs its scales, in f32 (AVX-512, one vector per
+ * weight row = 16 tokens):
+ *   Q8_0 pairings (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4):  acc += C * (d_w * d_a)
+ *   Q8_1 pairings (Q4_1, Q5_1):                       acc += C * (d_w * d_a) + m_w * s_a
+ *   K-quants with mins (Q4_K, Q5_K):  sub += C * (d * sc_j) - (dmin * m_j) * bsum_j(a)
+ *   K-quants without (Q6_K, IQ4_XS):  sub += C * (d * sc_j)
+ *   and at the end of each 256-element super-block      acc += sub * d_a
+ * Weight codes are unpacked to signed bytes with their offsets applied (Q4_0: q - 8,
+ * Q6_K: q - 32, IQ4: codebook values), so no offset correction is needed; only the mins of
+ * the affine formats remain, paid through the activation block sums as in the dot products.
+ *
+ * Tiles: tmm0-1 = A (two 16-row weight panels), tmm2-3 = B (two 16-token groups),
+ * tmm4-7 = C for the 2 x 2 pairs, so one A load serves two token groups and one B load two
+ * panels. Every block's C must leave the tile (tilestored) for its scales: per 16 x 16 x 32
+ * products that store costs as much as the tdpbssd itself, and the fix-up about as much
+ * again (measured on Sapphire Rapids; the tile unit and the vector units barely overlap).
+ * Blocks go in chunks of CHUNK: all their products first, then each C tile's fix-up over
+ * the chunk with its 16 accumulators in registers.
+ *
+ * Layouts. Activations of one 16-token group: element k of token t at byte
+ * (k / 4) * 64 + t * 4 + k % 4 (so any block of L elements is a B tile of L/4 rows of 64
+ * bytes), followed by f32 arrays [blocks][16 tokens] of scales. A weight panel: block s of
+ * row r at codes + (s * 16 + r) * L (an A tile of 16 rows of L bytes), then f32 arrays
+ * [blocks][16 rows] of scales and mins.
+ *
+ * ---- The bf16 path ----
+ * tdpbf16ps: C[m][n] += sum_k A[m][2k..2k+1] . B[k][2n..2n+1] in f32. BF16 weight rows are
+ * already the A layout (32 elements = 64 bytes per tile row), so full panels are loaded from
+ * the mapping with the row stride; C accumulates over all of K inside the tile. */
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "amx.h"
+#include "kernels.h"
+
+#define INLINE inline __attribute__((always_inline))
+
+enum fixup { FIX_Q8_0, FIX_Q8_1, FIX_K_MIN, FIX_K };
+
+/* One weight panel's unpacked row: codes of block s at codes + s * 16 * L, its scale at
+ * ws[s * 16] and min at wm[s * 16] (the panel interleaves 16 rows; callers pass row r's
+ * base pointers). */
+typedef void (*unpack_fn)(const uint8_t *row, int64_t K, int8_t *codes, float *ws, float *wm);
+
+typedef struct {
+    uint32_t type;
+    int L;             /* elements per scale block, = bytes per tile row of A */
+    enum fixup fix;
+    unpack_fn unpack;
+} amx_format;
+
+/* ---- weight unpacking, one row at a time ---- */
+
+/* An f16 field through F16C (kernels.h's rd_f16 is the portable one). */
+static INLINE float f16(const uint8_t *p) { return _cvtsh_ss(rd_u16(p)); }
+
+static INLINE __m128i load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+static INLINE void store128(int8_t *p, __m128i v) { _mm_storeu_si128((__m128i *)p, v); }
+
+/* The 32 4-bit codes of a split-halves block (element j low nibble, j + 16 high nibble). */
+static INLINE void nibbles(const uint8_t *qs, __m128i *lo, __m128i *hi) {
+    __m128i v = load128(qs), m = _mm_set1_epi8(15);
+    *lo = _mm_and_si128(v, m);
+    *hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+}
+
+/* Byte i = 16 where bit i of bits is set (Q5's fifth bit). */
+static INLINE __m128i bits16(uint32_t bits) {
+    return _mm_and_si128(_mm_movm_epi8((__mmask16)bits), _mm_set1_epi8(16));
+}
+
+static void unpack_q4_0(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    for (int64_t b = 0; b < K / 32; b++, w += 18, c += 16 * 32) {
+        __m128i lo, hi, off = _mm_set1_epi8(8);
+        nibbles(w + 2, &lo, &hi);
+        store128(c, _mm_sub_epi8(lo, off));
+        store128(c + 16, _mm_sub_epi8(hi, off));
+        ws[b * 16] = f16(w);
+    }
+}
+
+static void unpack_q4_1(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    for (int64_t b = 0; b < K / 32; b++, w += 20, c += 16 * 32) {
+        __m128i lo, hi;
+        nibbles(w + 4, &lo, &hi);
+        store128(c, lo);
+        store128(c + 16, hi);
+        ws[b * 16] = f16(w);
+        wm[b * 16] = f16(w + 2);
+    }
+}
+
+static void unpack_q5_0(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    for (int64_t b = 0; b < K / 32; b++, w += 22, c += 16 * 32) {
+        __m128i lo, hi, off = _mm_set1_epi8(16);
+        uint32_t qh = rd_u32(w + 2);
+        nibbles(w + 6, &lo, &hi);
+        store128(c, _mm_sub_epi8(_mm_or_si128(lo, bits16(qh & 0xffff)), off));
+        store128(c + 16, _mm_sub_epi8(_mm_or_si128(hi, bits16(qh >> 16)), off));
+        ws[b * 16] = f16(w);
+    }
+}
+
+static void unpack_q5_1(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    for (int64_t b = 0; b < K / 32; b++, w += 24, c += 16 * 32) {
+        __m128i lo, hi;
+        uint32_t qh = rd_u32(w + 4);
+        nibbles(w + 8, &lo, &hi);
+        store128(c, _mm_or_si128(lo, bits16(qh & 0xffff)));
+        store128(c + 16, _mm_or_si128(hi, bits16(qh >> 16)));
+        ws[b * 16] = f16(w);
+        wm[b * 16] = f16(w + 2);
+    }
+}
+
+static void unpack_q8_0(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    for (int64_t b = 0; b < K / 32; b++, w += 34, c += 16 * 32) {
+        memcpy(c, w + 2, 32);
+        ws[b * 16] = f16(w);
+    }
+}
+
+/* 4-bit indices through a 16-entry codebook of signed bytes (IQ4_NL, IQ4_XS, MXFP4). */
+static INLINE void codebook32(const uint8_t *qs, __m128i book, int8_t *c) {
+    __m128i lo, hi;
+    nibbles(qs, &lo, &hi);
+    store128(c, _mm_shuffle_epi8(book, lo));
+    store128(c + 16, _mm_shuffle_epi8(book, hi));
+}
+
+static void unpack_iq4_nl(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    __m128i book = _mm_loadu_si128((const __m128i *)kvalues_iq4nl);
+    for (int64_t b = 0; b < K / 32; b++, w += 18, c += 16 * 32) {
+        codebook32(w + 2, book, c);
+        ws[b * 16] = f16(w);
+    }
+}
+
+static void unpack_mxfp4(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    __m128i book = _mm_loadu_si128((const __m128i *)kvalues_mxfp4);
+    for (int64_t b = 0; b < K / 32; b++, w += 17, c += 16 * 32) {
+        codebook32(w + 1, book, c);
+        ws[b * 16] = e8m0_to_fp32_half(w[0]);
+    }
+}
+
+static void unpack_iq4_xs(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    __m128i book = _mm_loadu_si128((const __m128i *)kvalues_iq4nl);
+    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 136) {
+        float d = f16(w);
+        for (int ib = 0; ib < 8; ib++, c += 16 * 32, ws += 16) {
+            codebook32(w + 8 + 16 * ib, book, c);
+            ws[0] = d * (float)iq4_xs_scale(w, ib);
+        }
+    }
+}
+
+/* Q4_K / Q5_K: the 32 bytes of chunk j/2 hold sub-block j in their low (j even) or high
+ * nibbles. */
+static INLINE __m256i k_nibbles(const uint8_t *qs, int j) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+    if (j & 1) v = _mm256_srli_epi16(v, 4);
+    return _mm256_and_si256(v, _mm256_set1_epi8(15));
+}
+
+static INLINE void k_scales(const uint8_t *w, float *ws, float *wm) {
+    float d = f16(w), dmin = f16(w + 2);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k4_scale_min(w + 4, j, &sc, &m);
+        ws[16 * j] = d * (float)sc;
+        wm[16 * j] = dmin * (float)m;
+    }
+}
+
+static void unpack_q4_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 144, c += 8 * 16 * 32, ws += 128, wm += 128) {
+        k_scales(w, ws, wm);
+        for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(c + 16 * 32 * j), k_nibbles(w + 16, j));
+    }
+}
+
+static void unpack_q5_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 176, c += 8 * 16 * 32, ws += 128, wm += 128) {
+        k_scales(w, ws, wm);
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16)), one = _mm256_set1_epi8(1);
+        for (int j = 0; j < 8; j++) {
+            /* fifth bit of element l of sub-block j: bit j of qh[l] */
+            __m256i h = _mm256_and_si256(_mm256_srli_epi16(qh, j), one);
+            __m256i q = _mm256_or_si256(k_nibbles(w + 48, j), _mm256_slli_epi16(h, 4));
+            _mm256_storeu_si256((__m256i *)(c + 16 * 32 * j), q);
+        }
+    }
+}
+
+/* Q6_K: sub-blocks of 16 (L = 16). Element 128h + 32g + l (g = 0..3, l = 0..31) takes the
+ * low nibble (g < 2) or high nibble (g >= 2) of ql[64h + 32(g & 1) + l] and bits 2g..2g+1 of
+ * qh[32h + l]; code - 32. */
+static void unpack_q6_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
+    (void)wm;
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 210, c += 16 * 16 * 16, ws += 256) {
+        float d = f16(w + 208);
+        for (int k = 0; k < 16; k++) ws[16 * k] = d * (float)q6_k_scale(w, k);
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+            for (int g = 0; g < 4; g++) {
+                __m256i ql = (g & 1) ? ql1 : ql0;
+                __m256i lo = g < 2 ? _mm256_and_si256(ql, m4)
+                                   : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2);
+                __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), off);
+                /* 32 elements = sub-blocks 8h + 2g and 8h + 2g + 1, 16 codes each */
+                int8_t *dst = c + (size_t)(8 * h + 2 * g) * 16 * 16;
+                _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(q));
+                _mm_storeu_si128((__m128i *)(dst + 16 * 16), _mm256_extracti128_si256(q, 1));
+            }
+        }
+    }
+}
+
+static const amx_format formats[] = {
+    {GGML_TYPE_Q4_0, 32, FIX_Q8_0, unpack_q4_0},   {GGML_TYPE_Q4_1, 32, FIX_Q8_1, unpack_q4_1},
+    {GGML_TYPE_Q5_0, 32, FIX_Q8_0, unpack_q5_0},   {GGML_TYPE_Q5_1, 32, FIX_Q8_1, unpack_q5_1},
+    {GGML_TYPE_Q8_0, 32, FIX_Q8_0, unpack_q8_0},   {GGML_TYPE_IQ4_NL, 32, FIX_Q8_0, unpack_iq4_nl},
+    {GGML_TYPE_MXFP4, 32, FIX_Q8_0, unpack_mxfp4}, {GGML_TYPE_Q4_K, 32, FIX_K_MIN, unpack_q4_k},
+    {GGML_TYPE_Q5_K, 32, FIX_K_MIN, unpack_q5_k},  {GGML_TYPE_Q6_K, 16, FIX_K, unpack_q6_k},
+    {GGML_TYPE_IQ4_XS, 32, FIX_K, unpack_iq4_xs},
+};
+
+static const amx_format *format_of(uint32_t type) {
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (formats[i].type == type) return &formats[i];
+    return NULL;
+}
+
+bool amx_supports(uint32_t type, int64_t K, bool has_bf16) {
+    if (type == GGML_TYPE_BF16) return has_bf16 && K % 32 == 0;
+    return format_of(type) != NULL;
+}
+
+/* ---- activation layout ---- */
+
+/* f32 values per token after the codes: Q8_0 d per block; Q8_1 d and s per block; Q8_K d per
+ * super-block and the sum of codes per 32-element block. */
+static int64_t act_floats(uint32_t type, int64_t K) {
+    const amx_format *f = format_of(type);
+    if (!f) return 0;
+    if (f->fix == FIX_Q8_0) return K / 32;
+    if (f->fix == FIX_Q8_1) return 2 * (K / 32);
+    return K / QK_K + K / 32;
+}
+
+static size_t group_bytes(uint32_t type, int64_t K) {
+    if (type == GGML_TYPE_BF16) return (size_t)K * 16 * 2;
+    return (size_t)K * 16 + (size_t)act_floats(type, K) * 16 * sizeof(float);
+}
+
+size_t amx_act_size(uint32_t type, int64_t K, int64_t M) {
+    return group_bytes(type, K) * (size_t)((M + AMX_TOKENS - 1) / AMX_TOKENS);
+}
+
+/* Copy n codes of token t into the group's B layout. */
+static void put_codes(uint8_t *g, int t, const uint8_t *q, int64_t k0, int64_t n) {
+    for (int64_t k = 0; k < n; k += 4) memcpy(g + ((k0 + k) / 4) * 64 + t * 4, q + k, 4);
+}
+
+void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t M,
+                  int64_t g, void *dst) {
+    uint8_t *grp = (uint8_t *)dst + group_bytes(type, K) * (size_t)g;
+    memset(grp, 0, group_bytes(type, K));
+    if (type == GGML_TYPE_BF16) {
+        for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
+            const float *x = (const float *)((const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row);
+            for (int64_t k = 0; k < K; k++) {
+                uint16_t h = fp32_to_bf16(x[k]);
+                memcpy(grp + (k / 2) * 64 + t * 4 + (k % 2) * 2, &h, 2);
+            }
+        }
+        return;
+    }
+    const amx_format *f = format_of(type);
+    float *fl = (float *)(grp + (size_t)K * 16);
+    int64_t nb = K / 32;
+    for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
+        const uint8_t *row = (const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row;
+        if (f->fix == FIX_Q8_0 || f->fix == FIX_Q8_1) {
+            size_t bs = f->fix == FIX_Q8_0 ? 34 : 36, qo = f->fix == FIX_Q8_0 ? 2 : 4;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = row + b * bs;
+                put_codes(grp, t, blk + qo, 32 * b, 32);
+                fl[b * 16 + t] = f16(blk);
+                if (f->fix == FIX_Q8_1) fl[(nb + b) * 16 + t] = f16(blk + 2);
+            }
+        } else {
+            int64_t nsb = K / QK_K;
+            for (int64_t sb = 0; sb < nsb; sb++) {
+                const uint8_t *blk = row + sb * 292;
+                put_codes(grp, t, blk + 4, QK_K * sb, QK_K);
+                fl[sb * 16 + t] = q8_k_d(blk);
+                for (int j = 0; j < 8; j++)
+                    fl[(nsb + sb * 8 + j) * 16 + t] = (float)(q8_k_bsum(blk, 2 * j) + q8_k_bsum(blk, 2 * j + 1));
+            }
+        }
+    }
+}
+
+size_t amx_scratch_size(uint32_t type, int64_t K) {
+    /* two panels of 16 rows: 16 K bytes of codes + up to K/16 blocks x 16 rows x 2 floats
+     * each (the bf16 path: a zero-padded copy of 16 rows x K x 2 bytes each) */
+    (void)type;
+    return (size_t)K * 64 + 256;
+}
+
+/* ---- tiles ---- */
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+/* A: 16 rows x a_bytes; B: b_rows x 64 bytes; C: 16 x 64 bytes (16 int32 / f32). */
+static void configure_tiles(int a_bytes, int b_rows) {
+    _Alignas(64) tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        cfg.rows[i] = (uint8_t)(i == 2 || i == 3 ? b_rows : 16);
+        cfg.colsb[i] = (uint16_t)(i < 2 ? a_bytes : 64);
+    }
+    /* not _tile_loadconfig(): gcc's version names only 8 bytes of the operand, so the
+     * stores above may be dropped as dead */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+typedef struct {
+    const int8_t *codes;   /* [blocks][16 rows][L] */
+    const float *ws, *wm;  /* [blocks][16 rows] */
+} panel;
+
+/* Unpack rows n0 .. n0 + rows - 1 (rows <= 16) into a panel at mem; missing rows stay 0. */
+static panel unpack_panel(const amx_format *f, const uint8_t *w, size_t w_row, int64_t K,
+                          int64_t n0, int rows, uint8_t *mem) {
+    int64_t nblk = K / f->L;
+    int8_t *codes = (int8_t *)mem;
+    float *ws = (float *)(mem + (size_t)K * 16), *wm = ws + nblk * 16;
+    if (rows < 16) memset(mem, 0, (size_t)K * 16 + (size_t)nblk * 16 * 2 * sizeof(float));
+    for (int r = 0; r < rows; r++)
+        f->unpack(w + (size_t)(n0 + r) * w_row, K, codes + r * f->L, ws + r, wm + r);
+    return (panel){codes, ws, wm};
+}
+
+/* y for one tile: acc[r] holds weight row n0 + r for tokens m0 .. m0 + 15. Transposed
+ * through memory (a gather per token) so that each token's outputs go out as one vector
+ * store: y's rows are N floats apart, and a scalar store per output would touch a new cache
+ * line every time. (An in-register transpose measured slower.) */
+static void store_tile(float *y, int64_t N, int64_t n0, int rows, int64_t m0, int64_t M,
+                       const __m512 acc[16]) {
+    _Alignas(64) float t[16][16];
+    for (int r = 0; r < 16; r++) _mm512_store_ps(t[r], acc[r]);
+    const __m512i column = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80,
+                                            64, 48, 32, 16, 0);
+    __mmask16 keep = (__mmask16)((1u << rows) - 1);
+    for (int j = 0; j < 16 && m0 + j < M; j++)
+        _mm512_mask_storeu_ps(y + (m0 + j) * N + n0, keep, _mm512_i32gather_ps(column, &t[0][j], 4));
+}
+
+/* The fix-up of blocks s0 .. s0 + n - 1 for one C tile (one panel x one token group), from
+ * their stored products c[i] (16 rows x 16 tokens each): see the top of the file. The tile's
+ * outputs acc[r] (row r, 16 tokens) stay in memory between calls and in registers inside.
+ * fl: the token group's floats (Q8_0/Q8_1: d, then s per block; Q8_K: d per super-block,
+ * then the code sums per 32). A K-quant chunk never straddles super-blocks. */
+static INLINE void chunk_fixup(enum fixup fix, int L, __m512 acc_mem[16], const int32_t c[][4][16][16],
+                               int tile, const panel *p, const float *fl, int64_t K, int64_t s0, int n) {
+    __m512 acc[16];
+    if (fix == FIX_Q8_0 || fix == FIX_Q8_1) {
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = acc_mem[r];
+        for (int i = 0; i < n; i++) {
+            int64_t s = s0 + i;
+            const float *ws = p->ws + s * 16, *wm = p->wm + s * 16;
+            __m512 da = _mm512_loadu_ps(fl + s * 16);
+            __m512 sa = fix == FIX_Q8_1 ? _mm512_loadu_ps(fl + (K / 32 + s) * 16) : da;
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+                __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c[i][tile][r]));
+                acc[r] = _mm512_fmadd_ps(v, _mm512_mul_ps(da, _mm512_set1_ps(ws[r])), acc[r]);
+                if (fix == FIX_Q8_1) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wm[r]), sa, acc[r]);
+            }
+        }
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc_mem[r] = acc[r];
+        return;
+    }
+    __m512 sub[16]; /* this chunk's part of the super-block sum, before d_a */
+    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) sub[r] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        int64_t s = s0 + i;
+        const float *ws = p->ws + s * 16, *wm = p->wm + s * 16;
+        __m512 bs = fix == FIX_K_MIN ? _mm512_loadu_ps(fl + (K / QK_K + s) * 16) : _mm512_setzero_ps();
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+            __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c[i][tile][r]));
+            sub[r] = _mm512_fmadd_ps(v, _mm512_set1_ps(ws[r]), sub[r]);
+            if (fix == FIX_K_MIN) sub[r] = _mm512_fnmadd_ps(_mm512_set1_ps(wm[r]), bs, sub[r]);
+        }
+    }
+    __m512 da = _mm512_loadu_ps(fl + (s0 / (QK_K / L)) * 16);
+    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc_mem[r] = _mm512_fmadd_ps(sub[r], da, acc_mem[r]);
+}
+
+/* Block s's products for np panels (A tiles 0-1) x ng token groups (B tiles 2-3) into C
+ * tiles 4-7, stored to c[2 * panel + group]. np and ng are constants in each instantiation,
+ * so the tile numbers are too. */
+static INLINE void block_products(int L, int np, int ng, const panel p[2], const uint8_t *grp[2],
+                                  int64_t s, int32_t c[4][16][16]) {
+    size_t off = (size_t)s * 16 * L;
+    _tile_loadd(0, p[0].codes + off, L);
+    _tile_loadd(2, grp[0] + off, 64);
+    if (np == 2) _tile_loadd(1, p[1].codes + off, L);
+    if (ng == 2) _tile_loadd(3, grp[1] + off, 64);
+    _tile_zero(4);
+    _tile_dpbssd(4, 0, 2);
+    if (ng == 2) { _tile_zero(5); _tile_dpbssd(5, 0, 3); }
+    if (np == 2) { _tile_zero(6); _tile_dpbssd(6, 1, 2); }
+    if (np == 2 && ng == 2) { _tile_zero(7); _tile_dpbssd(7, 1, 3); }
+    _tile_stored(4, c[0], 64);
+    if (ng == 2) _tile_stored(5, c[1], 64);
+    if (np == 2) _tile_stored(6, c[2], 64);
+    if (np == 2 && ng == 2) _tile_stored(7, c[3], 64);
+}
+
+/* Blocks per chunk: the products of a chunk are stored (8 blocks x 4 tiles = 32 KB, in L1),
+ * then each tile's fix-up runs over the chunk with its outputs in registers. */
+#define CHUNK 8
+
+/* np panels x ng token groups over all of K; acc[2 * panel + group][r] = row r's outputs
+ * for the group's 16 tokens. */
+static INLINE void int8_tiles(enum fixup fix, int L, int np, int ng, const panel p[2],
+                              const uint8_t *grp[2], int64_t K, __m512 acc[4][16]) {
+    _Alignas(64) int32_t c[CHUNK][4][16][16];
+    const float *fl[2] = {(const float *)(grp[0] + K * 16), (const float *)(grp[ng - 1] + K * 16)};
+    int64_t nblk = K / L;
+    for (int i = 0; i < 4; i++)
+        for (int r = 0; r < 16; r++) acc[i][r] = _mm512_setzero_ps();
+    for (int64_t s0 = 0; s0 < nblk; s0 += CHUNK) {
+        int n = nblk - s0 < CHUNK ? (int)(nblk - s0) : CHUNK;
+        for (int i = 0; i < n; i++) block_products(L, np, ng, p, grp, s0 + i, c[i]);
+        for (int pi = 0; pi < np; pi++)
+            for (int gi = 0; gi < ng; gi++)
+                chunk_fixup(fix, L, acc[2 * pi + gi], (const int32_t(*)[4][16][16])c, 2 * pi + gi,
+                            &p[pi], fl[gi], K, s0, n);
+    }
+}
+
+#define INT8_TILES(FIX)                                                                         \
+    static void tiles_##FIX(int L, int np, int ng, const panel p[2], const uint8_t *grp[2],     \
+                            int64_t K, __m512 acc[4][16]) {                                    \
+        if (np == 2 && ng == 2) int8_tiles(FIX, L, 2, 2, p, grp, K, acc);                       \
+        else if (np == 2) int8_tiles(FIX, L, 2, 1, p, grp, K, acc);                             \
+        else if (ng == 2) int8_tiles(FIX, L, 1, 2, p, grp, K, acc);                             \
+        else int8_tiles(FIX, L, 1, 1, p, grp, K, acc);                                          \
+    }
+INT8_TILES(FIX_Q8_0)
+INT8_TILES(FIX_Q8_1)
+INT8_TILES(FIX_K_MIN)
+INT8_TILES(FIX_K)
+
+static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w, size_t w_row,
+                      int64_t K, int64_t n0, int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+    size_t pbytes = (size_t)K * 32;   /* codes 16 K + floats <= 16 K */
+    panel p[2];
+    int np = nrows > 16 ? 2 : 1;
+    for (int i = 0; i < np; i++) {
+        int rows = nrows - 16 * i < 16 ? nrows - 16 * i : 16;
+        p[i] = unpack_panel(f, w, w_row, K, n0 + 16 * i, rows, scratch + pbytes * (size_t)i);
+    }
+    if (np == 1) p[1] = p[0];
+    configure_tiles(f->L, f->L / 4);
+    int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
+    size_t gb = group_bytes(f->type, K);
+    for (int64_t g = 0; g < G; g += 2) {
+        int ng = G - g >= 2 ? 2 : 1;
+        const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
+        __m512 acc[4][16];
+        switch (f->fix) {
+        case FIX_Q8_0: tiles_FIX_Q8_0(f->L, np, ng, p, grp, K, acc); break;
+        case FIX_Q8_1: tiles_FIX_Q8_1(f->L, np, ng, p, grp, K, acc); break;
+        case FIX_K_MIN: tiles_FIX_K_MIN(f->L, np, ng, p, grp, K, acc); break;
+        case FIX_K: tiles_FIX_K(f->L, np, ng, p, grp, K, acc); break;
+        }
+        for (int pi = 0; pi < np; pi++) {
+            int rows = nrows - 16 * pi < 16 ? nrows - 16 * pi : 16;
+            for (int gi = 0; gi < ng; gi++)
+                store_tile(y, N, n0 + 16 * pi, rows, (g + gi) * AMX_TOKENS, M, acc[2 * pi + gi]);
+        }
+    }
+    _tile_release();
+}
+
+/* ---- bf16 ---- */
+
+/* C tiles accumulate over K; A from the mapping (full panels) or a zero-padded copy. */
+static INLINE void bf16_pairs(int np, int ng, const uint8_t *a[2], size_t a_stride,
+                              const uint8_t *grp[2], int64_t K, float out[4][16][16]) {
+    _tile_zero(4);
+    if (ng == 2) _tile_zero(5);
+    if (np == 2) _tile_zero(6);
+    if (np == 2 && ng == 2) _tile_zero(7);
+    for (int64_t s = 0; s < K / 32; s++) {
+        _tile_loadd(0, a[0] + s * 64, a_stride);
+        _tile_loadd(2, grp[0] + s * 1024, 64);
+        if (np == 2) _tile_loadd(1, a[1] + s * 64, a_stride);
+        if (ng == 2) _tile_loadd(3, grp[1] + s * 1024, 64);
+        _tile_dpbf16ps(4, 0, 2);
+        if (ng == 2) _tile_dpbf16ps(5, 0, 3);
+        if (np == 2) _tile_dpbf16ps(6, 1, 2);
+        if (np == 2 && ng == 2) _tile_dpbf16ps(7, 1, 3);
+    }
+    _tile_stored(4, out[0], 64);
+    if (ng == 2) _tile_stored(5, out[1], 64);
+    if (np == 2) _tile_stored(6, out[2], 64);
+    if (np == 2 && ng == 2) _tile_stored(7, out[3], 64);
+}
+
+static void bf16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
+                      int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+    const uint8_t *a[2];
+    size_t stride = w_row;
+    int np = nrows > 16 ? 2 : 1;
+    if (nrows % 16) { /* a partial panel: never load rows past the matrix */
+        stride = (size_t)K * 2;
+        memset(scratch, 0, stride * 32);
+        for (int r = 0; r < nrows; r++) memcpy(scratch + r * stride, w + (size_t)(n0 + r) * w_row, stride);
+        a[0] = scratch;
+        a[1] = scratch + 16 * stride;
+    } else {
+        a[0] = w + (size_t)n0 * w_row;
+        a[1] = a[0] + 16 * w_row;
+    }
+    configure_tiles(64, 16);
+    int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
+    size_t gb = group_bytes(GGML_TYPE_BF16, K);
+    for (int64_t g = 0; g < G; g += 2) {
+        int ng = G - g >= 2 ? 2 : 1;
+        const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
+        _Alignas(64) float out[4][16][16];
+        if (np == 2 && ng == 2) bf16_pairs(2, 2, a, stride, grp, K, out);
+        else if (np == 2) bf16_pairs(2, 1, a, stride, grp, K, out);
+        else if (ng == 2) bf16_pairs(1, 2, a, stride, grp, K, out);
+        else bf16_pairs(1, 1, a, stride, grp, K, out);
+        for (int pi = 0; pi < np; pi++) {
+            int rows = nrows - 16 * pi < 16 ? nrows - 16 * pi : 16;
+            for (int gi = 0; gi < ng; gi++) {
+                __m512 acc[16];
+                for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[2 * pi + gi][r]);
+                store_tile(y, N, n0 + 16 * pi, rows, (g + gi) * AMX_TOKENS, M, acc);
+            }
+        }
+    }
+    _tile_release();
+}
+
+void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
+              int64_t n0, int nrows, const void *act, int64_t M, void *scratch) {
+    uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    if (type == GGML_TYPE_BF16) {
+        bf16_rows(y, N, w, w_row, K, n0, nrows, act, M, mem);
+        return;
+    }
+    const amx_format *f = format_of(type);
+    if (f) int8_rows(f, y, N, w, w_row, K, n0, nrows, act, M, mem);
+}
+
+#else
+typedef int kernels_amx_needs_x86_64; /* an empty translation unit is not ISO C */
+#endif

@@ -1,0 +1,224 @@
+/* test_amx.c - the AMX tile kernels (kernels_amx.c) against the scalar row dots, and the
+ * choice of the AMX kernel set.
+ *
+ * On a CPU without AMX (or when the OS refuses the tile state) the kernel cases are skipped
+ * with a message; the selection cases run everywhere. For each type with an AMX kernel:
+ * random weight rows (random bytes with moderate scale fields, as test_simd.c does, so every
+ * code pattern occurs) and Gaussian activations through the reference quantizer; every
+ * output of amx_rows must match the scalar vec_dot to within 1e-5 of a bound on the partial
+ * sums (the block integer sums are exact in both; only the float accumulation order differs).
+ * Then the same through matmul() with its thread pool: AMX forced on for every batch size
+ * against AMX off. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amx.h"
+#include "cpu.h"
+#include "matmul.h"
+#include "quant.h"
+#include "test.h"
+#include "threads.h"
+#include "util.h"
+
+static uint64_t rng = 0x1234567;
+static uint32_t rnd(void) { /* xorshift64* */
+    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+    return (uint32_t)((rng * 0x2545F4914F6CDD1Dull) >> 32);
+}
+static float gauss(void) { /* sum of uniforms: close enough to normal for test data */
+    float s = 0;
+    for (int i = 0; i < 4; i++) s += (float)rnd() / 4294967296.0f;
+    return (s - 2.0f) * 1.7f;
+}
+static void put_f16(uint8_t *p, float v) { uint16_t h = fp32_to_fp16(v); memcpy(p, &h, 2); }
+
+typedef struct {
+    uint32_t type;
+    int f16[2];   /* offsets of the f16 scale fields in a block, -1 = none */
+    int e8m0;     /* MXFP4's exponent byte, -1 = none */
+} amx_type;
+
+static const amx_type types[] = {
+    {GGML_TYPE_Q4_0, {0, -1}, -1},   {GGML_TYPE_Q4_1, {0, 2}, -1},    {GGML_TYPE_Q5_0, {0, -1}, -1},
+    {GGML_TYPE_Q5_1, {0, 2}, -1},    {GGML_TYPE_Q8_0, {0, -1}, -1},   {GGML_TYPE_IQ4_NL, {0, -1}, -1},
+    {GGML_TYPE_MXFP4, {-1, -1}, 0},  {GGML_TYPE_Q4_K, {0, 2}, -1},    {GGML_TYPE_Q5_K, {0, 2}, -1},
+    {GGML_TYPE_Q6_K, {208, -1}, -1}, {GGML_TYPE_IQ4_XS, {0, -1}, -1}, {GGML_TYPE_BF16, {-1, -1}, -1},
+};
+
+/* n rows of K elements of type t->type. */
+static uint8_t *random_weights(const amx_type *t, int n, int K) {
+    const type_traits *tt = ggml_type_traits_scalar(t->type);
+    size_t row = ggml_row_size(t->type, K), size = row * (size_t)n;
+    uint8_t *w = malloc(size);
+    if (t->type == GGML_TYPE_BF16) {
+        for (size_t i = 0; i < size; i += 2) {
+            uint16_t h = fp32_to_bf16(gauss());
+            memcpy(w + i, &h, 2);
+        }
+        return w;
+    }
+    for (size_t i = 0; i < size; i++) w[i] = (uint8_t)rnd();
+    for (size_t b = 0; b < size; b += tt->type_size) {
+        for (int k = 0; k < 2; k++)
+            if (t->f16[k] >= 0) put_f16(w + b + t->f16[k], (k ? -8.0f : 1.0f) * (0.002f + (float)(rnd() % 1000) * 1e-5f));
+        if (t->e8m0 >= 0) w[b + t->e8m0] = (uint8_t)(118 + rnd() % 8);
+    }
+    return w;
+}
+
+/* M activation rows of K floats, and the same in the type's vec_dot_type (*a_row bytes each). */
+static uint8_t *random_acts(uint32_t type, int M, int K, float **xf, size_t *a_row) {
+    const type_traits *tt = ggml_type_traits_scalar(type);
+    float *x = malloc((size_t)M * K * sizeof(float));
+    for (int i = 0; i < M * K; i++) x[i] = gauss();
+    /* the bf16 tiles take bf16 activations (as llama.cpp's BF16 dot does): give the scalar
+     * reference the same rounded values, so only the summation order differs */
+    if (type == GGML_TYPE_BF16)
+        for (int i = 0; i < M * K; i++) x[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+    *xf = x;
+    if (tt->vec_dot_type == GGML_TYPE_F32) {
+        *a_row = (size_t)K * sizeof(float);
+        uint8_t *a = malloc((size_t)M * *a_row);
+        memcpy(a, x, (size_t)M * *a_row);
+        return a;
+    }
+    *a_row = ggml_row_size(tt->vec_dot_type, K);
+    uint8_t *a = malloc((size_t)M * *a_row);
+    for (int m = 0; m < M; m++) quantize_row(tt->vec_dot_type, x + (size_t)m * K, a + (size_t)m * *a_row, K);
+    return a;
+}
+
+/* A bound on the magnitude of any partial sum of dot(w row, a row): sum |a| times 4 max |w|
+ * (a format with a min may split a weight into two larger parts of opposite sign). */
+static double bound(uint32_t type, const uint8_t *w, const uint8_t *a, int K) {
+    const type_traits *tt = ggml_type_traits_scalar(type);
+    float *wf = malloc((size_t)K * sizeof(float)), *af = malloc((size_t)K * sizeof(float));
+    dequant_row(type, w, wf, K);
+    if (tt->vec_dot_type == GGML_TYPE_F32) memcpy(af, a, (size_t)K * sizeof(float));
+    else dequant_row(tt->vec_dot_type, a, af, K);
+    double wmax = 0, asum = 0;
+    for (int e = 0; e < K; e++) {
+        if (fabs(wf[e]) > wmax) wmax = fabs(wf[e]);
+        asum += fabs(af[e]);
+    }
+    free(wf);
+    free(af);
+    return 4 * wmax * asum;
+}
+
+/* The AMX kernels straight (no pool): amx_pack_act for every group, amx_rows per 32 rows. */
+static void test_kernel(const amx_type *t, int N, int K, int M) {
+    const type_traits *ref = ggml_type_traits_scalar(t->type);
+    TEST_BEGIN("amx: %s, %d rows x %d tokens x K %d, matches the scalar kernel", ref->name, N, M, K);
+    uint8_t *w = random_weights(t, N, K);
+    float *x;
+    size_t a_row, w_row = ggml_row_size(t->type, K);
+    uint8_t *a = random_acts(t->type, M, K, &x, &a_row);
+    uint8_t *packed = malloc(amx_act_size(t->type, K, M));
+    uint8_t *scratch = malloc(amx_scratch_size(t->type, K));
+    float *y = malloc((size_t)M * N * sizeof(float));
+    for (int i = 0; i < M * N; i++) y[i] = NAN;
+    for (int g = 0; g < (M + AMX_TOKENS - 1) / AMX_TOKENS; g++) amx_pack_act(t->type, a, a_row, K, M, g, packed);
+    for (int n0 = 0; n0 < N; n0 += 32)
+        amx_rows(t->type, y, N, w, w_row, K, n0, N - n0 < 32 ? N - n0 : 32, packed, M, scratch);
+    int bad = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float want;
+            ref->vec_dot(K, &want, w + (size_t)n * w_row, a + (size_t)m * a_row);
+            double tol = 1e-5 * bound(t->type, w + (size_t)n * w_row, a + (size_t)m * a_row, K);
+            float got = y[(size_t)m * N + n];
+            if (!(fabs((double)got - want) <= tol) && bad++ < 3)
+                EXPECT(0, "row %d token %d: got %.9g, want %.9g (tol %.3g)", n, m, got, want, tol);
+        }
+    EXPECT(bad == 0, "%d outputs differ", bad);
+    free(w);
+    free(x);
+    free(a);
+    free(packed);
+    free(scratch);
+    free(y);
+    TEST_END();
+}
+
+/* Through matmul(): two threads, AMX for every batch size vs the vector kernels. */
+static void test_matmul(const amx_type *t, int N, int K, int M) {
+    const type_traits *ref = ggml_type_traits_scalar(t->type);
+    TEST_BEGIN("amx: matmul %s %dx%d, %d tokens, AMX on = AMX off", ref->name, N, K, M);
+    uint8_t *w = random_weights(t, N, K);
+    float *x;
+    size_t a_row;
+    free(random_acts(t->type, M, K, &x, &a_row));
+    matmul_ctx mc = {0};
+    mc.pool = pool_new(2);
+    mc.qbuf_size = matmul_scratch_size(K, M);
+    mc.qbuf = malloc(mc.qbuf_size);
+    float *on = malloc((size_t)M * N * sizeof(float)), *off = malloc((size_t)M * N * sizeof(float));
+    int old = matmul_set_amx_min_rows(1);
+    matmul(&mc, on, w, t->type, N, K, x, M);
+    matmul_set_amx_min_rows(0);
+    matmul(&mc, off, w, t->type, N, K, x, M);
+    matmul_set_amx_min_rows(old);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < M * N; i++) {
+        worst = fmax(worst, fabs((double)on[i] - off[i]));
+        scale = fmax(scale, fabs((double)off[i]));
+    }
+    EXPECT(mc.amx_act != NULL, "matmul did not take the AMX path");
+    EXPECT(worst <= 1e-4 * (1 + scale) * sqrt((double)K / 256), "max |on - off| %.3g (largest output %.3g)", worst, scale);
+    matmul_ctx_release(&mc);
+    pool_free(mc.pool);
+    free(mc.qbuf);
+    free(w);
+    free(x);
+    free(on);
+    free(off);
+    TEST_END();
+}
+
+static void test_selection(void) {
+    TEST_BEGIN("amx: the kernel set with AMX is preferred, GEMMA_KERNELS=avx512 turns it off");
+    cpu_features f = {0};
+    f.has_avx2 = f.has_fma = f.has_f16c = true;
+    f.has_avx512f = f.has_avx512bw = f.has_avx512vl = f.has_avx512dq = f.has_avx512vnni = true;
+    cpu_features amx = f;
+    amx.has_amx_tile = amx.has_amx_int8 = true;
+    char warn[256];
+#if defined(__x86_64__)
+    EXPECT(kernel_set_choose(&amx, NULL, warn, sizeof warn) == KERNELS_AMX && !warn[0], "best with AMX");
+    EXPECT(kernel_set_choose(&amx, "avx512", warn, sizeof warn) == KERNELS_AVX512 && !warn[0], "avx512 request");
+    EXPECT(kernel_set_choose(&amx, "AMX", warn, sizeof warn) == KERNELS_AMX && !warn[0], "amx request");
+    EXPECT(kernel_set_choose(&f, "amx", warn, sizeof warn) == KERNELS_AVX512 && strstr(warn, "amx"),
+           "amx request without AMX falls back with a warning: '%s'", warn);
+    cpu_features no_int8 = amx;
+    no_int8.has_amx_int8 = false;
+    EXPECT(kernel_set_choose(&no_int8, NULL, warn, sizeof warn) == KERNELS_AVX512, "AMX-TILE without INT8");
+    cpu_features no_vnni = amx;
+    no_vnni.has_avx512vnni = false;
+    EXPECT(kernel_set_choose(&no_vnni, NULL, warn, sizeof warn) == KERNELS_AVX2, "AMX needs the AVX-512 set");
+#else
+    EXPECT(kernel_set_choose(&amx, "amx", warn, sizeof warn) != KERNELS_AMX && warn[0], "no AMX off x86");
+#endif
+    TEST_END();
+}
+
+void suite_amx(void) {
+    test_selection();
+    if (!kernel_set_supported(cpu_get(), KERNELS_AMX)) {
+        test_skip("amx: this CPU has no AMX-INT8, or the OS did not grant the tile state");
+        return;
+    }
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const amx_type *t = &types[i];
+        if (t->type == GGML_TYPE_BF16 && !cpu_get()->has_amx_bf16) {
+            test_skip("amx: BF16 needs AMX-BF16");
+            continue;
+        }
+        test_kernel(t, 32, 256, 16);   /* one full tile pair */
+        test_kernel(t, 37, 768, 33);   /* partial panel and token group on both sides */
+        test_kernel(t, 5, 512, 1);     /* a single token */
+        test_matmul(t, 96, 512, 40);
+    }
+}
