@@ -189,13 +189,6 @@ static INLINE void k_scales(const uint8_t *w, float *ws, float *wm) {
     }
 }
 
-static void unpack_q4_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
-    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 144, c += 8 * 16 * 32, ws += 128, wm += 128) {
-        k_scales(w, ws, wm);
-        for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(c + 16 * 32 * j), k_nibbles(w + 16, j));
-    }
-}
-
 static void unpack_q5_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
     for (int64_t sb = 0; sb < K / QK_K; sb++, w += 176, c += 8 * 16 * 32, ws += 128, wm += 128) {
         k_scales(w, ws, wm);
@@ -209,41 +202,14 @@ static void unpack_q5_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float
     }
 }
 
-/* Q6_K: sub-blocks of 16 (L = 16). Element 128h + 32g + l (g = 0..3, l = 0..31) takes the
- * low nibble (g < 2) or high nibble (g >= 2) of ql[64h + 32(g & 1) + l] and bits 2g..2g+1 of
- * qh[32h + l]; code - 32. */
-static void unpack_q6_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
-    (void)wm;
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 210, c += 16 * 16 * 16, ws += 256) {
-        float d = f16(w + 208);
-        for (int k = 0; k < 16; k++) ws[16 * k] = d * (float)q6_k_scale(w, k);
-        for (int h = 0; h < 2; h++) {
-            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
-            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
-            for (int g = 0; g < 4; g++) {
-                __m256i ql = (g & 1) ? ql1 : ql0;
-                __m256i lo = g < 2 ? _mm256_and_si256(ql, m4)
-                                   : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2);
-                __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), off);
-                /* 32 elements = sub-blocks 8h + 2g and 8h + 2g + 1, 16 codes each */
-                int8_t *dst = c + (size_t)(8 * h + 2 * g) * 16 * 16;
-                _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(q));
-                _mm_storeu_si128((__m128i *)(dst + 16 * 16), _mm256_extracti128_si256(q, 1));
-            }
-        }
-    }
-}
-
 static const amx_format formats[] = {
     {GGML_TYPE_Q4_0, 32, FIX_Q8_0, unpack_q4_0},   {GGML_TYPE_Q4_1, 32, FIX_Q8_1, unpack_q4_1},
     {GGML_TYPE_Q5_0, 32, FIX_Q8_0, unpack_q5_0},   {GGML_TYPE_Q5_1, 32, FIX_Q8_1, unpack_q5_1},
     {GGML_TYPE_Q8_0, 32, FIX_Q8_0, unpack_q8_0},   {GGML_TYPE_IQ4_NL, 32, FIX_Q8_0, unpack_iq4_nl},
-    {GGML_TYPE_MXFP4, 32, FIX_Q8_0, unpack_mxfp4}, {GGML_TYPE_Q4_K, 32, FIX_K_MIN, unpack_q4_k},
-    {GGML_TYPE_Q5_K, 32, FIX_K_MIN, unpack_q5_k},  {GGML_TYPE_Q6_K, 16, FIX_K, unpack_q6_k},
+    {GGML_TYPE_MXFP4, 32, FIX_Q8_0, unpack_mxfp4}, {GGML_TYPE_Q5_K, 32, FIX_K_MIN, unpack_q5_k},
     {GGML_TYPE_IQ4_XS, 32, FIX_K, unpack_iq4_xs},
+    /* by scale digits (see "K-quants by scale digits" below): no per-block unpacker */
+    {GGML_TYPE_Q4_K, 0, FIX_K_MIN, NULL},          {GGML_TYPE_Q6_K, 0, FIX_K, NULL},
 };
 
 static const amx_format *format_of(uint32_t type) {
@@ -513,6 +479,182 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
     _tile_release();
 }
 
+/* ---- K-quants by scale digits (Q4_K, Q6_K) ----
+ * Their sub-block scales are integers (Q4_K: 6 bits, 0..63 per 32 elements; Q6_K: int8 per
+ * 16), so a super-block's integer sum  isum = sum_j sc_j * (codes_j . a_j)  (the scalar
+ * kernels' sumi) can be formed in the tiles over all 256 elements at once, if the scales go
+ * into the weight codes. Code times scale does not fit a byte (15 * 63), but times a base-8
+ * digit of the scale does: sc = sum_p 8^p dig_p, with dig_p in 0..7 for Q4_K (2 digits,
+ * q * dig <= 105) and in -3..4 for Q6_K (3 digits, |(q - 32) * dig| <= 128, where only
+ * -32 * 4 reaches -128). Digit p's codes q * dig_p(j) are their own A tiles; C_p sums over
+ * the super-block (4 products of K = 64) inside the tile; isum = sum_p 8^p C_p in int32,
+ * exact. So a super-block costs one C store and one fix-up per digit instead of one per
+ * sub-block:
+ *   Q4_K: acc += (d * d_a) * isum - sum_j (dmin * m_j) * (d_a * bsum_j(a))
+ *   Q6_K: acc += (d * d_a) * isum
+ * Tiles: tmm0-1 = two digits' codes of one 16-row panel, tmm2-3 = two token groups,
+ * tmm4-7 = C for digit x group; Q6_K's third digit takes a second pass. */
+
+typedef struct {
+    int digits;
+    const int8_t *codes;     /* [digit][super-block][4][16 rows][64] */
+    const float *d;          /* [super-block][16 rows] */
+    const float *wm;         /* [super-block][8][16 rows]: Q4_K's dmin * m_j */
+    int64_t nsb;
+} kd_panel;
+
+static INLINE int8_t *kd_codes(const kd_panel *p, int dig, int64_t sb, int kk, int r) {
+    return (int8_t *)p->codes + (((size_t)dig * (size_t)p->nsb + (size_t)sb) * 4 + (size_t)kk) * 1024 + (size_t)r * 64;
+}
+
+/* 32 codes times 32 (int16) digits, back to bytes (the products fit, see above). */
+static INLINE __m256i times_digits(__m256i q, __m512i dig) {
+    return _mm512_cvtepi16_epi8(_mm512_mullo_epi16(_mm512_cvtepi8_epi16(q), dig));
+}
+
+/* Digit p (0, 1, 2) of sc in base 8 with digits in -3..4. */
+static INLINE int q6_digit(int sc, int p) {
+    for (int i = 0; i < p; i++) sc = (sc - (((sc + 3) & 7) - 3)) / 8;
+    return ((sc + 3) & 7) - 3;
+}
+
+static void kd_unpack_q4_k(const uint8_t *w, kd_panel *p, int r) {
+    for (int64_t sb = 0; sb < p->nsb; sb++, w += 144) {
+        float dmin = f16(w + 2);
+        ((float *)p->d)[sb * 16 + r] = f16(w);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            k4_scale_min(w + 4, j, &sc, &m);
+            ((float *)p->wm)[(sb * 8 + j) * 16 + r] = dmin * (float)m;
+            __m256i q = k_nibbles(w + 16, j);   /* elements 32 j .. 32 j + 31 */
+            for (int dig = 0; dig < 2; dig++)
+                _mm256_storeu_si256((__m256i *)(kd_codes(p, dig, sb, j / 2, r) + 32 * (j & 1)),
+                                    times_digits(q, _mm512_set1_epi16((short)(dig ? sc >> 3 : sc & 7))));
+        }
+    }
+}
+
+/* Q6_K element 128h + 32g + l (g = 0..3, l = 0..31): the low (g < 2) or high nibble of
+ * ql[64h + 32(g & 1) + l], bits 2g..2g+1 of qh[32h + l]; code - 32. Its 32 elements span
+ * sub-blocks 8h + 2g and 8h + 2g + 1. */
+static void kd_unpack_q6_k(const uint8_t *w, kd_panel *p, int r) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t sb = 0; sb < p->nsb; sb++, w += 210) {
+        ((float *)p->d)[sb * 16 + r] = f16(w + 208);
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+            for (int g = 0; g < 4; g++) {
+                __m256i ql = (g & 1) ? ql1 : ql0;
+                __m256i lo = g < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2);
+                __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), off);
+                int k = 8 * h + 2 * g, sc0 = q6_k_scale(w, k), sc1 = q6_k_scale(w, k + 1);
+                for (int dig = 0; dig < 3; dig++) {
+                    __m512i dv = _mm512_mask_set1_epi16(_mm512_set1_epi16((short)q6_digit(sc0, dig)),
+                                                        (__mmask32)0xffff0000u, (short)q6_digit(sc1, dig));
+                    _mm256_storeu_si256((__m256i *)(kd_codes(p, dig, sb, 2 * h + g / 2, r) + 32 * (g & 1)),
+                                        times_digits(q, dv));
+                }
+            }
+        }
+    }
+}
+
+/* Rows n0 .. n0 + rows - 1 (rows <= 16) of a Q4_K / Q6_K matrix as a digit panel at mem;
+ * missing rows stay zero. */
+static kd_panel kd_unpack(uint32_t type, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
+                          int rows, uint8_t *mem) {
+    kd_panel p = {type == GGML_TYPE_Q4_K ? 2 : 3, (int8_t *)mem, NULL, NULL, K / QK_K};
+    size_t codes = (size_t)p.digits * (size_t)K * 16, floats = (size_t)p.nsb * 16 * 9;
+    p.d = (float *)(mem + codes);
+    p.wm = p.d + p.nsb * 16;
+    if (rows < 16) memset(mem, 0, codes + floats * sizeof(float));
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = w + (size_t)(n0 + r) * w_row;
+        if (type == GGML_TYPE_Q4_K) kd_unpack_q4_k(row, &p, r);
+        else kd_unpack_q6_k(row, &p, r);
+    }
+    return p;
+}
+
+/* One panel x ng token groups (1-2) over all of K: acc[group][r] = row r's 16 outputs. */
+static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2], int64_t K,
+                     __m512 acc[2][16]) {
+    _Alignas(64) int32_t c[4][16][16];
+    __m512i isum[2][16];
+    const float *fl[2] = {(const float *)(grp[0] + K * 16), (const float *)(grp[ng - 1] + K * 16)};
+    for (int g = 0; g < 2; g++)
+        for (int r = 0; r < 16; r++) acc[g][r] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < p->nsb; sb++) {
+        for (int d0 = 0; d0 < p->digits; d0 += 2) {
+            bool two = p->digits - d0 >= 2;
+            _tile_zero(4);
+            if (ng == 2) _tile_zero(5);
+            if (two) _tile_zero(6);
+            if (two && ng == 2) _tile_zero(7);
+            for (int kk = 0; kk < 4; kk++) {
+                size_t boff = (size_t)(sb * QK_K + 64 * kk) * 16;
+                _tile_loadd(0, kd_codes(p, d0, sb, kk, 0), 64);
+                _tile_loadd(2, grp[0] + boff, 64);
+                if (two) _tile_loadd(1, kd_codes(p, d0 + 1, sb, kk, 0), 64);
+                if (ng == 2) _tile_loadd(3, grp[1] + boff, 64);
+                _tile_dpbssd(4, 0, 2);
+                if (ng == 2) _tile_dpbssd(5, 0, 3);
+                if (two) _tile_dpbssd(6, 1, 2);
+                if (two && ng == 2) _tile_dpbssd(7, 1, 3);
+            }
+            _tile_stored(4, c[0], 64);
+            if (ng == 2) _tile_stored(5, c[1], 64);
+            if (two) _tile_stored(6, c[2], 64);
+            if (two && ng == 2) _tile_stored(7, c[3], 64);
+            /* isum = sum_p 8^p C_p; a second pass (Q6_K's third digit) adds to the first's */
+            for (int g = 0; g < ng; g++)
+                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+                    __m512i v = _mm512_load_si512(c[g][r]);
+                    if (d0) v = _mm512_add_epi32(isum[g][r], _mm512_slli_epi32(v, 3 * d0));
+                    if (two) v = _mm512_add_epi32(v, _mm512_slli_epi32(_mm512_load_si512(c[2 + g][r]), 3 * d0 + 3));
+                    isum[g][r] = v;
+                }
+        }
+        for (int g = 0; g < ng; g++) {
+            __m512 da = _mm512_loadu_ps(fl[g] + sb * 16), a[16];
+            const float *d = p->d + sb * 16;
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][r]), _mm512_mul_ps(da, _mm512_set1_ps(d[r])),
+                                       acc[g][r]);
+            if (mins) /* j outer: the 16 rows' chains interleave */
+                for (int j = 0; j < 8; j++) {
+                    __m512 ab = _mm512_mul_ps(da, _mm512_loadu_ps(fl[g] + (p->nsb + sb * 8 + j) * 16));
+                    const float *wm = p->wm + (sb * 8 + j) * 16;
+                    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                        a[r] = _mm512_fnmadd_ps(_mm512_set1_ps(wm[r]), ab, a[r]);
+                }
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[g][r] = a[r];
+        }
+    }
+}
+
+static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K,
+                    int64_t n0, int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+    configure_tiles(64, 16);
+    int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
+    size_t gb = group_bytes(type, K);
+    for (int p0 = 0; p0 < nrows; p0 += 16) {
+        int rows = nrows - p0 < 16 ? nrows - p0 : 16;
+        kd_panel p = kd_unpack(type, w, w_row, K, n0 + p0, rows, scratch);
+        for (int64_t g = 0; g < G; g += 2) {
+            int ng = G - g >= 2 ? 2 : 1;
+            const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
+            __m512 acc[2][16];
+            kd_tiles(&p, type == GGML_TYPE_Q4_K, ng, grp, K, acc);
+            for (int gi = 0; gi < ng; gi++) store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc[gi]);
+        }
+    }
+    _tile_release();
+}
+
 /* ---- bf16 ---- */
 
 /* C tiles accumulate over K; A from the mapping (full panels) or a zero-padded copy. */
@@ -584,7 +726,9 @@ void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, i
         return;
     }
     const amx_format *f = format_of(type);
-    if (f) int8_rows(f, y, N, w, w_row, K, n0, nrows, act, M, mem);
+    if (!f) return;
+    if (f->unpack) int8_rows(f, y, N, w, w_row, K, n0, nrows, act, M, mem);
+    else kd_rows(type, y, N, w, w_row, K, n0, nrows, act, M, mem);
 }
 
 #else
