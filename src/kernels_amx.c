@@ -2,7 +2,7 @@
  * -mamx-tile -mamx-int8 -mamx-bf16 and the AVX-512 flags; called only when cpu.c reports
  * AMX and the OS granted the tile state.
  *
- * ---- The int8 path ----
+ * ---- The int8 path, one scale block at a time ----
  * tdpbssd computes C[m][n] += sum_k A[m][k] * B[k/4][4n + k%4] over signed bytes. We put 16
  * weight rows in A (one row per tile row, the L codes of one scale block) and 16 tokens in B,
  * so C[r][t] is the integer dot of weight row r and token t over one block, exactly the sumi
@@ -10,12 +10,11 @@
  * weight row = 16 tokens):
  *   Q8_0 pairings (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4):  acc += C * (d_w * d_a)
  *   Q8_1 pairings (Q4_1, Q5_1):                       acc += C * (d_w * d_a) + m_w * s_a
- *   K-quants with mins (Q4_K, Q5_K):  sub += C * (d * sc_j) - (dmin * m_j) * bsum_j(a)
- *   K-quants without (Q6_K, IQ4_XS):  sub += C * (d * sc_j)
- *   and at the end of each 256-element super-block      acc += sub * d_a
- * Weight codes are unpacked to signed bytes with their offsets applied (Q4_0: q - 8,
- * Q6_K: q - 32, IQ4: codebook values), so no offset correction is needed; only the mins of
- * the affine formats remain, paid through the activation block sums as in the dot products.
+ *   IQ4_XS (Q8_K activations):  sub += C * (d * ls_j), and per super-block  acc += sub * d_a
+ * Weight codes are unpacked to signed bytes with their offsets applied (Q4_0: q - 8, IQ4:
+ * codebook values), so no offset correction is needed; only the mins of the affine formats
+ * remain, paid through the activation sums as in the dot products. Q4_K, Q5_K and Q6_K take
+ * a faster way, by the digits of their integer scales (see below).
  *
  * Tiles: tmm0-1 = A (two 16-row weight panels), tmm2-3 = B (two 16-token groups),
  * tmm4-7 = C for the 2 x 2 pairs, so one A load serves two token groups and one B load two
@@ -179,37 +178,14 @@ static INLINE __m256i k_nibbles(const uint8_t *qs, int j) {
     return _mm256_and_si256(v, _mm256_set1_epi8(15));
 }
 
-static INLINE void k_scales(const uint8_t *w, float *ws, float *wm) {
-    float d = f16(w), dmin = f16(w + 2);
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        k4_scale_min(w + 4, j, &sc, &m);
-        ws[16 * j] = d * (float)sc;
-        wm[16 * j] = dmin * (float)m;
-    }
-}
-
-static void unpack_q5_k(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
-    for (int64_t sb = 0; sb < K / QK_K; sb++, w += 176, c += 8 * 16 * 32, ws += 128, wm += 128) {
-        k_scales(w, ws, wm);
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16)), one = _mm256_set1_epi8(1);
-        for (int j = 0; j < 8; j++) {
-            /* fifth bit of element l of sub-block j: bit j of qh[l] */
-            __m256i h = _mm256_and_si256(_mm256_srli_epi16(qh, j), one);
-            __m256i q = _mm256_or_si256(k_nibbles(w + 48, j), _mm256_slli_epi16(h, 4));
-            _mm256_storeu_si256((__m256i *)(c + 16 * 32 * j), q);
-        }
-    }
-}
-
 static const amx_format formats[] = {
     {GGML_TYPE_Q4_0, 32, FIX_Q8_0, unpack_q4_0},   {GGML_TYPE_Q4_1, 32, FIX_Q8_1, unpack_q4_1},
     {GGML_TYPE_Q5_0, 32, FIX_Q8_0, unpack_q5_0},   {GGML_TYPE_Q5_1, 32, FIX_Q8_1, unpack_q5_1},
     {GGML_TYPE_Q8_0, 32, FIX_Q8_0, unpack_q8_0},   {GGML_TYPE_IQ4_NL, 32, FIX_Q8_0, unpack_iq4_nl},
-    {GGML_TYPE_MXFP4, 32, FIX_Q8_0, unpack_mxfp4}, {GGML_TYPE_Q5_K, 32, FIX_K_MIN, unpack_q5_k},
-    {GGML_TYPE_IQ4_XS, 32, FIX_K, unpack_iq4_xs},
+    {GGML_TYPE_MXFP4, 32, FIX_Q8_0, unpack_mxfp4}, {GGML_TYPE_IQ4_XS, 32, FIX_K, unpack_iq4_xs},
     /* by scale digits (see "K-quants by scale digits" below): no per-block unpacker */
-    {GGML_TYPE_Q4_K, 0, FIX_K_MIN, NULL},          {GGML_TYPE_Q6_K, 0, FIX_K, NULL},
+    {GGML_TYPE_Q4_K, 0, FIX_K_MIN, NULL},          {GGML_TYPE_Q5_K, 0, FIX_K_MIN, NULL},
+    {GGML_TYPE_Q6_K, 0, FIX_K, NULL},
 };
 
 static const amx_format *format_of(uint32_t type) {
@@ -378,12 +354,10 @@ static INLINE void chunk_fixup(enum fixup fix, int L, __m512 acc_mem[16], const 
     _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) sub[r] = _mm512_setzero_ps();
     for (int i = 0; i < n; i++) {
         int64_t s = s0 + i;
-        const float *ws = p->ws + s * 16, *wm = p->wm + s * 16;
-        __m512 bs = fix == FIX_K_MIN ? _mm512_loadu_ps(fl + (K / QK_K + s) * 16) : _mm512_setzero_ps();
+        const float *ws = p->ws + s * 16;
         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
             __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c[i][tile][r]));
             sub[r] = _mm512_fmadd_ps(v, _mm512_set1_ps(ws[r]), sub[r]);
-            if (fix == FIX_K_MIN) sub[r] = _mm512_fnmadd_ps(_mm512_set1_ps(wm[r]), bs, sub[r]);
         }
     }
     __m512 da = _mm512_loadu_ps(fl + (s0 / (QK_K / L)) * 16);
@@ -444,7 +418,6 @@ static INLINE void int8_tiles(enum fixup fix, int L, int np, int ng, const panel
     }
 INT8_TILES(FIX_Q8_0)
 INT8_TILES(FIX_Q8_1)
-INT8_TILES(FIX_K_MIN)
 INT8_TILES(FIX_K)
 
 static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w, size_t w_row,
@@ -467,8 +440,7 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
         switch (f->fix) {
         case FIX_Q8_0: tiles_FIX_Q8_0(f->L, np, ng, p, grp, K, acc); break;
         case FIX_Q8_1: tiles_FIX_Q8_1(f->L, np, ng, p, grp, K, acc); break;
-        case FIX_K_MIN: tiles_FIX_K_MIN(f->L, np, ng, p, grp, K, acc); break;
-        case FIX_K: tiles_FIX_K(f->L, np, ng, p, grp, K, acc); break;
+        default: tiles_FIX_K(f->L, np, ng, p, grp, K, acc); break; /* IQ4_XS */
         }
         for (int pi = 0; pi < np; pi++) {
             int rows = nrows - 16 * pi < 16 ? nrows - 16 * pi : 16;
@@ -479,18 +451,19 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
     _tile_release();
 }
 
-/* ---- K-quants by scale digits (Q4_K, Q6_K) ----
+/* ---- K-quants by scale digits (Q4_K, Q5_K, Q6_K) ----
  * Their sub-block scales are integers (Q4_K: 6 bits, 0..63 per 32 elements; Q6_K: int8 per
  * 16), so a super-block's integer sum  isum = sum_j sc_j * (codes_j . a_j)  (the scalar
  * kernels' sumi) can be formed in the tiles over all 256 elements at once, if the scales go
  * into the weight codes. Code times scale does not fit a byte (15 * 63), but times a base-8
  * digit of the scale does: sc = sum_p 8^p dig_p, with dig_p in 0..7 for Q4_K (2 digits,
- * q * dig <= 105) and in -3..4 for Q6_K (3 digits, |(q - 32) * dig| <= 128, where only
- * -32 * 4 reaches -128). Digit p's codes q * dig_p(j) are their own A tiles; C_p sums over
+ * q * dig <= 105) and Q5_K (codes made signed, q - 16: |.| * 7 <= 112), and in -3..4 for
+ * Q6_K (3 digits, |(q - 32) * dig| <= 128, where only -32 * 4 reaches -128). Digit p's codes q * dig_p(j) are their own A tiles; C_p sums over
  * the super-block (4 products of K = 64) inside the tile; isum = sum_p 8^p C_p in int32,
  * exact. So a super-block costs one C store and one fix-up per digit instead of one per
  * sub-block:
  *   Q4_K: acc += (d * d_a) * isum - sum_j (dmin * m_j) * (d_a * bsum_j(a))
+ *   Q5_K: the same with the offset in the min: (dmin * m_j - 16 * d * sc_j)
  *   Q6_K: acc += (d * d_a) * isum
  * Tiles: tmm0-1 = two digits' codes of one 16-row panel, tmm2-3 = two token groups,
  * tmm4-7 = C for digit x group; Q6_K's third digit takes a second pass. */
@@ -499,7 +472,7 @@ typedef struct {
     int digits;
     const int8_t *codes;     /* [digit][super-block][4][16 rows][64] */
     const float *d;          /* [super-block][16 rows] */
-    const float *wm;         /* [super-block][8][16 rows]: Q4_K's dmin * m_j */
+    const float *wm;         /* [super-block][8][16 rows]: Q4_K's / Q5_K's min per sub-block */
     int64_t nsb;
 } kd_panel;
 
@@ -527,6 +500,26 @@ static void kd_unpack_q4_k(const uint8_t *w, kd_panel *p, int r) {
             k4_scale_min(w + 4, j, &sc, &m);
             ((float *)p->wm)[(sb * 8 + j) * 16 + r] = dmin * (float)m;
             __m256i q = k_nibbles(w + 16, j);   /* elements 32 j .. 32 j + 31 */
+            for (int dig = 0; dig < 2; dig++)
+                _mm256_storeu_si256((__m256i *)(kd_codes(p, dig, sb, j / 2, r) + 32 * (j & 1)),
+                                    times_digits(q, _mm512_set1_epi16((short)(dig ? sc >> 3 : sc & 7))));
+        }
+    }
+}
+
+/* Q5_K: Q4_K's nibbles at qs@48 plus the fifth bit, bit j of qh[l] for element 32 j + l. */
+static void kd_unpack_q5_k(const uint8_t *w, kd_panel *p, int r) {
+    const __m256i one = _mm256_set1_epi8(1), off = _mm256_set1_epi8(16);
+    for (int64_t sb = 0; sb < p->nsb; sb++, w += 176) {
+        float d = f16(w), dmin = f16(w + 2);
+        ((float *)p->d)[sb * 16 + r] = d;
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            k4_scale_min(w + 4, j, &sc, &m);
+            ((float *)p->wm)[(sb * 8 + j) * 16 + r] = dmin * (float)m - 16.0f * d * (float)sc;
+            __m256i h = _mm256_and_si256(_mm256_srli_epi16(qh, j), one);
+            __m256i q = _mm256_sub_epi8(_mm256_or_si256(k_nibbles(w + 48, j), _mm256_slli_epi16(h, 4)), off);
             for (int dig = 0; dig < 2; dig++)
                 _mm256_storeu_si256((__m256i *)(kd_codes(p, dig, sb, j / 2, r) + 32 * (j & 1)),
                                     times_digits(q, _mm512_set1_epi16((short)(dig ? sc >> 3 : sc & 7))));
@@ -562,11 +555,11 @@ static void kd_unpack_q6_k(const uint8_t *w, kd_panel *p, int r) {
     }
 }
 
-/* Rows n0 .. n0 + rows - 1 (rows <= 16) of a Q4_K / Q6_K matrix as a digit panel at mem;
+/* Rows n0 .. n0 + rows - 1 (rows <= 16) of a Q4_K / Q5_K / Q6_K matrix as a digit panel at mem;
  * missing rows stay zero. */
 static kd_panel kd_unpack(uint32_t type, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
                           int rows, uint8_t *mem) {
-    kd_panel p = {type == GGML_TYPE_Q4_K ? 2 : 3, (int8_t *)mem, NULL, NULL, K / QK_K};
+    kd_panel p = {type == GGML_TYPE_Q6_K ? 3 : 2, (int8_t *)mem, NULL, NULL, K / QK_K};
     size_t codes = (size_t)p.digits * (size_t)K * 16, floats = (size_t)p.nsb * 16 * 9;
     p.d = (float *)(mem + codes);
     p.wm = p.d + p.nsb * 16;
@@ -574,6 +567,7 @@ static kd_panel kd_unpack(uint32_t type, const uint8_t *w, size_t w_row, int64_t
     for (int r = 0; r < rows; r++) {
         const uint8_t *row = w + (size_t)(n0 + r) * w_row;
         if (type == GGML_TYPE_Q4_K) kd_unpack_q4_k(row, &p, r);
+        else if (type == GGML_TYPE_Q5_K) kd_unpack_q5_k(row, &p, r);
         else kd_unpack_q6_k(row, &p, r);
     }
     return p;
@@ -648,7 +642,7 @@ static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, size_t
             int ng = G - g >= 2 ? 2 : 1;
             const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
             __m512 acc[2][16];
-            kd_tiles(&p, type == GGML_TYPE_Q4_K, ng, grp, K, acc);
+            kd_tiles(&p, type != GGML_TYPE_Q6_K, ng, grp, K, acc);
             for (int gi = 0; gi < ng; gi++) store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc[gi]);
         }
     }
