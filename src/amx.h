@@ -16,7 +16,11 @@
  * Nothing is stored beside the mapping: panels live in a per-thread scratch of a few
  * hundred KB and are rebuilt per call (their cost is shared by every token of the batch).
  * BF16 weights need no unpacking: their rows are loaded into tiles straight from the
- * mapping and accumulate in f32 inside the tile.
+ * mapping and accumulate in f32 inside the tile (activations rounded to bf16, as llama.cpp's
+ * BF16 dot does). F16 weights are split exactly into two bf16 parts, the activations into
+ * two as well, and three products per block keep the f32 dot's precision.
+ * Q4_K, Q5_K and Q6_K put the base-8 digits of their integer sub-block scales into the
+ * weight codes, so a whole 256-element super-block sums inside the tile.
  *
  * Use only after cpu_get() reports AMX-TILE + AMX-INT8 (and the Linux permission request
  * succeeded, which cpu.c does); quant_amx() says whether the active kernel set includes it. */
@@ -31,8 +35,8 @@
 #define AMX_TOKENS 16
 #define AMX_ROWS 16
 
-/* Whether weights of `type` with rows of K elements have an AMX kernel (bf16: also needs
- * AMX-BF16, has_bf16). */
+/* Whether weights of `type` with rows of K elements have an AMX kernel (BF16 and F16 also
+ * need AMX-BF16: has_bf16). */
 bool amx_supports(uint32_t type, int64_t K, bool has_bf16);
 
 /* Bytes of the rearranged activations for M tokens of K elements. */
@@ -40,7 +44,7 @@ size_t amx_act_size(uint32_t type, int64_t K, int64_t M);
 
 /* Rearrange tokens [16 g, 16 g + 16) of the activations into the tile layout at dst (the
  * buffer of amx_act_size; tokens >= M are zero). `a` holds M rows of a_row bytes in the
- * type's vec_dot_type (Q8_0, Q8_1, Q8_K); for BF16 weights, M rows of K floats. */
+ * type's vec_dot_type (Q8_0, Q8_1, Q8_K); for BF16 and F16 weights, M rows of K floats. */
 void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t M,
                   int64_t g, void *dst);
 

@@ -195,7 +195,7 @@ static const amx_format *format_of(uint32_t type) {
 }
 
 bool amx_supports(uint32_t type, int64_t K, bool has_bf16) {
-    if (type == GGML_TYPE_BF16) return has_bf16 && K % 32 == 0;
+    if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16) return has_bf16 && K % 32 == 0;
     return format_of(type) != NULL;
 }
 
@@ -213,6 +213,7 @@ static int64_t act_floats(uint32_t type, int64_t K) {
 
 static size_t group_bytes(uint32_t type, int64_t K) {
     if (type == GGML_TYPE_BF16) return (size_t)K * 16 * 2;
+    if (type == GGML_TYPE_F16) return (size_t)K * 16 * 2 * 2; /* bf16 high and low parts */
     return (size_t)K * 16 + (size_t)act_floats(type, K) * 16 * sizeof(float);
 }
 
@@ -229,12 +230,19 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t
                   int64_t g, void *dst) {
     uint8_t *grp = (uint8_t *)dst + group_bytes(type, K) * (size_t)g;
     memset(grp, 0, group_bytes(type, K));
-    if (type == GGML_TYPE_BF16) {
+    if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16) {
+        /* bf16 pairs: element k of token t at (k / 2) * 64 + t * 4 + (k % 2) * 2. For F16
+         * weights also the rounding remainder x - hi, as a second bf16 plane at K * 32. */
         for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
             const float *x = (const float *)((const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row);
             for (int64_t k = 0; k < K; k++) {
                 uint16_t h = fp32_to_bf16(x[k]);
-                memcpy(grp + (k / 2) * 64 + t * 4 + (k % 2) * 2, &h, 2);
+                size_t at = (size_t)(k / 2) * 64 + (size_t)t * 4 + (size_t)(k % 2) * 2;
+                memcpy(grp + at, &h, 2);
+                if (type == GGML_TYPE_F16) {
+                    uint16_t l = fp32_to_bf16(x[k] - bf16_to_fp32(h));
+                    memcpy(grp + (size_t)K * 32 + at, &l, 2);
+                }
             }
         }
         return;
@@ -335,7 +343,8 @@ static INLINE void chunk_fixup(enum fixup fix, int L, __m512 acc_mem[16], const 
                                int tile, const panel *p, const float *fl, int64_t K, int64_t s0, int n) {
     __m512 acc[16];
     if (fix == FIX_Q8_0 || fix == FIX_Q8_1) {
-        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = acc_mem[r];
+        /* the first chunk starts from zero (no memset of acc_mem: rep stos is slow here) */
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = s0 ? acc_mem[r] : _mm512_setzero_ps();
         for (int i = 0; i < n; i++) {
             int64_t s = s0 + i;
             const float *ws = p->ws + s * 16, *wm = p->wm + s * 16;
@@ -361,7 +370,8 @@ static INLINE void chunk_fixup(enum fixup fix, int L, __m512 acc_mem[16], const 
         }
     }
     __m512 da = _mm512_loadu_ps(fl + (s0 / (QK_K / L)) * 16);
-    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc_mem[r] = _mm512_fmadd_ps(sub[r], da, acc_mem[r]);
+    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+        acc_mem[r] = s0 ? _mm512_fmadd_ps(sub[r], da, acc_mem[r]) : _mm512_mul_ps(sub[r], da);
 }
 
 /* Block s's products for np panels (A tiles 0-1) x ng token groups (B tiles 2-3) into C
@@ -396,8 +406,6 @@ static INLINE void int8_tiles(enum fixup fix, int L, int np, int ng, const panel
     _Alignas(64) int32_t c[CHUNK][4][16][16];
     const float *fl[2] = {(const float *)(grp[0] + K * 16), (const float *)(grp[ng - 1] + K * 16)};
     int64_t nblk = K / L;
-    for (int i = 0; i < 4; i++)
-        for (int r = 0; r < 16; r++) acc[i][r] = _mm512_setzero_ps();
     for (int64_t s0 = 0; s0 < nblk; s0 += CHUNK) {
         int n = nblk - s0 < CHUNK ? (int)(nblk - s0) : CHUNK;
         for (int i = 0; i < n; i++) block_products(L, np, ng, p, grp, s0 + i, c[i]);
@@ -579,8 +587,6 @@ static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2]
     _Alignas(64) int32_t c[4][16][16];
     __m512i isum[2][16];
     const float *fl[2] = {(const float *)(grp[0] + K * 16), (const float *)(grp[ng - 1] + K * 16)};
-    for (int g = 0; g < 2; g++)
-        for (int r = 0; r < 16; r++) acc[g][r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < p->nsb; sb++) {
         for (int d0 = 0; d0 < p->digits; d0 += 2) {
             bool two = p->digits - d0 >= 2;
@@ -617,7 +623,7 @@ static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2]
             const float *d = p->d + sb * 16;
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
                 a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][r]), _mm512_mul_ps(da, _mm512_set1_ps(d[r])),
-                                       acc[g][r]);
+                                       sb ? acc[g][r] : _mm512_setzero_ps());
             if (mins) /* j outer: the 16 rows' chains interleave */
                 for (int j = 0; j < 8; j++) {
                     __m512 ab = _mm512_mul_ps(da, _mm512_loadu_ps(fl[g] + (p->nsb + sb * 8 + j) * 16));
@@ -712,11 +718,85 @@ static void bf16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64
     _tile_release();
 }
 
+/* ---- F16 weights on bf16 tiles ----
+ * An f16 weight (11-bit significand) is exactly hi + lo with hi = bf16(w) and lo =
+ * bf16(w - hi) (at most 3 significant bits left); the activation likewise x ~ xh + xl
+ * (16 bits). Three products into one f32 tile, wh.xh + wl.xh + wh.xl, leave out only
+ * wl.xl (below 2^-16 of the term): closer to the f32 dot than llama.cpp's own F16 path,
+ * which rounds the activations to f16. Tiles: tmm0-1 = the panel's hi and lo rows,
+ * tmm2-5 = two token groups' hi and lo, tmm6-7 = C. */
+
+/* 16 f16 weights -> bf16 high part (round to nearest even) and low remainder. */
+static INLINE void split_f16(const uint8_t *w, uint8_t *hi, uint8_t *lo) {
+    __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w));
+    __m512i bits = _mm512_castps_si512(x), one = _mm512_set1_epi32(1);
+    __m512i round = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(bits, 16), one));
+    __m512i h = _mm512_srli_epi32(_mm512_add_epi32(bits, round), 16);
+    __m512 rest = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+    __m512i rb = _mm512_castps_si512(rest);
+    __m512i l = _mm512_srli_epi32(_mm512_add_epi32(rb, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                  _mm512_and_si512(_mm512_srli_epi32(rb, 16), one))), 16);
+    _mm256_storeu_si256((__m256i *)hi, _mm512_cvtepi32_epi16(h));
+    _mm256_storeu_si256((__m256i *)lo, _mm512_cvtepi32_epi16(l));
+}
+
+static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
+                     int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+    size_t stride = (size_t)K * 2;              /* bytes per panel row, per plane */
+    uint8_t *hi = scratch, *lo = scratch + 16 * stride;
+    configure_tiles(64, 16);
+    int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
+    size_t gb = group_bytes(GGML_TYPE_F16, K);
+    for (int p0 = 0; p0 < nrows; p0 += 16) {
+        int rows = nrows - p0 < 16 ? nrows - p0 : 16;
+        if (rows < 16) memset(scratch, 0, 32 * stride);
+        for (int r = 0; r < rows; r++)
+            for (int64_t k = 0; k < K; k += 16)
+                split_f16(w + (size_t)(n0 + p0 + r) * w_row + k * 2, hi + r * stride + k * 2, lo + r * stride + k * 2);
+        for (int64_t g = 0; g < G; g += 2) {
+            int ng = G - g >= 2 ? 2 : 1;
+            const uint8_t *g0 = act + gb * (size_t)g, *g1 = act + gb * (size_t)(g + ng - 1);
+            size_t lo_plane = (size_t)K * 32;
+            _tile_zero(6);
+            _tile_zero(7);
+            for (int64_t s = 0; s < K / 32; s++) {
+                _tile_loadd(0, hi + s * 64, stride);
+                _tile_loadd(1, lo + s * 64, stride);
+                _tile_loadd(2, g0 + s * 1024, 64);
+                _tile_loadd(3, g0 + lo_plane + s * 1024, 64);
+                _tile_dpbf16ps(6, 0, 2);
+                _tile_dpbf16ps(6, 1, 2);
+                _tile_dpbf16ps(6, 0, 3);
+                if (ng == 2) {
+                    _tile_loadd(4, g1 + s * 1024, 64);
+                    _tile_loadd(5, g1 + lo_plane + s * 1024, 64);
+                    _tile_dpbf16ps(7, 0, 4);
+                    _tile_dpbf16ps(7, 1, 4);
+                    _tile_dpbf16ps(7, 0, 5);
+                }
+            }
+            _Alignas(64) float out[2][16][16];
+            _tile_stored(6, out[0], 64);
+            _tile_stored(7, out[1], 64);
+            for (int gi = 0; gi < ng; gi++) {
+                __m512 acc[16];
+                for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[gi][r]);
+                store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc);
+            }
+        }
+    }
+    _tile_release();
+}
+
 void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
               int64_t n0, int nrows, const void *act, int64_t M, void *scratch) {
     uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     if (type == GGML_TYPE_BF16) {
         bf16_rows(y, N, w, w_row, K, n0, nrows, act, M, mem);
+        return;
+    }
+    if (type == GGML_TYPE_F16) {
+        f16_rows(y, N, w, w_row, K, n0, nrows, act, M, mem);
         return;
     }
     const amx_format *f = format_of(type);

@@ -45,6 +45,7 @@ static const amx_type types[] = {
     {GGML_TYPE_Q5_1, {0, 2}, -1},    {GGML_TYPE_Q8_0, {0, -1}, -1},   {GGML_TYPE_IQ4_NL, {0, -1}, -1},
     {GGML_TYPE_MXFP4, {-1, -1}, 0},  {GGML_TYPE_Q4_K, {0, 2}, -1},    {GGML_TYPE_Q5_K, {0, 2}, -1},
     {GGML_TYPE_Q6_K, {208, -1}, -1}, {GGML_TYPE_IQ4_XS, {0, -1}, -1}, {GGML_TYPE_BF16, {-1, -1}, -1},
+    {GGML_TYPE_F16, {-1, -1}, -1},
 };
 
 /* n rows of K elements of type t->type. */
@@ -52,9 +53,9 @@ static uint8_t *random_weights(const amx_type *t, int n, int K) {
     const type_traits *tt = ggml_type_traits_scalar(t->type);
     size_t row = ggml_row_size(t->type, K), size = row * (size_t)n;
     uint8_t *w = malloc(size);
-    if (t->type == GGML_TYPE_BF16) {
+    if (t->type == GGML_TYPE_BF16 || t->type == GGML_TYPE_F16) {
         for (size_t i = 0; i < size; i += 2) {
-            uint16_t h = fp32_to_bf16(gauss());
+            uint16_t h = t->type == GGML_TYPE_BF16 ? fp32_to_bf16(gauss()) : fp32_to_fp16(gauss());
             memcpy(w + i, &h, 2);
         }
         return w;
@@ -212,8 +213,8 @@ void suite_amx(void) {
     }
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const amx_type *t = &types[i];
-        if (t->type == GGML_TYPE_BF16 && !cpu_get()->has_amx_bf16) {
-            test_skip("amx: BF16 needs AMX-BF16");
+        if ((t->type == GGML_TYPE_BF16 || t->type == GGML_TYPE_F16) && !cpu_get()->has_amx_bf16) {
+            test_skip("amx: %s needs AMX-BF16", ggml_type_name(t->type));
             continue;
         }
         test_kernel(t, 32, 256, 16);   /* one full tile pair */
