@@ -11,6 +11,7 @@
  * Activations are f32 throughout; weights stay in their file format (matmul.c). */
 #include "forward.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,15 +23,66 @@
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------
- * Small vector operations */
+ * Small vector operations
+ *
+ * This file is compiled for the baseline ISA, and gcc -O2 only vectorizes a loop whose trip
+ * count is a known multiple of the vector width. So the long loops below go in blocks of
+ * VB elements with a fixed-count inner loop (vectorized as straight-line code) plus a
+ * scalar tail. Pointers marked restrict never alias; the others may be equal (in place). */
+#define VB 8
 
-/* RMSNorm(x; w) = x / sqrt(mean(x^2) + eps) * w; w == NULL is the weightless form. */
+/* y[i] += x[i] */
+static void add_to(float *restrict y, const float *restrict x, int n) {
+    int i = 0;
+    for (; i + VB <= n; i += VB)
+        for (int k = 0; k < VB; k++) y[i + k] += x[i + k];
+    for (; i < n; i++) y[i] += x[i];
+}
+
+/* x[i] *= s */
+static void scale(float *x, float s, int n) {
+    int i = 0;
+    for (; i + VB <= n; i += VB)
+        for (int k = 0; k < VB; k++) x[i + k] *= s;
+    for (; i < n; i++) x[i] *= s;
+}
+
+/* y[i] += (x[i] * a) * b */
+static void add_scaled(float *restrict y, const float *restrict x, float a, float b, int n) {
+    int i = 0;
+    for (; i + VB <= n; i += VB)
+        for (int k = 0; k < VB; k++) y[i + k] += (x[i + k] * a) * b;
+    for (; i < n; i++) y[i] += (x[i] * a) * b;
+}
+
+/* out[i] = (x[i] * s) * w[i], w == NULL meaning 1; out may be x: each block is read into
+ * t before it is written, which lets the compiler vectorize it without knowing that. */
+static void mul_scaled(float *out, const float *x, float s, const float *w, int n) {
+    float t[VB];
+    int i = 0;
+    for (; i + VB <= n; i += VB) {
+        if (w) for (int k = 0; k < VB; k++) t[k] = (x[i + k] * s) * w[i + k];
+        else   for (int k = 0; k < VB; k++) t[k] = x[i + k] * s;
+        for (int k = 0; k < VB; k++) out[i + k] = t[k];
+    }
+    for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
+}
+
+/* RMSNorm(x; w) = x / sqrt(mean(x^2) + eps) * w; w == NULL is the weightless form.
+ * The sum of squares is taken in double over four interleaved partial sums: one chain of
+ * dependent adds was the cost, and since a product of two floats is exact in double the
+ * order of the sum hardly ever changes the rounded f32 scale. */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double ss = 0.0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
-    if (w) for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
-    else   for (int i = 0; i < n; i++) out[i] = x[i] * scale;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += (double)x[i] * x[i];
+        s1 += (double)x[i + 1] * x[i + 1];
+        s2 += (double)x[i + 2] * x[i + 2];
+        s3 += (double)x[i + 3] * x[i + 3];
+    }
+    for (; i < n; i++) s0 += (double)x[i] * x[i];
+    mul_scaled(out, x, 1.0f / sqrtf((float)(((s0 + s2) + (s1 + s3)) / n) + eps), w, n);
 }
 
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))).
@@ -82,20 +134,22 @@ static void rope_angles(float *cs, float *sn, const double *inv_freq, int half, 
 
 /* NEOX RoPE on one head: dimension i is paired with i + n_rot/2; dimensions >= n_rot are
  * left alone. */
-static void rope(float *v, int half, const float *cs, const float *sn) {
-    for (int i = 0; i < half; i++) {
-        float a = v[i], b = v[i + half];
-        v[i] = a * cs[i] - b * sn[i];
-        v[i + half] = a * sn[i] + b * cs[i];
+static void rotate_pairs(float *restrict lo, float *restrict hi, const float *restrict cs,
+                         const float *restrict sn, int half) {
+    int i = 0;
+    for (; i + VB <= half; i += VB)
+        for (int k = 0; k < VB; k++) {
+            float a = lo[i + k], b = hi[i + k];
+            lo[i + k] = a * cs[i + k] - b * sn[i + k];
+            hi[i + k] = a * sn[i + k] + b * cs[i + k];
+        }
+    for (; i < half; i++) {
+        float a = lo[i], b = hi[i];
+        lo[i] = a * cs[i] - b * sn[i];
+        hi[i] = a * sn[i] + b * cs[i];
     }
 }
-
-/* q·k over one head, through the type table's F32 row dot (SIMD where available). */
-static inline float dotf(vec_dot_fn dot, const float *a, const float *b, int n) {
-    float s;
-    dot(n, &s, a, b);
-    return s;
-}
+static void rope(float *v, int half, const float *cs, const float *sn) { rotate_pairs(v, v + half, cs, sn, half); }
 
 /* y[M][w->ne[1]] = x[M][w->ne[0]] · W^T, for a whole matrix or expert e of a stack. */
 static void mm(gemma_context *c, float *y, const weight *w, const float *x, int M) {
@@ -107,151 +161,373 @@ static void mm_expert(gemma_context *c, float *y, const weight *w, int e, const 
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Row-parallel loops: the element-wise work between the matrix products (norms, GeGLU,
+ * residual adds) is spread over the thread pool in chunks of rows when there is enough of
+ * it to pay for waking the threads (prefill); decode runs it inline. Rows are independent,
+ * so the results do not depend on the number of threads. */
+
+typedef void (*rows_fn)(const void *arg, int r0, int r1);
+
+typedef struct {
+    rows_fn fn;
+    const void *arg;
+    int n, chunk;
+    chunk_counter next;
+} rows_job;
+
+#define PARALLEL_MIN_WORK 32768 /* floats touched; below this one thread is faster */
+
+static void rows_worker(void *p, int ith, int nth) {
+    (void)ith;
+    (void)nth;
+    rows_job *j = p;
+    for (int ch = chunks_next(&j->next); ch * j->chunk < j->n; ch = chunks_next(&j->next)) {
+        int r0 = ch * j->chunk, r1 = r0 + j->chunk < j->n ? r0 + j->chunk : j->n;
+        j->fn(j->arg, r0, r1);
+    }
+}
+
+/* fn(arg, r0, r1) over the rows [0, n) of `width` floats each */
+static void for_rows(gemma_context *c, int n, int64_t width, rows_fn fn, const void *arg) {
+    int nth = pool_size(c->pool);
+    if (nth == 1 || n < 2 || (int64_t)n * width < PARALLEL_MIN_WORK) {
+        fn(arg, 0, n);
+        return;
+    }
+    rows_job j = {fn, arg, n, 0, {0}};
+    j.chunk = (n + 4 * nth - 1) / (4 * nth); /* four chunks per thread evens out the load */
+    chunks_reset(&j.next);
+    pool_run(c->pool, rows_worker, &j);
+}
+
+/* out row r = RMSNorm(in row r; w) (out may be in) */
+typedef struct { float *out; const float *in, *w; int n; float eps; } norm_args;
+
+static void norm_rows(const void *arg, int r0, int r1) {
+    const norm_args *a = arg;
+    for (int r = r0; r < r1; r++)
+        rmsnorm(a->out + (size_t)r * a->n, a->in + (size_t)r * a->n, a->w, a->n, a->eps);
+}
+
+static void norm(gemma_context *c, float *out, const float *in, const float *w, int n, int M) {
+    norm_args a = {out, in, w, n, c->m->eps};
+    for_rows(c, M, n, norm_rows, &a);
+}
+
+/* The residual add of a block's output o: x = (x + post_norm(o)) * s (no norm if w is
+ * NULL; s is Gemma 4's layer_output_scale, 1 elsewhere). o is overwritten. */
+typedef struct { float *x, *o; const float *w; int n; float eps, s; } residual_args;
+
+static void residual_rows(const void *arg, int r0, int r1) {
+    const residual_args *a = arg;
+    for (int r = r0; r < r1; r++) {
+        float *x = a->x + (size_t)r * a->n, *o = a->o + (size_t)r * a->n;
+        if (a->w) rmsnorm(o, o, a->w, a->n, a->eps);
+        add_to(x, o, a->n);
+        if (a->s != 1.0f) scale(x, a->s, a->n);
+    }
+}
+
+static void residual(gemma_context *c, float *o, const float *w, float s, int M) {
+    residual_args a = {c->x, o, w, c->m->n_embd, c->m->eps, s};
+    for_rows(c, M, c->m->n_embd, residual_rows, &a);
+}
+
+/* GeGLU's gating, out row r = gelu(gate row r) * (up row r), n wide, each with its own row
+ * stride (the fused expert tensor gives gate and up halves of one row; the per-layer
+ * embedding multiplies by a slice of a wider row). out may be gate. */
+typedef struct {
+    float *out;
+    const float *gate, *up;
+    size_t out_stride, gate_stride, up_stride;
+    int n;
+} geglu_args;
+
+static void geglu_rows(const void *arg, int r0, int r1) {
+    const geglu_args *a = arg;
+    for (int r = r0; r < r1; r++) {
+        float *o = a->out + (size_t)r * a->out_stride;
+        const float *g = a->gate + (size_t)r * a->gate_stride, *u = a->up + (size_t)r * a->up_stride;
+        for (int j = 0; j < a->n; j++) o[j] = gelu(g[j]) * u[j];
+    }
+}
+
+static void gelu_mul(gemma_context *c, const geglu_args *a, int M) {
+    for_rows(c, M, a->n, geglu_rows, a);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Embeddings */
 
 static void embed(gemma_context *c, const int32_t *ids, int M) {
     gemma_model *m = c->m;
     int E = m->n_embd;
-    float scale = sqrtf((float)E); /* exact f32 sqrt, as llama.cpp (HF rounds it to bf16) */
+    float s = sqrtf((float)E); /* exact f32 sqrt, as llama.cpp (HF rounds it to bf16) */
     for (int i = 0; i < M; i++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)ids[i] * m->tok_embd.row_bytes;
         dequant_row(m->tok_embd.type, row, c->x + (size_t)i * E, E);
-        for (int j = 0; j < E; j++) c->x[(size_t)i * E + j] *= scale;
+        scale(c->x + (size_t)i * E, s, E);
     }
 }
 
 /* Gemma 4 per-layer embedding inputs (§6.4), from the token rows (read straight from the
  * mapping, one row per token) and a projection of the scaled embedding x:
  *   ple[l] = (RMSNorm(proj(x)[l] / sqrt(n_embd)) + tok[l] * sqrt(n_pl)) / sqrt(2) */
-static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
+typedef struct { gemma_context *c; const int32_t *ids; } ple_args;
+
+static void ple_input_rows(const void *arg, int r0, int r1) {
+    const ple_args *a = arg;
+    gemma_context *c = a->c;
     gemma_model *m = c->m;
     int P = m->n_pl, L = m->n_layer, W = P * L, E = m->n_embd;
-    mm(c, c->ple_tmp, &m->ple_model_proj, c->x, M);
     float tok_scale = sqrtf((float)P), proj_scale = 1.0f / sqrtf((float)E);
     float mix = 1.0f / sqrtf(2.0f);
-    for (int i = 0; i < M; i++) {
+    for (int i = r0; i < r1; i++) {
         float *pl = c->ple + (size_t)i * W, *pp = c->ple_tmp + (size_t)i * W;
-        const uint8_t *row = (const uint8_t *)m->ple_tok_embd.data + (size_t)ids[i] * m->ple_tok_embd.row_bytes;
+        const uint8_t *row = (const uint8_t *)m->ple_tok_embd.data + (size_t)a->ids[i] * m->ple_tok_embd.row_bytes;
         dequant_row(m->ple_tok_embd.type, row, pl, W);
         for (int l = 0; l < L; l++) {
-            float *s = pp + (size_t)l * P;
-            for (int j = 0; j < P; j++) s[j] *= proj_scale;
+            float *s = pp + (size_t)l * P, *t = pl + (size_t)l * P;
+            scale(s, proj_scale, P);
             rmsnorm(s, s, m->ple_proj_norm, P, m->eps);
-            for (int j = 0; j < P; j++) pl[l * P + j] = (s[j] + pl[l * P + j] * tok_scale) * mix;
+            for (int j = 0; j < P; j++) t[j] = (s[j] + t[j] * tok_scale) * mix;
         }
     }
 }
 
+static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
+    gemma_model *m = c->m;
+    mm(c, c->ple_tmp, &m->ple_model_proj, c->x, M);
+    ple_args a = {c, ids};
+    for_rows(c, M, (int64_t)m->n_pl * m->n_layer, ple_input_rows, &a);
+}
+
 /* ---------------------------------------------------------------------------------------
- * Attention */
+ * Attention
+ *
+ * One task = one query head h over a block of up to Q_BLOCK consecutive tokens. Keys are
+ * taken K_BLOCK cache cells at a time, and each step is two small matrix products through
+ * the type table's F32 tile kernel (the same SIMD code as the float weight matmuls):
+ *   S = Q · K^T        the scores of the block's queries against the block's keys
+ *   O = O * a + P · V  with P = exp(S - m), the online softmax: m is each query row's
+ *                      running max, a = exp(m_old - m) rescales what was summed before
+ * so the work per key is register-blocked over several queries and the memory used does not
+ * grow with the context. The cache keeps V transposed ([dim][cell]): a row of P and a row
+ * of V^T are then both contiguous over the keys, as the tile kernel wants.
+ * Keys visible to a query at position p: p' <= p, and on sliding layers also
+ * p - p' < n_swa (the window includes the query itself). */
+
+#define Q_BLOCK GEMM_MAX_NA /* query rows per task: the tile kernel's activation rows */
+#define K_BLOCK 512         /* keys per step: larger steps mean fewer horizontal sums in P·V */
+
+/* per-thread scratch floats: scores, the P·V product, running max and sum */
+static size_t attn_scratch_floats(int head_dim) {
+    return (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK;
+}
+
+/* s[j * s_stride + i] = dot(row i of w, row j of a) over n floats, i < nw, j < na; strides
+ * in floats. The F32 tile kernel takes up to GEMM_MAX_NW rows of w at a time; a kernel set
+ * without one gets row dots. */
+static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_stride,
+                     const float *a, size_t a_stride, int nw, int na) {
+    const type_traits *tt = ggml_type_traits(GGML_TYPE_F32);
+    for (int i0 = 0; i0 < nw; i0 += GEMM_MAX_NW) {
+        int cnt = nw - i0 < GEMM_MAX_NW ? nw - i0 : GEMM_MAX_NW;
+        const float *wi = w + (size_t)i0 * w_stride;
+        if (tt->gemm) {
+            tt->gemm(n, s + i0, s_stride, wi, w_stride * sizeof(float), a, a_stride * sizeof(float), cnt, na);
+            continue;
+        }
+        for (int i = 0; i < cnt; i++)
+            for (int j = 0; j < na; j++)
+                tt->vec_dot(n, &s[(size_t)j * s_stride + i0 + i], wi + (size_t)i * w_stride, a + (size_t)j * a_stride);
+    }
+}
 
 typedef struct {
     gemma_context *c;
     const layer_weights *l;
-    int M, pos0;
     const kv_layer *kv;
+    int M, pos0, n_qblk;
     chunk_counter next;
 } attn_job;
 
-/* One (token, head) per task: scores over the visible cached keys, softmax, weighted sum
- * of values. Keys visible to a query at position p: p' <= p, and on sliding layers also
- * p - p' < n_swa (the window includes the query itself). */
-static void attn_worker(void *arg, int ith, int nth) {
-    (void)nth;
-    attn_job *j = arg;
+/* the first position a query at position p sees */
+static int first_key(const attn_job *j, int p) {
+    int lo = j->l->is_swa ? p - j->c->m->n_swa + 1 : 0;
+    return lo > 0 ? lo : 0;
+}
+
+/* The query rows of tokens i0 .. i0+n-1, head h: per-head norm (Gemma 3/4), RoPE, query
+ * scale. Each row belongs to exactly one task, which prepares it just before use. */
+static void prepare_queries(const attn_job *j, int h, int i0, int n) {
+    gemma_context *c = j->c;
+    const layer_weights *l = j->l;
+    int hd = l->head_dim, qd = l->n_head * hd, half = l->n_rot / 2;
+    for (int i = i0; i < i0 + n; i++) {
+        float *q = c->q + (size_t)i * qd + (size_t)h * hd;
+        if (l->q_norm) rmsnorm(q, q, l->q_norm, hd, c->m->eps);
+        rope(q, half, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half);
+        if (l->kq_scale != 1.0f) scale(q, l->kq_scale, hd);
+    }
+}
+
+/* One online-softmax step for a query row: s[0..n) are its scores against keys k0.., of
+ * which [a, b] are visible. On return s holds exp(s - m) (0 where masked), m and l the
+ * updated running max and sum; returns the factor for what was summed before.
+ * Weights below FLT_MIN (keys more than ~87 below the max, common on Gemma 4 whose scores
+ * are not scaled down) are flushed to zero: they cannot change an f32 sum that holds a 1,
+ * and subnormal operands send the FMAs of P·V through a microcode assist on x86, which
+ * made attention 30x slower. */
+static float softmax_step(float *s, int n, int a, int b, float cap, float *m, float *l) {
+    float mx = *m;
+    for (int k = a; k <= b; k++) {
+        if (cap > 0) s[k] = softcap(s[k], cap);
+        if (s[k] > mx) mx = s[k];
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < n; k++) {
+        float e = k < a || k > b ? 0.0f : expf(s[k] - mx);
+        if (e < FLT_MIN) e = 0.0f;
+        s[k] = e;
+        sum += e;
+    }
+    float alpha = expf(*m - mx); /* 0 on the first step (m = -inf) */
+    if (alpha < FLT_MIN) alpha = 0.0f;
+    *l = *l * alpha + sum;
+    *m = mx;
+    return alpha;
+}
+
+/* out row = out * alpha + t, n floats */
+static void rescale_add(float *restrict out, float alpha, const float *restrict t, int n) {
+    int i = 0;
+    for (; i + VB <= n; i += VB)
+        for (int k = 0; k < VB; k++) out[i + k] = out[i + k] * alpha + t[i + k];
+    for (; i < n; i++) out[i] = out[i] * alpha + t[i];
+}
+
+/* Attention of head h for the tokens i0 .. i0+nq-1 (nq <= Q_BLOCK), into c->att. */
+static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     gemma_context *c = j->c;
     const layer_weights *l = j->l;
     const kv_layer *kv = j->kv;
-    int hd = l->head_dim, nh = l->n_head, group = l->n_head / l->n_head_kv;
-    int qd = nh * hd;
+    int hd = l->head_dim, qd = l->n_head * hd, kvd = kv->kv_dim, len = kv->len;
+    int g = h / (l->n_head / l->n_head_kv);
     float cap = c->m->attn_softcap;
-    float *scores = c->scores + (size_t)ith * c->p.n_ctx;
-    vec_dot_fn dot = ggml_type_traits(GGML_TYPE_F32)->vec_dot;
-    axpy_fn axpy = f32_axpy();
-    for (int t = chunks_next(&j->next); t < j->M * nh; t = chunks_next(&j->next)) {
-        int i = t / nh, h = t % nh, g = h / group;
-        int p = j->pos0 + i;
-        int lo = l->is_swa && p - c->m->n_swa + 1 > 0 ? p - c->m->n_swa + 1 : 0;
-        const float *q = c->q + (size_t)i * qd + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int pp = lo; pp <= p; pp++) {
-            int slot = pp % kv->len;
-            float s = dotf(dot, q, kv->k + (size_t)slot * kv->kv_dim + (size_t)g * hd, hd);
-            if (cap > 0) s = softcap(s, cap);
-            scores[pp - lo] = s;
-            if (s > mx) mx = s;
+    float *S = scratch, *T = S + Q_BLOCK * K_BLOCK, *m = T + (size_t)Q_BLOCK * hd, *sum = m + Q_BLOCK;
+    const float *q = c->q + (size_t)i0 * qd + (size_t)h * hd;
+    float *out = c->att + (size_t)i0 * qd + (size_t)h * hd;
+    const float *kg = kv->k + (size_t)g * hd, *vg = kv->v + (size_t)g * hd * kv->v_stride;
+    int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
+
+    for (int r = 0; r < nq; r++) {
+        m[r] = -INFINITY;
+        sum[r] = 0.0f;
+        memset(out + (size_t)r * qd, 0, (size_t)hd * sizeof(float));
+    }
+    for (int k0 = first_key(j, p0), nk; k0 <= p1; k0 += nk) {
+        /* a step never crosses the end of a sliding layer's ring */
+        int slot = k0 % len;
+        nk = p1 - k0 + 1;
+        if (nk > K_BLOCK) nk = K_BLOCK;
+        if (nk > len - slot) nk = len - slot;
+        /* the query rows ra..rb that see some key of this step (an interval: the first and
+         * last visible key both grow with the position) */
+        int ra = k0 > p0 ? k0 - p0 : 0, rb = nq - 1;
+        while (rb >= ra && first_key(j, p0 + rb) > k0 + nk - 1) rb--;
+        if (rb < ra) continue;
+        int nr = rb - ra + 1;
+
+        dot_tile(hd, S, K_BLOCK, kg + (size_t)slot * kvd, (size_t)kvd, q + (size_t)ra * qd, (size_t)qd, nk, nr);
+        float alpha[Q_BLOCK];
+        for (int r = ra; r <= rb; r++) {
+            int p = p0 + r, a = first_key(j, p) - k0, b = p - k0;
+            alpha[r] = softmax_step(S + (size_t)(r - ra) * K_BLOCK, nk, a > 0 ? a : 0,
+                                    b < nk - 1 ? b : nk - 1, cap, &m[r], &sum[r]);
         }
-        float sum = 0.0f;
-        for (int pp = lo; pp <= p; pp++) {
-            float e = expf(scores[pp - lo] - mx);
-            scores[pp - lo] = e;
-            sum += e;
+        dot_tile(nk, T, (size_t)hd, vg + slot, (size_t)kv->v_stride, S, K_BLOCK, hd, nr);
+        for (int r = ra; r <= rb; r++)
+            rescale_add(out + (size_t)r * qd, alpha[r], T + (size_t)(r - ra) * hd, hd);
+    }
+    for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
+}
+
+/* Tasks (query block, head), the blocks with the most keys (the last ones) first so that
+ * no thread is left with a long task at the end. */
+static void attn_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    attn_job *j = arg;
+    int nh = j->l->n_head;
+    float *scratch = j->c->scores + (size_t)ith * attn_scratch_floats(j->c->head_dim_max);
+    for (int t = chunks_next(&j->next); t < j->n_qblk * nh; t = chunks_next(&j->next)) {
+        int qb = j->n_qblk - 1 - t / nh, h = t % nh;
+        int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
+        prepare_queries(j, h, i0, nq);
+        attend(j, h, i0, nq, scratch);
+    }
+}
+
+/* RoPE angles of the batch's positions for layer il; layers with the same frequencies
+ * (all sliding layers, all global ones) reuse the table of the last one. */
+static void rope_table(gemma_context *c, int il, int M, int pos0) {
+    int half = c->m->layers[il].n_rot / 2, last = c->rope_layer;
+    if (last >= 0 && c->m->layers[last].n_rot / 2 == half &&
+        memcmp(c->inv_freq[last], c->inv_freq[il], (size_t)half * sizeof(double)) == 0)
+        return;
+    for (int i = 0; i < M; i++)
+        rope_angles(c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, c->inv_freq[il], half, pos0 + i);
+    c->rope_layer = il;
+}
+
+/* K and V rows of tokens r0..r1-1 into layer il's cache: K norm (Gemma 3/4), RoPE; V's
+ * weightless norm (Gemma 4); V stored transposed. */
+typedef struct { gemma_context *c; int il, pos0; } kv_args;
+
+static void store_kv_rows(const void *arg, int r0, int r1) {
+    const kv_args *a = arg;
+    gemma_context *c = a->c;
+    const layer_weights *l = &c->m->layers[a->il];
+    kv_layer *kv = &c->kv[a->il];
+    int hd = l->head_dim, kvd = kv->kv_dim, half = l->n_rot / 2;
+    for (int i = r0; i < r1; i++) {
+        int p = a->pos0 + i, slot = p % kv->len;
+        float *k = c->k + (size_t)i * kvd, *v = c->v + (size_t)i * kvd;
+        for (int g = 0; g < l->n_head_kv; g++) {
+            if (l->k_norm) rmsnorm(k + (size_t)g * hd, k + (size_t)g * hd, l->k_norm, hd, c->m->eps);
+            if (l->v_norm) rmsnorm(v + (size_t)g * hd, v + (size_t)g * hd, NULL, hd, c->m->eps);
+            rope(k + (size_t)g * hd, half, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half);
         }
-        float inv = 1.0f / sum;
-        float *out = c->att + (size_t)i * qd + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int pp = lo; pp <= p; pp++) {
-            int slot = pp % kv->len;
-            const float *v = kv->v + (size_t)slot * kv->kv_dim + (size_t)g * hd;
-            axpy(hd, scores[pp - lo] * inv, v, out);
-        }
+        memcpy(kv->k + (size_t)slot * kvd, k, (size_t)kvd * sizeof(float));
+        for (int d = 0; d < kvd; d++) kv->v[(size_t)d * kv->v_stride + slot] = v[d];
+        kv->pos[slot] = p;
     }
 }
 
 static void attention_block(gemma_context *c, int il, int M, int pos0) {
     gemma_model *m = c->m;
     const layer_weights *l = &m->layers[il];
-    int E = m->n_embd, hd = l->head_dim, nh = l->n_head, nkv = l->n_head_kv;
-    int qd = nh * hd, kvd = nkv * hd;
+    int E = m->n_embd, kvd = l->n_head_kv * l->head_dim;
 
-    for (int i = 0; i < M; i++) rmsnorm(c->h + (size_t)i * E, c->x + (size_t)i * E, l->attn_norm, E, m->eps);
-
-    /* RoPE angles for each token of the batch, shared by all heads of Q and K */
-    int half = l->n_rot / 2;
-    for (int i = 0; i < M; i++)
-        rope_angles(c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, c->inv_freq[il], half, pos0 + i);
-
-    /* Q: per-head norm (Gemma 3/4), RoPE, query scale */
+    norm(c, c->h, c->x, l->attn_norm, E, M);
+    rope_table(c, il, M, pos0);
     mm(c, c->q, &l->wq, c->h, M);
-    for (int i = 0; i < M; i++)
-        for (int h = 0; h < nh; h++) {
-            float *q = c->q + (size_t)i * qd + (size_t)h * hd;
-            if (l->q_norm) rmsnorm(q, q, l->q_norm, hd, m->eps);
-            rope(q, half, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half);
-            if (l->kq_scale != 1.0f) for (int d = 0; d < hd; d++) q[d] *= l->kq_scale;
-        }
 
     /* K, V of this layer into its cache (layers sharing another layer's cache skip this) */
     if (l->has_kv) {
-        kv_layer *kv = &c->kv[il];
         mm(c, c->k, &l->wk, c->h, M);
         if (l->v_from_k) memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
         else mm(c, c->v, &l->wv, c->h, M);
-        for (int i = 0; i < M; i++) {
-            int p = pos0 + i, slot = p % kv->len;
-            for (int g = 0; g < nkv; g++) {
-                float *k = c->k + (size_t)i * kvd + (size_t)g * hd;
-                float *v = c->v + (size_t)i * kvd + (size_t)g * hd;
-                if (l->k_norm) rmsnorm(k, k, l->k_norm, hd, m->eps);
-                if (l->v_norm) rmsnorm(v, v, NULL, hd, m->eps);
-                rope(k, half, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half);
-            }
-            memcpy(kv->k + (size_t)slot * kvd, c->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
-            memcpy(kv->v + (size_t)slot * kvd, c->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
-            kv->pos[slot] = p;
-        }
+        kv_args a = {c, il, pos0};
+        for_rows(c, M, 2 * kvd, store_kv_rows, &a);
     }
 
-    attn_job j = {c, l, M, pos0, &c->kv[l->kv_source], {0}};
+    attn_job j = {c, l, &c->kv[l->kv_source], M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, {0}};
     chunks_reset(&j.next);
     pool_run(c->pool, attn_worker, &j);
 
     mm(c, c->o, &l->wo, c->att, M);
-    for (int i = 0; i < M; i++) {
-        float *o = c->o + (size_t)i * E, *x = c->x + (size_t)i * E;
-        if (l->post_attn_norm) rmsnorm(o, o, l->post_attn_norm, E, m->eps);
-        for (int d = 0; d < E; d++) x[d] += o[d];
-    }
+    residual(c, c->o, l->post_attn_norm, 1.0f, M);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -259,40 +535,27 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 
 static void geglu(gemma_context *c, float *out, const weight *gate, const weight *up,
                   const weight *down, const float *h, int M) {
-    int64_t F = gate->ne[1];
+    int F = (int)gate->ne[1];
     mm(c, c->gate, gate, h, M);
     mm(c, c->up, up, h, M);
-    for (int64_t i = 0; i < (int64_t)M * F; i++) c->gate[i] = gelu(c->gate[i]) * c->up[i];
+    geglu_args a = {c->gate, c->gate, c->up, (size_t)F, (size_t)F, (size_t)F, F};
+    gelu_mul(c, &a, M);
     mm(c, out, down, c->gate, M);
 }
 
-/* Mixture of experts (Gemma 4 26B-A4B, §6.7) on the post-attention stream a = x:
- *   f = post_ffw_norm_1(FFN(ffn_norm(a))) + post_ffw_norm_2(sum_e w_e s_e expert_e(pre_ffw_norm_2(a)))
- * The batch's tokens are grouped by expert so each expert's matrices are read once. */
-static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f) {
-    gemma_model *m = c->m;
-    int E = m->n_embd, X = m->n_expert, K = m->n_expert_used, F = m->n_ff_exp;
+/* Router of token rows r0..r1-1: softmax over all experts of W_r · h (c->router), then
+ * the top k by probability (ties: lower expert id), weights renormalised. */
+typedef struct { gemma_context *c; } route_args;
 
-    /* dense branch */
-    for (int i = 0; i < M; i++) rmsnorm(c->h + (size_t)i * E, c->x + (size_t)i * E, l->ffn_norm, E, m->eps);
-    geglu(c, f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
-    for (int i = 0; i < M; i++) rmsnorm(f + (size_t)i * E, f + (size_t)i * E, l->post_ffw_norm_1, E, m->eps);
-
-    /* router: softmax over all experts of W_r · (rms_norm(a) / sqrt(n_embd) * scale) */
-    float inv_sqrt_e = 1.0f / sqrtf((float)E);
-    for (int i = 0; i < M; i++) {
-        float *r = c->h + (size_t)i * E;
-        rmsnorm(r, c->x + (size_t)i * E, NULL, E, m->eps);
-        for (int d = 0; d < E; d++) r[d] = r[d] * inv_sqrt_e * l->gate_inp_scale[d];
-    }
-    mm(c, c->router, &l->gate_inp, c->h, M);
-    for (int i = 0; i < M; i++) {
+static void route_rows(const void *arg, int r0, int r1) {
+    gemma_context *c = ((const route_args *)arg)->c;
+    int X = c->m->n_expert, K = c->m->n_expert_used;
+    for (int i = r0; i < r1; i++) {
         float *p = c->router + (size_t)i * X;
         float mx = -INFINITY, sum = 0.0f;
         for (int e = 0; e < X; e++) if (p[e] > mx) mx = p[e];
         for (int e = 0; e < X; e++) { p[e] = expf(p[e] - mx); sum += p[e]; }
         for (int e = 0; e < X; e++) p[e] /= sum;
-        /* top-k by probability (ties: lower expert id), weights renormalised */
         int *sel = c->moe_sel + (size_t)i * K;
         float *w = c->moe_w + (size_t)i * K, wsum = 0.0f;
         for (int k = 0; k < K; k++) {
@@ -309,62 +572,109 @@ static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f)
         if (wsum < 6.103515625e-5f) wsum = 6.103515625e-5f;
         for (int k = 0; k < K; k++) w[k] /= wsum;
     }
+}
+
+/* The router's input rows: rms_norm(a) / sqrt(n_embd) * scale */
+typedef struct { gemma_context *c; const float *scale; } router_in_args;
+
+static void router_in_rows(const void *arg, int r0, int r1) {
+    const router_in_args *a = arg;
+    gemma_context *c = a->c;
+    int E = c->m->n_embd;
+    float inv_sqrt_e = 1.0f / sqrtf((float)E);
+    for (int i = r0; i < r1; i++) {
+        float *r = c->h + (size_t)i * E;
+        rmsnorm(r, c->x + (size_t)i * E, NULL, E, c->m->eps);
+        for (int d = 0; d < E; d++) r[d] = r[d] * inv_sqrt_e * a->scale[d];
+    }
+}
+
+/* One expert's rows: gather the inputs of its token slots (moe_rows[0..cnt)) into moe_in,
+ * and afterwards add the weighted outputs into each token's accumulator. A token picks an
+ * expert at most once, so the rows of one expert touch distinct accumulators. */
+typedef struct { gemma_context *c; const int *rows; float es; } expert_args;
+
+static void gather_rows(const void *arg, int r0, int r1) {
+    const expert_args *a = arg;
+    gemma_context *c = a->c;
+    int E = c->m->n_embd, K = c->m->n_expert_used;
+    for (int r = r0; r < r1; r++)
+        memcpy(c->moe_in + (size_t)r * E, c->moe_n2 + (size_t)(a->rows[r] / K) * E, (size_t)E * sizeof(float));
+}
+
+static void scatter_add_rows(const void *arg, int r0, int r1) {
+    const expert_args *a = arg;
+    gemma_context *c = a->c;
+    int E = c->m->n_embd, K = c->m->n_expert_used;
+    for (int r = r0; r < r1; r++) {
+        int i = a->rows[r] / K;
+        add_scaled(c->moe_acc + (size_t)i * E, c->moe_out + (size_t)r * E, a->es, c->moe_w[a->rows[r]], E);
+    }
+}
+
+/* Mixture of experts (Gemma 4 26B-A4B, §6.7) on the post-attention stream a = x:
+ *   f = post_ffw_norm_1(FFN(ffn_norm(a))) + post_ffw_norm_2(sum_e w_e s_e expert_e(pre_ffw_norm_2(a)))
+ * The batch's tokens are grouped by expert so each expert's matrices are read once. */
+static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f) {
+    gemma_model *m = c->m;
+    int E = m->n_embd, X = m->n_expert, K = m->n_expert_used, F = m->n_ff_exp;
+
+    /* dense branch */
+    norm(c, c->h, c->x, l->ffn_norm, E, M);
+    geglu(c, f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
+    norm(c, f, f, l->post_ffw_norm_1, E, M);
+
+    /* router */
+    router_in_args ra = {c, l->gate_inp_scale};
+    for_rows(c, M, E, router_in_rows, &ra);
+    mm(c, c->router, &l->gate_inp, c->h, M);
+    route_args rt = {c};
+    for_rows(c, M, (int64_t)X * K, route_rows, &rt);
+
+    /* token slots (i * K + k) grouped by expert, in token order: a counting sort */
+    int *start = c->moe_start;
+    memset(start, 0, (size_t)(X + 1) * sizeof(int));
+    for (int s = 0; s < M * K; s++) start[c->moe_sel[s] + 1]++;
+    for (int e = 0; e < X; e++) start[e + 1] += start[e];
+    memcpy(c->moe_fill, start, (size_t)X * sizeof(int));
+    for (int s = 0; s < M * K; s++) c->moe_rows[c->moe_fill[c->moe_sel[s]]++] = s;
 
     /* experts, one matrix pass per expert over the tokens routed to it */
-    for (int i = 0; i < M; i++) rmsnorm(c->moe_n2 + (size_t)i * E, c->x + (size_t)i * E, l->pre_ffw_norm_2, E, m->eps);
+    norm(c, c->moe_n2, c->x, l->pre_ffw_norm_2, E, M);
     memset(c->moe_acc, 0, (size_t)M * E * sizeof(float));
     for (int e = 0; e < X; e++) {
-        int cnt = 0;
-        for (int i = 0; i < M; i++)
-            for (int k = 0; k < K; k++)
-                if (c->moe_sel[(size_t)i * K + k] == e) {
-                    c->moe_rows[cnt] = i * K + k; /* token i, slot k */
-                    memcpy(c->moe_in + (size_t)cnt * E, c->moe_n2 + (size_t)i * E, (size_t)E * sizeof(float));
-                    cnt++;
-                }
+        int cnt = start[e + 1] - start[e];
         if (cnt == 0) continue;
+        expert_args ea = {c, c->moe_rows + start[e], l->down_exps_scale ? l->down_exps_scale[e] : 1.0f};
+        for_rows(c, cnt, E, gather_rows, &ea);
         float *act = c->gate;
         if (l->gate_up_exps.data) {
             mm_expert(c, c->moe_gu, &l->gate_up_exps, e, c->moe_in, cnt); /* rows: gate | up */
-            for (int r = 0; r < cnt; r++)
-                for (int j = 0; j < F; j++)
-                    act[(size_t)r * F + j] = gelu(c->moe_gu[(size_t)r * 2 * F + j]) * c->moe_gu[(size_t)r * 2 * F + F + j];
+            geglu_args ga = {act, c->moe_gu, c->moe_gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, F};
+            gelu_mul(c, &ga, cnt);
         } else {
             mm_expert(c, c->moe_gu, &l->gate_exps, e, c->moe_in, cnt);
             mm_expert(c, c->up, &l->up_exps, e, c->moe_in, cnt);
-            for (int64_t j = 0; j < (int64_t)cnt * F; j++) act[j] = gelu(c->moe_gu[j]) * c->up[j];
+            geglu_args ga = {act, c->moe_gu, c->up, (size_t)F, (size_t)F, (size_t)F, F};
+            gelu_mul(c, &ga, cnt);
         }
         mm_expert(c, c->moe_out, &l->down_exps, e, act, cnt);
-        float es = l->down_exps_scale ? l->down_exps_scale[e] : 1.0f;
-        for (int r = 0; r < cnt; r++) {
-            int i = c->moe_rows[r] / K, k = c->moe_rows[r] % K;
-            float wgt = c->moe_w[(size_t)i * K + k];
-            float *acc = c->moe_acc + (size_t)i * E, *y = c->moe_out + (size_t)r * E;
-            for (int d = 0; d < E; d++) acc[d] += (y[d] * es) * wgt;
-        }
+        for_rows(c, cnt, E, scatter_add_rows, &ea);
     }
-    for (int i = 0; i < M; i++) {
-        float *acc = c->moe_acc + (size_t)i * E;
-        rmsnorm(acc, acc, l->post_ffw_norm_2, E, m->eps);
-        for (int d = 0; d < E; d++) f[(size_t)i * E + d] += acc[d];
-    }
+    norm(c, c->moe_acc, c->moe_acc, l->post_ffw_norm_2, E, M);
+    for (int i = 0; i < M; i++) add_to(f + (size_t)i * E, c->moe_acc + (size_t)i * E, E);
 }
 
 static void ffn_block(gemma_context *c, int il, int M) {
     gemma_model *m = c->m;
     const layer_weights *l = &m->layers[il];
-    int E = m->n_embd;
     if (l->gate_inp.data) {
         moe_block(c, l, M, c->o);
     } else {
-        for (int i = 0; i < M; i++) rmsnorm(c->h + (size_t)i * E, c->x + (size_t)i * E, l->ffn_norm, E, m->eps);
+        norm(c, c->h, c->x, l->ffn_norm, m->n_embd, M);
         geglu(c, c->o, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
     }
-    for (int i = 0; i < M; i++) {
-        float *o = c->o + (size_t)i * E, *x = c->x + (size_t)i * E;
-        if (l->post_ffw_norm) rmsnorm(o, o, l->post_ffw_norm, E, m->eps);
-        for (int d = 0; d < E; d++) x[d] += o[d];
-    }
+    residual(c, c->o, l->post_ffw_norm, 1.0f, M);
 }
 
 /* Gemma 4 per-layer embedding: x += post_norm(proj(gelu(inp_gate · x) * ple[il])), then
@@ -375,30 +685,31 @@ static void ple_block(gemma_context *c, int il, int M) {
     int E = m->n_embd, P = m->n_pl, W = P * m->n_layer;
     if (P > 0) {
         mm(c, c->gate, &l->ple_gate, c->x, M);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < P; j++)
-                c->gate[(size_t)i * P + j] = gelu(c->gate[(size_t)i * P + j]) * c->ple[(size_t)i * W + (size_t)il * P + j];
+        geglu_args a = {c->gate, c->gate, c->ple + (size_t)il * P, (size_t)P, (size_t)P, (size_t)W, P};
+        gelu_mul(c, &a, M);
         mm(c, c->o, &l->ple_proj, c->gate, M);
-        for (int i = 0; i < M; i++) {
-            float *o = c->o + (size_t)i * E, *x = c->x + (size_t)i * E;
-            rmsnorm(o, o, l->ple_post_norm, E, m->eps);
-            for (int d = 0; d < E; d++) x[d] += o[d];
-        }
+        residual(c, c->o, l->ple_post_norm, l->out_scale, M);
+    } else if (l->out_scale != 1.0f) {
+        for (int i = 0; i < M; i++) scale(c->x + (size_t)i * E, l->out_scale, E);
     }
-    if (l->out_scale != 1.0f)
-        for (int64_t i = 0; i < (int64_t)M * E; i++) c->x[i] *= l->out_scale;
 }
 
 /* logits of `rows` consecutive tokens starting at row r0 of x */
+typedef struct { float *logits; int n; float cap; } softcap_args;
+
+static void softcap_rows(const void *arg, int r0, int r1) {
+    const softcap_args *a = arg;
+    for (int64_t i = (int64_t)r0 * a->n; i < (int64_t)r1 * a->n; i++) a->logits[i] = softcap(a->logits[i], a->cap);
+}
+
 static void output_logits(gemma_context *c, int r0, int rows, float *logits) {
     gemma_model *m = c->m;
     int E = m->n_embd;
-    for (int i = 0; i < rows; i++)
-        rmsnorm(c->h + (size_t)i * E, c->x + (size_t)(r0 + i) * E, m->output_norm, E, m->eps);
+    norm(c, c->h, c->x + (size_t)r0 * E, m->output_norm, E, rows);
     const weight *w = m->output.data ? &m->output : &m->tok_embd; /* tied head: unscaled */
     mm(c, logits, w, c->h, rows);
-    if (m->final_softcap > 0)
-        for (int64_t i = 0; i < (int64_t)rows * m->n_vocab; i++) logits[i] = softcap(logits[i], m->final_softcap);
+    softcap_args a = {logits, m->n_vocab, m->final_softcap};
+    if (a.cap > 0) for_rows(c, rows, a.n, softcap_rows, &a);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -453,9 +764,12 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
         kv->len = c->p.n_ctx;
         if (l->is_swa && (int64_t)m->n_swa + U < kv->len) kv->len = m->n_swa + U;
         kv->kv_dim = l->n_head_kv * l->head_dim;
+        /* rows of V^T a power of two apart would all map to the same few cache sets */
+        int lines = (kv->len + 15) / 16;
+        kv->v_stride = 16 * (lines | 1);
         size_t n = (size_t)kv->len * kv->kv_dim * sizeof(float);
         kv->k = try_alloc(n, &c->kv_bytes, err, "KV cache", &failed);
-        kv->v = try_alloc(n, &c->kv_bytes, err, "KV cache", &failed);
+        kv->v = try_alloc((size_t)kv->v_stride * kv->kv_dim * sizeof(float), &c->kv_bytes, err, "KV cache", &failed);
         kv->pos = try_alloc((size_t)kv->len * sizeof(int32_t), &c->kv_bytes, err, "KV cache", &failed);
         if (kv->pos) for (int i = 0; i < kv->len; i++) kv->pos[i] = -1;
     }
@@ -463,6 +777,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     int qd = 0, kvd = 0, ff = 0;
     for (int il = 0; il < L; il++) {
         const layer_weights *l = &m->layers[il];
+        if (l->head_dim > c->head_dim_max) c->head_dim_max = l->head_dim;
         if (l->n_head * l->head_dim > qd) qd = l->n_head * l->head_dim;
         if (l->n_head_kv * l->head_dim > kvd) kvd = l->n_head_kv * l->head_dim;
         if (l->n_ff > ff) ff = l->n_ff;
@@ -495,6 +810,8 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
         ALLOC(c->moe_sel, (size_t)U * K, "router");
         ALLOC(c->moe_w, (size_t)U * K, "router");
         ALLOC(c->moe_rows, (size_t)U * K, "router");
+        ALLOC(c->moe_start, (size_t)m->n_expert + 1, "router");
+        ALLOC(c->moe_fill, (size_t)m->n_expert + 1, "router");
         ALLOC(c->moe_n2, (size_t)U * E, "experts");
         ALLOC(c->moe_acc, (size_t)U * E, "experts");
         ALLOC(c->moe_in, (size_t)U * E, "experts");
@@ -518,7 +835,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     }
     pthread_once(&gelu_once, gelu_table_init);
     c->pool = pool_new(c->p.n_threads);
-    ALLOC(c->scores, (size_t)pool_size(c->pool) * c->p.n_ctx, "attention scores");
+    ALLOC(c->scores, (size_t)pool_size(c->pool) * attn_scratch_floats(c->head_dim_max), "attention scratch");
 #undef ALLOC
     c->mm.pool = c->pool;
     c->mm.qbuf_size = matmul_scratch_size(wide, U);
@@ -544,7 +861,7 @@ void context_free(gemma_context *c) {
         for (int il = 0; il < c->m->n_layer; il++) free(c->inv_freq[il]);
     free(c->inv_freq);
     void *bufs[] = {c->rope_cos, c->rope_sin, c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->gate, c->up, c->ple,
-                    c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_n2,
+                    c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_start, c->moe_fill, c->moe_n2,
                     c->moe_acc, c->moe_in, c->moe_out, c->moe_gu, c->scores, c->mm.qbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     pool_free(c->pool);
@@ -587,6 +904,7 @@ int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, boo
     for (int b0 = 0; b0 < n; b0 += c->p.n_ubatch) {
         int M = n - b0 < c->p.n_ubatch ? n - b0 : c->p.n_ubatch;
         int pos0 = c->n_past;
+        c->rope_layer = -1;
         embed(c, ids + b0, M);
         if (m->n_pl > 0) ple_inputs(c, ids + b0, M);
         for (int il = 0; il < m->n_layer; il++) {

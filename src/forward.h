@@ -22,7 +22,9 @@ typedef struct {
 typedef struct {
     int len;          /* cells in this layer's ring (n_ctx, or the window + a batch) */
     int kv_dim;       /* n_head_kv * head_dim */
-    float *k, *v;     /* [len][kv_dim] */
+    float *k;         /* [len][kv_dim] */
+    float *v;         /* transposed, [kv_dim][v_stride]: attention sums over cells */
+    int v_stride;     /* floats per row of v: len padded to an odd number of cache lines */
     int32_t *pos;     /* position stored in each cell, -1 if empty */
 } kv_layer;
 
@@ -40,9 +42,12 @@ typedef struct gemma_context {
     float *ple, *ple_tmp;                    /* per-layer embeddings */
     float *moe_n2, *moe_acc, *moe_in, *moe_out, *moe_gu, *router; /* experts */
     int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
-    int *moe_rows;                           /* token list per expert */
-    float *scores;                           /* attention scores, [n_threads][n_ctx] */
+    int *moe_rows;                           /* token slots grouped by expert */
+    int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
+    float *scores;                           /* attention scratch, per thread */
+    int head_dim_max;                        /* over the layers, sizes the scratch */
     float *rope_cos, *rope_sin;              /* RoPE angles, [n_ubatch][n_rot/2] */
+    int rope_layer;                          /* layer whose angles they hold, -1: none */
     double **inv_freq;                       /* per layer: RoPE inverse frequencies */
 } gemma_context;
 

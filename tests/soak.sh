@@ -26,10 +26,12 @@ else
   echo "FAIL soak: $N tokens with context shift (status $rc)"; tail -3 "$T/err" | sed 's/^/    /'
 fi
 
-# RSS after the first quarter of the samples must not grow by more than 2 MiB.
+# RSS over the second half of the samples must not grow by more than 2 MiB (the first half
+# is warm-up: model pages, scratch, the first context shift; on a loaded machine, under
+# the sanitizers, that can take a good part of a short run).
 n=$(wc -l < "$T/rss")
 if [ "$n" -ge 8 ]; then
-  read -r lo hi <<< "$(tail -n +$((n / 4 + 1)) "$T/rss" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END{print lo, hi}')"
+  read -r lo hi <<< "$(tail -n +$((n / 2 + 1)) "$T/rss" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END{print lo, hi}')"
   if [ $((hi - lo)) -le 2048 ]; then
     echo "ok   soak: memory flat after warm-up ($n samples, RSS ${lo}-${hi} KiB)"
   else
