@@ -2,8 +2,8 @@
  * Q8_0, Q4_K, Q5_K, Q6_K) and the Q4_0 row dot. Compiled with -mavx512f -mavx512bw
  * -mavx512vl -mavx512dq -mavx512vnni (+AVX2, FMA, F16C); installed on top of the AVX2 set,
  * which covers every other entry, only when cpu.c reports all of them and the OS's ZMM state.
- * With a single activation row (decode) the Q8_0 pairings leave the tiles for a per-row path
- * (see "decode" at the end).
+ * With a single activation row (decode) the gemm entries leave the tiles for per-row paths
+ * that stream the weights sequentially (see "decode" at the end).
  *
  * ---- Tile kernels (gemm) ----
  * Weight rows are taken 8 at a time and interleaved on the fly so that one 512-bit register
@@ -742,19 +742,33 @@ static void vec_dot_q4_0(int n, float *s, const void *x, const void *y) {
     *s = sum;
 }
 
-/* ======================= decode: the Q8_0 pairings with one activation row =======================
- * Decode reads every weight once and is bound by memory, so the 8-row interleave of the tiles
- * (which pays off when a weight register serves many activation rows) only costs shuffles
- * here. Instead each row keeps its own 8 lanes in llama.cpp's order (lane m = elements
- * 4m..4m+3 of every block, dword m of a 256-bit half), two rows per 512-bit register: row
- * 2i in the low half, 2i+1 in the high half, its 32 codes in element order. The activation
- * block is broadcast to both halves once per block, with its offset correction (the start
- * value -c * sum(a) of each lane, as in the tiles) and scale, and serves DEC_ROWS rows. */
+/* ======================= decode: one activation row =======================
+ * Decode reads every weight once and is bound by memory; what matters is that the weight
+ * rows stream in at the machine's bandwidth. The tiles' 8-row interleave (which pays off
+ * when a weight register serves many activation rows) only costs shuffles here. How many
+ * rows to keep in flight depends on their length. Measured on a 2-core Sapphire Rapids-class
+ * VM (GB/s of weights, 2 threads, matrices far larger than the caches, a noisy machine):
+ *   rows of ~1.2 KB (Q8_0 x 1152, Q6_K x 1536): 8 rows in flight  9.0 / 6.0,
+ *                                               1-2 rows           11.4 / 10.8
+ *   rows of 7-10 KB (Q8_0 x 6912, Q6_K x 12288): 8 rows  13.4 / 14.0,  1-2 rows  12.4 / 11.6
+ * Short rows read one after the other (or, for the Q8_0 pairings, two adjacent ones) form a
+ * single sequential stream, which the hardware prefetcher follows and a software prefetch a
+ * fixed distance ahead keeps ahead of the loads; with 8 short rows in flight the 8 streams
+ * sit a row apart and each row's prefetch lands in the next row, already being read. Long
+ * rows are long streams of their own, and 8 of them keep more misses in flight. So rows of
+ * at least DEC_LONG bytes go 8 at a time. Prefetch: T0 beats T1/T2 and NTA.
+ * The activation row is prepared once per call and stays in L1.
+ *
+ * ---- the Q8_0 pairings ----
+ * Each row keeps its own 8 lanes in llama.cpp's order (lane m = elements 4m..4m+3 of every
+ * block, dword m of a 256-bit half), two rows per 512-bit register: row g in the low half,
+ * g+1 in the high half, its 32 codes in element order. The activation block is broadcast to
+ * both halves with its offset correction (the start value -c * sum(a) of each lane, as in
+ * the tiles) and scale, prepared once per call for rows up to PREP_MAX blocks. */
 
-/* Measured on a 2-core Sapphire Rapids-class VM: 8 rows beat 4 and 16, and a prefetch 1 KiB
- * ahead in every row beats 256 B .. 2 KiB and none (+25% over the tiles at 1152 elements). */
-#define DEC_ROWS 8     /* weight rows in flight: DEC_ROWS / 2 accumulators */
-#define DEC_AHEAD 1024 /* bytes each row is prefetched ahead */
+#define DEC_AHEAD 2048      /* bytes each row is prefetched ahead (Q8_0 pairings) */
+#define DEC_LONG 6144       /* rows of at least this many bytes go 8 at a time ... */
+#define DEC_AHEAD_LONG 1024 /* ... and the Q8_0 pairings then prefetch this far ahead */
 
 /* Q4_0 codes 0..15 of the blocks at p0 (low half) and p1 (high half). */
 static INLINE __m512i q4_0_pair(const uint8_t *p0, const uint8_t *p1) { return nibbles64(p0 + 2, p1 + 2); }
@@ -784,43 +798,87 @@ static INLINE __m512 halves_llama_sum(__m512 acc) {
     return _mm512_add_ps(t, _mm512_permute_ps(t, 0xb1));
 }
 
+/* The activation row's scales and offset corrections (as in the tiles' prep), once per call. */
+typedef struct {
+    float d[PREP_MAX];
+    int32_t init[PREP_MAX][8];
+} q8_0_prep1;
+
+static INLINE void prep1_q8_0(q8_0_prep1 *p, const uint8_t *a, int nb, int c) {
+    const __m256i cc = _mm256_set1_epi8((char)c);
+    for (int b = 0; b < nb; b += 16) _mm512_storeu_ps(&p->d[b], block_scales16(a + 34 * b, 34, nb - b));
+    for (int b = 0; b < nb; b++) {
+        __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), cc, loadu256(a + 34 * b + 2));
+        _mm256_storeu_si256((__m256i *)p->init[b], _mm256_sub_epi32(_mm256_setzero_si256(), sums));
+    }
+}
+
+/* Rows row[0..2P) (pairs in the two halves of P accumulators; the first `rows` are stored),
+ * block by block, with the activation's corrections and scales from prep or, for rows
+ * longer than prep holds (prep NULL), computed here. */
+static INLINE void q8_0_decode_rows(const int P, int nb, float *s, const uint8_t *const row[8], int rows,
+                                    const uint8_t *a, const q8_0_prep1 *prep, const int wsize, const int offset,
+                                    __m512i (*pair)(const uint8_t *, const uint8_t *)) {
+    const __m512i cc = _mm512_set1_epi8((char)offset);
+    const int ahead = P == 1 ? DEC_AHEAD : DEC_AHEAD_LONG;
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < P; i++) acc[i] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++, a += 34) {
+        size_t off = (size_t)b * (size_t)wsize;
+        __m512i av = _mm512_broadcast_i64x4(loadu256(a + 2)), init;
+        __m512 da;
+        if (prep) {
+            init = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)prep->init[b]));
+            da = _mm512_set1_ps(prep->d[b]);
+        } else {
+            init = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, av));
+            da = _mm512_set1_ps(kernels_fp16_table[rd_u16(a)]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < P; i++) {
+            const uint8_t *p0 = row[2 * i] + off, *p1 = row[2 * i + 1] + off;
+            _mm_prefetch((const char *)p0 + ahead, _MM_HINT_T0);
+            _mm_prefetch((const char *)p1 + ahead, _MM_HINT_T0);
+            __m512i p = _mm512_dpbusd_epi32(init, pair(p0, p1), av);
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(scale_pair(p0, p1), da), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < P; i++) {
+        __m512 t = halves_llama_sum(acc[i]);
+        if (2 * i < rows) s[2 * i] = _mm512_cvtss_f32(t);
+        if (2 * i + 1 < rows) s[2 * i + 1] = _mm512_cvtss_f32(_mm512_castps256_ps512(_mm512_extractf32x8_ps(t, 1)));
+    }
+}
+
+/* Groups of 2 rows, or 8 for rows of at least DEC_LONG bytes (rows past nw repeat the group's
+ * first, not stored), each with and without prep. */
+static INLINE void q8_0_decode(int n, float *s, const uint8_t *w, size_t w_stride, const uint8_t *a, int nw,
+                               const int wsize, const int offset, __m512i (*pair)(const uint8_t *, const uint8_t *)) {
+    int nb = n / 32;
+    bool long_rows = (size_t)nb * (size_t)wsize >= DEC_LONG;
+    int R = long_rows ? 8 : 2;
+    q8_0_prep1 prep;
+    if (nb <= PREP_MAX) prep1_q8_0(&prep, a, nb, offset);
+    for (int g = 0; g < nw; g += R) {
+        const uint8_t *row[8];
+        for (int r = 0; r < R; r++) row[r] = w + (size_t)(g + r < nw ? g + r : g) * w_stride;
+        int rows = nw - g < R ? nw - g : R;
+        if (long_rows) {
+            if (nb <= PREP_MAX) q8_0_decode_rows(4, nb, s + g, row, rows, a, &prep, wsize, offset, pair);
+            else q8_0_decode_rows(4, nb, s + g, row, rows, a, NULL, wsize, offset, pair);
+        } else {
+            if (nb <= PREP_MAX) q8_0_decode_rows(1, nb, s + g, row, rows, a, &prep, wsize, offset, pair);
+            else q8_0_decode_rows(1, nb, s + g, row, rows, a, NULL, wsize, offset, pair);
+        }
+    }
+}
+
 #define Q8_0_DECODE(NAME, WSIZE, PAIR, OFFSET)                                                      \
-    static void NAME(int n, float *s, const uint8_t *w, size_t w_stride, const uint8_t *a, int nw) { \
-        const __m512i cc = _mm512_set1_epi8((char)(OFFSET));                                        \
-        int nb = n / 32;                                                                            \
-        for (int g = 0; g < nw; g += DEC_ROWS) {                                                    \
-            const uint8_t *row[DEC_ROWS];                                                           \
-            for (int r = 0; r < DEC_ROWS; r++)                                                      \
-                row[r] = w + (size_t)(g + r < nw ? g + r : g) * w_stride;                           \
-            __m512 acc[DEC_ROWS / 2];                                                               \
-            _Pragma("GCC unroll 16") for (int i = 0; i < DEC_ROWS / 2; i++) acc[i] = _mm512_setzero_ps(); \
-            const uint8_t *ab = a;                                                                  \
-            for (size_t off = 0; off < (size_t)nb * (WSIZE); off += (WSIZE), ab += 34) {            \
-                __m512i av = _mm512_broadcast_i64x4(loadu256(ab + 2));                              \
-                __m512i init = _mm512_sub_epi32(_mm512_setzero_si512(),                             \
-                                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, av)); \
-                __m512 da = _mm512_set1_ps(kernels_fp16_table[rd_u16(ab)]);                         \
-                _Pragma("GCC unroll 16") for (int i = 0; i < DEC_ROWS / 2; i++) {                    \
-                    const uint8_t *p0 = row[2 * i] + off, *p1 = row[2 * i + 1] + off;               \
-                    _mm_prefetch((const char *)p0 + DEC_AHEAD, _MM_HINT_T0);                        \
-                    _mm_prefetch((const char *)p1 + DEC_AHEAD, _MM_HINT_T0);                        \
-                    __m512i p = _mm512_dpbusd_epi32(init, PAIR(p0, p1), av);                        \
-                    __m512 d = _mm512_mul_ps(scale_pair(p0, p1), da);                               \
-                    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[i]);                     \
-                }                                                                                   \
-            }                                                                                       \
-            int rows = nw - g < DEC_ROWS ? nw - g : DEC_ROWS;                                       \
-            _Pragma("GCC unroll 16") for (int i = 0; i < DEC_ROWS / 2; i++) {                        \
-                __m512 t = halves_llama_sum(acc[i]);                                                \
-                if (2 * i < rows) s[g + 2 * i] = _mm512_cvtss_f32(t);                               \
-                if (2 * i + 1 < rows)                                                               \
-                    s[g + 2 * i + 1] = _mm512_cvtss_f32(_mm512_castps256_ps512(_mm512_extractf32x8_ps(t, 1))); \
-            }                                                                                       \
-        }                                                                                           \
-    }                                                                                               \
     static void gemm_##NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,       \
                             const void *a, size_t a_stride, int nw, int na) {                       \
-        if (na == 1) NAME(n, s, w, w_stride, a, nw);                                                \
+        if (na == 1) q8_0_decode(n, s, w, w_stride, a, nw, WSIZE, OFFSET, PAIR);                    \
         else tiles_##NAME(n, s, s_stride, w, w_stride, a, a_stride, nw, na);                        \
     }
 
@@ -828,14 +886,223 @@ Q8_0_DECODE(q4_0, 18, q4_0_pair, 8)
 Q8_0_DECODE(q5_0, 22, q5_0_pair, 16)
 Q8_0_DECODE(q8_0, 34, q8_0_pair, 128)
 
+/* ---- the K-quants ----
+ * The 64 codes of one 512-bit register come in the order the block stores them, and the
+ * prepared activation codes match:
+ *  - Q4_K / Q5_K: qs bytes 0..63 (chunks 0, 1) give the low-nibble sub-blocks 0 | 2 in one
+ *    register (halves) and the high-nibble 1 | 3 in another; bytes 64..127 likewise 4 | 6
+ *    and 5 | 7, against activations [0..31 | 64..95], [32..63 | 96..127], ...
+ *  - Q6_K: ql bytes 0..63 of half h give elements 128h + 0..63 (low nibbles) and
+ *    128h + 64..127 (high), so the activation codes are used as they are.
+ * vpdpbusd leaves each 4-element dot in its own int32 (|dot| <= 4 * 63 * 128 < 2^15, so its
+ * low 16 bits are the dot as int16), and vpdpwssd against (scale, 0) word pairs weights it
+ * by its sub-block's scale and adds it to the row's int32 lanes. Per super-block one
+ * conversion and FMA (for Q4_K / Q5_K one more for the mins) move them to the row's f32
+ * lanes, summed at the end of the row. Rows longer than KPREP_MAX super-blocks go in
+ * K-chunks whose partial sums add up in s. */
+
+#define KDEC_AHEAD 1024 /* bytes each row is prefetched ahead */
+
+static INLINE __m512i loadu512(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
+
+/* [32 bytes at p0 | 32 bytes at p1] */
+static INLINE __m512i halves(const uint8_t *p0, const uint8_t *p1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(p0)), loadu256(p1), 1);
+}
+
+/* Prefetch the `size` bytes at p (one block of the row) KDEC_AHEAD bytes ahead. */
+static INLINE void prefetch_block(const uint8_t *p, const int size) {
+#pragma GCC unroll 4
+    for (int o = 0; o < size; o += 64) _mm_prefetch((const char *)p + KDEC_AHEAD + o, _MM_HINT_T0);
+}
+
+/* The activation row prepared for the K-quant rows, per super-block: its scale, the bsums
+ * in the form the min / offset term needs, and (Q4_K / Q5_K) the codes reordered. */
+typedef struct {
+    float d[KPREP_MAX];
+    int32_t bs[KPREP_MAX][16];          /* Q4_K / Q5_K: 8 per-32 sums as int16; Q6_K: (-bsum, 0) word pairs */
+    uint8_t q[KPREP_MAX][256] __attribute__((aligned(64))); /* Q4_K / Q5_K: codes in register order */
+} kdec_prep;
+
+static INLINE void kdec_prep_k4(kdec_prep *p, const uint8_t *a, int cnt) {
+    for (int b = 0; b < cnt; b++, a += 292) {
+        const uint8_t *q = a + 4;
+        _mm512_store_si512((void *)p->q[b], halves(q, q + 64));
+        _mm512_store_si512((void *)(p->q[b] + 64), halves(q + 32, q + 96));
+        _mm512_store_si512((void *)(p->q[b] + 128), halves(q + 128, q + 192));
+        _mm512_store_si512((void *)(p->q[b] + 192), halves(q + 160, q + 224));
+        _mm_storeu_si128((__m128i *)p->bs[b], _mm_hadd_epi16(loadu128(a + 260), loadu128(a + 276)));
+        p->d[b] = q8_k_d(a);
+    }
+}
+
+static INLINE void kdec_prep_k6(kdec_prep *p, const uint8_t *a, int cnt) {
+    for (int b = 0; b < cnt; b++, a += 292) {
+        __m512i bs = _mm512_cvtepi16_epi32(loadu256(a + 260));
+        bs = _mm512_and_si512(_mm512_sub_epi32(_mm512_setzero_si512(), bs), _mm512_set1_epi32(0xffff));
+        _mm512_storeu_si512((void *)p->bs[b], bs);
+        p->d[b] = q8_k_d(a);
+    }
+}
+
+/* Q4_K / Q5_K: the 8 scales and the 8 mins of a super-block from its 12 packed bytes at q
+ * (GGUF_AND_QUANTS.md §3.9), one byte per sub-block, in general-purpose registers. */
+static INLINE void k4_scales_mins(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
+    uint32_t u0 = rd_u32(q), u1 = rd_u32(q + 4), u2 = rd_u32(q + 8);
+    uint32_t sh = (u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4;
+    uint32_t mh = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4;
+    *sc = (u0 & 0x3f3f3f3fu) | (uint64_t)sh << 32;
+    *mn = (u1 & 0x3f3f3f3fu) | (uint64_t)mh << 32;
+}
+
+/* vpshufb controls turning 8 scale bytes (in every qword) into (scale, 0) word pairs: sub-block
+ * 0 | 2, 1 | 3, 4 | 6, 5 | 7 in the two halves, matching the code registers. */
+#define K4_PICK(a, b) {(a) | 0x80808000u, (a) | 0x80808000u, (a) | 0x80808000u, (a) | 0x80808000u, \
+                       (a) | 0x80808000u, (a) | 0x80808000u, (a) | 0x80808000u, (a) | 0x80808000u, \
+                       (b) | 0x80808000u, (b) | 0x80808000u, (b) | 0x80808000u, (b) | 0x80808000u, \
+                       (b) | 0x80808000u, (b) | 0x80808000u, (b) | 0x80808000u, (b) | 0x80808000u}
+static const uint32_t k4_pick[4][16] __attribute__((aligned(64))) = {K4_PICK(0, 2), K4_PICK(1, 3), K4_PICK(4, 6), K4_PICK(5, 7)};
+#undef K4_PICK
+
+/* The scale-weighted sum of the four 4-element dot registers x[k], and the min term, into acc. */
+static INLINE __m512 k4_finish(const uint8_t *p, const __m512i x[4], const kdec_prep *k, int b, __m512 acc) {
+    uint64_t sc, mn;
+    k4_scales_mins(p + 4, &sc, &mn);
+    __m512i scv = _mm512_set1_epi64((long long)sc), isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        isum = _mm512_dpwssd_epi32(isum, x[i], _mm512_shuffle_epi8(scv, _mm512_load_si512((const void *)k4_pick[i])));
+    __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), loadu128((const uint8_t *)k->bs[b]));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kernels_fp16_table[rd_u16(p)] * k->d[b]), acc);
+    return _mm512_fnmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(m)),
+                            _mm512_set1_ps(kernels_fp16_table[rd_u16(p + 2)] * k->d[b]), acc);
+}
+
+static INLINE __m512i kq(const kdec_prep *k, int b, int i) { return _mm512_load_si512((const void *)(k->q[b] + 64 * i)); }
+
+/* Q4_K: d, dmin, 12 scale bytes, 128 qs bytes. */
+static INLINE __m512 q4_k_row(const uint8_t *p, const uint8_t *a, const kdec_prep *k, int b, __m512 acc) {
+    (void)a;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i z0 = loadu512(p + 16), z1 = loadu512(p + 80), x[4];
+    x[0] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z0, m4), kq(k, b, 0));
+    x[1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), kq(k, b, 1));
+    x[2] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z1, m4), kq(k, b, 2));
+    x[3] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), kq(k, b, 3));
+    return k4_finish(p, x, k, b, acc);
+}
+
+/* Q5_K: d, dmin, 12 scale bytes, 32 qh bytes, 128 qs bytes. Element l of sub-block s takes
+ * bit s of qh[l] as its fifth bit: qh sits in both halves of a register and vptestmb picks
+ * bit s (a different one per half) for a masked add of 16. */
+static INLINE __m512i q5_k_bits(__m512i q, __m512i qh, int s0, int s1) {
+    __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << s0)), _mm256_set1_epi8((char)(1 << s1)), 1);
+    return _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
+}
+
+static INLINE __m512 q5_k_row(const uint8_t *p, const uint8_t *a, const kdec_prep *k, int b, __m512 acc) {
+    (void)a;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i qh = _mm512_broadcast_i64x4(loadu256(p + 16));
+    __m512i z0 = loadu512(p + 48), z1 = loadu512(p + 112), x[4];
+    x[0] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q5_k_bits(_mm512_and_si512(z0, m4), qh, 0, 2), kq(k, b, 0));
+    x[1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q5_k_bits(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), qh, 1, 3), kq(k, b, 1));
+    x[2] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q5_k_bits(_mm512_and_si512(z1, m4), qh, 4, 6), kq(k, b, 2));
+    x[3] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q5_k_bits(_mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), qh, 5, 7), kq(k, b, 3));
+    return k4_finish(p, x, k, b, acc);
+}
+
+/* Q6_K: 128 ql bytes, 64 qh bytes, 16 signed scales, d. In half h, ql byte l (l < 64) holds
+ * elements 128h + l (low nibble) and 128h + 64 + l (high); qh byte l % 32 of the half holds
+ * their top two bits at bits 2 * (l / 32) and 4 + 2 * (l / 32). A per-qword rotate brings
+ * them to bits 4-5 (left by 4 | 2 for the low nibbles, 0 | -2 for the high) and vpternlogd
+ * merges them with the nibble. Codes are 0..63; the -32 comes from the bsums. */
+static INLINE __m512 q6_k_row(const uint8_t *p, const uint8_t *a, const kdec_prep *k, int b, __m512 acc) {
+    const __m512i m4 = _mm512_set1_epi8(15), m6 = _mm512_set1_epi8(63);
+    const __m512i rot_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), rot_hi = _mm512_setr_epi64(0, 0, 0, 0, 62, 62, 62, 62);
+    /* (scale, 0) word pairs: 128-bit lane i of register v gets sub-block 4v + i */
+    __m512i sc = _mm512_and_si512(_mm512_cvtepi8_epi32(loadu128(p + 192)), _mm512_set1_epi32(0xffff));
+    __m512i isum = _mm512_slli_epi32(_mm512_dpwssd_epi32(_mm512_setzero_si512(), sc, loadu512((const uint8_t *)k->bs[b])), 5);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = loadu512(p + 64 * h), qh = _mm512_broadcast_i64x4(loadu256(p + 128 + 32 * h));
+        __m512i lo = _mm512_and_si512(_mm512_ternarylogic_epi32(ql, _mm512_rolv_epi64(qh, rot_lo), m4, 0xe4), m6);
+        __m512i hi = _mm512_and_si512(_mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), _mm512_rolv_epi64(qh, rot_hi), m4, 0xe4), m6);
+        __m512i slo = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), sc);
+        __m512i shi = _mm512_permutexvar_epi32(_mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7), sc);
+        if (h) {
+            slo = _mm512_permutexvar_epi32(_mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11), sc);
+            shi = _mm512_permutexvar_epi32(_mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15), sc);
+        }
+        const uint8_t *aq = a + 4 + (size_t)b * 292 + 128 * h;
+        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, loadu512(aq)), slo);
+        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, loadu512(aq + 64)), shi);
+    }
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kernels_fp16_table[rd_u16(p + 208)] * k->d[b]), acc);
+}
+
+/* The decode driver: per K-chunk of up to KPREP_MAX super-blocks the activation prep, then
+ * the rows one after the other, or 8 at a time when a row has at least DEC_LONG bytes (rows
+ * past nw repeat the group's first and are not stored). */
+#define K_DECODE(NAME, BSIZE, PREP, ROW, TILES)                                                    \
+    static INLINE void NAME##_rows(const int R, int cnt, float *s, const uint8_t *const row[8], int rows, \
+                                   const uint8_t *ab, const kdec_prep *prep, bool add) {            \
+        __m512 acc[8];                                                                              \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();           \
+        for (int b = 0; b < cnt; b++) {                                                             \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                    \
+                const uint8_t *p = row[r] + (size_t)b * (BSIZE);                                    \
+                prefetch_block(p, BSIZE);                                                           \
+                acc[r] = ROW(p, ab, prep, b, acc[r]);                                               \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                        \
+            if (r >= rows) break;                                                                   \
+            float sum = _mm512_reduce_add_ps(acc[r]);                                               \
+            s[r] = add ? s[r] + sum : sum;                                                          \
+        }                                                                                           \
+    }                                                                                               \
+    static void NAME(int n, float *s, const uint8_t *w, size_t w_stride, const uint8_t *a, int nw) { \
+        kdec_prep prep;                                                                             \
+        int nb = n / QK_K;                                                                          \
+        bool long_rows = (size_t)nb * (BSIZE) >= DEC_LONG;                                          \
+        for (int b0 = 0; b0 < nb; b0 += KPREP_MAX) {                                                \
+            int cnt = nb - b0 < KPREP_MAX ? nb - b0 : KPREP_MAX;                                     \
+            const uint8_t *ab = a + (size_t)b0 * 292;                                               \
+            PREP(&prep, ab, cnt);                                                                   \
+            const uint8_t *w0 = w + (size_t)b0 * (BSIZE);                                           \
+            if (long_rows) {                                                                        \
+                for (int g = 0; g < nw; g += 8) {                                                   \
+                    const uint8_t *row[8];                                                          \
+                    for (int r = 0; r < 8; r++) row[r] = w0 + (size_t)(g + r < nw ? g + r : g) * w_stride; \
+                    NAME##_rows(8, cnt, s + g, row, nw - g < 8 ? nw - g : 8, ab, &prep, b0 > 0);    \
+                }                                                                                   \
+            } else {                                                                                \
+                for (int r = 0; r < nw; r++) {                                                      \
+                    const uint8_t *row[8] = {w0 + (size_t)r * w_stride};                            \
+                    NAME##_rows(1, cnt, s + r, row, 1, ab, &prep, b0 > 0);                          \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    static void gemm_##NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,       \
+                            const void *a, size_t a_stride, int nw, int na) {                       \
+        if (na == 1) NAME(n, s, w, w_stride, a, nw);                                                \
+        else TILES(n, s, s_stride, w, w_stride, a, a_stride, nw, na);                               \
+    }
+
+K_DECODE(q4_k_decode, 144, kdec_prep_k4, q4_k_row, gemm_q4_k)
+K_DECODE(q5_k_decode, 176, kdec_prep_k4, q5_k_row, gemm_q5_k)
+K_DECODE(q6_k_decode, 210, kdec_prep_k6, q6_k_row, gemm_q6_k)
+
 void kernels_avx512_install(type_traits *t) {
     t[GGML_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
     t[GGML_TYPE_Q4_0].gemm = gemm_q4_0;
     t[GGML_TYPE_Q5_0].gemm = gemm_q5_0;
     t[GGML_TYPE_Q8_0].gemm = gemm_q8_0;
-    t[GGML_TYPE_Q4_K].gemm = gemm_q4_k;
-    t[GGML_TYPE_Q5_K].gemm = gemm_q5_k;
-    t[GGML_TYPE_Q6_K].gemm = gemm_q6_k;
+    t[GGML_TYPE_Q4_K].gemm = gemm_q4_k_decode;
+    t[GGML_TYPE_Q5_K].gemm = gemm_q5_k_decode;
+    t[GGML_TYPE_Q6_K].gemm = gemm_q6_k_decode;
 }
 
 #else

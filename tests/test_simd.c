@@ -12,7 +12,9 @@
  *  - the replaced activation quantizers (Q8_0, Q8_1, Q8_K) must write the reference bytes
  *    for finite inputs, exact ties included, and never the code -128;
  *  - the AVX-512 Q4_0 / Q5_0 / Q8_0 tiles must equal llama.cpp's summation order bit for bit
- *    (emulated here), including a captured real sum that sits on an f16 rounding midpoint.
+ *    (emulated here), including a captured real sum that sits on an f16 rounding midpoint;
+ *    so must their one-activation-row (decode) path, also for rows longer than its prep.
+ * A tile with na = 1 runs the AVX-512 set's decode kernels, so the tile cases cover those.
  * With GEMMA_BENCH=1 the suite also prints vec_dot GB/s and gemm GFLOP/s per type and set on
  * a 2048 x 2048 matrix (one thread, per second of its CPU time); nothing is asserted. */
 #include "test.h"
@@ -26,28 +28,11 @@
 #include "cpu.h"
 #include "quant.h"
 #include "util.h"
+#include "rng.h"
 
 void suite_simd(void);
 
 /* ---------------------------------------------------------------- helpers */
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s) { rng_state = s * 0x9e3779b97f4a7c15ull + 1; }
-
-static uint64_t rng_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * 0x1.0p-53; }
-
-static double rng_gauss(void) {
-    double u = rng_uniform(), v = rng_uniform();
-    return sqrt(-2.0 * log(1.0 - u)) * cos(6.283185307179586 * v);
-}
 
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
@@ -389,6 +374,35 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
         }
         TEST_END();
     }
+
+    /* Decode (one activation row) keeps the order for any length: rows longer than the
+     * activation prep holds (PREP_MAX blocks, 16384 elements) take its fallback path. The
+     * tiles split such rows into chunks, so this is for na = 1 only. */
+    if (set != KERNELS_AVX512) return;
+    TEST_BEGIN("simd %s: decode (one activation row) sums in llama.cpp's order beyond 16384 elements",
+               kernel_set_name(set));
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const weight_type *wt = NULL;
+        for (int k = 0; k < N_WEIGHT_TYPES; k++)
+            if (weight_types[k].type == types[ti]) wt = &weight_types[k];
+        enum { NW = 5 };
+        int n = 16384 + 96;
+        size_t w_stride = ggml_row_size(wt->type, n) + 1;
+        uint8_t *w = malloc(w_stride * NW), *a = malloc(ggml_row_size(GGML_TYPE_Q8_0, n));
+        for (int i = 0; i < NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
+        make_act_row(GGML_TYPE_Q8_0, a, n, false);
+        float s[NW + 1];
+        s[NW] = -12345.0f;
+        tab[wt->type].gemm(n, s, NW, w, w_stride, a, 0, NW, 1);
+        for (int i = 0; i < NW; i++) {
+            float want = llama_order_dot(wt->type, n, w + i * w_stride, a);
+            EXPECT(s[i] == want, "%s row %d: got %.9g, llama.cpp order %.9g", ggml_type_name(wt->type), i, s[i], want);
+        }
+        EXPECT(s[NW] == -12345.0f, "%s: wrote past the %d rows", ggml_type_name(wt->type), NW);
+        free(w);
+        free(a);
+    }
+    TEST_END();
 }
 
 /* The replaced activation quantizers write the reference bytes. */
