@@ -155,9 +155,17 @@ static void rope(float *v, int half, const float *cs, const float *sn) { rotate_
 static void mm(gemma_context *c, float *y, const weight *w, const float *x, int M) {
     matmul(&c->mm, y, w->data, w->type, w->ne[1], w->ne[0], x, M);
 }
+static const void *expert_rows(const weight *w, int e) {
+    return (const uint8_t *)w->data + (size_t)e * (size_t)w->ne[1] * w->row_bytes;
+}
 static void mm_expert(gemma_context *c, float *y, const weight *w, int e, const float *x, int M) {
-    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * (size_t)w->ne[1] * w->row_bytes;
-    matmul(&c->mm, y, base, w->type, w->ne[1], w->ne[0], x, M);
+    matmul(&c->mm, y, expert_rows(w, e), w->type, w->ne[1], w->ne[0], x, M);
+}
+/* Two products of the same input in one pass (gate and up; Q and K ...). */
+static void mm2(gemma_context *c, float *y0, const weight *w0, const void *d0, float *y1, const weight *w1,
+                const void *d1, const float *x, int M) {
+    matmul_part p[2] = {{y0, d0, w0->type, w0->ne[1]}, {y1, d1, w1->type, w1->ne[1]}};
+    matmul_many(&c->mm, p, 2, w0->ne[0], x, M);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -511,13 +519,20 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 
     norm(c, c->h, c->x, l->attn_norm, E, M);
     rope_table(c, il, M, pos0);
-    mm(c, c->q, &l->wq, c->h, M);
-
-    /* K, V of this layer into its cache (layers sharing another layer's cache skip this) */
+    /* Q, and K, V of this layer into its cache (layers sharing another layer's cache skip
+     * K and V), as one pass over the threads */
+    if (!l->has_kv) {
+        mm(c, c->q, &l->wq, c->h, M);
+    } else if (l->v_from_k) {
+        mm2(c, c->q, &l->wq, l->wq.data, c->k, &l->wk, l->wk.data, c->h, M);
+        memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
+    } else {
+        matmul_part p[3] = {{c->q, l->wq.data, l->wq.type, l->wq.ne[1]},
+                            {c->k, l->wk.data, l->wk.type, l->wk.ne[1]},
+                            {c->v, l->wv.data, l->wv.type, l->wv.ne[1]}};
+        matmul_many(&c->mm, p, 3, l->wq.ne[0], c->h, M);
+    }
     if (l->has_kv) {
-        mm(c, c->k, &l->wk, c->h, M);
-        if (l->v_from_k) memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
-        else mm(c, c->v, &l->wv, c->h, M);
         kv_args a = {c, il, pos0};
         for_rows(c, M, 2 * kvd, store_kv_rows, &a);
     }
@@ -536,8 +551,7 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 static void geglu(gemma_context *c, float *out, const weight *gate, const weight *up,
                   const weight *down, const float *h, int M) {
     int F = (int)gate->ne[1];
-    mm(c, c->gate, gate, h, M);
-    mm(c, c->up, up, h, M);
+    mm2(c, c->gate, gate, gate->data, c->up, up, up->data, h, M);
     geglu_args a = {c->gate, c->gate, c->up, (size_t)F, (size_t)F, (size_t)F, F};
     gelu_mul(c, &a, M);
     mm(c, out, down, c->gate, M);
@@ -653,8 +667,8 @@ static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f)
             geglu_args ga = {act, c->moe_gu, c->moe_gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, F};
             gelu_mul(c, &ga, cnt);
         } else {
-            mm_expert(c, c->moe_gu, &l->gate_exps, e, c->moe_in, cnt);
-            mm_expert(c, c->up, &l->up_exps, e, c->moe_in, cnt);
+            mm2(c, c->moe_gu, &l->gate_exps, expert_rows(&l->gate_exps, e), c->up, &l->up_exps,
+                expert_rows(&l->up_exps, e), c->moe_in, cnt);
             geglu_args ga = {act, c->moe_gu, c->up, (size_t)F, (size_t)F, (size_t)F, F};
             gelu_mul(c, &ga, cnt);
         }

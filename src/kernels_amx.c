@@ -274,8 +274,9 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t
 }
 
 size_t amx_scratch_size(uint32_t type, int64_t K) {
-    /* two panels of 16 rows: 16 K bytes of codes + up to K/16 blocks x 16 rows x 2 floats
-     * each (the bf16 path: a zero-padded copy of 16 rows x K x 2 bytes each) */
+    /* the largest of: two per-block panels of 16 rows (16 K bytes of codes + 2 floats per
+     * block and row each); a digit panel (up to 3 x 16 K bytes + 9 floats per super-block
+     * and row); two zero-padded bf16 panels or one F16 panel's two planes (2 x 32 K bytes) */
     (void)type;
     return (size_t)K * 64 + 256;
 }

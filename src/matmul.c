@@ -1,11 +1,16 @@
 /* matmul.c - the matrix multiply driver over the per-type kernels (quant.h).
  *
- * 1. Convert the M activation rows once to the weight type's vec_dot_type (Q8_0, Q8_K ...),
- *    all threads cooperating, then a barrier (the end of pool_run).
- * 2. Split the N weight rows into chunks handed out dynamically to the threads. Inside a
- *    chunk, tiles of up to GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows go to the
- *    type's tile kernel, or (types without one) each weight row is dotted with every
- *    activation row while it is hot in cache. */
+ * A job is one or more products that share their input X (Q, K and V; gate and up), so that
+ * X is converted once and the threads meet at as few barriers as possible:
+ * 1. Convert the M activation rows once to each activation format the weights need (their
+ *    vec_dot_type: Q8_0, Q8_K ...), all threads cooperating, then a barrier.
+ * 2. With AMX (amx.h) and a batch of at least amx_min_rows tokens: rearrange the converted
+ *    rows for the tiles, once per tile layout, then a barrier.
+ * 3. Split every product's N weight rows into chunks, handed out dynamically to the threads
+ *    from one counter over all products. Inside a chunk: AMX tiles; or tiles of up to
+ *    GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows through the type's tile kernel;
+ *    or (types without one) each weight row dotted with every activation row while it is
+ *    hot in cache. */
 #include "matmul.h"
 
 #include <stdlib.h>
@@ -26,85 +31,97 @@ int matmul_set_amx_min_rows(int m) {
     return old;
 }
 
+/* The activations in one format. */
 typedef struct {
-    float *y;
-    const uint8_t *w;
-    size_t w_row;          /* bytes per weight row */
-    const float *x;        /* f32 activations */
-    uint8_t *a;            /* activations in vec_dot_type */
-    size_t a_row;          /* bytes per activation row */
-    int64_t N, K, M;
-    uint32_t type;
-    const type_traits *tt, *at;
-    int64_t chunk;         /* weight rows per chunk */
+    uint32_t type;            /* a vec_dot_type; GGML_TYPE_F32: the input floats themselves */
+    uint8_t *a;
+    size_t a_row;             /* bytes per row */
+} act_format;
+
+/* The activations in one AMX tile layout (one per activation format, F16 and BF16 apart). */
+typedef struct {
+    uint32_t key, type;       /* layout key; a weight type that uses it */
+    const act_format *af;
+    uint8_t *dst;
+} amx_layout;
+
+typedef struct {
+    matmul_part p;
+    const type_traits *tt;
+    size_t w_row;             /* bytes per weight row */
+    const act_format *af;
+    const amx_layout *amx;    /* NULL: vector kernels */
+    int64_t chunk;            /* weight rows per chunk */
+    int64_t first;            /* index of its first chunk in the job */
+} part_job;
+
+typedef struct {
+    const float *x;
+    int64_t K, M;
+    part_job part[MATMUL_MAX_PARTS];
+    act_format fmt[MATMUL_MAX_PARTS];
+    amx_layout lay[MATMUL_MAX_PARTS];
+    int n_part, n_fmt, n_lay;
+    int64_t n_chunks;
     chunk_counter next;
-    uint8_t *amx_act;      /* activations in the AMX tile layout */
-    uint8_t *amx_scratch;  /* per-thread panels, amx_each bytes apart */
+    uint8_t *amx_scratch;     /* per-thread panels, amx_each bytes apart */
     size_t amx_each;
 } matmul_job;
 
-/* Step 1: thread ith converts rows ith, ith + nth, ... */
+/* Step 1: thread ith converts (format, row) pairs ith, ith + nth, ... */
 static void quantize_worker(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    for (int64_t m = ith; m < j->M; m += nth)
-        j->at->from_float(j->x + m * j->K, j->a + (size_t)m * j->a_row, j->K);
-}
-
-static void rows_times_all(const matmul_job *j, int64_t n0, int64_t n1) {
-    vec_dot_fn dot = j->tt->vec_dot;
-    for (int64_t n = n0; n < n1; n++) {
-        const uint8_t *wrow = j->w + (size_t)n * j->w_row;
-        for (int64_t m = 0; m < j->M; m++)
-            dot((int)j->K, &j->y[m * j->N + n], wrow, j->a + (size_t)m * j->a_row);
+    for (int64_t i = ith; i < j->n_fmt * j->M; i += nth) {
+        const act_format *f = &j->fmt[i / j->M];
+        int64_t m = i % j->M;
+        if (f->type != GGML_TYPE_F32)
+            ggml_type_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
 }
 
-static void tiles(const matmul_job *j, int64_t n0, int64_t n1) {
-    gemm_fn gemm = j->tt->gemm;
+static void rows_times_all(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n1) {
+    vec_dot_fn dot = pj->tt->vec_dot;
+    const uint8_t *w = pj->p.w;
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t m = 0; m < j->M; m++)
+            dot((int)j->K, &pj->p.y[m * pj->p.N + n], w + (size_t)n * pj->w_row,
+                pj->af->a + (size_t)m * pj->af->a_row);
+}
+
+/* Tiles also for decode (M = 1): a tile of 8 weight rows shares one pass over the
+ * activation row and one horizontal reduction, which keeps more loads in flight. */
+static void tiles(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n1) {
+    gemm_fn gemm = pj->tt->gemm;
+    const uint8_t *w = pj->p.w;
     for (int64_t m = 0; m < j->M; m += GEMM_MAX_NA) {
         int na = (int)(j->M - m < GEMM_MAX_NA ? j->M - m : GEMM_MAX_NA);
         for (int64_t n = n0; n < n1; n += GEMM_MAX_NW) {
             int nw = (int)(n1 - n < GEMM_MAX_NW ? n1 - n : GEMM_MAX_NW);
-            gemm((int)j->K, &j->y[m * j->N + n], (size_t)j->N, j->w + (size_t)n * j->w_row,
-                 j->w_row, j->a + (size_t)m * j->a_row, j->a_row, nw, na);
+            gemm((int)j->K, &pj->p.y[m * pj->p.N + n], (size_t)pj->p.N, w + (size_t)n * pj->w_row,
+                 pj->w_row, pj->af->a + (size_t)m * pj->af->a_row, pj->af->a_row, nw, na);
         }
     }
 }
 
-/* Step 2: chunks of weight rows, dynamically scheduled. */
+/* Step 3: chunks of weight rows of all parts, dynamically scheduled. */
 static void matmul_worker(void *arg, int ith, int nth) {
-    (void)ith;
     (void)nth;
     matmul_job *j = arg;
-    int64_t n_chunks = (j->N + j->chunk - 1) / j->chunk;
-    /* Tiles also for decode (M = 1): a tile of 8 weight rows shares one pass over the
-     * activation row and one horizontal reduction, which keeps more loads in flight. */
-    bool use_tiles = j->tt->gemm != NULL;
-    for (int64_t c = chunks_next(&j->next); c < n_chunks; c = chunks_next(&j->next)) {
-        int64_t n0 = c * j->chunk, n1 = n0 + j->chunk < j->N ? n0 + j->chunk : j->N;
-        if (use_tiles) tiles(j, n0, n1);
-        else rows_times_all(j, n0, n1);
-    }
-}
-
+    for (int64_t c = chunks_next(&j->next); c < j->n_chunks; c = chunks_next(&j->next)) {
+        const part_job *pj = &j->part[0];
+        while (pj + 1 < j->part + j->n_part && c >= pj[1].first) pj++;
+        int64_t n0 = (c - pj->first) * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
 #if defined(__x86_64__)
-/* ---- AMX (amx.h): the activations rearranged for the tiles, then 32-row chunks ---- */
-
-static void amx_pack_worker(void *arg, int ith, int nth) {
-    matmul_job *j = arg;
-    int64_t groups = (j->M + AMX_TOKENS - 1) / AMX_TOKENS;
-    for (int64_t g = ith; g < groups; g += nth)
-        amx_pack_act(j->type, j->a, j->a_row, j->K, j->M, g, j->amx_act);
-}
-
-static void amx_worker(void *arg, int ith, int nth) {
-    (void)nth;
-    matmul_job *j = arg;
-    int64_t n_chunks = (j->N + j->chunk - 1) / j->chunk;
-    for (int64_t c = chunks_next(&j->next); c < n_chunks; c = chunks_next(&j->next)) {
-        int64_t n0 = c * j->chunk, n1 = n0 + j->chunk < j->N ? n0 + j->chunk : j->N;
-        amx_rows(j->type, j->y, j->N, j->w, j->w_row, j->K, n0, (int)(n1 - n0), j->amx_act, j->M,
-                 j->amx_scratch + j->amx_each * (size_t)ith);
+        if (pj->amx) {
+            amx_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->w_row, j->K, n0, (int)(n1 - n0),
+                     pj->amx->dst, j->M, j->amx_scratch + j->amx_each * (size_t)ith);
+            continue;
+        }
+#else
+        (void)ith;
+#endif
+        if (pj->tt->gemm) tiles(j, pj, n0, n1);
+        else rows_times_all(j, pj, n0, n1);
     }
 }
 
@@ -118,23 +135,55 @@ static void *grown(void **buf, size_t *size, size_t n) {
     return *buf;
 }
 
-static void matmul_amx(matmul_ctx *mc, matmul_job *j) {
-    int nth = pool_size(mc->pool);
-    j->amx_act = grown(&mc->amx_act, &mc->amx_act_size, amx_act_size(j->type, j->K, j->M));
-    j->amx_each = amx_scratch_size(j->type, j->K);
-    j->amx_scratch = grown(&mc->amx_scratch, &mc->amx_scratch_size, j->amx_each * (size_t)nth);
+#if defined(__x86_64__)
+/* Step 2: thread ith rearranges (layout, token group) pairs ith, ith + nth, ... */
+static void amx_pack_worker(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    int64_t groups = (j->M + AMX_TOKENS - 1) / AMX_TOKENS;
+    for (int64_t i = ith; i < j->n_lay * groups; i += nth) {
+        const amx_layout *l = &j->lay[i / groups];
+        amx_pack_act(l->type, l->af->a, l->af->a_row, j->K, j->M, i % groups, l->dst);
+    }
+}
+
+/* F16 and BF16 weights both take f32 activations but lay them out differently. */
+static uint32_t layout_key(uint32_t type, uint32_t vec_dot_type) {
+    return type == GGML_TYPE_F16 || type == GGML_TYPE_BF16 ? type : vec_dot_type;
+}
+
+/* Decide which parts go to the AMX tiles; lay out their activations (step 2). */
+static void prepare_amx(matmul_ctx *mc, matmul_job *j) {
+    if (amx_min_rows <= 0 || j->M < amx_min_rows || !quant_amx()) return;
+    size_t total = 0, each = 0;
+    for (int i = 0; i < j->n_part; i++) {
+        part_job *pj = &j->part[i];
+        if (!amx_supports(pj->p.type, j->K, quant_amx_bf16())) continue;
+        uint32_t key = layout_key(pj->p.type, pj->tt->vec_dot_type);
+        int k = 0;
+        while (k < j->n_lay && j->lay[k].key != key) k++;
+        if (k == j->n_lay) {
+            j->lay[j->n_lay++] = (amx_layout){key, pj->p.type, pj->af, (uint8_t *)(uintptr_t)total};
+            total += amx_act_size(pj->p.type, j->K, j->M);
+        }
+        pj->amx = &j->lay[k];
+        size_t s = amx_scratch_size(pj->p.type, j->K);
+        if (s > each) each = s;
+    }
+    if (!j->n_lay) return;
+    uint8_t *base = grown(&mc->amx_act, &mc->amx_act_size, total);
+    for (int k = 0; k < j->n_lay; k++) j->lay[k].dst = base + (uintptr_t)j->lay[k].dst;
+    j->amx_each = each;
+    j->amx_scratch = grown(&mc->amx_scratch, &mc->amx_scratch_size, each * (size_t)pool_size(mc->pool));
     pool_run(mc->pool, amx_pack_worker, j);
-    j->chunk = 32;
-    chunks_reset(&j->next);
-    pool_run(mc->pool, amx_worker, j);
 }
 #endif
 
 void matmul_ctx_release(matmul_ctx *mc) {
     free(mc->amx_act);
     free(mc->amx_scratch);
-    mc->amx_act = mc->amx_scratch = NULL;
-    mc->amx_act_size = mc->amx_scratch_size = 0;
+    free(mc->qmore);
+    mc->amx_act = mc->amx_scratch = mc->qmore = NULL;
+    mc->amx_act_size = mc->amx_scratch_size = mc->qmore_size = 0;
 }
 
 size_t matmul_scratch_size(int64_t K, int64_t M) {
@@ -145,40 +194,77 @@ size_t matmul_scratch_size(int64_t K, int64_t M) {
     return per_row * (size_t)M;
 }
 
-void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
-            const float *x, int64_t M) {
-    matmul_job j = {0};
-    j.type = type;
-    j.tt = ggml_type_traits(type);
-    j.at = ggml_type_traits(j.tt->vec_dot_type);
-    j.y = y;
-    j.w = w;
-    j.w_row = ggml_row_size(type, K);
+/* Step 1: the formats the parts need: the floats themselves (F32), or converted, the first
+ * conversion into qbuf and any others into qmore. */
+static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
+    for (int i = 0; i < j->n_part; i++) {
+        part_job *pj = &j->part[i];
+        uint32_t t = pj->tt->vec_dot_type;
+        int f = 0;
+        while (f < j->n_fmt && j->fmt[f].type != t) f++;
+        if (f == j->n_fmt)
+            j->fmt[j->n_fmt++] = (act_format){t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
+                                                                          : ggml_row_size(t, j->K)};
+        pj->af = &j->fmt[f];
+    }
+    size_t more = 0;
+    int conv = 0;
+    for (int f = 0; f < j->n_fmt; f++)
+        if (j->fmt[f].type != GGML_TYPE_F32 && conv++ > 0) more += j->fmt[f].a_row * (size_t)j->M;
+    uint8_t *extra = more ? grown(&mc->qmore, &mc->qmore_size, more) : NULL;
+    conv = 0;
+    for (int f = 0; f < j->n_fmt; f++) {
+        act_format *af = &j->fmt[f];
+        if (af->type == GGML_TYPE_F32) {
+            af->a = (uint8_t *)j->x;
+        } else if (conv++ == 0) {
+            af->a = mc->qbuf;
+        } else {
+            af->a = extra;
+            extra += af->a_row * (size_t)j->M;
+        }
+    }
+    if (!conv) return;
+    if (j->M > 1) pool_run(mc->pool, quantize_worker, j);
+    else quantize_worker(j, 0, 1);
+}
+
+void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x, int64_t M) {
+    matmul_job j;
+    memset(&j, 0, sizeof j);
     j.x = x;
-    j.N = N;
     j.K = K;
     j.M = M;
-    if (j.tt->vec_dot_type == GGML_TYPE_F32) {
-        j.a = (uint8_t *)x;
-        j.a_row = (size_t)K * sizeof(float);
-    } else {
-        j.a_row = ggml_row_size(j.tt->vec_dot_type, K);
-        j.a = mc->qbuf;
-        if (M > 1) pool_run(mc->pool, quantize_worker, &j);
-        else quantize_worker(&j, 0, 1);
+    j.n_part = n < MATMUL_MAX_PARTS ? n : MATMUL_MAX_PARTS;
+    for (int i = 0; i < j.n_part; i++) {
+        j.part[i].p = parts[i];
+        j.part[i].tt = ggml_type_traits(parts[i].type);
+        j.part[i].w_row = ggml_row_size(parts[i].type, K);
     }
+    convert_inputs(mc, &j);
 #if defined(__x86_64__)
-    if (amx_min_rows > 0 && M >= amx_min_rows && quant_amx() && amx_supports(type, K, quant_amx_bf16())) {
-        matmul_amx(mc, &j);
-        return;
-    }
+    prepare_amx(mc, &j);
 #endif
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
-     * and a multiple of the tile height so tiles stay whole. */
+     * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX. */
     int nth = pool_size(mc->pool);
-    j.chunk = M > 1 ? 32 : 64;
-    while (j.chunk > GEMM_MAX_NW && (N + j.chunk - 1) / j.chunk < 4 * nth) j.chunk /= 2;
-    if (M == 1) while (j.chunk > 1 && (N + j.chunk - 1) / j.chunk < 4 * nth) j.chunk /= 2;
+    for (int i = 0; i < j.n_part; i++) {
+        part_job *pj = &j.part[i];
+        int64_t N = pj->p.N, c = M > 1 ? 32 : 64;
+        if (!pj->amx) {
+            while (c > GEMM_MAX_NW && (N + c - 1) / c < 4 * nth) c /= 2;
+            if (M == 1) while (c > 1 && (N + c - 1) / c < 4 * nth) c /= 2;
+        }
+        pj->chunk = c;
+        pj->first = j.n_chunks;
+        j.n_chunks += (N + c - 1) / c;
+    }
     chunks_reset(&j.next);
     pool_run(mc->pool, matmul_worker, &j);
+}
+
+void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
+            const float *x, int64_t M) {
+    matmul_part p = {y, w, type, N};
+    matmul_many(mc, &p, 1, K, x, M);
 }

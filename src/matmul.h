@@ -19,13 +19,31 @@ typedef struct {
     threadpool *pool;
     void *qbuf;        /* scratch for quantized activations */
     size_t qbuf_size;
+    void *qmore;       /* further activation formats of a matmul_many, grown on use */
+    size_t qmore_size;
     void *amx_act, *amx_scratch;        /* AMX buffers, grown on first use (amx.h) */
     size_t amx_act_size, amx_scratch_size;
 } matmul_ctx;
 
+/* One of several products that share their input (matmul_many): y = X · w^T, w = N rows
+ * of `type`. */
+typedef struct {
+    float *y;
+    const void *w;
+    uint32_t type;
+    int64_t N;
+} matmul_part;
+#define MATMUL_MAX_PARTS 4
+
 /* Y[M][N] = X[M][K] · W^T, W = N rows of `type` at `w` (row stride = row size of K). */
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
             const float *x, int64_t M);
+
+/* Y_i = X · W_i^T for up to MATMUL_MAX_PARTS products that share X (M rows of K): Q, K and
+ * V; gate and up. X is converted once per activation format, and all products' rows go to
+ * the threads in one pass (one barrier, not one per product). */
+void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x,
+                 int64_t M);
 
 /* Bytes of scratch matmul needs for M rows of K elements, over all types. */
 size_t matmul_scratch_size(int64_t K, int64_t M);

@@ -40,6 +40,7 @@ typedef struct {
     int e8m0;     /* MXFP4's exponent byte, -1 = none */
 } amx_type;
 
+#if defined(__x86_64__) /* the AMX kernels and their tests (kernels_amx.c is empty elsewhere) */
 static const amx_type types[] = {
     {GGML_TYPE_Q4_0, {0, -1}, -1},   {GGML_TYPE_Q4_1, {0, 2}, -1},    {GGML_TYPE_Q5_0, {0, -1}, -1},
     {GGML_TYPE_Q5_1, {0, 2}, -1},    {GGML_TYPE_Q8_0, {0, -1}, -1},   {GGML_TYPE_IQ4_NL, {0, -1}, -1},
@@ -47,6 +48,7 @@ static const amx_type types[] = {
     {GGML_TYPE_Q6_K, {208, -1}, -1}, {GGML_TYPE_IQ4_XS, {0, -1}, -1}, {GGML_TYPE_BF16, {-1, -1}, -1},
     {GGML_TYPE_F16, {-1, -1}, -1},
 };
+#endif
 
 /* n rows of K elements of type t->type. */
 static uint8_t *random_weights(const amx_type *t, int n, int K) {
@@ -91,6 +93,7 @@ static uint8_t *random_acts(uint32_t type, int M, int K, float **xf, size_t *a_r
     return a;
 }
 
+#if defined(__x86_64__)
 /* A bound on the magnitude of any partial sum of dot(w row, a row): sum |a| times 4 max |w|
  * (a format with a min may split a weight into two larger parts of opposite sign). */
 static double bound(uint32_t type, const uint8_t *w, const uint8_t *a, int K) {
@@ -178,6 +181,46 @@ static void test_matmul(const amx_type *t, int N, int K, int M) {
     free(off);
     TEST_END();
 }
+#endif
+
+/* matmul_many (products sharing their input, converted once) must give exactly what
+ * separate matmul calls give: mixed activation formats (Q8_K, Q8_0, f32), single tokens and
+ * a batch (AMX tiles when the CPU has them). */
+static void test_many(int M) {
+    TEST_BEGIN("matmul: matmul_many of Q4_K, Q6_K, Q8_0 and F16 parts = separate matmuls, %d tokens", M);
+    static const amx_type parts[] = {{GGML_TYPE_Q4_K, {0, 2}, -1}, {GGML_TYPE_Q6_K, {208, -1}, -1},
+                                     {GGML_TYPE_Q8_0, {0, -1}, -1}, {GGML_TYPE_F16, {-1, -1}, -1}};
+    const int K = 512, N[4] = {40, 24, 33, 17};
+    float *x;
+    size_t a_row;
+    free(random_acts(GGML_TYPE_F32, M, K, &x, &a_row));
+    matmul_ctx mc = {0};
+    mc.pool = pool_new(2);
+    mc.qbuf_size = matmul_scratch_size(K, M);
+    mc.qbuf = malloc(mc.qbuf_size);
+    matmul_part p[4];
+    float *one[4];
+    uint8_t *w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = random_weights(&parts[i], N[i], K);
+        p[i] = (matmul_part){malloc((size_t)M * N[i] * sizeof(float)), w[i], parts[i].type, N[i]};
+        one[i] = malloc((size_t)M * N[i] * sizeof(float));
+        matmul(&mc, one[i], w[i], parts[i].type, N[i], K, x, M);
+    }
+    matmul_many(&mc, p, 4, K, x, M);
+    for (int i = 0; i < 4; i++) {
+        EXPECT(memcmp(one[i], p[i].y, (size_t)M * N[i] * sizeof(float)) == 0, "part %d (%s) differs", i,
+               ggml_type_name(parts[i].type));
+        free(p[i].y);
+        free(one[i]);
+        free(w[i]);
+    }
+    matmul_ctx_release(&mc);
+    pool_free(mc.pool);
+    free(mc.qbuf);
+    free(x);
+    TEST_END();
+}
 
 static void test_selection(void) {
     TEST_BEGIN("amx: the kernel set with AMX is preferred, GEMMA_KERNELS=avx512 turns it off");
@@ -206,11 +249,14 @@ static void test_selection(void) {
 }
 
 void suite_amx(void) {
+    test_many(1);
+    test_many(40);
     test_selection();
     if (!kernel_set_supported(cpu_get(), KERNELS_AMX)) {
         test_skip("amx: this CPU has no AMX-INT8, or the OS did not grant the tile state");
         return;
     }
+#if defined(__x86_64__)
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const amx_type *t = &types[i];
         if ((t->type == GGML_TYPE_BF16 || t->type == GGML_TYPE_F16) && !cpu_get()->has_amx_bf16) {
@@ -222,4 +268,5 @@ void suite_amx(void) {
         test_kernel(t, 5, 512, 1);     /* a single token */
         test_matmul(t, 96, 512, 40);
     }
+#endif
 }
