@@ -14,7 +14,6 @@ MACHINE := $(shell $(CC) -dumpmachine)
 # and the fast path is chosen at run time (src/cpu.c).
 ifneq (,$(findstring x86_64,$(MACHINE)))
 ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
-ISA_FLAGS_vec_avx2 = -mavx2 -mfma
 ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 ISA_FLAGS_amx    = $(ISA_FLAGS_avx512) -mamx-tile -mamx-int8 -mamx-bf16
 endif

@@ -874,21 +874,12 @@ size_t ggml_row_size(uint32_t type, int64_t n) {
 static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 static kernel_set active_set = KERNELS_SCALAR;
 
-void axpy_f32_scalar(int n, float a, const float *x, float *y) {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-static axpy_fn active_axpy = axpy_f32_scalar;
-
 static void install_kernels(void) {
     char warn[256];
     kernel_set s = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), warn, sizeof warn);
     if (warn[0]) fprintf(stderr, "gemma: %s\n", warn);
     kernels_install(active_traits, s);
     active_set = s;
-#if defined(__x86_64__)
-    if (s == KERNELS_AVX2 || s == KERNELS_AVX512 || s == KERNELS_AMX) active_axpy = axpy_f32_avx2;
-#endif
 }
 
 bool quant_amx(void) {
@@ -898,10 +889,6 @@ bool quant_amx(void) {
 
 bool quant_amx_bf16(void) { return quant_amx() && cpu_get()->has_amx_bf16; }
 
-axpy_fn f32_axpy(void) {
-    quant_init();
-    return active_axpy;
-}
 
 /* Call before the table is used by several threads (model loading does): the kernel
  * pointers are written once, here. */

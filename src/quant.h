@@ -75,12 +75,6 @@ void quant_init(void);
 bool quant_amx(void);
 bool quant_amx_bf16(void);
 
-/* y[i] += a * x[i] over n floats (attention's weighted sum of values): the scalar loop or
- * a SIMD version chosen by quant_init(). */
-typedef void (*axpy_fn)(int n, float a, const float *x, float *y);
-axpy_fn f32_axpy(void);
-void axpy_f32_scalar(int n, float a, const float *x, float *y);
-void axpy_f32_avx2(int n, float a, const float *x, float *y);   /* x86-64 only */
 
 /* ---- scalar reference kernels (also the twins the SIMD tests compare against) ---- */
 

@@ -857,37 +857,7 @@ static void test_hostile(void) {
     TEST_END();
 }
 
-/* The f32 axpy used by attention: its SIMD version against the scalar loop (same
- * arithmetic per element, a*x+y with one rounding under FMA vs two without: within 1 ulp of
- * the larger term), on odd lengths. */
-static void test_axpy(void) {
-    TEST_BEGIN("quants: f32 axpy, SIMD twin against the scalar loop");
-    /* f32_axpy() is the AVX2 one when quant_init chose an AVX2 or AVX-512 kernel set */
-    printf("     axpy path: %s\n", f32_axpy() == axpy_f32_scalar ? "scalar" : "SIMD");
-    float x[257], y0[257], y1[257];
-    uint64_t st = 12345;
-    for (int i = 0; i < 257; i++) {
-        st = st * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((int)(st >> 40) % 2001 - 1000) / 97.0f;
-        y0[i] = y1[i] = (float)((int)(st >> 20) % 2001 - 1000) / 31.0f;
-    }
-    for (int n = 0; n <= 257; n += 37) {
-        float a = 0.37f * (float)(n + 1);
-        memcpy(y1, y0, sizeof y0);
-        float ys[257];
-        memcpy(ys, y0, sizeof y0);
-        axpy_f32_scalar(n, a, x, ys);
-        f32_axpy()(n, a, x, y1);
-        for (int i = 0; i < 257; i++) {
-            float tol = 1e-6f * (fabsf(a * x[i]) + fabsf(y0[i])) + 1e-30f;
-            EXPECT(fabsf(ys[i] - y1[i]) <= tol, "n %d, element %d: %g vs %g", n, i, ys[i], y1[i]);
-        }
-    }
-    TEST_END();
-}
-
 void suite_quants(void) {
-    test_axpy();
     test_table();
     test_fp16();
     test_fixtures();
