@@ -20,7 +20,8 @@
  * tmm4-7 = C for the 2 x 2 pairs, so one A load serves two token groups and one B load two
  * panels. Every block's C must leave the tile (tilestored) for its scales: per 16 x 16 x 32
  * products that store costs as much as the tdpbssd itself, and the fix-up about as much
- * again (measured on Sapphire Rapids; the tile unit and the vector units barely overlap).
+ * again (measured on the development machine; the tile unit and the vector units barely
+ * overlap).
  * Blocks go in chunks of CHUNK: all their products first, then each C tile's fix-up over
  * the chunk with its 16 accumulators in registers.
  *
@@ -30,7 +31,7 @@
  * row r at codes + (s * 16 + r) * L (an A tile of 16 rows of L bytes), then f32 arrays
  * [blocks][16 rows] of scales and mins.
  *
- * ---- The bf16 path ----
+ * ---- The bf16 path (BF16 and F16 weights, at the end) ----
  * tdpbf16ps: C[m][n] += sum_k A[m][2k..2k+1] . B[k][2n..2n+1] in f32. BF16 weight rows are
  * already the A layout (32 elements = 64 bytes per tile row), so full panels are loaded from
  * the mapping with the row stride; C accumulates over all of K inside the tile. */
@@ -234,7 +235,7 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t
         /* bf16 pairs: element k of token t at (k / 2) * 64 + t * 4 + (k % 2) * 2. For F16
          * weights also the rounding remainder x - hi, as a second bf16 plane at K * 32. */
         for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
-            const float *x = (const float *)((const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row);
+            const float *x = (const float *)(const void *)((const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row);
             for (int64_t k = 0; k < K; k++) {
                 uint16_t h = fp32_to_bf16(x[k]);
                 size_t at = (size_t)(k / 2) * 64 + (size_t)t * 4 + (size_t)(k % 2) * 2;
@@ -248,7 +249,7 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t
         return;
     }
     const amx_format *f = format_of(type);
-    float *fl = (float *)(grp + (size_t)K * 16);
+    float *fl = (float *)(void *)(grp + (size_t)K * 16);
     int64_t nb = K / 32;
     for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
         const uint8_t *row = (const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row;
@@ -313,7 +314,7 @@ static panel unpack_panel(const amx_format *f, const uint8_t *w, size_t w_row, i
                           int64_t n0, int rows, uint8_t *mem) {
     int64_t nblk = K / f->L;
     int8_t *codes = (int8_t *)mem;
-    float *ws = (float *)(mem + (size_t)K * 16), *wm = ws + nblk * 16;
+    float *ws = (float *)(void *)(mem + (size_t)K * 16), *wm = ws + nblk * 16;
     if (rows < 16) memset(mem, 0, (size_t)K * 16 + (size_t)nblk * 16 * 2 * sizeof(float));
     for (int r = 0; r < rows; r++)
         f->unpack(w + (size_t)(n0 + r) * w_row, K, codes + r * f->L, ws + r, wm + r);
@@ -405,7 +406,8 @@ static INLINE void block_products(int L, int np, int ng, const panel p[2], const
 static INLINE void int8_tiles(enum fixup fix, int L, int np, int ng, const panel p[2],
                               const uint8_t *grp[2], int64_t K, __m512 acc[4][16]) {
     _Alignas(64) int32_t c[CHUNK][4][16][16];
-    const float *fl[2] = {(const float *)(grp[0] + K * 16), (const float *)(grp[ng - 1] + K * 16)};
+    const float *fl[2] = {(const float *)(const void *)(grp[0] + K * 16),
+                          (const float *)(const void *)(grp[ng - 1] + K * 16)};
     int64_t nblk = K / L;
     for (int64_t s0 = 0; s0 < nblk; s0 += CHUNK) {
         int n = nblk - s0 < CHUNK ? (int)(nblk - s0) : CHUNK;
@@ -570,7 +572,7 @@ static kd_panel kd_unpack(uint32_t type, const uint8_t *w, size_t w_row, int64_t
                           int rows, uint8_t *mem) {
     kd_panel p = {type == GGML_TYPE_Q6_K ? 3 : 2, (int8_t *)mem, NULL, NULL, K / QK_K};
     size_t codes = (size_t)p.digits * (size_t)K * 16, floats = (size_t)p.nsb * 16 * 9;
-    p.d = (float *)(mem + codes);
+    p.d = (float *)(void *)(mem + codes);
     p.wm = p.d + p.nsb * 16;
     if (rows < 16) memset(mem, 0, codes + floats * sizeof(float));
     for (int r = 0; r < rows; r++) {
@@ -587,7 +589,8 @@ static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2]
                      __m512 acc[2][16]) {
     _Alignas(64) int32_t c[4][16][16];
     __m512i isum[2][16];
-    const float *fl[2] = {(const float *)(grp[0] + K * 16), (const float *)(grp[ng - 1] + K * 16)};
+    const float *fl[2] = {(const float *)(const void *)(grp[0] + K * 16),
+                          (const float *)(const void *)(grp[ng - 1] + K * 16)};
     for (int64_t sb = 0; sb < p->nsb; sb++) {
         for (int d0 = 0; d0 < p->digits; d0 += 2) {
             bool two = p->digits - d0 >= 2;

@@ -1095,7 +1095,97 @@ K_DECODE(q4_k_decode, 144, kdec_prep_k4, q4_k_row, gemm_q4_k)
 K_DECODE(q5_k_decode, 176, kdec_prep_k4, q5_k_row, gemm_q5_k)
 K_DECODE(q6_k_decode, 210, kdec_prep_k6, q6_k_row, gemm_q6_k)
 
+/* ======================= F32 tiles (prefill attention) =======================
+ * Q·K^T and P·V^T in forward.c's attention. A block of up to 4 weight rows x 4 activation
+ * rows keeps its 16 dot products in 16 zmm accumulators: per 16 elements each weight load
+ * serves every activation row of the block and each activation load every weight row (8
+ * loads for 16 FMAs). The n % 16 tail is one masked iteration (masked-off lanes read
+ * nothing and load as 0). Each block ends with one transposing reduction per activation
+ * row, turning the 4 weight rows' accumulators into their 4 adjacent outputs. */
+
+/* The lane sums of a, b, c, d as [sum a, sum b, sum c, sum d]. */
+static INLINE __m128 hsum4_ps(__m512 a, __m512 b, __m512 c, __m512 d) {
+    /* per 128-bit lane: ab = [a0+a2, b0+b2, a1+a3, b1+b3], cd likewise */
+    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    /* per 128-bit lane: [a, b, c, d] partial sums */
+    __m512 x = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 y = _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
+}
+
+/* s[j * s_stride + r] = dot(row r of w, row j of a) for r < RW, j < RA (both <= 4). */
+static INLINE void f32_block(int n, float *s, size_t s_stride, const uint8_t *w, size_t w_stride,
+                             const uint8_t *a, size_t a_stride, const int RW, const int RA) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++) wv[r] = _mm512_loadu_ps(w + (size_t)r * w_stride + 4 * (size_t)i);
+#pragma GCC unroll 4
+        for (int j = 0; j < RA; j++) {
+            __m512 av = _mm512_loadu_ps(a + (size_t)j * a_stride + 4 * (size_t)i);
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]);
+        }
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++) wv[r] = _mm512_maskz_loadu_ps(m, w + (size_t)r * w_stride + 4 * (size_t)i);
+#pragma GCC unroll 4
+        for (int j = 0; j < RA; j++) {
+            __m512 av = _mm512_maskz_loadu_ps(m, a + (size_t)j * a_stride + 4 * (size_t)i);
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RA; j++) {
+        __m128 sums = hsum4_ps(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+        float *sj = s + (size_t)j * s_stride;
+        if (RW == 4) _mm_storeu_ps(sj, sums);
+        else _mm_mask_storeu_ps(sj, (__mmask8)((1u << RW) - 1), sums);
+    }
+}
+
+/* RW weight rows against every activation row, in blocks of 4 (then the 1..3 left). The
+ * weight rows stay in L1 between blocks: a P·V^T call's 32 rows of 512 floats do not fit. */
+static INLINE void f32_rows(int n, float *s, size_t s_stride, const uint8_t *w, size_t w_stride,
+                            const uint8_t *a, size_t a_stride, int na, const int RW) {
+    for (int j = 0; j < na; j += 4, a += 4 * a_stride, s += 4 * s_stride) {
+        switch (na - j < 4 ? na - j : 4) {
+        case 1: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 1); break;
+        case 2: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 2); break;
+        case 3: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 3); break;
+        default: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 4); break;
+        }
+    }
+}
+
+static void gemm_f32(int n, float *s, size_t s_stride, const void *w, size_t w_stride, const void *a,
+                     size_t a_stride, int nw, int na) {
+    const uint8_t *wp = w;
+    int i = 0;
+    for (; i + 4 <= nw; i += 4) f32_rows(n, s + i, s_stride, wp + (size_t)i * w_stride, w_stride, a, a_stride, na, 4);
+    wp += (size_t)i * w_stride;
+    switch (nw - i) {
+    case 3: f32_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 3); break;
+    case 2: f32_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 2); break;
+    case 1: f32_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 1); break;
+    default: break;
+    }
+}
+
 void kernels_avx512_install(type_traits *t) {
+    t[GGML_TYPE_F32].gemm = gemm_f32;
     t[GGML_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
     t[GGML_TYPE_Q4_0].gemm = gemm_q4_0;
     t[GGML_TYPE_Q5_0].gemm = gemm_q5_0;

@@ -458,6 +458,40 @@ static void test_quantizers(const type_traits *tab, kernel_set set) {
     }
 }
 
+/* The float tiles at prefill attention's shapes (forward.c's dot_tile: Q·K^T over head_dim
+ * 256 / 512, P·V^T over up to 512 keys) and at lengths on either side of a 16-float vector,
+ * which the row lengths above leave out, each on a 32 x 8 tile with unaligned strides. */
+static void test_gemm_f32_lengths(const type_traits *tab, kernel_set set) {
+    gemm_fn gemm = tab[GGML_TYPE_F32].gemm;
+    if (!gemm) return;
+    static const weight_type f32 = {GGML_TYPE_F32, {-1, -1}, -1};
+    const type_traits *ref = ggml_type_traits_scalar(GGML_TYPE_F32);
+    static const int lens[] = {15, 16, 17, 31, 32, 48, 256, 511, 512};
+    TEST_BEGIN("simd %s: F32 gemm on attention row lengths (15..512), 32x8 tile, matches the scalar kernel",
+               kernel_set_name(set));
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int n = lens[li];
+        size_t w_stride = 4 * (size_t)n + 6, a_stride = 4 * (size_t)n + 10, s_stride = GEMM_MAX_NW + 1;
+        uint8_t *wbuf = malloc(w_stride * GEMM_MAX_NW + 1), *abuf = malloc(a_stride * GEMM_MAX_NA + 3);
+        uint8_t *w = wbuf + 1, *a = abuf + 3;
+        for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(&f32, w + i * w_stride, n, false);
+        for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(GGML_TYPE_F32, a + j * a_stride, n, false);
+        float s[GEMM_MAX_NA * (GEMM_MAX_NW + 1)];
+        gemm(n, s, s_stride, w, w_stride, a, a_stride, GEMM_MAX_NW, GEMM_MAX_NA);
+        for (int j = 0; j < GEMM_MAX_NA; j++)
+            for (int i = 0; i < GEMM_MAX_NW; i++) {
+                float want, got = s[(size_t)j * s_stride + (size_t)i];
+                ref->vec_dot(n, &want, w + i * w_stride, a + j * a_stride);
+                double scale = abs_terms(&f32, w + i * w_stride, a + j * a_stride, n);
+                EXPECT(close_enough(got, want, scale), "n=%d cell (w %d, a %d): got %.9g, scalar %.9g", n, i, j,
+                       got, want);
+            }
+        free(wbuf);
+        free(abuf);
+    }
+    TEST_END();
+}
+
 static void test_set(kernel_set set) {
     const cpu_features *f = cpu_get();
     if (!kernel_set_supported(f, set)) {
@@ -473,6 +507,7 @@ static void test_set(kernel_set set) {
     }
     test_quantizers(tab, set);
     test_summation_order(tab, set);
+    test_gemm_f32_lengths(tab, set);
 }
 
 /* ---------------------------------------------------------------- selection */
