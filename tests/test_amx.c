@@ -18,20 +18,13 @@
 #include "cpu.h"
 #include "matmul.h"
 #include "quant.h"
+#include "rng.h"
 #include "test.h"
 #include "threads.h"
 #include "util.h"
 
-static uint64_t rng = 0x1234567;
-static uint32_t rnd(void) { /* xorshift64* */
-    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-    return (uint32_t)((rng * 0x2545F4914F6CDD1Dull) >> 32);
-}
-static float gauss(void) { /* sum of uniforms: close enough to normal for test data */
-    float s = 0;
-    for (int i = 0; i < 4; i++) s += (float)rnd() / 4294967296.0f;
-    return (s - 2.0f) * 1.7f;
-}
+static uint32_t rnd(void) { return (uint32_t)(rng_u64() >> 32); }
+static float gauss(void) { return (float)rng_gauss(); }
 static void put_f16(uint8_t *p, float v) { uint16_t h = fp32_to_fp16(v); memcpy(p, &h, 2); }
 
 typedef struct {

@@ -19,29 +19,12 @@
 #include "cpu.h"
 #include "gguf.h"
 #include "quant.h"
+#include "rng.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static void rng_seed(uint64_t s) { rng_state = s * 0x9e3779b97f4a7c15ull + 1; }
-
-static uint64_t rng_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * 0x1.0p-53; }
-
 static int rng_int(int lo, int hi) { return lo + (int)(rng_u64() % (uint64_t)(hi - lo + 1)); }
-
-static double rng_gauss(void) { /* Box-Muller */
-    double u = rng_uniform(), v = rng_uniform();
-    return sqrt(-2.0 * log(1.0 - u)) * cos(6.283185307179586 * v);
-}
 
 static void fill_gauss(float *x, int64_t n, double sigma) {
     for (int64_t i = 0; i < n; i++) x[i] = (float)(sigma * rng_gauss());
