@@ -151,21 +151,22 @@ static void rotate_pairs(float *restrict lo, float *restrict hi, const float *re
 }
 static void rope(float *v, int half, const float *cs, const float *sn) { rotate_pairs(v, v + half, cs, sn, half); }
 
-/* y[M][w->ne[1]] = x[M][w->ne[0]] · W^T, for a whole matrix or expert e of a stack. */
+/* y[M][w->ne[1]] = x[M][w->ne[0]] · W^T, for a whole matrix (e < 0) or expert e of a
+ * stack; several products of the same x go to matmul_many in one pass. */
+static matmul_part part(float *y, const weight *w, int e) {
+    const uint8_t *rows = (const uint8_t *)w->data + (e < 0 ? 0 : (size_t)e * (size_t)w->ne[1] * w->row_bytes);
+    return (matmul_part){y, rows, w->type, w->ne[1]};
+}
 static void mm(gemma_context *c, float *y, const weight *w, const float *x, int M) {
     matmul(&c->mm, y, w->data, w->type, w->ne[1], w->ne[0], x, M);
 }
-static const void *expert_rows(const weight *w, int e) {
-    return (const uint8_t *)w->data + (size_t)e * (size_t)w->ne[1] * w->row_bytes;
-}
 static void mm_expert(gemma_context *c, float *y, const weight *w, int e, const float *x, int M) {
-    matmul(&c->mm, y, expert_rows(w, e), w->type, w->ne[1], w->ne[0], x, M);
+    matmul_part p = part(y, w, e);
+    matmul_many(&c->mm, &p, 1, w->ne[0], x, M);
 }
-/* Two products of the same input in one pass (gate and up; Q and K ...). */
-static void mm2(gemma_context *c, float *y0, const weight *w0, const void *d0, float *y1, const weight *w1,
-                const void *d1, const float *x, int M) {
-    matmul_part p[2] = {{y0, d0, w0->type, w0->ne[1]}, {y1, d1, w1->type, w1->ne[1]}};
-    matmul_many(&c->mm, p, 2, w0->ne[0], x, M);
+static void mm2(gemma_context *c, matmul_part p0, matmul_part p1, int64_t K, const float *x, int M) {
+    matmul_part p[2] = {p0, p1};
+    matmul_many(&c->mm, p, 2, K, x, M);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -524,12 +525,10 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
     if (!l->has_kv) {
         mm(c, c->q, &l->wq, c->h, M);
     } else if (l->v_from_k) {
-        mm2(c, c->q, &l->wq, l->wq.data, c->k, &l->wk, l->wk.data, c->h, M);
+        mm2(c, part(c->q, &l->wq, -1), part(c->k, &l->wk, -1), l->wq.ne[0], c->h, M);
         memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
     } else {
-        matmul_part p[3] = {{c->q, l->wq.data, l->wq.type, l->wq.ne[1]},
-                            {c->k, l->wk.data, l->wk.type, l->wk.ne[1]},
-                            {c->v, l->wv.data, l->wv.type, l->wv.ne[1]}};
+        matmul_part p[3] = {part(c->q, &l->wq, -1), part(c->k, &l->wk, -1), part(c->v, &l->wv, -1)};
         matmul_many(&c->mm, p, 3, l->wq.ne[0], c->h, M);
     }
     if (l->has_kv) {
@@ -551,7 +550,7 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 static void geglu(gemma_context *c, float *out, const weight *gate, const weight *up,
                   const weight *down, const float *h, int M) {
     int F = (int)gate->ne[1];
-    mm2(c, c->gate, gate, gate->data, c->up, up, up->data, h, M);
+    mm2(c, part(c->gate, gate, -1), part(c->up, up, -1), gate->ne[0], h, M);
     geglu_args a = {c->gate, c->gate, c->up, (size_t)F, (size_t)F, (size_t)F, F};
     gelu_mul(c, &a, M);
     mm(c, out, down, c->gate, M);
@@ -667,8 +666,8 @@ static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f)
             geglu_args ga = {act, c->moe_gu, c->moe_gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, F};
             gelu_mul(c, &ga, cnt);
         } else {
-            mm2(c, c->moe_gu, &l->gate_exps, expert_rows(&l->gate_exps, e), c->up, &l->up_exps,
-                expert_rows(&l->up_exps, e), c->moe_in, cnt);
+            mm2(c, part(c->moe_gu, &l->gate_exps, e), part(c->up, &l->up_exps, e), l->gate_exps.ne[0],
+                c->moe_in, cnt);
             geglu_args ga = {act, c->moe_gu, c->up, (size_t)F, (size_t)F, (size_t)F, F};
             gelu_mul(c, &ga, cnt);
         }
