@@ -416,6 +416,18 @@ static INLINE __m512i scale_subblocks(__m512i x, __m512i y, __m512i sc) {
  * and 2c+1 (high). Per activation row the two sub-block dots (16 elements per lane, < 2^15
  * in magnitude) are packed to int16 and weighted by their 6-bit scales in one vpmaddwd. The
  * min term, dmin * sum_s m[s] * bsum32[s], takes two more vpmaddwd per super-block. */
+/* Q4_K / Q5_K: sum_j m_j * bsum_j of block b for each activation row (per dword lane
+ * pair, as float), the part the mins take off. */
+static INLINE void k4_min_sums(__m512 mins[GEMM_MAX_NA], const k4_scales *ks, const q8_k_prep *prep, int b,
+                               const int na) {
+#pragma GCC unroll 8
+    for (int j = 0; j < na; j++) {
+        const int16_t *bs = prep->bsum32[j][b];
+        mins[j] = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(ks->mins[0], bcast128((const uint8_t *)bs)),
+                                                      _mm512_madd_epi16(ks->mins[1], bcast128((const uint8_t *)(bs + 8)))));
+    }
+}
+
 static INLINE void q4_k_group(group_acc *ga, const uint8_t *const row[8], const q8_k_prep *prep,
                               const uint8_t *a, size_t a_stride, int b0, int cnt, const int na) {
     const __m512i m4 = _mm512_set1_epi8(15);
@@ -424,15 +436,8 @@ static INLINE void q4_k_group(group_acc *ga, const uint8_t *const row[8], const 
         k4_scales ks;
         k4_unpack_scales(&ks, row, off);
         __m512i isum[GEMM_MAX_NA];
-#pragma GCC unroll 8
-        for (int j = 0; j < na; j++) {
-            const int16_t *bs = prep->bsum32[j][b];
-            isum[j] = _mm512_add_epi32(_mm512_madd_epi16(ks.mins[0], bcast128((const uint8_t *)bs)),
-                                       _mm512_madd_epi16(ks.mins[1], bcast128((const uint8_t *)(bs + 8))));
-        }
         __m512 mins[GEMM_MAX_NA];
-#pragma GCC unroll 8
-        for (int j = 0; j < na; j++) mins[j] = _mm512_cvtepi32_ps(isum[j]);
+        k4_min_sums(mins, &ks, prep, b, na);
 #pragma GCC unroll 8
         for (int j = 0; j < na; j++) isum[j] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
@@ -523,15 +528,8 @@ static INLINE void q5_k_group(group_acc *ga, const uint8_t *const row[8], const 
         __m512i qh[4];
         interleave_8x32(row, off + 16, qh);
         __m512i isum[GEMM_MAX_NA];
-#pragma GCC unroll 8
-        for (int j = 0; j < na; j++) {
-            const int16_t *bs = prep->bsum32[j][b];
-            isum[j] = _mm512_add_epi32(_mm512_madd_epi16(ks.mins[0], bcast128((const uint8_t *)bs)),
-                                       _mm512_madd_epi16(ks.mins[1], bcast128((const uint8_t *)(bs + 8))));
-        }
         __m512 mins[GEMM_MAX_NA];
-#pragma GCC unroll 8
-        for (int j = 0; j < na; j++) mins[j] = _mm512_cvtepi32_ps(isum[j]);
+        k4_min_sums(mins, &ks, prep, b, na);
 #pragma GCC unroll 8
         for (int j = 0; j < na; j++) isum[j] = _mm512_setzero_si512();
 #pragma GCC unroll 8
