@@ -730,7 +730,7 @@ static void output_logits(gemma_context *c, int r0, int rows, float *logits) {
 
 static void *try_alloc(size_t n, size_t *total, char *err, const char *what, bool *failed) {
     if (*failed) return NULL;
-    void *p = calloc(1, n ? n : 1);
+    void *p = alloc_lines(n);
     if (!p) {
         set_err(err, "cannot allocate %zu MiB for the %s", n >> 20, what);
         *failed = true;
@@ -864,9 +864,9 @@ void context_free(gemma_context *c) {
     if (!c) return;
     if (c->kv)
         for (int il = 0; il < c->m->n_layer; il++) {
-            free(c->kv[il].k);
-            free(c->kv[il].v);
-            free(c->kv[il].pos);
+            free_lines(c->kv[il].k);
+            free_lines(c->kv[il].v);
+            free_lines(c->kv[il].pos);
         }
     free(c->kv);
     matmul_ctx_release(&c->mm);
@@ -876,7 +876,7 @@ void context_free(gemma_context *c) {
     void *bufs[] = {c->rope_cos, c->rope_sin, c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->gate, c->up, c->ple,
                     c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_start, c->moe_fill, c->moe_n2,
                     c->moe_acc, c->moe_in, c->moe_out, c->moe_gu, c->scores, c->mm.qbuf};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_lines(bufs[i]);
     pool_free(c->pool);
     free(c);
 }

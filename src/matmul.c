@@ -128,8 +128,8 @@ static void matmul_worker(void *arg, int ith, int nth) {
 /* Grow *buf to at least n bytes (matmul runs on the caller's thread, before pool_run). */
 static void *grown(void **buf, size_t *size, size_t n) {
     if (*size < n) {
-        free(*buf);
-        *buf = xmalloc(n);
+        free_lines(*buf);
+        *buf = xalloc_lines(n);
         *size = n;
     }
     return *buf;
@@ -179,9 +179,9 @@ static void prepare_amx(matmul_ctx *mc, matmul_job *j) {
 #endif
 
 void matmul_ctx_release(matmul_ctx *mc) {
-    free(mc->amx_act);
-    free(mc->amx_scratch);
-    free(mc->qmore);
+    free_lines(mc->amx_act);
+    free_lines(mc->amx_scratch);
+    free_lines(mc->qmore);
     mc->amx_act = mc->amx_scratch = mc->qmore = NULL;
     mc->amx_act_size = mc->amx_scratch_size = mc->qmore_size = 0;
 }

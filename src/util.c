@@ -76,6 +76,27 @@ uint16_t fp32_to_bf16(float f) {
     return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
+void *alloc_lines(size_t n) {
+    /* calloc, not aligned_alloc + memset: large blocks then stay untouched (and unbacked)
+     * until used. The block's own address is kept just below the aligned one. */
+    uint8_t *block = calloc(1, n + 64 + sizeof(void *));
+    if (!block) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)block + sizeof(void *) + 63) & ~(uintptr_t)63);
+    memcpy(p - sizeof(void *), &block, sizeof block);
+    return p;
+}
+void free_lines(void *p) {
+    if (!p) return;
+    void *block;
+    memcpy(&block, (uint8_t *)p - sizeof block, sizeof block);
+    free(block);
+}
+void *xalloc_lines(size_t n) {
+    void *p = alloc_lines(n);
+    if (!p) { fprintf(stderr, "gemma: out of memory allocating %zu bytes\n", n); exit(1); }
+    return p;
+}
+
 void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) { fprintf(stderr, "gemma: out of memory allocating %zu bytes\n", n); exit(1); }
