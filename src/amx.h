@@ -39,14 +39,15 @@
  * need AMX-BF16: has_bf16). */
 bool amx_supports(uint32_t type, int64_t K, bool has_bf16);
 
-/* Bytes of the rearranged activations for M tokens of K elements. */
+/* Bytes of the rearranged activations: of one group of 16 tokens of K elements, and of the
+ * ceil(M / 16) groups of M tokens (group g at g * amx_group_size). */
+size_t amx_group_size(uint32_t type, int64_t K);
 size_t amx_act_size(uint32_t type, int64_t K, int64_t M);
 
-/* Rearrange tokens [16 g, 16 g + 16) of the activations into the tile layout at dst (the
- * buffer of amx_act_size; tokens >= M are zero). `a` holds M rows of a_row bytes in the
- * type's vec_dot_type (Q8_0, Q8_1, Q8_K); for BF16 and F16 weights, M rows of K floats. */
-void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t M,
-                  int64_t g, void *dst);
+/* Rearrange n <= 16 tokens into one group's tile layout at dst (tokens n .. 15 are zero).
+ * `a` holds their n rows, a_row bytes apart, in the type's vec_dot_type (Q8_0, Q8_1,
+ * Q8_K); for BF16 and F16 weights, rows of K floats. */
+void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, void *dst);
 
 /* Per-thread scratch bytes amx_rows needs for weight rows of K elements. */
 size_t amx_scratch_size(uint32_t type, int64_t K);

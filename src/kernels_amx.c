@@ -227,15 +227,16 @@ static void put_codes(uint8_t *g, int t, const uint8_t *q, int64_t k0, int64_t n
     for (int64_t k = 0; k < n; k += 4) memcpy(g + ((k0 + k) / 4) * 64 + t * 4, q + k, 4);
 }
 
-void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t M,
-                  int64_t g, void *dst) {
-    uint8_t *grp = (uint8_t *)dst + group_bytes(type, K) * (size_t)g;
-    memset(grp, 0, group_bytes(type, K));
+size_t amx_group_size(uint32_t type, int64_t K) { return group_bytes(type, K); }
+
+void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, void *dst) {
+    uint8_t *grp = dst;
+    if (n < AMX_TOKENS) memset(grp, 0, group_bytes(type, K)); /* a full group overwrites it all */
     if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16) {
         /* bf16 pairs: element k of token t at (k / 2) * 64 + t * 4 + (k % 2) * 2. For F16
          * weights also the rounding remainder x - hi, as a second bf16 plane at K * 32. */
-        for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
-            const float *x = (const float *)(const void *)((const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row);
+        for (int t = 0; t < n; t++) {
+            const float *x = (const float *)(const void *)((const uint8_t *)a + (size_t)t * a_row);
             for (int64_t k = 0; k < K; k++) {
                 uint16_t h = fp32_to_bf16(x[k]);
                 size_t at = (size_t)(k / 2) * 64 + (size_t)t * 4 + (size_t)(k % 2) * 2;
@@ -251,8 +252,8 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int64_t
     const amx_format *f = format_of(type);
     float *fl = (float *)(void *)(grp + (size_t)K * 16);
     int64_t nb = K / 32;
-    for (int t = 0; t < AMX_TOKENS && g * AMX_TOKENS + t < M; t++) {
-        const uint8_t *row = (const uint8_t *)a + (size_t)(g * AMX_TOKENS + t) * a_row;
+    for (int t = 0; t < n; t++) {
+        const uint8_t *row = (const uint8_t *)a + (size_t)t * a_row;
         if (f->fix == FIX_Q8_0 || f->fix == FIX_Q8_1) {
             size_t bs = f->fix == FIX_Q8_0 ? 34 : 36, qo = f->fix == FIX_Q8_0 ? 2 : 4;
             for (int64_t b = 0; b < nb; b++) {

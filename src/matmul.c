@@ -2,10 +2,12 @@
  *
  * A job is one or more products that share their input X (Q, K and V; gate and up), so that
  * X is converted once and the threads meet at as few barriers as possible:
- * 1. Convert the M activation rows once to each activation format the weights need (their
- *    vec_dot_type: Q8_0, Q8_K ...), all threads cooperating, then a barrier.
- * 2. With AMX (amx.h) and a batch of at least amx_min_rows tokens: rearrange the converted
- *    rows for the tiles, once per tile layout, then a barrier.
+ * 1. Convert the M activation rows once to each activation format the vector kernels need
+ *    (the weights' vec_dot_type: Q8_0, Q8_K ...), all threads cooperating, then a barrier.
+ * 2. With AMX (amx.h) and a batch of at least amx_min_rows tokens: rearrange the rows for
+ *    the tiles, once per tile layout, then a barrier. A format only the tiles use is not
+ *    converted in step 1: each group of 16 rows is converted here, into the thread's
+ *    scratch, and rearranged from there while it is in cache.
  * 3. Split every product's N weight rows into chunks, handed out dynamically to the threads
  *    from one counter over all products. Inside a chunk: AMX tiles; or tiles of up to
  *    GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows through the type's tile kernel;
@@ -13,6 +15,7 @@
  *    hot in cache. */
 #include "matmul.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +37,9 @@ int matmul_set_amx_min_rows(int m) {
 /* The activations in one format. */
 typedef struct {
     uint32_t type;            /* a vec_dot_type; GGML_TYPE_F32: the input floats themselves */
-    uint8_t *a;
+    uint8_t *a;               /* NULL: not converted (only AMX parts use it, see step 2) */
     size_t a_row;             /* bytes per row */
+    bool vector;              /* a part reads it with the vector kernels */
 } act_format;
 
 /* The activations in one AMX tile layout (one per activation format, F16 and BF16 apart). */
@@ -74,7 +78,7 @@ static void quantize_worker(void *arg, int ith, int nth) {
     for (int64_t i = ith; i < j->n_fmt * j->M; i += nth) {
         const act_format *f = &j->fmt[i / j->M];
         int64_t m = i % j->M;
-        if (f->type != GGML_TYPE_F32)
+        if (f->type != GGML_TYPE_F32 && f->a)
             ggml_type_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
 }
@@ -142,7 +146,19 @@ static void amx_pack_worker(void *arg, int ith, int nth) {
     int64_t groups = (j->M + AMX_TOKENS - 1) / AMX_TOKENS;
     for (int64_t i = ith; i < j->n_lay * groups; i += nth) {
         const amx_layout *l = &j->lay[i / groups];
-        amx_pack_act(l->type, l->af->a, l->af->a_row, j->K, j->M, i % groups, l->dst);
+        const act_format *af = l->af;
+        int64_t m0 = i % groups * AMX_TOKENS;
+        int n = (int)(j->M - m0 < AMX_TOKENS ? j->M - m0 : AMX_TOKENS);
+        const uint8_t *a;
+        if (af->a) {
+            a = af->a + (size_t)m0 * af->a_row;
+        } else { /* convert the group's rows here (the scratch is free until step 3) */
+            uint8_t *rows = j->amx_scratch + j->amx_each * (size_t)ith;
+            for (int t = 0; t < n; t++)
+                ggml_type_traits(af->type)->from_float(j->x + (m0 + t) * j->K, rows + (size_t)t * af->a_row, j->K);
+            a = rows;
+        }
+        amx_pack_act(l->type, a, af->a_row, j->K, n, l->dst + amx_group_size(l->type, j->K) * (size_t)(m0 / AMX_TOKENS));
     }
 }
 
@@ -151,10 +167,11 @@ static uint32_t layout_key(uint32_t type, uint32_t vec_dot_type) {
     return type == GGML_TYPE_F16 || type == GGML_TYPE_BF16 ? type : vec_dot_type;
 }
 
-/* Decide which parts go to the AMX tiles; lay out their activations (step 2). */
-static void prepare_amx(matmul_ctx *mc, matmul_job *j) {
-    if (amx_min_rows <= 0 || j->M < amx_min_rows || !quant_amx()) return;
-    size_t total = 0, each = 0;
+/* Which parts go to the AMX tiles, and their layouts (offsets for now). */
+static size_t choose_amx(matmul_job *j, size_t *each) {
+    size_t total = 0;
+    *each = 0;
+    if (amx_min_rows <= 0 || j->M < amx_min_rows || !quant_amx()) return 0;
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
         if (!amx_supports(pj->p.type, j->K, quant_amx_bf16())) continue;
@@ -166,9 +183,15 @@ static void prepare_amx(matmul_ctx *mc, matmul_job *j) {
             total += amx_act_size(pj->p.type, j->K, j->M);
         }
         pj->amx = &j->lay[k];
-        size_t s = amx_scratch_size(pj->p.type, j->K);
-        if (s > each) each = s;
+        size_t s = amx_scratch_size(pj->p.type, j->K), rows = AMX_TOKENS * pj->af->a_row;
+        if (s < rows) s = rows; /* step 2 converts a group's rows in it */
+        if (s > *each) *each = s;
     }
+    return total;
+}
+
+/* Step 2: lay out the AMX parts' activations. */
+static void pack_amx(matmul_ctx *mc, matmul_job *j, size_t total, size_t each) {
     if (!j->n_lay) return;
     uint8_t *base = grown(&mc->amx_act, &mc->amx_act_size, total);
     for (int k = 0; k < j->n_lay; k++) j->lay[k].dst = base + (uintptr_t)j->lay[k].dst;
@@ -194,9 +217,8 @@ size_t matmul_scratch_size(int64_t K, int64_t M) {
     return per_row * (size_t)M;
 }
 
-/* Step 1: the formats the parts need: the floats themselves (F32), or converted, the first
- * conversion into qbuf and any others into qmore. */
-static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
+/* The activation format of every part. */
+static void assign_formats(matmul_job *j) {
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
         uint32_t t = pj->tt->vec_dot_type;
@@ -204,19 +226,28 @@ static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
         while (f < j->n_fmt && j->fmt[f].type != t) f++;
         if (f == j->n_fmt)
             j->fmt[j->n_fmt++] = (act_format){t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
-                                                                          : ggml_row_size(t, j->K)};
+                                                                          : ggml_row_size(t, j->K), false};
         pj->af = &j->fmt[f];
     }
+}
+
+/* Step 1: the formats the vector kernels need: the floats themselves (F32), or converted,
+ * the first conversion into qbuf and any others into qmore. */
+static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
+    for (int i = 0; i < j->n_part; i++)
+        if (!j->part[i].amx) j->fmt[j->part[i].af - j->fmt].vector = true;
     size_t more = 0;
     int conv = 0;
     for (int f = 0; f < j->n_fmt; f++)
-        if (j->fmt[f].type != GGML_TYPE_F32 && conv++ > 0) more += j->fmt[f].a_row * (size_t)j->M;
+        if (j->fmt[f].type != GGML_TYPE_F32 && j->fmt[f].vector && conv++ > 0) more += j->fmt[f].a_row * (size_t)j->M;
     uint8_t *extra = more ? grown(&mc->qmore, &mc->qmore_size, more) : NULL;
     conv = 0;
     for (int f = 0; f < j->n_fmt; f++) {
         act_format *af = &j->fmt[f];
         if (af->type == GGML_TYPE_F32) {
             af->a = (uint8_t *)j->x;
+        } else if (!af->vector) {
+            af->a = NULL;
         } else if (conv++ == 0) {
             af->a = mc->qbuf;
         } else {
@@ -241,9 +272,13 @@ void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, con
         j.part[i].tt = ggml_type_traits(parts[i].type);
         j.part[i].w_row = ggml_row_size(parts[i].type, K);
     }
+    assign_formats(&j);
+#if defined(__x86_64__)
+    size_t each, total = choose_amx(&j, &each);
+#endif
     convert_inputs(mc, &j);
 #if defined(__x86_64__)
-    prepare_amx(mc, &j);
+    pack_amx(mc, &j, total, each);
 #endif
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
      * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX. */

@@ -117,7 +117,9 @@ static void test_kernel(const amx_type *t, int N, int K, int M) {
     uint8_t *scratch = malloc(amx_scratch_size(t->type, K));
     float *y = malloc((size_t)M * N * sizeof(float));
     for (int i = 0; i < M * N; i++) y[i] = NAN;
-    for (int g = 0; g < (M + AMX_TOKENS - 1) / AMX_TOKENS; g++) amx_pack_act(t->type, a, a_row, K, M, g, packed);
+    for (int m0 = 0; m0 < M; m0 += AMX_TOKENS)
+        amx_pack_act(t->type, a + (size_t)m0 * a_row, a_row, K, M - m0 < AMX_TOKENS ? M - m0 : AMX_TOKENS,
+                     packed + amx_group_size(t->type, K) * (size_t)(m0 / AMX_TOKENS));
     for (int n0 = 0; n0 < N; n0 += 32)
         amx_rows(t->type, y, N, w, w_row, K, n0, N - n0 < 32 ? N - n0 : 32, packed, M, scratch);
     int bad = 0;
