@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kernels.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -236,4 +238,51 @@ void kernels_install(type_traits *t, kernel_set s) {
     default:
         break;
     }
+}
+
+/* quant.c keeps the choice and reports it by name, which is unique per set. */
+kernel_set kernel_set_active(void) {
+    quant_init();
+    const char *name = quant_kernel_path();
+    for (int s = 0; s < KERNELS_COUNT; s++)
+        if (strcmp(name, sets[s].name) == 0) return (kernel_set)s;
+    return KERNELS_SCALAR;
+}
+
+/* ---- elementwise kernels ---- */
+
+void vec_kernels_install(vec_kernels *k, kernel_set s) {
+    gelu_table_init();
+    k->geglu = geglu_scalar;
+    k->rmsnorm = rmsnorm_scalar;
+    switch (s) {
+#if defined(__x86_64__)
+    case KERNELS_AVX2:
+        kernels_avx2_vec_install(k);
+        break;
+    case KERNELS_AVX512:
+    case KERNELS_AMX:
+        kernels_avx2_vec_install(k);
+        kernels_avx512_vec_install(k);
+        break;
+#endif
+#if defined(__aarch64__)
+    case KERNELS_NEON:
+    case KERNELS_NEON_DOTPROD: /* no integer dots here: the same versions */
+        kernels_neon_vec_install(k);
+        break;
+#endif
+    default:
+        break;
+    }
+}
+
+static vec_kernels active_vec;
+static pthread_once_t active_vec_once = PTHREAD_ONCE_INIT;
+
+static void install_active_vec(void) { vec_kernels_install(&active_vec, kernel_set_active()); }
+
+const vec_kernels *vec_kernels_active(void) {
+    pthread_once(&active_vec_once, install_active_vec);
+    return &active_vec;
 }

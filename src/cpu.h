@@ -4,7 +4,8 @@
  * functions are called only after cpu_get() reports the instructions AND the operating
  * system's support for the register state they use (x86: XCR0 via xgetbv for YMM / ZMM /
  * AMX tiles; AArch64: the kernel's HWCAP bits). quant_init() picks a kernel set with
- * kernel_set_choose() and installs it into the active type table with kernels_install(). */
+ * kernel_set_choose() and installs it into the active type table with kernels_install();
+ * the forward pass's elementwise kernels (vec_kernels) follow the same set. */
 #ifndef GEMMA_CPU_H
 #define GEMMA_CPU_H
 
@@ -56,5 +57,33 @@ void kernels_avx2_install(type_traits *t);
 void kernels_avx512_install(type_traits *t);
 void kernels_neon_install(type_traits *t);
 void kernels_neon_dotprod_install(type_traits *t);
+
+/* The set quant_init() installed into the active type table (calls quant_init()). */
+kernel_set kernel_set_active(void);
+
+/* ---- elementwise kernels of the forward pass ----
+ * They do not depend on a weight type, so they sit beside the type table rather than in it;
+ * each kernel set has its versions, and every version gives the scalar one's bits. */
+typedef struct {
+    /* out[j] = gelu(gate[j]) * up[j], j < n, GELU as llama.cpp's table of f16 values (see
+     * kernels_scalar.c): 0 for gate <= -10, gate for gate >= 10, NaN for NaN. out may be
+     * gate or up. */
+    void (*geglu)(float *out, const float *gate, const float *up, int n);
+    /* out = x / sqrt(mean(x^2) + eps) * w (w == NULL: 1), the sum of squares in double;
+     * out may be x. */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int n, float eps);
+} vec_kernels;
+
+/* Fill k with set s's versions (the scalar ones where s has none). Only call with a set
+ * kernel_set_supported() accepts. */
+void vec_kernels_install(vec_kernels *k, kernel_set s);
+/* The versions of kernel_set_active(), installed on first use; never NULL. */
+const vec_kernels *vec_kernels_active(void);
+
+/* The per-ISA installers of the elementwise kernels; kernels_avx512_vec_install expects the
+ * AVX2 versions installed first. */
+void kernels_avx2_vec_install(vec_kernels *k);
+void kernels_avx512_vec_install(vec_kernels *k);
+void kernels_neon_vec_install(vec_kernels *k);
 
 #endif

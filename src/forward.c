@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "quant.h"
 #include "util.h"
 
@@ -55,69 +56,10 @@ static void add_scaled(float *restrict y, const float *restrict x, float a, floa
     for (; i < n; i++) y[i] += (x[i] * a) * b;
 }
 
-/* out[i] = (x[i] * s) * w[i], w == NULL meaning 1; out may be x: each block is read into
- * t before it is written, which lets the compiler vectorize it without knowing that. */
-static void mul_scaled(float *out, const float *x, float s, const float *w, int n) {
-    float t[VB];
-    int i = 0;
-    for (; i + VB <= n; i += VB) {
-        if (w) for (int k = 0; k < VB; k++) t[k] = (x[i + k] * s) * w[i + k];
-        else   for (int k = 0; k < VB; k++) t[k] = x[i + k] * s;
-        for (int k = 0; k < VB; k++) out[i + k] = t[k];
-    }
-    for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
-}
-
-/* RMSNorm(x; w) = x / sqrt(mean(x^2) + eps) * w; w == NULL is the weightless form.
- * The sum of squares is taken in double over four interleaved partial sums: one chain of
- * dependent adds was the cost, and since a product of two floats is exact in double the
- * order of the sum hardly ever changes the rounded f32 scale. */
+/* RMSNorm(x; w) = x / sqrt(mean(x^2) + eps) * w; w == NULL is the weightless form; out may
+ * be x. The kernel of the chosen set (cpu.h) takes the sum of squares in double. */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)x[i] * x[i];
-        s1 += (double)x[i + 1] * x[i + 1];
-        s2 += (double)x[i + 2] * x[i + 2];
-        s3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)x[i] * x[i];
-    mul_scaled(out, x, 1.0f / sqrtf((float)(((s0 + s2) + (s1 + s3)) / n) + eps), w, n);
-}
-
-/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))).
- * Evaluated the way llama.cpp's CPU backend does (ARCHITECTURES.md §1.2): for |x| < 10 the
- * input is rounded to f16 and looked up in a table of f16-rounded results. That is faster
- * than tanhf and reproduces the reference's numbers, not just its formula. */
-static float gelu_table[65536];
-static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
-
-static float gelu_exact(float x) {
-    const float c = 0.79788456080286535587989211986876f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x)));
-}
-
-static void gelu_table_init(void) {
-    for (int h = 0; h < 65536; h++)
-        gelu_table[h] = fp16_to_fp32(fp32_to_fp16(gelu_exact(fp16_to_fp32((uint16_t)h))));
-}
-
-/* f32 -> f16 bits, round to nearest even, for |x| < 10: normal halves take the fast
- * path (rebias the exponent, round the 13 dropped mantissa bits); tiny values go through
- * the general conversion. Same result as fp32_to_fp16 on that range. */
-static inline uint16_t half_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7fffffff;
-    if (a < 0x38800000) return fp32_to_fp16(x); /* below the smallest normal half */
-    a += 0x0fff + ((a >> 13) & 1);
-    return (uint16_t)(sign | ((a - 0x38000000) >> 13));
-}
-
-static inline float gelu(float x) {
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    return gelu_table[half_bits(x)];
+    vec_kernels_active()->rmsnorm(out, x, w, n, eps);
 }
 
 static inline float softcap(float x, float cap) { return cap * tanhf(x / cap); }
@@ -244,7 +186,9 @@ static void residual(gemma_context *c, float *o, const float *w, float s, int M)
 
 /* GeGLU's gating, out row r = gelu(gate row r) * (up row r), n wide, each with its own row
  * stride (the fused expert tensor gives gate and up halves of one row; the per-layer
- * embedding multiplies by a slice of a wider row). out may be gate. */
+ * embedding multiplies by a slice of a wider row). out may be gate. GELU is the tanh
+ * approximation evaluated as llama.cpp does (ARCHITECTURES.md §1.2): for |x| < 10 through a
+ * table of f16-rounded results indexed by the f16-rounded input (kernels_scalar.c). */
 typedef struct {
     float *out;
     const float *gate, *up;
@@ -254,10 +198,11 @@ typedef struct {
 
 static void geglu_rows(const void *arg, int r0, int r1) {
     const geglu_args *a = arg;
+    const vec_kernels *k = vec_kernels_active();
     for (int r = r0; r < r1; r++) {
         float *o = a->out + (size_t)r * a->out_stride;
         const float *g = a->gate + (size_t)r * a->gate_stride, *u = a->up + (size_t)r * a->up_stride;
-        for (int j = 0; j < a->n; j++) o[j] = gelu(g[j]) * u[j];
+        k->geglu(o, g, u, a->n);
     }
 }
 
@@ -846,7 +791,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
             c->inv_freq[il][i] = f;
         }
     }
-    pthread_once(&gelu_once, gelu_table_init);
+    (void)vec_kernels_active(); /* the GELU table is built here, not in the first pass */
     c->pool = pool_new(c->p.n_threads);
     ALLOC(c->scores, (size_t)pool_size(c->pool) * attn_scratch_floats(c->head_dim_max), "attention scratch");
 #undef ALLOC

@@ -1,5 +1,6 @@
 /* kernels.h - private to the quant layer: codebooks, the per-element decoders of every block
- * format, and the scalar row-dot kernels.
+ * format, the scalar row-dot kernels, and the scalar elementwise kernels of the forward pass
+ * (GEGLU, RMSNorm: cpu.h's vec_kernels).
  *
  * Blocks are read as bytes at the offsets of GGUF_AND_QUANTS.md Appendix A (never through
  * structs: weight rows sit at arbitrary offsets of the mapping and MXFP4 blocks are 17 bytes),
@@ -10,6 +11,7 @@
 #ifndef GEMMA_KERNELS_H
 #define GEMMA_KERNELS_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -135,5 +137,27 @@ void vec_dot_q6_k_q8_k(int n, float *s, const void *x, const void *y);
 void vec_dot_iq4_nl_q8_0(int n, float *s, const void *x, const void *y);
 void vec_dot_iq4_xs_q8_k(int n, float *s, const void *x, const void *y);
 void vec_dot_mxfp4_q8_0(int n, float *s, const void *x, const void *y);
+
+/* ---- elementwise kernels of the forward pass (vec_kernels, cpu.h) ---- */
+
+/* GELU of every f16 input, rounded to f16, indexed by the input's bits (kernels_scalar.c).
+ * Filled once by gelu_table_init(), which vec_kernels_install() calls. */
+extern float gelu_table[65536];
+void gelu_table_init(void);
+
+/* RMSNorm's sum of squares runs in RMS_LANES double lanes: x[i]^2 goes to lane i % RMS_LANES
+ * (a short tail as if padded with zeros), and the lanes are then added by halving, lane k +=
+ * lane k + h for h = 8, 4, 2, 1. Every vector width can follow that order exactly (16 lanes
+ * are two AVX-512, four AVX2 or eight NEON registers), so every set gives the same bits. */
+#define RMS_LANES 16
+
+/* The factor RMSNorm multiplies by, from the sum of squares of n elements. */
+static inline float rms_scale(double sum_sq, int n, float eps) {
+    return 1.0f / sqrtf((float)(sum_sq / n) + eps);
+}
+
+/* The portable versions: the specification the SIMD ones are tested against. */
+void geglu_scalar(float *out, const float *gate, const float *up, int n);
+void rmsnorm_scalar(float *out, const float *x, const float *w, int n, float eps);
 
 #endif

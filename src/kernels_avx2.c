@@ -21,7 +21,10 @@
  * every non-NaN input: same f32 operations (d = amax / 127, id = 1 / d, x * id), roundf
  * emulated exactly (truncate, then step away from zero when the exact remainder is >= 0.5),
  * Q8_K's round-half-even by the rounding instruction, F16C conversion of d (identical to the
- * software one except for NaN payloads). */
+ * software one except for NaN payloads).
+ *
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm) give the scalar ones' bits: the
+ * same f16 rounding and table for GELU, the same double lanes for the sum of squares. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -717,6 +720,66 @@ static void quantize_q8_k(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* ======================= elementwise kernels of the forward pass ======================= */
+
+/* gelu(gate) * up for 8 lanes, as the scalar gelu(): the f16 bits of the gate from the
+ * conversion instruction (round to nearest even, as fp32_to_fp16) index the table in
+ * -10 < x < 10; elsewhere the lane keeps x, or 0 where x <= -10. A NaN fails both
+ * comparisons and so stays itself. */
+static inline __m256 geglu8(__m256 g, __m256 u) {
+    __m256 mid = _mm256_and_ps(_mm256_cmp_ps(g, _mm256_set1_ps(-10.0f), _CMP_GT_OQ),
+                               _mm256_cmp_ps(g, _mm256_set1_ps(10.0f), _CMP_LT_OQ));
+    __m256 r = _mm256_andnot_ps(_mm256_cmp_ps(g, _mm256_set1_ps(-10.0f), _CMP_LE_OQ), g);
+    __m256i h = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(g, _MM_FROUND_TO_NEAREST_INT));
+    r = _mm256_mask_i32gather_ps(r, gelu_table, h, mid, 4);
+    return _mm256_mul_ps(r, u);
+}
+
+static void geglu_avx2(float *out, const float *gate, const float *up, int n) {
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(out + j, geglu8(_mm256_loadu_ps(gate + j), _mm256_loadu_ps(up + j)));
+    if (j == n) return;
+    float g[8] = {0}, u[8] = {0}, o[8]; /* the tail, padded, so nothing is read past n */
+    memcpy(g, gate + j, (size_t)(n - j) * sizeof(float));
+    memcpy(u, up + j, (size_t)(n - j) * sizeof(float));
+    _mm256_storeu_ps(o, geglu8(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+    memcpy(out + j, o, (size_t)(n - j) * sizeof(float));
+}
+
+/* Lanes 4c..4c+3 of the sum of squares (kernels.h, RMS_LANES) live in acc[c]; 16 floats add
+ * their squares, exact in double, to the 16 lanes. */
+static inline void sum_squares16(__m256d acc[4], const float *x) {
+    for (int c = 0; c < 4; c++) {
+        __m256d d = _mm256_cvtps_pd(_mm_loadu_ps(x + 4 * c));
+        acc[c] = _mm256_add_pd(acc[c], _mm256_mul_pd(d, d));
+    }
+}
+
+static void rmsnorm_avx2(float *out, const float *x, const float *w, int n, float eps) {
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) sum_squares16(acc, x + i);
+    if (i < n) {
+        float t[16] = {0};
+        memcpy(t, x + i, (size_t)(n - i) * sizeof(float));
+        sum_squares16(acc, t);
+    }
+    /* halving: lane k + lane k+8, then +4 (register pairs), +2 (128-bit halves), +1 */
+    __m256d s4 = _mm256_add_pd(_mm256_add_pd(acc[0], acc[2]), _mm256_add_pd(acc[1], acc[3]));
+    __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+    float s = rms_scale(sum, n, eps);
+
+    __m256 sv = _mm256_set1_ps(s);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sv);
+        if (w) v = _mm256_mul_ps(v, _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(out + i, v);
+    }
+    for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
+}
+
 /* ======================= the table entries ======================= */
 
 static void fill_fp16_table(void) {
@@ -759,6 +822,11 @@ void kernels_avx2_install(type_traits *t) {
     t[GGML_TYPE_Q8_0].from_float = quantize_q8_0;
     t[GGML_TYPE_Q8_1].from_float = quantize_q8_1;
     t[GGML_TYPE_Q8_K].from_float = quantize_q8_k;
+}
+
+void kernels_avx2_vec_install(vec_kernels *k) {
+    k->geglu = geglu_avx2;
+    k->rmsnorm = rmsnorm_avx2;
 }
 
 #else

@@ -30,7 +30,10 @@
  *
  * Integer sums are exact, as in the scalar kernels. The float accumulation of the Q8_0
  * pairings is llama.cpp's, bit for bit, for rows up to PREP_MAX blocks; the K-quants' differs
- * (each row's sum is spread over 2 or 4 lanes, added at the end). */
+ * (each row's sum is spread over 2 or 4 lanes, added at the end).
+ *
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm) give the scalar ones' bits, as in
+ * the AVX2 set; a partial last step uses masked loads and stores. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -1182,6 +1185,53 @@ static void gemm_f32(int n, float *s, size_t s_stride, const void *w, size_t w_s
     }
 }
 
+/* ======================= elementwise kernels of the forward pass ======================= */
+
+/* Lanes j of a 16-float step that lie before n (a partial step reads and writes only those). */
+static inline __mmask16 lanes_before(int j, int n) {
+    return n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+}
+
+/* As geglu8 of the AVX2 set, 16 lanes: the table is gathered only where -10 < x < 10. */
+static void geglu_avx512(float *out, const float *gate, const float *up, int n) {
+    const __m512 lo = _mm512_set1_ps(-10.0f), hi = _mm512_set1_ps(10.0f);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = lanes_before(j, n);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + j), u = _mm512_maskz_loadu_ps(m, up + j);
+        __mmask16 mid = _mm512_cmp_ps_mask(g, lo, _CMP_GT_OQ) & _mm512_cmp_ps_mask(g, hi, _CMP_LT_OQ);
+        __m512 r = _mm512_mask_mov_ps(g, _mm512_cmp_ps_mask(g, lo, _CMP_LE_OQ), _mm512_setzero_ps());
+        __m512i h = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(g, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        r = _mm512_mask_i32gather_ps(r, mid, h, gelu_table, 4);
+        _mm512_mask_storeu_ps(out + j, m, _mm512_mul_ps(r, u));
+    }
+}
+
+/* The 16 double lanes of the sum of squares (kernels.h, RMS_LANES): lanes 0..7 in acc0,
+ * 8..15 in acc1. */
+static void rmsnorm_avx512(float *out, const float *x, const float *w, int n, float eps) {
+    __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(lanes_before(i, n), x + i);
+        __m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d d1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        acc0 = _mm512_add_pd(acc0, _mm512_mul_pd(d0, d0));
+        acc1 = _mm512_add_pd(acc1, _mm512_mul_pd(d1, d1));
+    }
+    /* halving: lane k + lane k+8, then +4 (256-bit halves), +2 (128-bit halves), +1 */
+    __m512d s8 = _mm512_add_pd(acc0, acc1);
+    __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
+    __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+    __m512 s = _mm512_set1_ps(rms_scale(sum, n, eps));
+
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = lanes_before(i, n);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), s);
+        if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
+        _mm512_mask_storeu_ps(out + i, m, v);
+    }
+}
+
 void kernels_avx512_install(type_traits *t) {
     t[GGML_TYPE_F32].gemm = gemm_f32;
     t[GGML_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
@@ -1191,6 +1241,11 @@ void kernels_avx512_install(type_traits *t) {
     t[GGML_TYPE_Q4_K].gemm = gemm_q4_k_decode;
     t[GGML_TYPE_Q5_K].gemm = gemm_q5_k_decode;
     t[GGML_TYPE_Q6_K].gemm = gemm_q6_k_decode;
+}
+
+void kernels_avx512_vec_install(vec_kernels *k) {
+    k->geglu = geglu_avx512;
+    k->rmsnorm = rmsnorm_avx512;
 }
 
 #else

@@ -19,7 +19,11 @@
  *
  * Results equal the scalar kernels' (kernels_scalar.c) up to float rounding: the integer part
  * of each block is exact, but float accumulation runs in four lanes, and K-quant super-blocks
- * keep the min term apart from the scale term. */
+ * keep the min term apart from the scale term.
+ *
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm) give the scalar ones' bits: the
+ * same f16 rounding and table for GELU, the same double lanes for the sum of squares. Both
+ * NEON sets use them. */
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
@@ -548,6 +552,73 @@ static ALWAYS_INLINE void q5_k_rows(ROWS_ARGS) { k4_rows(5, ROWS_PASS); }
                             s + (size_t)j * s_stride + i, 0, 1, SDOT);                        \
         }                                                                                     \
     }
+
+/* ======================= elementwise kernels of the forward pass ======================= */
+
+/* gelu(gate) * up for 4 lanes, as the scalar gelu(): fcvtn rounds the gate to f16 (to
+ * nearest even, as fp32_to_fp16, with the default FPCR), whose bits index the table in
+ * -10 < x < 10 (NEON has no gather: four loads); elsewhere the lane keeps x, or 0 where
+ * x <= -10. A NaN fails both comparisons and so stays itself. */
+static inline float32x4_t geglu4(float32x4_t g, float32x4_t u) {
+    uint16_t h[4];
+    vst1_u16(h, vreinterpret_u16_f16(vcvt_f16_f32(g)));
+    float t[4] = {gelu_table[h[0]], gelu_table[h[1]], gelu_table[h[2]], gelu_table[h[3]]};
+    uint32x4_t mid = vandq_u32(vcgtq_f32(g, vdupq_n_f32(-10.0f)), vcltq_f32(g, vdupq_n_f32(10.0f)));
+    uint32x4_t low = vcleq_f32(g, vdupq_n_f32(-10.0f));
+    float32x4_t r = vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(g), low));
+    return vmulq_f32(vbslq_f32(mid, vld1q_f32(t), r), u);
+}
+
+static void geglu_neon(float *out, const float *gate, const float *up, int n) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) vst1q_f32(out + j, geglu4(vld1q_f32(gate + j), vld1q_f32(up + j)));
+    if (j == n) return;
+    float g[4] = {0}, u[4] = {0}, o[4]; /* the tail, padded, so nothing is read past n */
+    memcpy(g, gate + j, (size_t)(n - j) * sizeof(float));
+    memcpy(u, up + j, (size_t)(n - j) * sizeof(float));
+    vst1q_f32(o, geglu4(vld1q_f32(g), vld1q_f32(u)));
+    memcpy(out + j, o, (size_t)(n - j) * sizeof(float));
+}
+
+/* Lanes 2c, 2c+1 of the sum of squares (kernels.h, RMS_LANES) live in acc[c]; 16 floats add
+ * their squares, exact in double, to the 16 lanes. */
+static inline void sum_squares16(float64x2_t acc[8], const float *x) {
+    for (int q = 0; q < 4; q++) {
+        float32x4_t v = vld1q_f32(x + 4 * q);
+        float64x2_t lo = vcvt_f64_f32(vget_low_f32(v)), hi = vcvt_high_f64_f32(v);
+        acc[2 * q] = vaddq_f64(acc[2 * q], vmulq_f64(lo, lo));
+        acc[2 * q + 1] = vaddq_f64(acc[2 * q + 1], vmulq_f64(hi, hi));
+    }
+}
+
+static void rmsnorm_neon(float *out, const float *x, const float *w, int n, float eps) {
+    float64x2_t acc[8];
+    for (int c = 0; c < 8; c++) acc[c] = vdupq_n_f64(0.0);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) sum_squares16(acc, x + i);
+    if (i < n) {
+        float t[16] = {0};
+        memcpy(t, x + i, (size_t)(n - i) * sizeof(float));
+        sum_squares16(acc, t);
+    }
+    /* halving: lane k + lane k+8 (acc[c] + acc[c+4]), +4, +2, then the pair's +1 */
+    for (int h = 4; h >= 1; h /= 2)
+        for (int c = 0; c < h; c++) acc[c] = vaddq_f64(acc[c], acc[c + h]);
+    float s = rms_scale(vgetq_lane_f64(acc[0], 0) + vgetq_lane_f64(acc[0], 1), n, eps);
+
+    float32x4_t sv = vdupq_n_f32(s);
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t v = vmulq_f32(vld1q_f32(x + i), sv);
+        if (w) v = vmulq_f32(v, vld1q_f32(w + i));
+        vst1q_f32(out + i, v);
+    }
+    for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
+}
+
+void kernels_neon_vec_install(vec_kernels *k) {
+    k->geglu = geglu_neon;
+    k->rmsnorm = rmsnorm_neon;
+}
 
 /* The table rows one variant installs. */
 typedef struct {

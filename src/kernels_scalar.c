@@ -1,5 +1,5 @@
-/* kernels_scalar.c - the portable row-dot kernels: the specification every SIMD kernel is
- * tested against.
+/* kernels_scalar.c - the portable row-dot kernels and the elementwise kernels of the forward
+ * pass (GEGLU, RMSNorm): the specification every SIMD kernel is tested against.
  *
  * Each weight block meets an activation block of the same span (Q8_0 / Q8_1 / Q8_K, or plain
  * f32 for float weights) and contributes exactly what GGUF_AND_QUANTS.md §4.1 lists: an exact
@@ -8,6 +8,8 @@
  * blocks is sequential. No integer sum can overflow: the largest, a Q4_K super-block, stays
  * below 63 * 15 * 128 * 256 < 2^31 even for hostile bytes. */
 #include "kernels.h"
+
+#include <pthread.h>
 
 /* ---- float weights: f32 activations, weight converted on the fly, f32 accumulation ---- */
 
@@ -242,4 +244,75 @@ void vec_dot_iq4_xs_q8_k(int n, float *s, const void *x, const void *y) {
         sum += (q8_k_d(a) * rd_f16(w)) * (float)sumi;
     }
     *s = sum;
+}
+
+/* ======================= elementwise kernels of the forward pass ======================= */
+
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))).
+ * Evaluated the way llama.cpp's CPU backend does (ARCHITECTURES.md §1.2): for |x| < 10 the
+ * input is rounded to f16 and looked up in a table of f16-rounded results. That is faster
+ * than tanhf and reproduces the reference's numbers, not just its formula. */
+float gelu_table[65536];
+
+static float gelu_exact(float x) {
+    const float c = 0.79788456080286535587989211986876f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x)));
+}
+
+static void fill_gelu_table(void) {
+    for (int h = 0; h < 65536; h++)
+        gelu_table[h] = fp16_to_fp32(fp32_to_fp16(gelu_exact(fp16_to_fp32((uint16_t)h))));
+}
+
+void gelu_table_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill_gelu_table);
+}
+
+/* f32 -> f16 bits, round to nearest even, for |x| < 10: normal halves take the fast
+ * path (rebias the exponent, round the 13 dropped mantissa bits); tiny values go through
+ * the general conversion. Same result as fp32_to_fp16 on that range. */
+static inline uint16_t half_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7fffffff;
+    if (a < 0x38800000) return fp32_to_fp16(x); /* below the smallest normal half */
+    a += 0x0fff + ((a >> 13) & 1);
+    return (uint16_t)(sign | ((a - 0x38000000) >> 13));
+}
+
+/* Beyond the table's range GELU is 0 (x <= -10) or x itself (x >= 10, where tanh rounds to
+ * 1); a NaN passes through, as it would through the formula. */
+static inline float gelu(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f || isnan(x)) return x;
+    return gelu_table[half_bits(x)];
+}
+
+void geglu_scalar(float *out, const float *gate, const float *up, int n) {
+    for (int j = 0; j < n; j++) out[j] = gelu(gate[j]) * up[j];
+}
+
+/* x / sqrt(mean(x^2) + eps) * w, w == NULL meaning 1; out may be x. A product of two floats
+ * is exact in double, so only the adds round, in the lane order of RMS_LANES (kernels.h);
+ * the lanes also keep the adds independent, which is where the time went with one sum.
+ * The multiply is (x * s) * w; blocks of 8 through t let the compiler vectorize it without
+ * knowing whether out is x. */
+void rmsnorm_scalar(float *out, const float *x, const float *w, int n, float eps) {
+    double lane[RMS_LANES] = {0};
+    int i = 0;
+    for (; i + RMS_LANES <= n; i += RMS_LANES)
+        for (int k = 0; k < RMS_LANES; k++) lane[k] += (double)x[i + k] * x[i + k];
+    for (int k = 0; i + k < n; k++) lane[k] += (double)x[i + k] * x[i + k];
+    for (int h = RMS_LANES / 2; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) lane[k] += lane[k + h];
+    float s = rms_scale(lane[0], n, eps);
+
+    float t[8];
+    for (i = 0; i + 8 <= n; i += 8) {
+        if (w) for (int k = 0; k < 8; k++) t[k] = (x[i + k] * s) * w[i + k];
+        else   for (int k = 0; k < 8; k++) t[k] = x[i + k] * s;
+        for (int k = 0; k < 8; k++) out[i + k] = t[k];
+    }
+    for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
 }

@@ -6,8 +6,8 @@
  * nw x na cells of every tile shape with the same values. Data: Gaussian rows through the
  * reference quantizers, and random block bytes (every code and sub-block scale pattern) with
  * the block's float scales replaced by moderate random halves. Rows that end at a guard page
- * show that no kernel reads past its rows, and quant_init() must have installed the fastest
- * NEON set the CPU runs.
+ * show that no kernel reads past its rows (GEGLU and RMSNorm included), and quant_init()
+ * must have installed the fastest NEON set the CPU runs, and its GEGLU and RMSNorm.
  *
  * Tolerance: both kernels compute the same exact integer block dots, so they differ only in
  * the order of float accumulation (four lanes, split min terms): ~1e-7 of sum |w_i * a_i|.
@@ -240,6 +240,44 @@ static void check_bounds(const char *set, const type_traits *table) {
     TEST_END();
 }
 
+/* GEGLU and RMSNorm (cpu.h's vec_kernels; test_simd.c checks their bits against the scalar
+ * ones) on rows of every length up to 40 that end at a guard page: the tails are read only
+ * inside the rows, and written only there. */
+static void check_elementwise_bounds(void) {
+    vec_kernels k, ref;
+    vec_kernels_install(&k, KERNELS_NEON);
+    vec_kernels_install(&ref, KERNELS_SCALAR);
+    TEST_BEGIN("neon: GEGLU and RMSNorm read and write only inside their rows (guard pages, lengths 1..40)");
+    EXPECT(k.geglu != ref.geglu && k.rmsnorm != ref.rmsnorm, "the NEON set has no GEGLU / RMSNorm of its own");
+    enum { MAX = 40 };
+    void *map[4];
+    size_t len[4];
+    float *row[4];
+    for (int r = 0; r < 4; r++) row[r] = (float *)before_guard_page(MAX * sizeof(float), &map[r], &len[r]);
+    EXPECT(row[0] && row[1] && row[2] && row[3], "mmap failed");
+    if (row[0] && row[1] && row[2] && row[3]) {
+        rng_seed(9500);
+        for (int n = 1; n <= MAX; n++) {
+            float *g = row[0] + MAX - n, *u = row[1] + MAX - n, *o = row[2] + MAX - n, *w = row[3] + MAX - n;
+            float want[MAX];
+            for (int i = 0; i < n; i++) {
+                g[i] = (float)(4.0 * rng_gauss());
+                u[i] = (float)rng_gauss();
+                w[i] = (float)(1.0 + rng_gauss());
+            }
+            ref.geglu(want, g, u, n);
+            k.geglu(o, g, u, n);
+            EXPECT(memcmp(o, want, (size_t)n * sizeof(float)) == 0, "n=%d: GEGLU differs from scalar", n);
+            ref.rmsnorm(want, g, w, n, 1e-6f);
+            k.rmsnorm(o, g, w, n, 1e-6f);
+            EXPECT(memcmp(o, want, (size_t)n * sizeof(float)) == 0, "n=%d: RMSNorm differs from scalar", n);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        if (row[r]) munmap(map[r], len[r]);
+    TEST_END();
+}
+
 /* A private table: the scalar rows with one kernel set installed over them. */
 static void make_table(type_traits *table, void (*install)(type_traits *)) {
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) table[t] = *ggml_type_traits_scalar(t);
@@ -280,7 +318,7 @@ static void check_dispatch(void) {
     bool dotprod = cpu_get()->has_dotprod;
     make_table(want, dotprod ? kernels_neon_dotprod_install : kernels_neon_install);
     quant_init();
-    TEST_BEGIN("neon: quant_init() installs the %s set (%s)", dotprod ? "dotprod" : "baseline",
+    TEST_BEGIN("neon: quant_init() installs the %s set (%s), its GEGLU and RMSNorm too", dotprod ? "dotprod" : "baseline",
                quant_kernel_path());
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const type_traits *active = ggml_type_traits(types[ti].type);
@@ -288,6 +326,10 @@ static void check_dispatch(void) {
                    active->gemm == want[types[ti].type].gemm,
                "%s: the active kernels are not the NEON ones", active->name);
     }
+    vec_kernels vk;
+    vec_kernels_install(&vk, KERNELS_NEON);
+    EXPECT(vec_kernels_active()->geglu == vk.geglu && vec_kernels_active()->rmsnorm == vk.rmsnorm,
+           "the active GEGLU / RMSNorm are not the NEON ones");
     TEST_END();
 }
 
@@ -295,6 +337,7 @@ void suite_neon(void) {
     check_set("baseline", kernels_neon_install);
     if (cpu_get()->has_dotprod) check_set("dotprod", kernels_neon_dotprod_install);
     else test_skip("neon dotprod: this CPU has no dotprod (qemu-aarch64 -cpu max has)");
+    check_elementwise_bounds();
     check_dispatch();
 }
 

@@ -15,10 +15,16 @@
  *    (emulated here), including a captured real sum that sits on an f16 rounding midpoint;
  *    so must their one-activation-row (decode) path, also for rows longer than its prep.
  * A tile with na = 1 runs the AVX-512 set's decode kernels, so the tile cases cover those.
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm; cpu.h's vec_kernels) must give the
+ * scalar ones' bits (NaN as NaN) on rows of odd lengths, unaligned and in place, with edge
+ * values: GELU's +-10 cut-offs, f16 rounding ties, subnormals, NaN, +-Inf, and 2^20 float bit
+ * patterns spread over all of them; the scalar ones are checked once against their formulas.
  * With GEMMA_BENCH=1 the suite also prints vec_dot GB/s and gemm GFLOP/s per type and set on
- * a 2048 x 2048 matrix (one thread, per second of its CPU time); nothing is asserted. */
+ * a 2048 x 2048 matrix, and GEGLU / RMSNorm ns per element (one thread, per second of its
+ * CPU time); nothing is asserted. */
 #include "test.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,6 +498,395 @@ static void test_gemm_f32_lengths(const type_traits *tab, kernel_set set) {
     TEST_END();
 }
 
+/* ---------------------------------------------------------------- elementwise kernels */
+
+/* The same bits, or both NaN: a NaN's payload may depend on operand order, nothing else may. */
+static bool same_float(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static float float_of_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The index of the first element where got and want differ (as same_float), or n. */
+static int first_difference(const float *got, const float *want, int n) {
+    for (int i = 0; i < n; i++)
+        if (!same_float(got[i], want[i])) return i;
+    return n;
+}
+
+/* Gate values at every edge of the GELU lookup: the -10 / 10 cut-offs and the floats next
+ * to them; f16 rounding midpoints (ties to even, upwards and downwards) and the floats either
+ * side, including the midpoint just below 10 that rounds to 10; f16 subnormals and the 2^-25
+ * tie; f32 subnormals; +-0, +-Inf, NaNs of both signs, quiet and signalling; huge values.
+ * Returns the count (at most 200). */
+static int special_gates(float *g) {
+    int n = 0;
+    static const float edges[] = {-10.0f, 10.0f, 9.99609375f, -9.99609375f, 9.9921875f, 65504.0f, 65520.0f,
+                                  1e30f, -1e30f, FLT_MAX, -FLT_MAX, 0.0f, -0.0f, 0x1p-24f, -0x1p-24f, 0x1p-25f,
+                                  -0x1p-25f, 0x1.8p-25f, 0x1.8p-24f, 0x1p-14f, 0x1.ffcp-15f, FLT_MIN, -FLT_MIN,
+                                  0x1p-149f, -0x1p-149f, 1e-40f, -3e-39f, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        g[n++] = edges[i];
+        g[n++] = nextafterf(edges[i], 0.0f);
+        g[n++] = nextafterf(edges[i], edges[i] < 0 ? -INFINITY : INFINITY);
+    }
+    static const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff800123u, 0x7fffffffu};
+    for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) g[n++] = float_of_bits(nans[i]);
+    /* f16 midpoints: halves h (even and odd, normal and subnormal, below 10) and h + 1 */
+    static const uint16_t halves[] = {0x0000, 0x0001, 0x0002, 0x03fe, 0x03ff, 0x0400, 0x0401, 0x3bff,
+                                      0x3c00, 0x3c01, 0x4000, 0x4001, 0x48fe, 0x48ff};
+    for (size_t i = 0; i < sizeof halves / sizeof halves[0]; i++)
+        for (int sign = 0; sign < 2; sign++) {
+            uint16_t h = (uint16_t)(halves[i] | (sign ? 0x8000 : 0));
+            float mid = (fp16_to_fp32(h) + fp16_to_fp32((uint16_t)(h + 1))) / 2; /* exact */
+            g[n++] = mid;
+            g[n++] = nextafterf(mid, 0.0f);
+            g[n++] = nextafterf(mid, sign ? -INFINITY : INFINITY);
+        }
+    return n;
+}
+
+/* A gate row: Gaussian values of spread 4 (most of the table's range), with every eighth
+ * value drawn from the special ones. */
+static void make_gate_row(float *g, int n, const float *special, int n_special) {
+    for (int i = 0; i < n; i++)
+        g[i] = rng_u64() % 8 == 0 ? special[rng_u64() % (uint64_t)n_special] : (float)(4.0 * rng_gauss());
+}
+
+/* An up row: Gaussian values, now and then 0, +-Inf or NaN. */
+static void make_up_row(float *u, int n) {
+    static const float odd[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN};
+    for (int i = 0; i < n; i++)
+        u[i] = rng_u64() % 32 == 0 ? odd[rng_u64() % 5] : (float)rng_gauss();
+}
+
+/* Row lengths around every vector width and its multiples (4, 8, 16 floats, the 16 lanes of
+ * the sum of squares), the model widths, and long odd ones. */
+static const int elementwise_lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 100, 256, 1152, 2047, 6913};
+#define N_ELEMENTWISE_LENS (int)(sizeof elementwise_lens / sizeof elementwise_lens[0])
+
+static void test_geglu(const vec_kernels *k, const vec_kernels *ref, kernel_set set) {
+    float special[200];
+    int n_special = special_gates(special);
+    enum { MAX = 6913 + 16 };
+    float *g = malloc(MAX * sizeof(float)), *u = malloc(MAX * sizeof(float));
+    float *want = malloc(MAX * sizeof(float)), *got = malloc(MAX * sizeof(float));
+
+    TEST_BEGIN("simd %s: GEGLU gives the scalar kernel's bits on random rows of %d lengths (1..6913), in place too",
+               kernel_set_name(set), N_ELEMENTWISE_LENS);
+    for (int li = 0; li < N_ELEMENTWISE_LENS; li++) {
+        int n = elementwise_lens[li];
+        for (int rep = 0; rep < 4; rep++) {
+            int off = rep; /* unaligned rows */
+            make_gate_row(g + off, n, special, n_special);
+            make_up_row(u + off, n);
+            got[off + n] = -12345.0f;
+            ref->geglu(want, g + off, u + off, n);
+            k->geglu(got + off, g + off, u + off, n);
+            int d = first_difference(got + off, want, n);
+            EXPECT(d == n, "n=%d: element %d (gate %a, up %a): got %a, scalar %a", n, d, g[off + d], u[off + d],
+                   got[off + d], want[d]);
+            EXPECT(got[off + n] == -12345.0f, "n=%d: wrote past the row", n);
+            k->geglu(g + off, g + off, u + off, n); /* out == gate, as forward.c does */
+            d = first_difference(g + off, want, n);
+            EXPECT(d == n, "n=%d in place: element %d: got %a, scalar %a", n, d, g[off + d], want[d]);
+        }
+    }
+    TEST_END();
+
+    TEST_BEGIN("simd %s: GEGLU on %d edge gates (+-10, f16 ties, subnormals, NaN, Inf) in every lane matches "
+               "the scalar bits", kernel_set_name(set), n_special);
+    for (int shift = 0; shift < 17; shift++) { /* each value meets every lane and the tail */
+        int n = n_special + shift;
+        for (int i = 0; i < n; i++) {
+            g[i] = i < shift ? 1.0f : special[i - shift];
+            u[i] = i % 3 == 0 ? 1.0f : (float)rng_gauss();
+        }
+        ref->geglu(want, g, u, n);
+        k->geglu(got, g, u, n);
+        int d = first_difference(got, want, n);
+        EXPECT(d == n, "shift %d: gate %a (up %a): got %a, scalar %a", shift, g[d], u[d], got[d], want[d]);
+    }
+    TEST_END();
+
+    TEST_BEGIN("simd %s: GEGLU on 2^20 float bit patterns spread over all 2^32 matches the scalar bits",
+               kernel_set_name(set));
+    enum { CHUNK = 4096 };
+    int bad = 0;
+    uint32_t bad_bits = 0;
+    for (uint32_t c = 0; c < (1u << 20) / CHUNK; c++) {
+        for (int i = 0; i < CHUNK; i++) {
+            g[i] = float_of_bits((c * CHUNK + (uint32_t)i) * 4093u); /* 4093 is odd: 2^20 distinct */
+            u[i] = 1.0f;
+        }
+        ref->geglu(want, g, u, CHUNK);
+        k->geglu(got, g, u, CHUNK);
+        for (int i = 0; i < CHUNK; i++)
+            if (!same_float(got[i], want[i]) && bad++ == 0) memcpy(&bad_bits, &g[i], 4);
+    }
+    EXPECT(bad == 0, "%d inputs differ, the first 0x%08x", bad, bad_bits);
+    TEST_END();
+
+    free(g);
+    free(u);
+    free(want);
+    free(got);
+}
+
+/* Four integers whose squares add up to m (Lagrange: there always are). */
+static void four_squares(int m, int q[4]) {
+    for (int a = (int)sqrt(m); a >= 0; a--)
+        for (int b = 0; a * a + b * b <= m; b++)
+            for (int c = 0; a * a + b * b + c * c <= m; c++) {
+                int r = m - a * a - b * b - c * c, d = (int)lround(sqrt(r));
+                if (d * d == r) {
+                    q[0] = a, q[1] = b, q[2] = c, q[3] = d;
+                    return;
+                }
+            }
+}
+
+/* RMSNorm rows whose result shows the order of the adds in the sum of squares S.
+ * S is, exactly, n times an f32 midpoint m = 2 + odd * 2^-23: the mean of squares then rounds
+ * to the even neighbour, m's lower one. Tiny squares, each 0.4 ulp of S, vanish when added
+ * to S alone, but two added to each other first make 0.8 ulp, which survives and lifts the
+ * mean to the upper neighbour. With eps = 0 the two neighbours give different factors
+ * 1 / sqrt(mean), so the output shows whether tiny squares met before meeting S. */
+typedef struct {
+    int n;
+    float big[8];  /* the elements that add up to S exactly: 2n and 2n * odd * 2^-24, each
+                      as four squares (0 where a split needs fewer) */
+    float tiny;    /* square 0.4 ulp of S */
+} tie_row;
+
+/* The midpoint's odd multiple of 2^-23: the smallest whose lower neighbour is even (so the
+ * tie rounds down) and whose two neighbours give different factors. */
+static int tie_odd(void) {
+    for (int j = 0;; j += 2) {
+        float lo = 2.0f + ldexpf((float)j, -22), hi = nextafterf(lo, 4.0f);
+        if (1.0f / sqrtf(lo) != 1.0f / sqrtf(hi)) return 2 * j + 1;
+    }
+}
+
+static tie_row make_tie(int n) {
+    tie_row t = {n, {0}, 0};
+    int odd = tie_odd(), q[4];
+    four_squares(2 * n, q);
+    for (int i = 0; i < 4; i++) t.big[i] = (float)q[i];
+    four_squares(2 * n * odd, q);
+    for (int i = 0; i < 4; i++) t.big[4 + i] = ldexpf((float)q[i], -12);
+    double ulp = ldexp(1.0, (int)floor(log2(2.0 * n)) - 52);
+    t.tiny = (float)sqrt(0.4 * ulp);
+    return t;
+}
+
+/* A row of n >= 8 (any length: a division by n that is not exact weakens, but does not
+ * spoil, the effect): the big elements at random places, 1..8 tiny ones elsewhere. */
+static void make_tie_row(float *x, int n) {
+    tie_row t = make_tie(n);
+    for (int i = 0; i < n; i++) x[i] = 0.0f;
+    for (int i = 0; i < 8; i++) {
+        int at;
+        do at = (int)(rng_u64() % (uint64_t)n); while (x[at] != 0.0f);
+        x[at] = (rng_u64() & 1) ? -t.big[i] : t.big[i];
+        if (t.big[i] == 0.0f) x[at] = 0.0f;
+    }
+    int tiny = 1 + (int)(rng_u64() % 8);
+    for (int i = 0; i < tiny; i++) {
+        int at = (int)(rng_u64() % (uint64_t)n);
+        if (x[at] == 0.0f) x[at] = t.tiny;
+    }
+}
+
+/* An RMSNorm input row of one kind: Gaussian (as activations), magnitudes spread over 1e-30
+ * .. 1e30, f32 subnormals, all zero, Gaussian with an Inf, with a NaN, and a mean of squares
+ * on a float rounding tie (make_tie_row). */
+enum { NORM_KINDS = 7 };
+static const char *const norm_kind_names[NORM_KINDS] = {"gaussian", "wide magnitudes", "subnormal", "zero",
+                                                        "with an Inf", "with a NaN", "on a tie"};
+
+static void make_norm_row(float *x, int n, int kind) {
+    if (kind == 6 && n >= 8) {
+        make_tie_row(x, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        double v = rng_gauss();
+        if (kind == 1) v *= pow(10.0, 60.0 * rng_uniform() - 30.0);
+        if (kind == 2) v = (double)float_of_bits((uint32_t)(rng_u64() % 0x800000u)) * (v < 0 ? -1 : 1);
+        if (kind == 3) v = 0.0;
+        x[i] = (float)v;
+    }
+    if (kind == 4) x[rng_u64() % (uint64_t)n] = (rng_u64() & 1) ? INFINITY : -INFINITY;
+    if (kind == 5) x[rng_u64() % (uint64_t)n] = NAN;
+}
+
+/* Rows of 256 (16 per lane of the sum): S's elements in rows 1..14 of lane p, one tiny square
+ * in lane a and one in lane b, each in row 0 or 15 (a == b: one in each, so one meets the
+ * lane before S's elements and one after), for every p and a <= b. k and ref must agree on
+ * every row. With `differing` (k unused), count instead the rows on which the plain
+ * left-to-right sum gives another result than ref: that the rows tell orders apart at all. */
+static void tie_order_rows(const vec_kernels *k, const vec_kernels *ref, int *differing) {
+    enum { N = 256 };
+    tie_row t = make_tie(N);
+    float x[N], want[N], got[N];
+    int bad = 0, first_p = -1, first_a = -1, first_b = -1;
+    for (int p = 0; p < 16; p++)
+        for (int a = 0; a < 16; a++)
+            for (int b = a; b < 16; b++) {
+                for (int i = 0; i < N; i++) x[i] = 0.0f;
+                for (int i = 0, row = 1; i < 8; i++)
+                    if (t.big[i] != 0.0f && row <= 14) x[p + 16 * row++] = t.big[i];
+                int ra = (int)(rng_u64() % 2) * 15, rb = a == b ? 15 - ra : (int)(rng_u64() % 2) * 15;
+                x[a + 16 * ra] = t.tiny;
+                x[b + 16 * rb] = t.tiny;
+                ref->rmsnorm(want, x, NULL, N, 0.0f);
+                if (differing) {
+                    double sum = 0.0;
+                    for (int i = 0; i < N; i++) sum += (double)x[i] * x[i];
+                    float f = 1.0f / sqrtf((float)(sum / N));
+                    for (int i = 0; i < N; i++)
+                        if (!same_float(x[i] * f, want[i])) {
+                            ++*differing;
+                            break;
+                        }
+                    continue;
+                }
+                k->rmsnorm(got, x, NULL, N, 0.0f);
+                if (first_difference(got, want, N) < N && bad++ == 0) first_p = p, first_a = a, first_b = b;
+            }
+    EXPECT(bad == 0, "%d rows differ, the first with S in lane %d, tiny squares in lanes %d and %d", bad, first_p,
+           first_a, first_b);
+}
+
+static void test_rmsnorm(const vec_kernels *k, const vec_kernels *ref, kernel_set set) {
+    enum { MAX = 6913 + 16 };
+    float *x = malloc(MAX * sizeof(float)), *w = malloc(MAX * sizeof(float));
+    float *want = malloc(MAX * sizeof(float)), *got = malloc(MAX * sizeof(float));
+    TEST_BEGIN("simd %s: RMSNorm gives the scalar kernel's bits on %d lengths x %d kinds of rows, with and without "
+               "weights, in place too", kernel_set_name(set), N_ELEMENTWISE_LENS, NORM_KINDS);
+    for (int li = 0; li < N_ELEMENTWISE_LENS; li++) {
+        int n = elementwise_lens[li];
+        for (int kind = 0; kind < NORM_KINDS; kind++)
+            for (int rep = 0; rep < (kind == 6 ? 16 : 2); rep++) {
+                int weighted = rep % 2;
+                int off = (li + kind) % 4; /* unaligned rows */
+                const float eps = kind == 6 ? 0.0f : weighted ? 1e-6f : 1e-5f;
+                make_norm_row(x + off, n, kind);
+                for (int i = 0; i < n; i++) w[off + i] = (float)(1.0 + 0.5 * rng_gauss());
+                const float *wp = weighted ? w + off : NULL;
+                got[off + n] = -12345.0f;
+                ref->rmsnorm(want, x + off, wp, n, eps);
+                k->rmsnorm(got + off, x + off, wp, n, eps);
+                int d = first_difference(got + off, want, n);
+                EXPECT(d == n, "n=%d %s%s: element %d (x %a): got %a, scalar %a", n, norm_kind_names[kind],
+                       weighted ? " weighted" : "", d, x[off + d], got[off + d], want[d]);
+                EXPECT(got[off + n] == -12345.0f, "n=%d: wrote past the row", n);
+                k->rmsnorm(x + off, x + off, wp, n, eps); /* out == x, as forward.c does */
+                d = first_difference(x + off, want, n);
+                EXPECT(d == n, "n=%d %s in place: element %d: got %a, scalar %a", n, norm_kind_names[kind], d,
+                       x[off + d], want[d]);
+            }
+    }
+    TEST_END();
+
+    TEST_BEGIN("simd %s: RMSNorm adds the 16 lanes of its sum of squares in the scalar order (S in each lane, "
+               "two tiny squares in each pair of lanes)", kernel_set_name(set));
+    tie_order_rows(k, ref, NULL);
+    TEST_END();
+    free(x);
+    free(w);
+    free(want);
+    free(got);
+}
+
+/* The scalar kernels are the specification: checked here once against their definitions. */
+static float gelu_reference(float x) {
+    if (isnan(x)) return x;
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float h = fp16_to_fp32(fp32_to_fp16(x));
+    const float c = 0.79788456080286535587989211986876f;
+    return fp16_to_fp32(fp32_to_fp16(0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)))));
+}
+
+static void test_scalar_elementwise(void) {
+    vec_kernels ref;
+    vec_kernels_install(&ref, KERNELS_SCALAR);
+    float special[200];
+    int n_special = special_gates(special);
+    enum { CHUNK = 4096 };
+    float g[CHUNK], u[CHUNK], out[CHUNK];
+
+    TEST_BEGIN("simd scalar: GEGLU is gelu(f16(gate)) rounded to f16, times up (0 below -10, gate above 10, NaN "
+               "for NaN), on 2^20 spread bit patterns and the edge gates");
+    int bad = 0;
+    uint32_t bad_bits = 0;
+    for (uint32_t c = 0; c <= (1u << 20) / CHUNK; c++) {
+        int n = c < (1u << 20) / CHUNK ? CHUNK : n_special;
+        for (int i = 0; i < n; i++) {
+            g[i] = c < (1u << 20) / CHUNK ? float_of_bits((c * CHUNK + (uint32_t)i) * 4093u) : special[i];
+            u[i] = 1.0f;
+        }
+        ref.geglu(out, g, u, n);
+        for (int i = 0; i < n; i++)
+            if (!same_float(out[i], gelu_reference(g[i])) && bad++ == 0) memcpy(&bad_bits, &g[i], 4);
+    }
+    EXPECT(bad == 0, "%d inputs differ from the definition, the first 0x%08x", bad, bad_bits);
+    g[0] = NAN, u[0] = 2.0f, g[1] = -20.0f, u[1] = 3.0f, g[2] = 12.5f, u[2] = -2.0f, g[3] = 1.0f, u[3] = NAN;
+    ref.geglu(out, g, u, 4);
+    EXPECT(isnan(out[0]) && out[1] == 0.0f && out[2] == -25.0f && isnan(out[3]),
+           "NaN gate -> %g, -20 -> %g, 12.5 * -2 -> %g, NaN up -> %g", out[0], out[1], out[2], out[3]);
+    TEST_END();
+
+    TEST_BEGIN("simd scalar: the RMSNorm rows made to show the order of the adds do tell it from left to right");
+    int differing = 0;
+    tie_order_rows(NULL, &ref, &differing);
+    EXPECT(differing > 0, "no row tells the two orders apart");
+    TEST_END();
+
+    TEST_BEGIN("simd scalar: RMSNorm is x / sqrt(mean(x^2) + eps) * w to float rounding, in place the same");
+    for (int li = 0; li < N_ELEMENTWISE_LENS; li++) {
+        int n = elementwise_lens[li];
+        if (n > CHUNK) continue;
+        for (int i = 0; i < n; i++) g[i] = (float)(3.0 * rng_gauss()), u[i] = (float)(1.0 + rng_gauss());
+        const float eps = 1e-6f;
+        ref.rmsnorm(out, g, u, n, eps);
+        double ss = 0.0;
+        for (int i = 0; i < n; i++) ss += (double)g[i] * g[i];
+        double r = 1.0 / sqrt(ss / n + eps);
+        int worst = -1;
+        for (int i = 0; i < n; i++) {
+            double want = (double)g[i] * r * u[i];
+            if (fabs(out[i] - want) > 1e-6 * fabs(want) + 1e-30 && worst < 0) worst = i;
+        }
+        EXPECT(worst < 0, "n=%d: element %d: got %.9g, want %.9g", n, worst, worst < 0 ? 0 : out[worst],
+               worst < 0 ? 0 : (double)g[worst] * r * u[worst]);
+        float in_place[CHUNK];
+        memcpy(in_place, g, (size_t)n * sizeof(float));
+        ref.rmsnorm(in_place, in_place, u, n, eps);
+        EXPECT(first_difference(in_place, out, n) == n, "n=%d: in place differs", n);
+    }
+    TEST_END();
+}
+
+static void test_elementwise(kernel_set set) {
+    vec_kernels k, ref;
+    vec_kernels_install(&k, set);
+    vec_kernels_install(&ref, KERNELS_SCALAR);
+    TEST_BEGIN("simd %s: GEGLU and RMSNorm have versions of their own", kernel_set_name(set));
+    EXPECT(k.geglu && k.geglu != ref.geglu, "GEGLU is the scalar one");
+    EXPECT(k.rmsnorm && k.rmsnorm != ref.rmsnorm, "RMSNorm is the scalar one");
+    TEST_END();
+    test_geglu(&k, &ref, set);
+    test_rmsnorm(&k, &ref, set);
+}
+
 static void test_set(kernel_set set) {
     const cpu_features *f = cpu_get();
     if (!kernel_set_supported(f, set)) {
@@ -508,6 +903,7 @@ static void test_set(kernel_set set) {
     test_quantizers(tab, set);
     test_summation_order(tab, set);
     test_gemm_f32_lengths(tab, set);
+    test_elementwise(set);
 }
 
 /* ---------------------------------------------------------------- selection */
@@ -552,7 +948,7 @@ static void test_selection(void) {
                strstr(warn, "unknown"), "unknown request: warning '%s'", warn);
     TEST_END();
 
-    TEST_BEGIN("simd: quant_init installs the set GEMMA_KERNELS and the CPU select");
+    TEST_BEGIN("simd: quant_init installs the set GEMMA_KERNELS and the CPU select, GEGLU and RMSNorm too");
     quant_init();
     kernel_set want = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), NULL, 0);
     EXPECT(strcmp(quant_kernel_path(), kernel_set_name(want)) == 0, "quant_kernel_path() = %s, expected %s",
@@ -568,6 +964,11 @@ static void test_selection(void) {
     if (want == KERNELS_SCALAR)
         EXPECT(ggml_type_traits(GGML_TYPE_Q4_0)->vec_dot == ggml_type_traits_scalar(GGML_TYPE_Q4_0)->vec_dot,
                "scalar path uses the scalar kernels");
+    EXPECT(kernel_set_active() == want, "kernel_set_active() = %s", kernel_set_name(kernel_set_active()));
+    vec_kernels vk;
+    vec_kernels_install(&vk, want);
+    EXPECT(vec_kernels_active()->geglu == vk.geglu && vec_kernels_active()->rmsnorm == vk.rmsnorm,
+           "the active GEGLU / RMSNorm are not those of %s", kernel_set_name(want));
     TEST_END();
 
     TEST_BEGIN("simd: cpu_get reports a consistent feature set");
@@ -588,8 +989,39 @@ static double thread_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* GEGLU over an FFN row of 6912 and RMSNorm over an embedding row of 1152 (Gemma 3 1B). */
+static void bench_elementwise(kernel_set set) {
+    vec_kernels k;
+    vec_kernels_install(&k, set);
+    enum { F = 6912, E = 1152 };
+    float *g = malloc(F * sizeof(float)), *u = malloc(F * sizeof(float)), *o = malloc(F * sizeof(float));
+    for (int i = 0; i < F; i++) g[i] = (float)(2.0 * rng_gauss()), u[i] = (float)rng_gauss();
+    double t0 = thread_seconds(), t1;
+    long elems = 0;
+    do {
+        for (int r = 0; r < 100; r++) k.geglu(o, g, u, F);
+        elems += 100L * F;
+        t1 = thread_seconds();
+    } while (t1 - t0 < 0.3);
+    double geglu_ns = (t1 - t0) * 1e9 / (double)elems;
+    t0 = thread_seconds();
+    elems = 0;
+    do {
+        for (int r = 0; r < 100; r++) k.rmsnorm(o, g, u, E, 1e-6f);
+        elems += 100L * E;
+        t1 = thread_seconds();
+    } while (t1 - t0 < 0.3);
+    printf("bench %-12s GEGLU %.3f ns/element, RMSNorm %.3f ns/element\n", kernel_set_name(set), geglu_ns,
+           (t1 - t0) * 1e9 / (double)elems);
+    fflush(stdout);
+    free(g);
+    free(u);
+    free(o);
+}
+
 static void bench_set(kernel_set set) {
     if (!kernel_set_supported(cpu_get(), set)) return;
+    bench_elementwise(set);
     static type_traits tab[GGML_TYPE_COUNT];
     build_table(tab, set);
     enum { N = 2048, K = 2048, M = 64 };
@@ -646,6 +1078,8 @@ static void bench_set(kernel_set set) {
 
 void suite_simd(void) {
     test_selection();
+    rng_seed(999);
+    test_scalar_elementwise();
     for (int s = 0; s < KERNELS_COUNT; s++)
         if (s != KERNELS_SCALAR) test_set((kernel_set)s);
     const char *bench = getenv("GEMMA_BENCH");
