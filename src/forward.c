@@ -271,7 +271,7 @@ static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
  * Keys visible to a query at position p: p' <= p, and on sliding layers also
  * p - p' < n_swa (the window includes the query itself). */
 
-#define Q_BLOCK GEMM_MAX_NA /* query rows per task: the tile kernel's activation rows */
+#define Q_BLOCK 16  /* query rows per task: a key's row serves all of them while in L1 */
 #define K_BLOCK 512         /* keys per step: larger steps mean fewer horizontal sums in P·V */
 
 /* per-thread scratch floats: scores, the P·V product, running max and sum */
@@ -280,8 +280,9 @@ static size_t attn_scratch_floats(int head_dim) {
 }
 
 /* s[j * s_stride + i] = dot(row i of w, row j of a) over n floats, i < nw, j < na; strides
- * in floats. The F32 tile kernel takes up to GEMM_MAX_NW rows of w at a time; a kernel set
- * without one gets row dots. */
+ * in floats. The F32 tile kernel takes up to GEMM_MAX_NW rows of w and GEMM_MAX_NA rows of a
+ * at a time (the rows of w serve every row of a while they are in L1); a kernel set without
+ * one gets row dots. */
 static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_stride,
                      const float *a, size_t a_stride, int nw, int na) {
     const type_traits *tt = ggml_type_traits(GGML_TYPE_F32);
@@ -289,7 +290,10 @@ static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_
         int cnt = nw - i0 < GEMM_MAX_NW ? nw - i0 : GEMM_MAX_NW;
         const float *wi = w + (size_t)i0 * w_stride;
         if (tt->gemm) {
-            tt->gemm(n, s + i0, s_stride, wi, w_stride * sizeof(float), a, a_stride * sizeof(float), cnt, na);
+            for (int j0 = 0; j0 < na; j0 += GEMM_MAX_NA)
+                tt->gemm(n, s + (size_t)j0 * s_stride + i0, s_stride, wi, w_stride * sizeof(float),
+                         a + (size_t)j0 * a_stride, a_stride * sizeof(float), cnt,
+                         na - j0 < GEMM_MAX_NA ? na - j0 : GEMM_MAX_NA);
             continue;
         }
         for (int i = 0; i < cnt; i++)

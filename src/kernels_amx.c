@@ -337,6 +337,14 @@ static void store_tile(float *y, int64_t N, int64_t n0, int rows, int64_t m0, in
         _mm512_mask_storeu_ps(y + (m0 + j) * N + n0, keep, _mm512_i32gather_ps(column, &t[0][j], 4));
 }
 
+/* Ask for the output lines of a tile (16 tokens' rows of y from n0) ahead of store_tile:
+ * y is usually far larger than the caches, and the ownership requests of 16 scattered
+ * lines, issued at the store, stall it. Issued before a tile's products, they complete
+ * while the tiles compute. */
+static INLINE void prefetch_tile(float *y, int64_t N, int64_t n0, int64_t m0, int64_t M) {
+    for (int64_t j = m0; j < m0 + AMX_TOKENS && j < M; j++) __builtin_prefetch(y + j * N + n0, 1, 3); /* prefetchw */
+}
+
 /* The fix-up of blocks s0 .. s0 + n - 1 for one C tile (one panel x one token group), from
  * their stored products c[i] (16 rows x 16 tokens each): see the top of the file. The tile's
  * outputs acc[r] (row r, 16 tokens) stay in memory between calls and in registers inside.
@@ -448,6 +456,8 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
     for (int64_t g = 0; g < G; g += 2) {
         int ng = G - g >= 2 ? 2 : 1;
         const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
+        for (int pi = 0; pi < np; pi++)
+            for (int gi = 0; gi < ng; gi++) prefetch_tile(y, N, n0 + 16 * pi, (g + gi) * AMX_TOKENS, M);
         __m512 acc[4][16];
         switch (f->fix) {
         case FIX_Q8_0: tiles_FIX_Q8_0(f->L, np, ng, p, grp, K, acc); break;
@@ -653,6 +663,7 @@ static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, size_t
             int ng = G - g >= 2 ? 2 : 1;
             const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
             __m512 acc[2][16];
+            for (int gi = 0; gi < ng; gi++) prefetch_tile(y, N, n0 + p0, (g + gi) * AMX_TOKENS, M);
             kd_tiles(&p, type != GGML_TYPE_Q6_K, ng, grp, K, acc);
             for (int gi = 0; gi < ng; gi++) store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc[gi]);
         }
