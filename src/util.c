@@ -79,17 +79,20 @@ uint16_t fp32_to_bf16(float f) {
 void *alloc_lines(size_t n) {
     /* calloc, not aligned_alloc + memset: large blocks then stay untouched (and unbacked)
      * until used. The block's own address is kept just below the aligned one. */
-    uint8_t *block = calloc(1, n + 64 + sizeof(void *));
+    const size_t slack = 64 + sizeof(uintptr_t);
+    if (n > SIZE_MAX - slack) return NULL;
+    uint8_t *block = calloc(1, n + slack);
     if (!block) return NULL;
-    uint8_t *p = (uint8_t *)(((uintptr_t)block + sizeof(void *) + 63) & ~(uintptr_t)63);
-    memcpy(p - sizeof(void *), &block, sizeof block);
+    uintptr_t at = (uintptr_t)block;
+    uint8_t *p = block + ((at + sizeof at + 63) / 64 * 64 - at);
+    memcpy(p - sizeof at, &at, sizeof at);
     return p;
 }
 void free_lines(void *p) {
     if (!p) return;
-    void *block;
-    memcpy(&block, (uint8_t *)p - sizeof block, sizeof block);
-    free(block);
+    uintptr_t at;
+    memcpy(&at, (uint8_t *)p - sizeof at, sizeof at);
+    free((void *)at);
 }
 void *xalloc_lines(size_t n) {
     void *p = alloc_lines(n);

@@ -253,7 +253,7 @@ static void check_elementwise_bounds(void) {
     void *map[4];
     size_t len[4];
     float *row[4];
-    for (int r = 0; r < 4; r++) row[r] = (float *)before_guard_page(MAX * sizeof(float), &map[r], &len[r]);
+    for (int r = 0; r < 4; r++) row[r] = (float *)(void *)before_guard_page(MAX * sizeof(float), &map[r], &len[r]);
     EXPECT(row[0] && row[1] && row[2] && row[3], "mmap failed");
     if (row[0] && row[1] && row[2] && row[3]) {
         rng_seed(9500);
