@@ -240,15 +240,6 @@ void kernels_install(type_traits *t, kernel_set s) {
     }
 }
 
-/* quant.c keeps the choice and reports it by name, which is unique per set. */
-kernel_set kernel_set_active(void) {
-    quant_init();
-    const char *name = quant_kernel_path();
-    for (int s = 0; s < KERNELS_COUNT; s++)
-        if (strcmp(name, sets[s].name) == 0) return (kernel_set)s;
-    return KERNELS_SCALAR;
-}
-
 /* ---- elementwise kernels ---- */
 
 void vec_kernels_install(vec_kernels *k, kernel_set s) {

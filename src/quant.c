@@ -916,6 +916,11 @@ const char *ggml_ftype_name(int64_t ft) {
 
 const char *quant_kernel_path(void) { return kernel_set_name(active_set); }
 
+kernel_set kernel_set_active(void) {
+    quant_init();
+    return active_set;
+}
+
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n) {
     const type_traits *t = ggml_type_traits_scalar(type);
     if (t && t->to_float) t->to_float(src, dst, n);
