@@ -23,7 +23,8 @@
  * again (measured on the development machine; the tile unit and the vector units barely
  * overlap).
  * Blocks go in chunks of CHUNK: all their products first, then each C tile's fix-up over
- * the chunk with its 16 accumulators in registers.
+ * the chunk with its 16 accumulators in registers; the next chunk's products are issued
+ * between those fix-ups (a 2-3 % gain: the units overlap only a little).
  *
  * Layouts. Activations of one 16-token group: element k of token t at byte
  * (k / 4) * 64 + t * 4 + k % 4 (so any block of L elements is a B tile of L/4 rows of 64
@@ -406,25 +407,36 @@ static INLINE void block_products(int L, int np, int ng, const panel p[2], const
     if (np == 2 && ng == 2) _tile_stored(7, c[3], 64);
 }
 
-/* Blocks per chunk: the products of a chunk are stored (8 blocks x 4 tiles = 32 KB, in L1),
- * then each tile's fix-up runs over the chunk with its outputs in registers. */
-#define CHUNK 8
+/* Blocks per chunk. A chunk's products are stored (4 blocks x 4 tiles = 16 KB, double
+ * buffered: 32 KB, in L1), then each C tile's fix-up runs over the chunk with its outputs in
+ * registers. */
+#define CHUNK 4
 
 /* np panels x ng token groups over all of K; acc[2 * panel + group][r] = row r's outputs
- * for the group's 16 tokens. */
+ * for the group's 16 tokens. Software-pipelined: chunk ch+1's products are issued between
+ * chunk ch's per-tile fix-ups, into the other half of a double buffer, so the tile unit
+ * works while the vector units do the fix-up. */
 static INLINE void int8_tiles(enum fixup fix, int L, int np, int ng, const panel p[2],
                               const uint8_t *grp[2], int64_t K, __m512 acc[4][16]) {
-    _Alignas(64) int32_t c[CHUNK][4][16][16];
+    _Alignas(64) int32_t c[2][CHUNK][4][16][16];
     const float *fl[2] = {(const float *)(const void *)(grp[0] + K * 16),
                           (const float *)(const void *)(grp[ng - 1] + K * 16)};
     int64_t nblk = K / L;
-    for (int64_t s0 = 0; s0 < nblk; s0 += CHUNK) {
+    int nt = np * ng;
+    int n0 = nblk < CHUNK ? (int)nblk : CHUNK;
+    for (int i = 0; i < n0; i++) block_products(L, np, ng, p, grp, i, c[0][i]);
+    for (int64_t s0 = 0, ch = 0; s0 < nblk; s0 += CHUNK, ch++) {
         int n = nblk - s0 < CHUNK ? (int)(nblk - s0) : CHUNK;
-        for (int i = 0; i < n; i++) block_products(L, np, ng, p, grp, s0 + i, c[i]);
-        for (int pi = 0; pi < np; pi++)
-            for (int gi = 0; gi < ng; gi++)
-                chunk_fixup(fix, L, acc[2 * pi + gi], (const int32_t(*)[4][16][16])c, 2 * pi + gi,
-                            &p[pi], fl[gi], K, s0, n);
+        int64_t s1 = s0 + CHUNK;
+        int nn = s1 >= nblk ? 0 : (nblk - s1 < CHUNK ? (int)(nblk - s1) : CHUNK);
+        int32_t (*cur)[4][16][16] = c[ch & 1], (*nxt)[4][16][16] = c[(ch & 1) ^ 1];
+        for (int t = 0; t < nt; t++) {
+            int pi = t / ng, gi = t % ng;
+            for (int i = t * nn / nt; i < (t + 1) * nn / nt; i++)
+                block_products(L, np, ng, p, grp, s1 + i, nxt[i]);
+            chunk_fixup(fix, L, acc[2 * pi + gi], (const int32_t(*)[4][16][16])cur, 2 * pi + gi,
+                        &p[pi], fl[gi], K, s0, n);
+        }
     }
 }
 
