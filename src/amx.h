@@ -57,4 +57,19 @@ size_t amx_scratch_size(uint32_t type, int64_t K);
 void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
               int64_t n0, int nrows, const void *act, int64_t M, void *scratch);
 
+/* out[i] = gelu(gate[i]) * up[i], i < n (cpu.h's vec_kernels.geglu). */
+typedef void (*amx_geglu_fn)(float *out, const float *gate, const float *up, int n);
+
+/* Whether amx_gated_rows takes weights of `type` (the quantized types of amx_supports). */
+bool amx_gated_supports(uint32_t type);
+
+/* A feed-forward's two products and its activation in one pass: y[m * N + n] =
+ * geglu(dot(gate row n, token m), dot(up row n, token m)) for rows n0 .. n0 + nrows - 1
+ * (nrows <= 16) and every token m < M. The gate and up panels take the tiles side by side,
+ * and geglu runs on each output tile while it is still in registers: the two products
+ * never go to memory, nor come back for a separate activation pass. */
+void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const void *up,
+                    size_t w_row, int64_t K, int64_t n0, int nrows, const void *act, int64_t M,
+                    void *scratch, amx_geglu_fn geglu);
+
 #endif

@@ -499,9 +499,14 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 static void geglu(gemma_context *c, float *out, const weight *gate, const weight *up,
                   const weight *down, const float *h, int M) {
     int F = (int)gate->ne[1];
-    mm2(c, part(c->gate, gate, -1), part(c->up, up, -1), gate->ne[0], h, M);
-    geglu_args a = {c->gate, c->gate, c->up, (size_t)F, (size_t)F, (size_t)F, F};
-    gelu_mul(c, &a, M);
+    if (gate->type == up->type && matmul_fuses_geglu(gate->type, gate->ne[0], M)) {
+        /* on the AMX tiles, gelu(g) * u is applied to each output tile in registers */
+        matmul_geglu(&c->mm, c->gate, gate->data, up->data, gate->type, F, gate->ne[0], h, M);
+    } else {
+        mm2(c, part(c->gate, gate, -1), part(c->up, up, -1), gate->ne[0], h, M);
+        geglu_args a = {c->gate, c->gate, c->up, (size_t)F, (size_t)F, (size_t)F, F};
+        gelu_mul(c, &a, M);
+    }
     mm(c, out, down, c->gate, M);
 }
 

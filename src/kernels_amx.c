@@ -278,10 +278,11 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, 
 
 size_t amx_scratch_size(uint32_t type, int64_t K) {
     /* the largest of: two per-block panels of 16 rows (16 K bytes of codes + 2 floats per
-     * block and row each); a digit panel (up to 3 x 16 K bytes + 9 floats per super-block
-     * and row); two zero-padded bf16 panels or one F16 panel's two planes (2 x 32 K bytes) */
+     * block and row each); two digit panels (gate and up of amx_gated_rows; up to 3 x 16 K
+     * bytes + 9 floats per super-block and row each); two zero-padded bf16 panels or one F16
+     * panel's two planes (2 x 32 K bytes) */
     (void)type;
-    return (size_t)K * 64 + 256;
+    return (size_t)K * 128 + 512;
 }
 
 /* ---- tiles ---- */
@@ -452,14 +453,19 @@ INT8_TILES(FIX_Q8_0)
 INT8_TILES(FIX_Q8_1)
 INT8_TILES(FIX_K)
 
-static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w, size_t w_row,
-                      int64_t K, int64_t n0, int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+/* Rows n0 .. n0 + nrows - 1 of w (nrows <= 32, two panels); or, with `up`, nrows <= 16 rows
+ * of w (gate) and the same rows of up as the two panels, written out as geglu(gate, up). */
+static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w, const uint8_t *up,
+                      size_t w_row, int64_t K, int64_t n0, int nrows, const uint8_t *act, int64_t M,
+                      uint8_t *scratch, amx_geglu_fn geglu) {
     size_t pbytes = (size_t)K * 32;   /* codes 16 K + floats <= 16 K */
     panel p[2];
-    int np = nrows > 16 ? 2 : 1;
+    int np = up || nrows > 16 ? 2 : 1;
     for (int i = 0; i < np; i++) {
-        int rows = nrows - 16 * i < 16 ? nrows - 16 * i : 16;
-        p[i] = unpack_panel(f, w, w_row, K, n0 + 16 * i, rows, scratch + pbytes * (size_t)i);
+        const uint8_t *src = up && i ? up : w;
+        int64_t r0 = up ? n0 : n0 + 16 * i;
+        int rows = up ? nrows : (nrows - 16 * i < 16 ? nrows - 16 * i : 16);
+        p[i] = unpack_panel(f, src, w_row, K, r0, rows, scratch + pbytes * (size_t)i);
     }
     if (np == 1) p[1] = p[0];
     configure_tiles(f->L, f->L / 4);
@@ -468,13 +474,20 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
     for (int64_t g = 0; g < G; g += 2) {
         int ng = G - g >= 2 ? 2 : 1;
         const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
-        for (int pi = 0; pi < np; pi++)
+        for (int pi = 0; pi < (up ? 1 : np); pi++)
             for (int gi = 0; gi < ng; gi++) prefetch_tile(y, N, n0 + 16 * pi, (g + gi) * AMX_TOKENS, M);
         __m512 acc[4][16];
         switch (f->fix) {
         case FIX_Q8_0: tiles_FIX_Q8_0(f->L, np, ng, p, grp, K, acc); break;
         case FIX_Q8_1: tiles_FIX_Q8_1(f->L, np, ng, p, grp, K, acc); break;
         default: tiles_FIX_K(f->L, np, ng, p, grp, K, acc); break; /* IQ4_XS */
+        }
+        if (up) { /* acc[gi]: gate rows, acc[2 + gi]: up rows, for token group gi */
+            for (int gi = 0; gi < ng; gi++) {
+                geglu((float *)acc[gi], (const float *)acc[gi], (const float *)acc[2 + gi], 256);
+                store_tile(y, N, n0, nrows, (g + gi) * AMX_TOKENS, M, acc[gi]);
+            }
+            continue;
         }
         for (int pi = 0; pi < np; pi++) {
             int rows = nrows - 16 * pi < 16 ? nrows - 16 * pi : 16;
@@ -663,20 +676,30 @@ static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2]
     }
 }
 
-static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K,
-                    int64_t n0, int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+/* As int8_rows, for the digit formats: panels one after the other (a digit panel fills
+ * the A tiles alone); with `up`, the gate and up panels side by side in the scratch. */
+static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, const uint8_t *up,
+                    size_t w_row, int64_t K, int64_t n0, int nrows, const uint8_t *act, int64_t M,
+                    uint8_t *scratch, amx_geglu_fn geglu) {
     configure_tiles(64, 16);
     int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
     size_t gb = group_bytes(type, K);
+    bool mins = type != GGML_TYPE_Q6_K;
     for (int p0 = 0; p0 < nrows; p0 += 16) {
         int rows = nrows - p0 < 16 ? nrows - p0 : 16;
-        kd_panel p = kd_unpack(type, w, w_row, K, n0 + p0, rows, scratch);
+        kd_panel p = kd_unpack(type, w, w_row, K, n0 + p0, rows, scratch), pu = p;
+        if (up) pu = kd_unpack(type, up, w_row, K, n0 + p0, rows, scratch + (size_t)K * 64);
         for (int64_t g = 0; g < G; g += 2) {
             int ng = G - g >= 2 ? 2 : 1;
             const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
-            __m512 acc[2][16];
+            __m512 acc[2][16], acc_up[2][16];
             for (int gi = 0; gi < ng; gi++) prefetch_tile(y, N, n0 + p0, (g + gi) * AMX_TOKENS, M);
-            kd_tiles(&p, type != GGML_TYPE_Q6_K, ng, grp, K, acc);
+            kd_tiles(&p, mins, ng, grp, K, acc);
+            if (up) {
+                kd_tiles(&pu, mins, ng, grp, K, acc_up);
+                for (int gi = 0; gi < ng; gi++)
+                    geglu((float *)acc[gi], (const float *)acc[gi], (const float *)acc_up[gi], 256);
+            }
             for (int gi = 0; gi < ng; gi++) store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc[gi]);
         }
     }
@@ -829,8 +852,20 @@ void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, i
     }
     const amx_format *f = format_of(type);
     if (!f) return;
-    if (f->unpack) int8_rows(f, y, N, w, w_row, K, n0, nrows, act, M, mem);
-    else kd_rows(type, y, N, w, w_row, K, n0, nrows, act, M, mem);
+    if (f->unpack) int8_rows(f, y, N, w, NULL, w_row, K, n0, nrows, act, M, mem, NULL);
+    else kd_rows(type, y, N, w, NULL, w_row, K, n0, nrows, act, M, mem, NULL);
+}
+
+bool amx_gated_supports(uint32_t type) { return format_of(type) != NULL; }
+
+void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const void *up,
+                    size_t w_row, int64_t K, int64_t n0, int nrows, const void *act, int64_t M,
+                    void *scratch, amx_geglu_fn geglu) {
+    uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    const amx_format *f = format_of(type);
+    if (!f) return;
+    if (f->unpack) int8_rows(f, y, N, gate, up, w_row, K, n0, nrows, act, M, mem, geglu);
+    else kd_rows(type, y, N, gate, up, w_row, K, n0, nrows, act, M, mem, geglu);
 }
 
 #else

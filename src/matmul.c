@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "amx.h"
+#include "cpu.h"
 #include "quant.h"
 #include "util.h"
 
@@ -51,6 +52,7 @@ typedef struct {
 
 typedef struct {
     matmul_part p;
+    const void *up;           /* matmul_geglu: the up rows beside p.w's gate rows */
     const type_traits *tt;
     size_t w_row;             /* bytes per weight row */
     const act_format *af;
@@ -116,9 +118,15 @@ static void matmul_worker(void *arg, int ith, int nth) {
         while (pj + 1 < j->part + j->n_part && c >= pj[1].first) pj++;
         int64_t n0 = (c - pj->first) * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
 #if defined(__x86_64__)
+        uint8_t *scratch = j->amx_scratch + j->amx_each * (size_t)ith;
+        if (pj->up && pj->amx) { /* matmul_fuses_geglu held, so choose_amx took it */
+            amx_gated_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0,
+                           (int)(n1 - n0), pj->amx->dst, j->M, scratch, vec_kernels_active()->geglu);
+            continue;
+        }
         if (pj->amx) {
             amx_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->w_row, j->K, n0, (int)(n1 - n0),
-                     pj->amx->dst, j->M, j->amx_scratch + j->amx_each * (size_t)ith);
+                     pj->amx->dst, j->M, scratch);
             continue;
         }
 #else
@@ -260,42 +268,73 @@ static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
     else quantize_worker(j, 0, 1);
 }
 
-void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x, int64_t M) {
-    matmul_job j;
-    memset(&j, 0, sizeof j);
-    j.x = x;
-    j.K = K;
-    j.M = M;
-    j.n_part = n < MATMUL_MAX_PARTS ? n : MATMUL_MAX_PARTS;
-    for (int i = 0; i < j.n_part; i++) {
-        j.part[i].p = parts[i];
-        j.part[i].tt = ggml_type_traits(parts[i].type);
-        j.part[i].w_row = ggml_row_size(parts[i].type, K);
+/* A job over parts[0 .. n-1] (their `up` still NULL). */
+static void job_init(matmul_job *j, const matmul_part *parts, int n, int64_t K, const float *x, int64_t M) {
+    memset(j, 0, sizeof *j);
+    j->x = x;
+    j->K = K;
+    j->M = M;
+    j->n_part = n < MATMUL_MAX_PARTS ? n : MATMUL_MAX_PARTS;
+    for (int i = 0; i < j->n_part; i++) {
+        j->part[i].p = parts[i];
+        j->part[i].tt = ggml_type_traits(parts[i].type);
+        j->part[i].w_row = ggml_row_size(parts[i].type, K);
     }
-    assign_formats(&j);
+}
+
+/* Steps 1 to 3 for a job. */
+static void job_run(matmul_ctx *mc, matmul_job *j) {
+    int64_t M = j->M;
+    assign_formats(j);
 #if defined(__x86_64__)
-    size_t each, total = choose_amx(&j, &each);
+    size_t each, total = choose_amx(j, &each);
 #endif
-    convert_inputs(mc, &j);
+    convert_inputs(mc, j);
 #if defined(__x86_64__)
-    pack_amx(mc, &j, total, each);
+    pack_amx(mc, j, total, each);
 #endif
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
-     * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX. */
+     * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX,
+     * 16 gate and 16 up rows for a gated part. */
     int nth = pool_size(mc->pool);
-    for (int i = 0; i < j.n_part; i++) {
-        part_job *pj = &j.part[i];
-        int64_t N = pj->p.N, c = M > 1 ? 32 : 64;
+    for (int i = 0; i < j->n_part; i++) {
+        part_job *pj = &j->part[i];
+        int64_t N = pj->p.N, c = pj->up ? 16 : M > 1 ? 32 : 64;
         if (!pj->amx) {
             while (c > GEMM_MAX_NW && (N + c - 1) / c < 4 * nth) c /= 2;
             if (M == 1) while (c > 1 && (N + c - 1) / c < 4 * nth) c /= 2;
         }
         pj->chunk = c;
-        pj->first = j.n_chunks;
-        j.n_chunks += (N + c - 1) / c;
+        pj->first = j->n_chunks;
+        j->n_chunks += (N + c - 1) / c;
     }
-    chunks_reset(&j.next);
-    pool_run(mc->pool, matmul_worker, &j);
+    chunks_reset(&j->next);
+    pool_run(mc->pool, matmul_worker, j);
+}
+
+void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x, int64_t M) {
+    matmul_job j;
+    job_init(&j, parts, n, K, x, M);
+    job_run(mc, &j);
+}
+
+bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M) {
+#if defined(__x86_64__)
+    return amx_min_rows > 0 && M >= amx_min_rows && quant_amx() && amx_gated_supports(type) &&
+           amx_supports(type, K, quant_amx_bf16());
+#else
+    (void)type, (void)K, (void)M;
+    return false;
+#endif
+}
+
+void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
+                  int64_t K, const float *x, int64_t M) {
+    matmul_part p = {y, gate, type, N};
+    matmul_job j;
+    job_init(&j, &p, 1, K, x, M);
+    j.part[0].up = up;
+    job_run(mc, &j);
 }
 
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,

@@ -10,6 +10,7 @@
 #ifndef GEMMA_MATMUL_H
 #define GEMMA_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,16 @@ void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, i
  * the threads in one pass (one barrier, not one per product). */
 void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x,
                  int64_t M);
+
+/* Whether matmul_geglu can take a product of this shape: when the AMX tiles would (a batch
+ * of at least the AMX minimum, a quantized type they support). */
+bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M);
+
+/* Y[m][n] = gelu(X[m] . G[n]) * (X[m] . U[n]) for gate and up matrices G and U of the same
+ * type and shape (N rows of K), in one pass: each output tile gets its activation in
+ * registers (amx_gated_rows). Only where matmul_fuses_geglu says so. */
+void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
+                  int64_t K, const float *x, int64_t M);
 
 /* Bytes of scratch matmul needs for M rows of K elements, over all types. */
 size_t matmul_scratch_size(int64_t K, int64_t M);

@@ -176,6 +176,48 @@ static void test_matmul(const amx_type *t, int N, int K, int M) {
     free(off);
     TEST_END();
 }
+
+/* matmul_geglu (gate and up panels side by side, geglu on the tiles) against the same two
+ * products through the AMX tiles separately and the geglu kernel over their outputs: the
+ * same tile sums in the same order, so equal bit for bit. */
+static void test_gated(const amx_type *t, int N, int K, int M) {
+    const type_traits *ref = ggml_type_traits_scalar(t->type);
+    TEST_BEGIN("amx: matmul_geglu %s %dx%d, %d tokens = gate and up products, then geglu", ref->name, N, K, M);
+    uint8_t *gate = random_weights(t, N, K), *up = random_weights(t, N, K);
+    float *x;
+    size_t a_row;
+    free(random_acts(t->type, M, K, &x, &a_row));
+    matmul_ctx mc = {0};
+    mc.pool = pool_new(2);
+    mc.qbuf_size = matmul_scratch_size(K, M);
+    mc.qbuf = malloc(mc.qbuf_size);
+    size_t n = (size_t)M * N;
+    float *fused = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    int old = matmul_set_amx_min_rows(1);
+    EXPECT(matmul_fuses_geglu(t->type, K, M), "not fused");
+    matmul_geglu(&mc, fused, gate, up, t->type, N, K, x, M);
+    matmul_part p[2] = {{g, gate, t->type, N}, {u, up, t->type, N}};
+    matmul_many(&mc, p, 2, K, x, M);
+    vec_kernels_active()->geglu(g, g, u, (int)n);
+    matmul_set_amx_min_rows(0);
+    EXPECT(!matmul_fuses_geglu(t->type, K, M), "fused with AMX off");
+    matmul_set_amx_min_rows(old);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&fused[i], &g[i], sizeof(float)) != 0 && bad++ < 3)
+            EXPECT(0, "token %zu row %zu: fused %.9g, separate %.9g", i / (size_t)N, i % (size_t)N, fused[i], g[i]);
+    EXPECT(bad == 0, "%d outputs differ", bad);
+    matmul_ctx_release(&mc);
+    pool_free(mc.pool);
+    free(mc.qbuf);
+    free(gate);
+    free(up);
+    free(x);
+    free(fused);
+    free(g);
+    free(u);
+    TEST_END();
+}
 #endif
 
 /* matmul_many (products sharing their input, converted once) must give exactly what
@@ -262,6 +304,13 @@ void suite_amx(void) {
         test_kernel(t, 37, 768, 33);   /* partial panel and token group on both sides */
         test_kernel(t, 5, 512, 1);     /* a single token */
         test_matmul(t, 96, 512, 40);
+        if (t->type != GGML_TYPE_BF16 && t->type != GGML_TYPE_F16) test_gated(t, 37, 768, 33);
     }
+    TEST_BEGIN("amx: matmul_geglu is not offered for BF16 and F16 weights, nor below the AMX batch");
+    int old = matmul_set_amx_min_rows(16);
+    EXPECT(!matmul_fuses_geglu(GGML_TYPE_BF16, 512, 64) && !matmul_fuses_geglu(GGML_TYPE_F16, 512, 64), "float types");
+    EXPECT(!matmul_fuses_geglu(GGML_TYPE_Q4_0, 512, 15) && matmul_fuses_geglu(GGML_TYPE_Q4_0, 512, 16), "batch size");
+    matmul_set_amx_min_rows(old);
+    TEST_END();
 #endif
 }
