@@ -72,4 +72,32 @@ void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const 
                     size_t w_row, int64_t K, int64_t n0, int nrows, const void *act, int64_t M,
                     void *scratch, amx_geglu_fn geglu);
 
+
+/* ---- attention (forward.c), on bf16 tiles at f32 precision for the scores ----
+ * Each value is split in bf16 parts and each product taken several times (kernels_amx.c).
+ * Needs AMX-BF16 and a head dimension hd that is a multiple of 32. */
+
+/* Bytes of one kv head's packed keys and values for a cache of len cells. */
+size_t amx_kv_size(int hd, int len);
+
+/* Pack cells 32 * b0 .. 32 * b1 - 1 of one kv head into dst (amx_kv_size bytes): keys at
+ * k + cell * k_stride (hd floats each), values transposed at v + dim * v_stride + cell.
+ * Cells at len and beyond are zero. */
+void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t v_stride, int hd, int len,
+                 int b0, int b1, void *dst);
+
+/* Rows r0 .. r1 of x (16 rows of n floats, n a multiple of 16, stride floats apart) split
+ * into `parts` bf16 parts for the A tiles: dst = parts planes of 16 x n; other rows zero.
+ * Queries take 3 parts, probabilities 2. */
+void amx_split_rows(const float *x, size_t stride, int r0, int r1, int n, int parts, uint16_t *dst);
+
+/* S[r * s_stride + j] = q_r . key(c0 + j) for the 16 query rows q (3 parts, n = hd) and
+ * cells c0 .. c0 + n - 1 of the packed kv (c0 and n multiples of 32). */
+void amx_attn_scores(float *S, size_t s_stride, const uint16_t *q, int hd, const void *kv, int len,
+                     int c0, int n);
+
+/* T[r * t_stride + d] = sum_j p_r[j] * value(c0 + j)[d] for the 16 rows p (2 parts, n
+ * floats each, a multiple of 32) over cells c0 .. c0 + n - 1 of the packed kv. */
+void amx_attn_values(float *T, size_t t_stride, const uint16_t *p, int n, const void *kv, int len,
+                     int hd, int c0);
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "amx.h"
 #include "cpu.h"
 #include "quant.h"
 #include "util.h"
@@ -274,9 +275,11 @@ static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
 #define Q_BLOCK 16  /* query rows per task: a key's row serves all of them while in L1 */
 #define K_BLOCK 512         /* keys per step: larger steps mean fewer horizontal sums in P·V */
 
-/* per-thread scratch floats: scores, the P·V product, running max and sum */
+/* per-thread scratch floats: scores, the P·V product, running max and sum; for the AMX
+ * tiles also the queries and the probabilities split in bf16 parts (3 and 2, 2 bytes each) */
 static size_t attn_scratch_floats(int head_dim) {
-    return (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK;
+    return (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK +
+           (size_t)Q_BLOCK * head_dim * 3 / 2 + (size_t)Q_BLOCK * K_BLOCK;
 }
 
 /* s[j * s_stride + i] = dot(row i of w, row j of a) over n floats, i < nw, j < na; strides
@@ -307,6 +310,7 @@ typedef struct {
     const layer_weights *l;
     const kv_layer *kv;
     int M, pos0, n_qblk;
+    bool tiles;       /* on the AMX tiles, from c->kv_tiles */
     chunk_counter next;
 } attn_job;
 
@@ -411,6 +415,85 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
 }
 
+#if defined(__x86_64__)
+/* attend() on the AMX tiles (amx.h): the same steps, with S = Q K^T (at f32 precision) and
+ * P V (to about 2^-17) taken on bf16 tiles from the layer's packed keys and values. A step starts
+ * and ends on a multiple of 32 cells (the tiles' granule); the cells it takes in beyond its
+ * keys are masked like any invisible key. */
+static void attend_tiles(const attn_job *j, int h, int i0, int nq, float *scratch) {
+    gemma_context *c = j->c;
+    const layer_weights *l = j->l;
+    const kv_layer *kv = j->kv;
+    int hd = l->head_dim, qd = l->n_head * hd, len = kv->len;
+    int g = h / (l->n_head / l->n_head_kv);
+    float cap = c->m->attn_softcap;
+    float *S = scratch, *T = S + Q_BLOCK * K_BLOCK, *m = T + (size_t)Q_BLOCK * hd, *sum = m + Q_BLOCK;
+    uint16_t *qs = (uint16_t *)(void *)(sum + Q_BLOCK), *ps = qs + (size_t)3 * Q_BLOCK * hd;
+    const float *q = c->q + (size_t)i0 * qd + (size_t)h * hd;
+    float *out = c->att + (size_t)i0 * qd + (size_t)h * hd;
+    const uint8_t *kvt = (const uint8_t *)c->kv_tiles + (size_t)g * c->kv_tiles_head;
+    int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
+
+    for (int r = 0; r < nq; r++) {
+        m[r] = -INFINITY;
+        sum[r] = 0.0f;
+        memset(out + (size_t)r * qd, 0, (size_t)hd * sizeof(float));
+    }
+    amx_split_rows(q, (size_t)qd, 0, nq - 1, hd, 3, qs);
+    for (int k0 = first_key(j, p0), nk; k0 <= p1; k0 += nk) {
+        int slot = k0 % len, c0 = slot & ~31, off = slot - c0;
+        nk = p1 - k0 + 1;
+        if (nk > K_BLOCK - off) nk = K_BLOCK - off;
+        if (nk > len - slot) nk = len - slot;
+        int n = (off + nk + 31) & ~31; /* cells c0 .. c0 + n - 1; key k0 is cell off */
+        int ra = k0 > p0 ? k0 - p0 : 0, rb = nq - 1;
+        while (rb >= ra && first_key(j, p0 + rb) > k0 + nk - 1) rb--;
+        if (rb < ra) continue;
+
+        amx_attn_scores(S, K_BLOCK, qs, hd, kvt, len, c0, n);
+        float alpha[Q_BLOCK];
+        for (int r = ra; r <= rb; r++) {
+            int p = p0 + r, a = first_key(j, p) - k0, b = p - k0;
+            a = a > 0 ? a : 0;
+            b = b < nk - 1 ? b : nk - 1;
+            alpha[r] = softmax_step(S + (size_t)r * K_BLOCK, n, a + off, b + off, cap, &m[r], &sum[r]);
+        }
+        amx_split_rows(S, K_BLOCK, ra, rb, n, 2, ps);
+        amx_attn_values(T, (size_t)hd, ps, n, kvt, len, hd, c0);
+        for (int r = ra; r <= rb; r++)
+            rescale_add(out + (size_t)r * qd, alpha[r], T + (size_t)r * hd, hd);
+    }
+    for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
+}
+
+/* Pack the cells this batch reads of layer kv (the positions its queries see) into
+ * c->kv_tiles: rows = (kv head, 32-cell block) pairs. */
+typedef struct { gemma_context *c; const kv_layer *kv; int hd, b0, nb; } kv_pack_args;
+
+static void kv_pack_rows(const void *arg, int r0, int r1) {
+    const kv_pack_args *a = arg;
+    const kv_layer *kv = a->kv;
+    for (int r = r0; r < r1; r++) {
+        int g = r / a->nb, b = a->b0 + r % a->nb;
+        amx_kv_pack(kv->k + (size_t)g * a->hd, (size_t)kv->kv_dim, kv->v + (size_t)g * a->hd * kv->v_stride,
+                    (size_t)kv->v_stride, a->hd, kv->len, b, b + 1,
+                    (uint8_t *)a->c->kv_tiles + (size_t)g * a->c->kv_tiles_head);
+    }
+}
+
+static void kv_pack(gemma_context *c, const attn_job *j) {
+    const kv_layer *kv = j->kv;
+    int hd = j->l->head_dim, len = kv->len, lo = first_key(j, j->pos0), hi = j->pos0 + j->M - 1;
+    int b0 = 0, b1 = (len + 31) / 32;
+    if (hi - lo + 1 < len && lo % len <= hi % len) { /* no wrap: only the blocks in between */
+        b0 = lo % len / 32;
+        b1 = hi % len / 32 + 1;
+    }
+    kv_pack_args a = {c, kv, hd, b0, b1 - b0};
+    for_rows(c, j->l->n_head_kv * (b1 - b0), (int64_t)32 * hd * 2, kv_pack_rows, &a);
+}
+#endif
+
 /* Tasks (query block, head), the blocks with the most keys (the last ones) first so that
  * no thread is left with a long task at the end. */
 static void attn_worker(void *arg, int ith, int nth) {
@@ -422,6 +505,12 @@ static void attn_worker(void *arg, int ith, int nth) {
         int qb = j->n_qblk - 1 - t / nh, h = t % nh;
         int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
         prepare_queries(j, h, i0, nq);
+#if defined(__x86_64__)
+        if (j->tiles) {
+            attend_tiles(j, h, i0, nq, scratch);
+            continue;
+        }
+#endif
         attend(j, h, i0, nq, scratch);
     }
 }
@@ -485,7 +574,12 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
         for_rows(c, M, 2 * kvd, store_kv_rows, &a);
     }
 
-    attn_job j = {c, l, &c->kv[l->kv_source], M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, {0}};
+    attn_job j = {c, l, &c->kv[l->kv_source], M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, false, {0}};
+#if defined(__x86_64__)
+    /* on the AMX tiles with the matmuls of the batch, when the heads fit them */
+    j.tiles = c->kv_tiles && l->head_dim % 32 == 0 && matmul_amx_batch(M);
+    if (j.tiles) kv_pack(c, &j);
+#endif
     chunks_reset(&j.next);
     pool_run(c->pool, attn_worker, &j);
 
@@ -803,6 +897,20 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     (void)vec_kernels_active(); /* the GELU table is built here, not in the first pass */
     c->pool = pool_new(c->p.n_threads);
     ALLOC(c->scores, (size_t)pool_size(c->pool) * attn_scratch_floats(c->head_dim_max), "attention scratch");
+#if defined(__x86_64__)
+    if (quant_amx_bf16()) { /* room for the largest layer's packed K and V, per kv head */
+        int heads = 0;
+        for (int il = 0; il < L; il++) {
+            const layer_weights *l = &m->layers[il];
+            const kv_layer *kv = &c->kv[l->kv_source];
+            if (kv->len == 0 || l->head_dim % 32) continue;
+            size_t each = amx_kv_size(l->head_dim, kv->len);
+            if (each > c->kv_tiles_head) c->kv_tiles_head = each;
+            if (l->n_head_kv > heads) heads = l->n_head_kv;
+        }
+        if (heads) c->kv_tiles = try_alloc((size_t)heads * c->kv_tiles_head, sb, err, "attention tiles", &failed);
+    }
+#endif
 #undef ALLOC
     c->mm.pool = c->pool;
     c->mm.qbuf_size = matmul_scratch_size(wide, U);
@@ -829,7 +937,7 @@ void context_free(gemma_context *c) {
     free(c->inv_freq);
     void *bufs[] = {c->rope_cos, c->rope_sin, c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->gate, c->up, c->ple,
                     c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_start, c->moe_fill, c->moe_n2,
-                    c->moe_acc, c->moe_in, c->moe_out, c->moe_gu, c->scores, c->mm.qbuf};
+                    c->moe_acc, c->moe_in, c->moe_out, c->moe_gu, c->scores, c->kv_tiles, c->mm.qbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_lines(bufs[i]);
     pool_free(c->pool);
     free(c);

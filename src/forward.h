@@ -45,6 +45,9 @@ typedef struct gemma_context {
     int *moe_rows;                           /* token slots grouped by expert */
     int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
     float *scores;                           /* attention scratch, per thread */
+    void *kv_tiles;                          /* one layer's K and V packed for the AMX
+                                                tiles (amx.h), per kv head; NULL: no AMX */
+    size_t kv_tiles_head;                    /* bytes per kv head in it */
     int head_dim_max;                        /* over the layers, sizes the scratch */
     float *rope_cos, *rope_sin;              /* RoPE angles, [n_ubatch][n_rot/2] */
     int rope_layer;                          /* layer whose angles they hold, -1: none */

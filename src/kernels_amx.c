@@ -839,6 +839,153 @@ static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
     _tile_release();
 }
 
+/* ---- attention on bf16 tiles ----
+ * S = Q K^T and T = P V of forward.c's attention steps, for a block of 16 queries, with
+ * every float split into bf16 parts: x = h + m + l exactly (h = bf16(x), m = bf16(x - h),
+ * l = x - h - m, each difference exact in f32), or into two, x ~ h + m (to 2^-18).
+ * Scores feed exp(), which turns their absolute error into a relative one, so they get
+ * the f32 dot's precision: six products into one f32 tile,
+ *   q.k ~ qh.kh + qh.km + qm.kh + qh.kl + ql.kh + qm.km
+ * (left out: terms below 2^-24 of the product). P V takes two-part splits and three
+ * products, ph.vh + ph.vm + pm.vh (to about 2^-17: a relative error of the output, far
+ * below what a cache of f16 values, llama.cpp's default, gives).
+ * Keys and values come from one kv head's cache, packed per batch by amx_kv_pack:
+ *   keys    per 16 cells (B tiles for S): [hd / 2 dim pairs][16 cells][2], planes h, m, l
+ *   values  per 32 cells (B tiles for T): [hd / 16][16 cell pairs][16 dims][2], planes h, m
+ * Queries and probabilities are the A tiles, split row-major: planes of [16 rows][n]. */
+
+/* Planes of the packed keys and values, in that order. */
+enum { KEY_PARTS = 3, VALUE_PARTS = 2 };
+
+/* bf16 of 16 floats, round to nearest even (finite inputs), as 32-bit lanes */
+static INLINE __m512i bf16_rne(__m512i bits) {
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
+}
+
+/* 16 floats -> `parts` bf16 parts, part i at out[i * step]. */
+static INLINE void split16(const float *x, int parts, uint16_t *out, size_t step) {
+    __m512 rest = _mm512_loadu_ps(x);
+    for (int i = 0; i < parts; i++) {
+        __m512i h = bf16_rne(_mm512_castps_si512(rest));
+        _mm256_storeu_si256((__m256i *)(out + (size_t)i * step), _mm512_cvtepi32_epi16(h));
+        rest = _mm512_sub_ps(rest, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+    }
+}
+
+static size_t kv_plane(int hd, int len) { return (size_t)(len + 31) / 32 * 32 * (size_t)hd; }
+
+size_t amx_kv_size(int hd, int len) { return kv_plane(hd, len) * (KEY_PARTS + VALUE_PARTS) * sizeof(uint16_t); }
+
+void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t v_stride, int hd, int len,
+                 int b0, int b1, void *dst) {
+    size_t plane = kv_plane(hd, len);
+    uint16_t *keys = dst, *values = keys + KEY_PARTS * plane;
+    _Alignas(64) float t[32];
+    _Alignas(64) uint16_t part[KEY_PARTS][32];
+    for (int b = b0; b < b1; b++) {
+        for (int c = 32 * b; c < 32 * b + 32; c++) { /* keys: cell c's dims pair up */
+            uint16_t *o = keys + (size_t)(c / 16) * 16 * hd + (size_t)(c % 16) * 2;
+            for (int d = 0; d < hd; d += 16) {
+                if (c < len) split16(k + (size_t)c * k_stride + d, KEY_PARTS, part[0], 32);
+                else memset(part, 0, sizeof part);
+                for (int p = 0; p < KEY_PARTS; p++)
+                    for (int i = 0; i < 16; i++) o[p * plane + (size_t)((d + i) / 2) * 32 + (size_t)((d + i) % 2)] = part[p][i];
+            }
+        }
+        int n = len - 32 * b < 32 ? len - 32 * b : 32;
+        for (int d = 0; d < hd; d++) { /* values: dim d of cells 32b .. 32b + 31 pair up */
+            memcpy(t, v + (size_t)d * v_stride + 32 * b, (size_t)n * sizeof(float));
+            memset(t + n, 0, (size_t)(32 - n) * sizeof(float));
+            split16(t, VALUE_PARTS, part[0], 32);
+            split16(t + 16, VALUE_PARTS, part[0] + 16, 32);
+            uint16_t *o = values + ((size_t)b * (hd / 16) + (size_t)(d / 16)) * 512 + (size_t)(d % 16) * 2;
+            for (int p = 0; p < VALUE_PARTS; p++)
+                for (int i = 0; i < 32; i++) o[p * plane + (size_t)(i / 2) * 32 + (size_t)(i % 2)] = part[p][i];
+        }
+    }
+}
+
+void amx_split_rows(const float *x, size_t stride, int r0, int r1, int n, int parts, uint16_t *dst) {
+    size_t plane = 16 * (size_t)n;
+    for (int r = 0; r < 16; r++) {
+        if (r < r0 || r > r1) {
+            for (int p = 0; p < parts; p++) memset(dst + p * plane + (size_t)r * n, 0, (size_t)n * 2);
+            continue;
+        }
+        for (int i = 0; i < n; i += 16) split16(x + (size_t)r * stride + i, parts, dst + (size_t)r * n + i, plane);
+    }
+}
+
+void amx_attn_scores(float *S, size_t s_stride, const uint16_t *q, int hd, const void *kv, int len,
+                     int c0, int n) {
+    size_t plane = kv_plane(hd, len), qplane = 16 * (size_t)hd, a_stride = (size_t)hd * 2;
+    const uint16_t *keys = kv;
+    configure_tiles(64, 16);
+    for (int j = 0; j < n; j += 32) { /* cells c0 + j .. + 31: two blocks of 16 keys, C6 and C7 */
+        _tile_zero(6);
+        _tile_zero(7);
+        for (int d = 0; d < hd; d += 32) {
+            _tile_loadd(0, q + d, a_stride);              /* qh */
+            _tile_loadd(1, q + qplane + d, a_stride);     /* qm */
+            _tile_loadd(2, q + 2 * qplane + d, a_stride); /* ql */
+            for (int i = 0; i < 2; i++) {
+                const uint16_t *kb = keys + (size_t)((c0 + j) / 16 + i) * 16 * (size_t)hd + (size_t)d * 16;
+                _tile_loadd(3, kb, 64);             /* kh */
+                _tile_loadd(4, kb + plane, 64);     /* km */
+                _tile_loadd(5, kb + 2 * plane, 64); /* kl */
+                if (i == 0) {
+                    _tile_dpbf16ps(6, 0, 3);
+                    _tile_dpbf16ps(6, 0, 4);
+                    _tile_dpbf16ps(6, 1, 3);
+                    _tile_dpbf16ps(6, 0, 5);
+                    _tile_dpbf16ps(6, 2, 3);
+                    _tile_dpbf16ps(6, 1, 4);
+                } else {
+                    _tile_dpbf16ps(7, 0, 3);
+                    _tile_dpbf16ps(7, 0, 4);
+                    _tile_dpbf16ps(7, 1, 3);
+                    _tile_dpbf16ps(7, 0, 5);
+                    _tile_dpbf16ps(7, 2, 3);
+                    _tile_dpbf16ps(7, 1, 4);
+                }
+            }
+        }
+        _tile_stored(6, S + j, s_stride * sizeof(float));
+        _tile_stored(7, S + j + 16, s_stride * sizeof(float));
+    }
+    _tile_release();
+}
+
+void amx_attn_values(float *T, size_t t_stride, const uint16_t *p, int n, const void *kv, int len,
+                     int hd, int c0) {
+    size_t plane = kv_plane(hd, len), pplane = 16 * (size_t)n, a_stride = (size_t)n * 2;
+    const uint16_t *values = (const uint16_t *)kv + KEY_PARTS * plane;
+    configure_tiles(64, 16);
+    for (int d = 0; d < hd; d += 32) { /* dims d .. d + 31: two blocks of 16, C6 and C7 */
+        _tile_zero(6);
+        _tile_zero(7);
+        for (int j = 0; j < n; j += 32) {
+            const uint16_t *vb = values + ((size_t)((c0 + j) / 32) * (size_t)(hd / 16) + (size_t)(d / 16)) * 512;
+            _tile_loadd(0, p + j, a_stride);          /* ph */
+            _tile_loadd(1, p + pplane + j, a_stride); /* pm */
+            _tile_loadd(2, vb, 64);                   /* vh, dims d .. */
+            _tile_loadd(3, vb + plane, 64);           /* vm */
+            _tile_loadd(4, vb + 512, 64);             /* vh, dims d + 16 .. */
+            _tile_loadd(5, vb + 512 + plane, 64);     /* vm */
+            _tile_dpbf16ps(6, 0, 2);
+            _tile_dpbf16ps(6, 0, 3);
+            _tile_dpbf16ps(6, 1, 2);
+            _tile_dpbf16ps(7, 0, 4);
+            _tile_dpbf16ps(7, 0, 5);
+            _tile_dpbf16ps(7, 1, 4);
+        }
+        _tile_stored(6, T + d, t_stride * sizeof(float));
+        _tile_stored(7, T + d + 16, t_stride * sizeof(float));
+    }
+    _tile_release();
+}
+
 void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
               int64_t n0, int nrows, const void *act, int64_t M, void *scratch) {
     uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);

@@ -318,6 +318,15 @@ void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, con
     job_run(mc, &j);
 }
 
+bool matmul_amx_batch(int64_t M) {
+#if defined(__x86_64__)
+    return amx_min_rows > 0 && M >= amx_min_rows && quant_amx();
+#else
+    (void)M;
+    return false;
+#endif
+}
+
 bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M) {
 #if defined(__x86_64__)
     return amx_min_rows > 0 && M >= amx_min_rows && quant_amx() && amx_gated_supports(type) &&

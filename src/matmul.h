@@ -46,6 +46,10 @@ void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, i
 void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x,
                  int64_t M);
 
+/* Whether a batch of M rows goes to the AMX tiles (the CPU has them, and M is at least
+ * the minimum set below). */
+bool matmul_amx_batch(int64_t M);
+
 /* Whether matmul_geglu can take a product of this shape: when the AMX tiles would (a batch
  * of at least the AMX minimum, a quantized type they support). */
 bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M);

@@ -218,6 +218,66 @@ static void test_gated(const amx_type *t, int N, int K, int M) {
     free(u);
     TEST_END();
 }
+
+/* The attention tiles against double sums: a kv head of len cells (not a multiple of 32, so
+ * the last block is padding), packed from a cache with two heads (strides as forward.c's);
+ * scores of 16 query rows (some zero) over two steps, the second running into the padding;
+ * P V over the same cells. Scores must match to f32 precision (2^-22 of sum |q k|), P V to
+ * 2^-15 of sum |p v| (two-part splits). */
+static void test_attention_tiles(int hd, int len) {
+    TEST_BEGIN("amx: attention tiles, head dim %d, %d cells: scores to f32 precision, P V to 2^-15", hd, len);
+    int kvd = 2 * hd, v_stride = (len + 15) / 16 * 16 + 16, n_blk = (len + 31) / 32;
+    float *k = malloc((size_t)len * kvd * sizeof(float)), *v = malloc((size_t)kvd * v_stride * sizeof(float));
+    for (int i = 0; i < len * kvd; i++) k[i] = gauss();
+    for (int i = 0; i < kvd * v_stride; i++) v[i] = gauss();
+    float q[16 * 512], P[16 * 512], S[16 * 512], T[16 * 512];
+    for (int i = 0; i < 16 * hd; i++) q[i] = gauss();
+    for (int i = 0; i < 16 * 512; i++) P[i] = (float)(rnd() % 100000) / 100000.0f;
+    size_t kv_bytes = amx_kv_size(hd, len);
+    uint8_t *kv = malloc(kv_bytes);
+    uint16_t *qs = malloc((size_t)16 * hd * 3 * 2), *ps = malloc((size_t)16 * 512 * 2 * 2);
+    memset(kv, 0xff, kv_bytes); /* every byte must be written */
+    amx_kv_pack(k + hd, (size_t)kvd, v + (size_t)hd * v_stride, (size_t)v_stride, hd, len, 0, n_blk, kv);
+    amx_split_rows(q, (size_t)hd, 2, 13, hd, 3, qs);
+    int bad = 0;
+    for (int c0 = 0; c0 < 32 * n_blk; c0 += 64) {
+        int n = 32 * n_blk - c0 < 64 ? 32 * n_blk - c0 : 64;
+        for (int i = 0; i < 16 * 512; i++) S[i] = NAN;
+        amx_attn_scores(S, 512, qs, hd, kv, len, c0, n);
+        for (int r = 0; r < 16; r++)
+            for (int j = 0; j < n; j++) {
+                double want = 0, mag = 0;
+                for (int d = 0; r >= 2 && r <= 13 && c0 + j < len && d < hd; d++) {
+                    double t = (double)q[r * hd + d] * k[(size_t)(c0 + j) * kvd + hd + d];
+                    want += t;
+                    mag += fabs(t);
+                }
+                if (!(fabs(S[r * 512 + j] - want) <= mag * 0x1p-22) && bad++ < 3)
+                    EXPECT(0, "score row %d cell %d: got %.9g, want %.9g", r, c0 + j, S[r * 512 + j], want);
+            }
+        amx_split_rows(P, 512, 0, 15, n, 2, ps);
+        for (int i = 0; i < 16 * 512; i++) T[i] = NAN;
+        amx_attn_values(T, (size_t)hd, ps, n, kv, len, hd, c0);
+        for (int r = 0; r < 16; r++)
+            for (int d = 0; d < hd; d++) {
+                double want = 0, mag = 0;
+                for (int j = 0; j < n && c0 + j < len; j++) {
+                    double t = (double)P[r * 512 + j] * v[(size_t)(hd + d) * v_stride + c0 + j];
+                    want += t;
+                    mag += fabs(t);
+                }
+                if (!(fabs(T[r * hd + d] - want) <= mag * 0x1p-15) && bad++ < 3)
+                    EXPECT(0, "P V row %d dim %d: got %.9g, want %.9g", r, d, T[r * hd + d], want);
+            }
+    }
+    EXPECT(bad == 0, "%d outputs differ", bad);
+    free(k);
+    free(v);
+    free(kv);
+    free(qs);
+    free(ps);
+    TEST_END();
+}
 #endif
 
 /* matmul_many (products sharing their input, converted once) must give exactly what
@@ -305,6 +365,13 @@ void suite_amx(void) {
         test_kernel(t, 5, 512, 1);     /* a single token */
         test_matmul(t, 96, 512, 40);
         if (t->type != GGML_TYPE_BF16 && t->type != GGML_TYPE_F16) test_gated(t, 37, 768, 33);
+    }
+    if (cpu_get()->has_amx_bf16) {
+        test_attention_tiles(32, 45);
+        test_attention_tiles(256, 200);
+        test_attention_tiles(512, 96);
+    } else {
+        test_skip("amx: the attention tiles need AMX-BF16");
     }
     TEST_BEGIN("amx: matmul_geglu is not offered for BF16 and F16 weights, nor below the AMX batch");
     int old = matmul_set_amx_min_rows(16);
