@@ -91,6 +91,12 @@ void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t v_strid
  * Queries take 3 parts, probabilities 2. */
 void amx_split_rows(const float *x, size_t stride, int r0, int r1, int n, int parts, uint16_t *dst);
 
+/* One online-softmax step of one query row on the tiles: *m = max(*m, s[a .. b]); each
+ * e_k = exp(s_k - *m) for k in [a, b] (0 below FLT_MIN, and 0 outside [a, b]), k < n, goes
+ * out split as the row's two bf16 parts p[k] and p[16 n + k] (the A tile layout of
+ * amx_split_rows); returns the sum of the e_k. */
+float amx_softmax_row(const float *s, int n, int a, int b, float *m, uint16_t *p);
+
 /* S[r * s_stride + j] = q_r . key(c0 + j) for the 16 query rows q (3 parts, n = hd) and
  * cells c0 .. c0 + n - 1 of the packed kv (c0 and n multiples of 32). */
 void amx_attn_scores(float *S, size_t s_stride, const uint16_t *q, int hd, const void *kv, int len,

@@ -452,13 +452,23 @@ static void attend_tiles(const attn_job *j, int h, int i0, int nq, float *scratc
 
         amx_attn_scores(S, K_BLOCK, qs, hd, kvt, len, c0, n);
         float alpha[Q_BLOCK];
-        for (int r = ra; r <= rb; r++) {
+        for (int r = 0; r < Q_BLOCK; r++) { /* the softmax step, straight into P's tiles */
+            uint16_t *pr = ps + (size_t)r * n;
+            if (r < ra || r > rb) {
+                memset(pr, 0, (size_t)n * sizeof(uint16_t));
+                memset(pr + (size_t)Q_BLOCK * n, 0, (size_t)n * sizeof(uint16_t));
+                continue;
+            }
             int p = p0 + r, a = first_key(j, p) - k0, b = p - k0;
-            a = a > 0 ? a : 0;
-            b = b < nk - 1 ? b : nk - 1;
-            alpha[r] = softmax_step(S + (size_t)r * K_BLOCK, n, a + off, b + off, cap, &m[r], &sum[r]);
+            a = (a > 0 ? a : 0) + off;
+            b = (b < nk - 1 ? b : nk - 1) + off;
+            float *sr = S + (size_t)r * K_BLOCK, m_old = m[r];
+            if (cap > 0) for (int k = a; k <= b; k++) sr[k] = softcap(sr[k], cap);
+            float e_sum = amx_softmax_row(sr, n, a, b, &m[r], pr);
+            alpha[r] = expf(m_old - m[r]); /* 0 on the first step (m = -inf) */
+            if (alpha[r] < FLT_MIN) alpha[r] = 0.0f;
+            sum[r] = sum[r] * alpha[r] + e_sum;
         }
-        amx_split_rows(S, K_BLOCK, ra, rb, n, 2, ps);
         amx_attn_values(T, (size_t)hd, ps, n, kvt, len, hd, c0);
         for (int r = ra; r <= rb; r++)
             rescale_add(out + (size_t)r * qd, alpha[r], T + (size_t)r * hd, hd);

@@ -38,6 +38,7 @@
  * the mapping with the row stride; C accumulates over all of K inside the tile. */
 #if defined(__x86_64__)
 
+#include <float.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -915,6 +916,46 @@ void amx_split_rows(const float *x, size_t stride, int r0, int r1, int n, int pa
         }
         for (int i = 0; i < n; i += 16) split16(x + (size_t)r * stride + i, parts, dst + (size_t)r * n + i, plane);
     }
+}
+
+/* exp(x) for x <= 0 (Cephes' expf: 2^n times a degree-7 polynomial of the remainder, within
+ * 2 ulp of libm's), 0 where the result would fall below FLT_MIN. */
+static INLINE __m512 exp_nonpositive(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512 e = _mm512_scalef_ps(y, n);
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(e, _mm512_set1_ps(FLT_MIN), _CMP_GE_OQ), e);
+}
+
+float amx_softmax_row(const float *s, int n, int a, int b, float *m, uint16_t *p) {
+    __m512 mx = _mm512_set1_ps(*m);
+    for (int k = a; k <= b; k += 16) {
+        __mmask16 in = (__mmask16)(b - k >= 15 ? 0xffff : (1u << (b - k + 1)) - 1);
+        mx = _mm512_mask_max_ps(mx, in, mx, _mm512_maskz_loadu_ps(in, s + k));
+    }
+    float top = _mm512_reduce_max_ps(mx);
+    *m = top;
+    __m512 sum = _mm512_setzero_ps(), vtop = _mm512_set1_ps(top);
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i va = _mm512_set1_epi32(a), vb = _mm512_set1_epi32(b);
+    _Alignas(64) float e[16];
+    for (int k = 0; k < n; k += 16, idx = _mm512_add_epi32(idx, _mm512_set1_epi32(16))) {
+        __mmask16 in = _mm512_cmpge_epi32_mask(idx, va) & _mm512_cmple_epi32_mask(idx, vb);
+        __m512 x = _mm512_maskz_sub_ps(in, _mm512_loadu_ps(s + k), vtop);
+        __m512 v = _mm512_maskz_mov_ps(in, exp_nonpositive(x));
+        sum = _mm512_add_ps(sum, v);
+        _mm512_store_ps(e, v);
+        split16(e, 2, p + k, 16 * (size_t)n);
+    }
+    return _mm512_reduce_add_ps(sum);
 }
 
 void amx_attn_scores(float *S, size_t s_stride, const uint16_t *q, int hd, const void *kv, int len,

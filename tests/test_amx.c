@@ -9,6 +9,7 @@
  * sums (the block integer sums are exact in both; only the float accumulation order differs).
  * Then the same through matmul() with its thread pool: AMX forced on for every batch size
  * against AMX off. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,40 @@ static void test_attention_tiles(int hd, int len) {
     free(ps);
     TEST_END();
 }
+
+/* amx_softmax_row against expf in double: e_k = exp(s_k - max) for k in [a, b], the max
+ * taken with the running one, values below FLT_MIN flushed, zero outside; e comes back as
+ * two bf16 parts (to 2^-17), the sum to f32 rounding. */
+static void test_softmax_row(void) {
+    TEST_BEGIN("amx: softmax row: exp to 2 ulp, masked and flushed lanes zero, running max kept");
+    enum { N = 96 };
+    float s[N];
+    uint16_t p[32 * N];
+    int bad = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < N; k++) s[k] = 8.0f * gauss();
+        s[40] = -150.0f; /* exp underflows: flushed to 0 */
+        int a = 5 + round, b = 80 - 7 * round;
+        float prior[3] = {-INFINITY, 0.5f, 40.0f}, m = prior[round];
+        double mx = prior[round];
+        for (int k = a; k <= b; k++) mx = s[k] > mx ? s[k] : mx;
+        memset(p, 0xff, sizeof p);
+        float sum = amx_softmax_row(s, N, a, b, &m, p);
+        EXPECT(m == (float)mx, "max %g, want %g", m, mx);
+        double want_sum = 0;
+        for (int k = 0; k < N; k++) {
+            double want = k < a || k > b ? 0 : exp((double)s[k] - mx);
+            if (want < FLT_MIN) want = 0;
+            want_sum += want;
+            double got = (double)bf16_to_fp32(p[k]) + bf16_to_fp32(p[16 * N + k]);
+            if (!(fabs(got - want) <= want * 0x1p-17) && bad++ < 3)
+                EXPECT(0, "round %d lane %d: got %.9g, want %.9g", round, k, got, want);
+        }
+        EXPECT(fabs(sum - want_sum) <= want_sum * 1e-6, "sum %.9g, want %.9g", sum, want_sum);
+    }
+    EXPECT(bad == 0, "%d lanes differ", bad);
+    TEST_END();
+}
 #endif
 
 /* matmul_many (products sharing their input, converted once) must give exactly what
@@ -370,6 +405,7 @@ void suite_amx(void) {
         test_attention_tiles(32, 45);
         test_attention_tiles(256, 200);
         test_attention_tiles(512, 96);
+        test_softmax_row();
     } else {
         test_skip("amx: the attention tiles need AMX-BF16");
     }
