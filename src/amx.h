@@ -72,6 +72,19 @@ void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const 
                     size_t w_row, int64_t K, int64_t n0, int nrows, const void *act, int64_t M,
                     void *scratch, amx_geglu_fn geglu);
 
+/* Whether amx_gated_rows_q8 takes gate and up weights of `type` (the per-block formats)
+ * feeding a down projection of down_type (one whose activations are Q8_0). */
+bool amx_gated_q8_supports(uint32_t type, uint32_t down_type);
+
+/* amx_gated_rows for the 32 rows n0 .. n0 + 31 (n0 a multiple of 32, N of them a multiple
+ * of 32), with each token's 32 outputs quantized to one Q8_0 block (as the down projection's
+ * activations would be) and written straight into `groups`: the amx_pack_act layout of Q8_0
+ * activations of K = N elements for the M tokens. The feed-forward's widest activations
+ * then never exist in f32. */
+void amx_gated_rows_q8(uint32_t type, void *groups, int64_t N, const void *gate, const void *up,
+                       size_t w_row, int64_t K, int64_t n0, const void *act, int64_t M, void *scratch,
+                       amx_geglu_fn geglu);
+
 
 /* ---- attention (forward.c), on bf16 tiles at f32 precision for the scores ----
  * Each value is split in bf16 parts and each product taken several times (kernels_amx.c).

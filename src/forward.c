@@ -603,6 +603,11 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 static void geglu(gemma_context *c, float *out, const weight *gate, const weight *up,
                   const weight *down, const float *h, int M) {
     int F = (int)gate->ne[1];
+    if (gate->type == up->type && matmul_fuses_ffn(gate->type, down->type, gate->ne[0], F, M)) {
+        /* on the AMX tiles, the intermediate goes from gate and up straight into down's input */
+        matmul_ffn(&c->mm, out, gate->data, up->data, gate->type, down->data, down->type, gate->ne[0], F, h, M);
+        return;
+    }
     if (gate->type == up->type && matmul_fuses_geglu(gate->type, gate->ne[0], M)) {
         /* on the AMX tiles, gelu(g) * u is applied to each output tile in registers */
         matmul_geglu(&c->mm, c->gate, gate->data, up->data, gate->type, F, gate->ne[0], h, M);

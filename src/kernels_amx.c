@@ -454,6 +454,15 @@ INT8_TILES(FIX_Q8_0)
 INT8_TILES(FIX_Q8_1)
 INT8_TILES(FIX_K)
 
+static void run_tiles(const amx_format *f, int np, int ng, const panel p[2], const uint8_t *grp[2],
+                      int64_t K, __m512 acc[4][16]) {
+    switch (f->fix) {
+    case FIX_Q8_0: tiles_FIX_Q8_0(f->L, np, ng, p, grp, K, acc); break;
+    case FIX_Q8_1: tiles_FIX_Q8_1(f->L, np, ng, p, grp, K, acc); break;
+    default: tiles_FIX_K(f->L, np, ng, p, grp, K, acc); break; /* IQ4_XS */
+    }
+}
+
 /* Rows n0 .. n0 + nrows - 1 of w (nrows <= 32, two panels); or, with `up`, nrows <= 16 rows
  * of w (gate) and the same rows of up as the two panels, written out as geglu(gate, up). */
 static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w, const uint8_t *up,
@@ -478,11 +487,7 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
         for (int pi = 0; pi < (up ? 1 : np); pi++)
             for (int gi = 0; gi < ng; gi++) prefetch_tile(y, N, n0 + 16 * pi, (g + gi) * AMX_TOKENS, M);
         __m512 acc[4][16];
-        switch (f->fix) {
-        case FIX_Q8_0: tiles_FIX_Q8_0(f->L, np, ng, p, grp, K, acc); break;
-        case FIX_Q8_1: tiles_FIX_Q8_1(f->L, np, ng, p, grp, K, acc); break;
-        default: tiles_FIX_K(f->L, np, ng, p, grp, K, acc); break; /* IQ4_XS */
-        }
+        run_tiles(f, np, ng, p, grp, K, acc);
         if (up) { /* acc[gi]: gate rows, acc[2 + gi]: up rows, for token group gi */
             for (int gi = 0; gi < ng; gi++) {
                 geglu((float *)acc[gi], (const float *)acc[gi], (const float *)acc[2 + gi], 256);
@@ -494,6 +499,68 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
             int rows = nrows - 16 * pi < 16 ? nrows - 16 * pi : 16;
             for (int gi = 0; gi < ng; gi++)
                 store_tile(y, N, n0 + 16 * pi, rows, (g + gi) * AMX_TOKENS, M, acc[2 * pi + gi]);
+        }
+    }
+    _tile_release();
+}
+
+/* round(v) half away from zero (roundf), NaN -> 0, clamped to -127 .. 127, as int32 */
+static INLINE __m512i round_away_code(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 r = _mm512_mask_add_ps(t, up, t, step);
+    r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), r);
+    r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    return _mm512_cvtps_epi32(r);
+}
+
+/* x[r] = output r of a block of 32 (one per weight row) for 16 tokens, quantized per token
+ * as quantize_block_q8 does (d = amax / 127, codes round(x / d) half away from zero, d kept
+ * through f16), straight into an activation group: codes of rows 4i .. 4i + 3 of token t
+ * at blk[64 i + 4 t ..] (the B layout of amx_pack_act), d at scale[t]. */
+static void quantize_tile_q8(const __m512 x[32], uint8_t *blk, float *scale) {
+    __m512 amax = _mm512_setzero_ps();
+    for (int r = 0; r < 32; r++) amax = _mm512_max_ps(amax, _mm512_abs_ps(x[r]));
+    __m512 d = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+    __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
+    _mm512_storeu_ps(scale, _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    for (int i = 0; i < 8; i++) {
+        __m512i word = _mm512_setzero_si512();
+        for (int e = 0; e < 4; e++) {
+            __m512i c = _mm512_and_si512(round_away_code(_mm512_mul_ps(x[4 * i + e], id)), _mm512_set1_epi32(255));
+            word = _mm512_or_si512(word, _mm512_slli_epi32(c, 8 * e));
+        }
+        _mm512_storeu_si512(blk + 64 * i, word);
+    }
+}
+
+/* amx_gated_rows_q8 for the per-block formats: four panels (gate and up of rows n0 .. n0 +
+ * 15, then of n0 + 16 .. n0 + 31), two passes of the tiles per token group pair. */
+static void int8_gated_q8(const amx_format *f, uint8_t *groups, int64_t N, const uint8_t *gate,
+                          const uint8_t *up, size_t w_row, int64_t K, int64_t n0, const uint8_t *act,
+                          int64_t M, uint8_t *scratch, amx_geglu_fn geglu) {
+    size_t pbytes = (size_t)K * 32;
+    panel p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = unpack_panel(f, i & 1 ? up : gate, w_row, K, n0 + 16 * (i / 2), 16, scratch + pbytes * (size_t)i);
+    configure_tiles(f->L, f->L / 4);
+    int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
+    size_t gb = group_bytes(f->type, K), db = group_bytes(GGML_TYPE_Q8_0, N);
+    for (int64_t g = 0; g < G; g += 2) {
+        int ng = G - g >= 2 ? 2 : 1;
+        const uint8_t *grp[2] = {act + gb * (size_t)g, act + gb * (size_t)(g + ng - 1)};
+        __m512 acc[2][4][16]; /* [rows n0 .. / n0 + 16 ..][gate group 0, 1, up group 0, 1][row] */
+        run_tiles(f, 2, ng, p, grp, K, acc[0]);
+        run_tiles(f, 2, ng, p + 2, grp, K, acc[1]);
+        for (int gi = 0; gi < ng; gi++) {
+            __m512 x[32];
+            for (int h = 0; h < 2; h++) {
+                geglu((float *)acc[h][gi], (const float *)acc[h][gi], (const float *)acc[h][2 + gi], 256);
+                for (int r = 0; r < 16; r++) x[16 * h + r] = acc[h][gi][r];
+            }
+            uint8_t *out = groups + db * (size_t)(g + gi);
+            quantize_tile_q8(x, out + (size_t)(n0 / 32) * 512, (float *)(void *)(out + (size_t)N * 16) + (n0 / 32) * 16);
         }
     }
     _tile_release();
@@ -1045,6 +1112,20 @@ void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, i
 }
 
 bool amx_gated_supports(uint32_t type) { return format_of(type) != NULL; }
+
+bool amx_gated_q8_supports(uint32_t type, uint32_t down_type) {
+    const amx_format *f = format_of(type), *d = format_of(down_type);
+    return f && f->unpack && d && d->fix == FIX_Q8_0;
+}
+
+void amx_gated_rows_q8(uint32_t type, void *groups, int64_t N, const void *gate, const void *up,
+                       size_t w_row, int64_t K, int64_t n0, const void *act, int64_t M, void *scratch,
+                       amx_geglu_fn geglu) {
+    uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    const amx_format *f = format_of(type);
+    if (!f || !f->unpack) return;
+    int8_gated_q8(f, groups, N, gate, up, w_row, K, n0, act, M, mem, geglu);
+}
 
 void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const void *up,
                     size_t w_row, int64_t K, int64_t n0, int nrows, const void *act, int64_t M,

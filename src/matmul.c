@@ -53,6 +53,7 @@ typedef struct {
 typedef struct {
     matmul_part p;
     const void *up;           /* matmul_geglu: the up rows beside p.w's gate rows */
+    uint8_t *q8_out;          /* matmul_ffn: the gated outputs go here, packed (amx.h) */
     const type_traits *tt;
     size_t w_row;             /* bytes per weight row */
     const act_format *af;
@@ -72,6 +73,7 @@ typedef struct {
     chunk_counter next;
     uint8_t *amx_scratch;     /* per-thread panels, amx_each bytes apart */
     size_t amx_each;
+    bool packed;              /* the one part's activations are packed already (lay[0]) */
 } matmul_job;
 
 /* Step 1: thread ith converts (format, row) pairs ith, ith + nth, ... */
@@ -119,6 +121,11 @@ static void matmul_worker(void *arg, int ith, int nth) {
         int64_t n0 = (c - pj->first) * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
 #if defined(__x86_64__)
         uint8_t *scratch = j->amx_scratch + j->amx_each * (size_t)ith;
+        if (pj->q8_out) {
+            amx_gated_rows_q8(pj->p.type, pj->q8_out, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0,
+                              pj->amx->dst, j->M, scratch, vec_kernels_active()->geglu);
+            continue;
+        }
         if (pj->up && pj->amx) { /* matmul_fuses_geglu held, so choose_amx took it */
             amx_gated_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0,
                            (int)(n1 - n0), pj->amx->dst, j->M, scratch, vec_kernels_active()->geglu);
@@ -211,10 +218,11 @@ static void pack_amx(matmul_ctx *mc, matmul_job *j, size_t total, size_t each) {
 
 void matmul_ctx_release(matmul_ctx *mc) {
     free_lines(mc->amx_act);
+    free_lines(mc->ffn_act);
     free_lines(mc->amx_scratch);
     free_lines(mc->qmore);
-    mc->amx_act = mc->amx_scratch = mc->qmore = NULL;
-    mc->amx_act_size = mc->amx_scratch_size = mc->qmore_size = 0;
+    mc->amx_act = mc->ffn_act = mc->amx_scratch = mc->qmore = NULL;
+    mc->amx_act_size = mc->ffn_act_size = mc->amx_scratch_size = mc->qmore_size = 0;
 }
 
 size_t matmul_scratch_size(int64_t K, int64_t M) {
@@ -285,21 +293,24 @@ static void job_init(matmul_job *j, const matmul_part *parts, int n, int64_t K, 
 /* Steps 1 to 3 for a job. */
 static void job_run(matmul_ctx *mc, matmul_job *j) {
     int64_t M = j->M;
-    assign_formats(j);
+    if (!j->packed) {
+        assign_formats(j);
 #if defined(__x86_64__)
-    size_t each, total = choose_amx(j, &each);
+        size_t each, total = choose_amx(j, &each);
 #endif
-    convert_inputs(mc, j);
+        convert_inputs(mc, j);
 #if defined(__x86_64__)
-    pack_amx(mc, j, total, each);
+        pack_amx(mc, j, total, each);
 #endif
+    }
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
      * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX,
-     * 16 gate and 16 up rows for a gated part. */
+     * 16 gate and 16 up rows for a gated part, 32 of each (one Q8_0 block of every token's
+     * output) when they go out packed. */
     int nth = pool_size(mc->pool);
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
-        int64_t N = pj->p.N, c = pj->up ? 16 : M > 1 ? 32 : 64;
+        int64_t N = pj->p.N, c = pj->q8_out ? 32 : pj->up ? 16 : M > 1 ? 32 : 64;
         if (!pj->amx) {
             while (c > GEMM_MAX_NW && (N + c - 1) / c < 4 * nth) c /= 2;
             if (M == 1) while (c > 1 && (N + c - 1) / c < 4 * nth) c /= 2;
@@ -344,6 +355,42 @@ void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, ui
     job_init(&j, &p, 1, K, x, M);
     j.part[0].up = up;
     job_run(mc, &j);
+}
+
+bool matmul_fuses_ffn(uint32_t type, uint32_t down_type, int64_t E, int64_t F, int64_t M) {
+#if defined(__x86_64__)
+    return matmul_fuses_geglu(type, E, M) && F % 32 == 0 && amx_gated_q8_supports(type, down_type) &&
+           amx_supports(down_type, F, quant_amx_bf16());
+#else
+    (void)type, (void)down_type, (void)E, (void)F, (void)M;
+    return false;
+#endif
+}
+
+void matmul_ffn(matmul_ctx *mc, float *out, const void *gate, const void *up, uint32_t type, const void *down,
+                uint32_t down_type, int64_t E, int64_t F, const float *x, int64_t M) {
+#if defined(__x86_64__)
+    /* the gated products, each 32 rows x 16 tokens quantized into the down projection's groups */
+    uint8_t *act = grown(&mc->ffn_act, &mc->ffn_act_size, amx_act_size(down_type, F, M));
+    matmul_part p = {NULL, gate, type, F};
+    matmul_job j;
+    job_init(&j, &p, 1, E, x, M);
+    j.part[0].up = up;
+    j.part[0].q8_out = act;
+    job_run(mc, &j);
+    /* the down projection from them */
+    matmul_part d = {out, down, down_type, E};
+    job_init(&j, &d, 1, F, NULL, M);
+    j.packed = true;
+    j.lay[0] = (amx_layout){GGML_TYPE_Q8_0, down_type, NULL, act};
+    j.n_lay = 1;
+    j.part[0].amx = &j.lay[0];
+    j.amx_each = amx_scratch_size(down_type, F);
+    j.amx_scratch = grown(&mc->amx_scratch, &mc->amx_scratch_size, j.amx_each * (size_t)pool_size(mc->pool));
+    job_run(mc, &j);
+#else
+    (void)mc, (void)out, (void)gate, (void)up, (void)type, (void)down, (void)down_type, (void)E, (void)F, (void)x, (void)M;
+#endif
 }
 
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,

@@ -220,6 +220,46 @@ static void test_gated(const amx_type *t, int N, int K, int M) {
     TEST_END();
 }
 
+/* matmul_ffn (the gated outputs quantized on the tiles into the down projection's input)
+ * against matmul_geglu and a separate down matmul, both on the tiles: the same codes and
+ * scales, so equal bit for bit. */
+static void test_ffn(const amx_type *g, const amx_type *d, int E, int F, int M) {
+    TEST_BEGIN("amx: matmul_ffn %s / %s down, E %d, F %d, %d tokens = geglu, then down", ggml_type_name(g->type),
+               ggml_type_name(d->type), E, F, M);
+    uint8_t *gate = random_weights(g, F, E), *up = random_weights(g, F, E), *down = random_weights(d, E, F);
+    float *x;
+    size_t a_row;
+    free(random_acts(GGML_TYPE_F32, M, E, &x, &a_row));
+    matmul_ctx mc = {0};
+    mc.pool = pool_new(2);
+    mc.qbuf_size = matmul_scratch_size(F, M);
+    mc.qbuf = malloc(mc.qbuf_size);
+    float *fused = malloc((size_t)M * E * sizeof(float)), *mid = malloc((size_t)M * F * sizeof(float));
+    float *sep = malloc((size_t)M * E * sizeof(float));
+    int old = matmul_set_amx_min_rows(1);
+    EXPECT(matmul_fuses_ffn(g->type, d->type, E, F, M), "not fused");
+    matmul_ffn(&mc, fused, gate, up, g->type, down, d->type, E, F, x, M);
+    matmul_geglu(&mc, mid, gate, up, g->type, F, E, x, M);
+    matmul(&mc, sep, down, d->type, E, F, mid, M);
+    matmul_set_amx_min_rows(old);
+    int bad = 0;
+    for (size_t i = 0; i < (size_t)M * E; i++)
+        if (memcmp(&fused[i], &sep[i], sizeof(float)) != 0 && bad++ < 3)
+            EXPECT(0, "token %zu row %zu: fused %.9g, separate %.9g", i / (size_t)E, i % (size_t)E, fused[i], sep[i]);
+    EXPECT(bad == 0, "%d outputs differ", bad);
+    matmul_ctx_release(&mc);
+    pool_free(mc.pool);
+    free(mc.qbuf);
+    free(gate);
+    free(up);
+    free(down);
+    free(x);
+    free(fused);
+    free(mid);
+    free(sep);
+    TEST_END();
+}
+
 /* The attention tiles against double sums: a kv head of len cells (not a multiple of 32, so
  * the last block is padding), packed from a cache with two heads (strides as forward.c's);
  * scores of 16 query rows (some zero) over two steps, the second running into the padding;
@@ -400,6 +440,21 @@ void suite_amx(void) {
         test_kernel(t, 5, 512, 1);     /* a single token */
         test_matmul(t, 96, 512, 40);
         if (t->type != GGML_TYPE_BF16 && t->type != GGML_TYPE_F16) test_gated(t, 37, 768, 33);
+    }
+    {
+        const amx_type q4_0 = types[0], q4_1 = types[1], q5_0 = types[2], q8_0 = types[4], iq4_nl = types[5];
+        test_ffn(&q4_0, &q4_0, 256, 96, 40);
+        test_ffn(&q8_0, &q5_0, 128, 64, 17);
+        test_ffn(&q4_1, &q8_0, 64, 160, 33);
+        test_ffn(&iq4_nl, &q4_0, 96, 32, 16);
+        TEST_BEGIN("amx: matmul_ffn is not offered for a K-quant down projection, nor F off 32");
+        int old = matmul_set_amx_min_rows(16);
+        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q6_K, 256, 256, 64), "Q6_K down");
+        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_K, GGML_TYPE_Q4_0, 256, 256, 64), "Q4_K gate");
+        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, 256, 272, 64), "F = 272");
+        EXPECT(matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, 256, 256, 64), "Q4_0 throughout");
+        matmul_set_amx_min_rows(old);
+        TEST_END();
     }
     if (cpu_get()->has_amx_bf16) {
         test_attention_tiles(32, 45);
