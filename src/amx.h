@@ -21,6 +21,12 @@
  * two as well, and three products per block keep the f32 dot's precision.
  * Q4_K, Q5_K and Q6_K put the base-8 digits of their integer sub-block scales into the
  * weight codes, so a whole 256-element super-block sums inside the tile.
+ * A feed-forward's gate and up panels share the tiles and GeGLU runs on each output tile
+ * in registers (amx_gated_rows); with a Q8_0-activation down projection the results are
+ * quantized there too, straight into its packed input (amx_gated_rows_q8): the widest
+ * activations of the model never go to memory in f32.
+ * Attention of a batch (forward.c) runs on bf16 tiles as well, its floats split into two
+ * or three bf16 parts so that the scores keep f32 precision (amx_attn_scores).
  *
  * Use only after cpu_get() reports AMX-TILE + AMX-INT8 (and the Linux permission request
  * succeeded, which cpu.c does); quant_amx() says whether the active kernel set includes it. */

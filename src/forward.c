@@ -723,6 +723,23 @@ static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f)
         if (cnt == 0) continue;
         expert_args ea = {c, c->moe_rows + start[e], l->down_exps_scale ? l->down_exps_scale[e] : 1.0f};
         for_rows(c, cnt, E, gather_rows, &ea);
+        /* gate and up of expert e: its rows of the fused stack (gate | up), or of the two */
+        const uint8_t *ge, *ue;
+        uint32_t gt = l->gate_up_exps.data ? l->gate_up_exps.type : l->gate_exps.type;
+        if (l->gate_up_exps.data) {
+            ge = (const uint8_t *)l->gate_up_exps.data + (size_t)e * 2 * F * l->gate_up_exps.row_bytes;
+            ue = ge + (size_t)F * l->gate_up_exps.row_bytes;
+        } else {
+            ge = (const uint8_t *)l->gate_exps.data + (size_t)e * F * l->gate_exps.row_bytes;
+            ue = (const uint8_t *)l->up_exps.data + (size_t)e * F * l->up_exps.row_bytes;
+        }
+        if ((l->gate_up_exps.data || l->up_exps.type == gt) &&
+            matmul_fuses_ffn(gt, l->down_exps.type, E, F, cnt)) { /* as geglu() does */
+            const uint8_t *de = (const uint8_t *)l->down_exps.data + (size_t)e * E * l->down_exps.row_bytes;
+            matmul_ffn(&c->mm, c->moe_out, ge, ue, gt, de, l->down_exps.type, E, F, c->moe_in, cnt);
+            for_rows(c, cnt, E, scatter_add_rows, &ea);
+            continue;
+        }
         float *act = c->gate;
         if (l->gate_up_exps.data) {
             mm_expert(c, c->moe_gu, &l->gate_up_exps, e, c->moe_in, cnt); /* rows: gate | up */
