@@ -18,7 +18,9 @@
  * BF16 weights need no unpacking: their rows are loaded into tiles straight from the
  * mapping and accumulate in f32 inside the tile (activations rounded to bf16, as llama.cpp's
  * BF16 dot does). F16 weights are split exactly into two bf16 parts, the activations into
- * two as well, and three products per block keep the f32 dot's precision.
+ * two as well, and three products per block keep the f32 dot's precision. F32 weights (the
+ * per-layer-embedding projection, the MoE router) and their activations split into three
+ * bf16 parts each, exactly, and six products keep f32 precision.
  * Q4_K, Q5_K and Q6_K put the base-8 digits of their integer sub-block scales into the
  * weight codes, so a whole 256-element super-block sums inside the tile.
  * A feed-forward's gate and up panels share the tiles and GeGLU runs on each output tile

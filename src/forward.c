@@ -417,7 +417,7 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
 
 #if defined(__x86_64__)
 /* attend() on the AMX tiles (amx.h): the same steps, with S = Q K^T (at f32 precision) and
- * P V (to about 2^-17) taken on bf16 tiles from the layer's packed keys and values. A step starts
+ * P V (to about 2^-16) taken on bf16 tiles from the layer's packed keys and values. A step starts
  * and ends on a multiple of 32 cells (the tiles' granule); the cells it takes in beyond its
  * keys are masked like any invisible key. */
 static void attend_tiles(const attn_job *j, int h, int i0, int nq, float *scratch) {

@@ -81,6 +81,22 @@ static INLINE __m128i bits16(uint32_t bits) {
     return _mm_and_si128(_mm_movm_epi8((__mmask16)bits), _mm_set1_epi8(16));
 }
 
+/* bf16 of 16 floats, round to nearest even (finite inputs), as 32-bit lanes */
+static INLINE __m512i bf16_rne(__m512i bits) {
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
+}
+
+/* 16 floats -> `parts` bf16 parts, part i at out[i * step]. */
+static INLINE void split16(const float *x, int parts, uint16_t *out, size_t step) {
+    __m512 rest = _mm512_loadu_ps(x);
+    for (int i = 0; i < parts; i++) {
+        __m512i h = bf16_rne(_mm512_castps_si512(rest));
+        _mm256_storeu_si256((__m256i *)(out + (size_t)i * step), _mm512_cvtepi32_epi16(h));
+        rest = _mm512_sub_ps(rest, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+    }
+}
+
 static void unpack_q4_0(const uint8_t *w, int64_t K, int8_t *c, float *ws, float *wm) {
     (void)wm;
     for (int64_t b = 0; b < K / 32; b++, w += 18, c += 16 * 32) {
@@ -198,7 +214,7 @@ static const amx_format *format_of(uint32_t type) {
 }
 
 bool amx_supports(uint32_t type, int64_t K, bool has_bf16) {
-    if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16) return has_bf16 && K % 32 == 0;
+    if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16 || type == GGML_TYPE_F32) return has_bf16 && K % 32 == 0;
     return format_of(type) != NULL;
 }
 
@@ -217,6 +233,7 @@ static int64_t act_floats(uint32_t type, int64_t K) {
 static size_t group_bytes(uint32_t type, int64_t K) {
     if (type == GGML_TYPE_BF16) return (size_t)K * 16 * 2;
     if (type == GGML_TYPE_F16) return (size_t)K * 16 * 2 * 2; /* bf16 high and low parts */
+    if (type == GGML_TYPE_F32) return (size_t)K * 16 * 2 * 3; /* three bf16 parts */
     return (size_t)K * 16 + (size_t)act_floats(type, K) * 16 * sizeof(float);
 }
 
@@ -234,6 +251,21 @@ size_t amx_group_size(uint32_t type, int64_t K) { return group_bytes(type, K); }
 void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, void *dst) {
     uint8_t *grp = dst;
     if (n < AMX_TOKENS) memset(grp, 0, group_bytes(type, K)); /* a full group overwrites it all */
+    if (type == GGML_TYPE_F32) {
+        /* the three bf16 parts of each float, in bf16-pair planes K * 32 bytes apart (element
+         * k of token t at (k / 2) * 64 + t * 4 + (k % 2) * 2) */
+        _Alignas(64) uint16_t part[3][16];
+        for (int t = 0; t < n; t++) {
+            const float *x = (const float *)(const void *)((const uint8_t *)a + (size_t)t * a_row);
+            for (int64_t k = 0; k < K; k += 16) {
+                split16(x + k, 3, part[0], 16);
+                for (int p = 0; p < 3; p++)
+                    for (int i = 0; i < 16; i += 2)
+                        memcpy(grp + (size_t)p * K * 32 + (size_t)((k + i) / 2) * 64 + (size_t)t * 4, &part[p][i], 4);
+            }
+        }
+        return;
+    }
     if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16) {
         /* bf16 pairs: element k of token t at (k / 2) * 64 + t * 4 + (k % 2) * 2. For F16
          * weights also the rounding remainder x - hi, as a second bf16 plane at K * 32. */
@@ -280,8 +312,8 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, 
 size_t amx_scratch_size(uint32_t type, int64_t K) {
     /* the largest of: two per-block panels of 16 rows (16 K bytes of codes + 2 floats per
      * block and row each); two digit panels (gate and up of amx_gated_rows; up to 3 x 16 K
-     * bytes + 9 floats per super-block and row each); two zero-padded bf16 panels or one F16
-     * panel's two planes (2 x 32 K bytes) */
+     * bytes + 9 floats per super-block and row each); two zero-padded bf16 panels, one F16
+     * panel's two planes (2 x 32 K bytes) or one F32 panel's three (3 x 32 K bytes) */
     (void)type;
     return (size_t)K * 128 + 512;
 }
@@ -907,15 +939,78 @@ static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
     _tile_release();
 }
 
+/* ---- F32 weights on bf16 tiles ----
+ * A float is exactly the sum of three bf16 parts (h, m, l; see the attention section), so
+ * the f32 dot w . x is, to f32 precision, the six products
+ *   wh.xh + wh.xm + wm.xh + wh.xl + wl.xh + wm.xm
+ * into one f32 tile (what is left out is below 2^-24 of each term). Tiles: tmm0-2 = the
+ * panel's three parts, tmm3-5 = a token group's three parts, tmm6-7 = C for two groups. */
+static void f32_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
+                     int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
+    size_t stride = (size_t)K * 2, plane = 16 * stride; /* bytes per panel row / part */
+    configure_tiles(64, 16);
+    int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
+    size_t gb = group_bytes(GGML_TYPE_F32, K), xplane = (size_t)K * 32;
+    for (int p0 = 0; p0 < nrows; p0 += 16) {
+        int rows = nrows - p0 < 16 ? nrows - p0 : 16;
+        if (rows < 16) memset(scratch, 0, 3 * plane);
+        for (int r = 0; r < rows; r++) {
+            const float *wr = (const float *)(const void *)(w + (size_t)(n0 + p0 + r) * w_row);
+            for (int64_t k = 0; k < K; k += 16)
+                split16(wr + k, 3, (uint16_t *)(void *)(scratch + r * stride) + k, plane / 2);
+        }
+        for (int64_t g = 0; g < G; g += 2) {
+            int ng = G - g >= 2 ? 2 : 1;
+            _tile_zero(6);
+            _tile_zero(7);
+            for (int64_t s = 0; s < K / 32; s++) {
+                _tile_loadd(0, scratch + s * 64, stride);
+                _tile_loadd(1, scratch + plane + s * 64, stride);
+                _tile_loadd(2, scratch + 2 * plane + s * 64, stride);
+                for (int gi = 0; gi < ng; gi++) {
+                    const uint8_t *x = act + gb * (size_t)(g + gi) + s * 1024;
+                    _tile_loadd(3, x, 64);
+                    _tile_loadd(4, x + xplane, 64);
+                    _tile_loadd(5, x + 2 * xplane, 64);
+                    if (gi == 0) {
+                        _tile_dpbf16ps(6, 0, 3);
+                        _tile_dpbf16ps(6, 0, 4);
+                        _tile_dpbf16ps(6, 1, 3);
+                        _tile_dpbf16ps(6, 0, 5);
+                        _tile_dpbf16ps(6, 2, 3);
+                        _tile_dpbf16ps(6, 1, 4);
+                    } else {
+                        _tile_dpbf16ps(7, 0, 3);
+                        _tile_dpbf16ps(7, 0, 4);
+                        _tile_dpbf16ps(7, 1, 3);
+                        _tile_dpbf16ps(7, 0, 5);
+                        _tile_dpbf16ps(7, 2, 3);
+                        _tile_dpbf16ps(7, 1, 4);
+                    }
+                }
+            }
+            _Alignas(64) float out[2][16][16];
+            _tile_stored(6, out[0], 64);
+            _tile_stored(7, out[1], 64);
+            for (int gi = 0; gi < ng; gi++) {
+                __m512 acc[16];
+                for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[gi][r]);
+                store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc);
+            }
+        }
+    }
+    _tile_release();
+}
+
 /* ---- attention on bf16 tiles ----
  * S = Q K^T and T = P V of forward.c's attention steps, for a block of 16 queries, with
  * every float split into bf16 parts: x = h + m + l exactly (h = bf16(x), m = bf16(x - h),
- * l = x - h - m, each difference exact in f32), or into two, x ~ h + m (to 2^-18).
+ * l = x - h - m, each difference exact in f32), or into two, x ~ h + m (to 2^-16).
  * Scores feed exp(), which turns their absolute error into a relative one, so they get
  * the f32 dot's precision: six products into one f32 tile,
  *   q.k ~ qh.kh + qh.km + qm.kh + qh.kl + ql.kh + qm.km
  * (left out: terms below 2^-24 of the product). P V takes two-part splits and three
- * products, ph.vh + ph.vm + pm.vh (to about 2^-17: a relative error of the output, far
+ * products, ph.vh + ph.vm + pm.vh (to about 2^-16: a relative error of the output, far
  * below what a cache of f16 values, llama.cpp's default, gives).
  * Keys and values come from one kv head's cache, packed per batch by amx_kv_pack:
  *   keys    per 16 cells (B tiles for S): [hd / 2 dim pairs][16 cells][2], planes h, m, l
@@ -924,22 +1019,6 @@ static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
 
 /* Planes of the packed keys and values, in that order. */
 enum { KEY_PARTS = 3, VALUE_PARTS = 2 };
-
-/* bf16 of 16 floats, round to nearest even (finite inputs), as 32-bit lanes */
-static INLINE __m512i bf16_rne(__m512i bits) {
-    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    return _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
-}
-
-/* 16 floats -> `parts` bf16 parts, part i at out[i * step]. */
-static INLINE void split16(const float *x, int parts, uint16_t *out, size_t step) {
-    __m512 rest = _mm512_loadu_ps(x);
-    for (int i = 0; i < parts; i++) {
-        __m512i h = bf16_rne(_mm512_castps_si512(rest));
-        _mm256_storeu_si256((__m256i *)(out + (size_t)i * step), _mm512_cvtepi32_epi16(h));
-        rest = _mm512_sub_ps(rest, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
-    }
-}
 
 static size_t kv_plane(int hd, int len) { return (size_t)(len + 31) / 32 * 32 * (size_t)hd; }
 
@@ -1103,6 +1182,10 @@ void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, i
     }
     if (type == GGML_TYPE_F16) {
         f16_rows(y, N, w, w_row, K, n0, nrows, act, M, mem);
+        return;
+    }
+    if (type == GGML_TYPE_F32) {
+        f32_rows(y, N, w, w_row, K, n0, nrows, act, M, mem);
         return;
     }
     const amx_format *f = format_of(type);
