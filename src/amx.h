@@ -43,8 +43,8 @@
 #define AMX_TOKENS 16
 #define AMX_ROWS 16
 
-/* Whether weights of `type` with rows of K elements have an AMX kernel (BF16 and F16 also
- * need AMX-BF16: has_bf16). */
+/* Whether weights of `type` with rows of K elements have an AMX kernel (BF16, F16 and F32
+ * also need AMX-BF16, has_bf16, and K a multiple of 32). */
 bool amx_supports(uint32_t type, int64_t K, bool has_bf16);
 
 /* Bytes of the rearranged activations: of one group of 16 tokens of K elements, and of the
