@@ -93,6 +93,16 @@ void amx_gated_rows_q8(uint32_t type, void *groups, int64_t N, const void *gate,
                        size_t w_row, int64_t K, int64_t n0, const void *act, int64_t M, void *scratch,
                        amx_geglu_fn geglu);
 
+/* Whether a down projection of down_type takes Q8_K activations on the tiles (the K-quants
+ * and IQ4_XS), whose groups amx_put_q8_k fills. */
+bool amx_q8_k_input(uint32_t down_type);
+
+/* Quantize y (M rows of 256 floats, y_row floats apart) to Q8_K as super-block sb of
+ * K-element activations, into `groups` laid out as amx_pack_act lays out Q8_K activations:
+ * the feed-forward's gated outputs (amx_gated_rows, 256 rows at a time) become the down
+ * projection's input without a pass over the whole f32 intermediate. */
+void amx_put_q8_k(const float *y, size_t y_row, int64_t M, int64_t K, int64_t sb, void *groups);
+
 
 /* ---- attention (forward.c), on bf16 tiles at f32 precision for the scores ----
  * Each value is split in bf16 parts and each product taken several times (kernels_amx.c).

@@ -44,6 +44,7 @@
 
 #include "amx.h"
 #include "kernels.h"
+#include "quant.h"
 
 #define INLINE inline __attribute__((always_inline))
 
@@ -248,6 +249,17 @@ static void put_codes(uint8_t *g, int t, const uint8_t *q, int64_t k0, int64_t n
 
 size_t amx_group_size(uint32_t type, int64_t K) { return group_bytes(type, K); }
 
+/* Super-block sb of a Q8_K row (blk: 292 bytes) as token t of a group of K-element rows:
+ * codes, d, and the sums of the codes per 32. */
+static void put_q8_k(uint8_t *grp, int t, const uint8_t *blk, int64_t K, int64_t sb) {
+    float *fl = (float *)(void *)(grp + (size_t)K * 16);
+    int64_t nsb = K / QK_K;
+    put_codes(grp, t, blk + 4, QK_K * sb, QK_K);
+    fl[sb * 16 + t] = q8_k_d(blk);
+    for (int j = 0; j < 8; j++)
+        fl[(nsb + sb * 8 + j) * 16 + t] = (float)(q8_k_bsum(blk, 2 * j) + q8_k_bsum(blk, 2 * j + 1));
+}
+
 void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, void *dst) {
     uint8_t *grp = dst;
     if (n < AMX_TOKENS) memset(grp, 0, group_bytes(type, K)); /* a full group overwrites it all */
@@ -297,15 +309,18 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, 
                 if (f->fix == FIX_Q8_1) fl[(nb + b) * 16 + t] = f16(blk + 2);
             }
         } else {
-            int64_t nsb = K / QK_K;
-            for (int64_t sb = 0; sb < nsb; sb++) {
-                const uint8_t *blk = row + sb * 292;
-                put_codes(grp, t, blk + 4, QK_K * sb, QK_K);
-                fl[sb * 16 + t] = q8_k_d(blk);
-                for (int j = 0; j < 8; j++)
-                    fl[(nsb + sb * 8 + j) * 16 + t] = (float)(q8_k_bsum(blk, 2 * j) + q8_k_bsum(blk, 2 * j + 1));
-            }
+            for (int64_t sb = 0; sb < K / QK_K; sb++) put_q8_k(grp, t, row + sb * 292, K, sb);
         }
+    }
+}
+
+void amx_put_q8_k(const float *y, size_t y_row, int64_t M, int64_t K, int64_t sb, void *groups) {
+    const type_traits *q8k = ggml_type_traits(GGML_TYPE_Q8_K);
+    size_t gb = group_bytes(GGML_TYPE_Q4_K, K);
+    uint8_t blk[292];
+    for (int64_t m = 0; m < M; m++) {
+        q8k->from_float(y + (size_t)m * y_row, blk, QK_K);
+        put_q8_k((uint8_t *)groups + gb * (size_t)(m / AMX_TOKENS), (int)(m % AMX_TOKENS), blk, K, sb);
     }
 }
 
@@ -1199,6 +1214,11 @@ bool amx_gated_supports(uint32_t type) { return format_of(type) != NULL; }
 bool amx_gated_q8_supports(uint32_t type, uint32_t down_type) {
     const amx_format *f = format_of(type), *d = format_of(down_type);
     return f && f->unpack && d && d->fix == FIX_Q8_0;
+}
+
+bool amx_q8_k_input(uint32_t down_type) {
+    const amx_format *d = format_of(down_type);
+    return d && (d->fix == FIX_K || d->fix == FIX_K_MIN);
 }
 
 void amx_gated_rows_q8(uint32_t type, void *groups, int64_t N, const void *gate, const void *up,

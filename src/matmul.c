@@ -54,6 +54,7 @@ typedef struct {
     matmul_part p;
     const void *up;           /* matmul_geglu: the up rows beside p.w's gate rows */
     uint8_t *q8_out;          /* matmul_ffn: the gated outputs go here, packed (amx.h) */
+    uint8_t *q8k_out;         /* the same for a Q8_K down input, 256 rows at a time */
     const type_traits *tt;
     size_t w_row;             /* bytes per weight row */
     const act_format *af;
@@ -74,6 +75,7 @@ typedef struct {
     uint8_t *amx_scratch;     /* per-thread panels, amx_each bytes apart */
     size_t amx_each;
     bool packed;              /* the one part's activations are packed already (lay[0]) */
+    float *rows256;           /* per thread: M x 256 gated outputs (q8k_out), M * 256 apart */
 } matmul_job;
 
 /* Step 1: thread ith converts (format, row) pairs ith, ith + nth, ... */
@@ -111,6 +113,32 @@ static void tiles(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n
     }
 }
 
+#if defined(__x86_64__)
+/* Rows n0 .. n1 - 1 of an AMX part: plain products, a gated pair (matmul_geglu), or a gated
+ * pair quantized for the down projection (matmul_ffn: from the tiles for Q8_0; 256 rows
+ * through the thread's buffer for Q8_K). */
+static void amx_chunk(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n1, uint8_t *scratch, int ith) {
+    amx_geglu_fn geglu = vec_kernels_active()->geglu;
+    if (pj->q8k_out) {
+        float *buf = j->rows256 + (size_t)ith * (size_t)j->M * QK_K;
+        const uint8_t *g = (const uint8_t *)pj->p.w + (size_t)n0 * pj->w_row;
+        const uint8_t *u = (const uint8_t *)pj->up + (size_t)n0 * pj->w_row;
+        for (int r0 = 0; r0 < QK_K; r0 += 16)
+            amx_gated_rows(pj->p.type, buf, QK_K, g, u, pj->w_row, j->K, r0, 16, pj->amx->dst, j->M, scratch, geglu);
+        amx_put_q8_k(buf, QK_K, j->M, pj->p.N, n0 / QK_K, pj->q8k_out);
+    } else if (pj->q8_out) {
+        amx_gated_rows_q8(pj->p.type, pj->q8_out, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0, pj->amx->dst,
+                          j->M, scratch, geglu);
+    } else if (pj->up) {
+        amx_gated_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0, (int)(n1 - n0),
+                       pj->amx->dst, j->M, scratch, geglu);
+    } else {
+        amx_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->w_row, j->K, n0, (int)(n1 - n0), pj->amx->dst, j->M,
+                 scratch);
+    }
+}
+#endif
+
 /* Step 3: chunks of weight rows of all parts, dynamically scheduled. */
 static void matmul_worker(void *arg, int ith, int nth) {
     (void)nth;
@@ -120,20 +148,8 @@ static void matmul_worker(void *arg, int ith, int nth) {
         while (pj + 1 < j->part + j->n_part && c >= pj[1].first) pj++;
         int64_t n0 = (c - pj->first) * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
 #if defined(__x86_64__)
-        uint8_t *scratch = j->amx_scratch + j->amx_each * (size_t)ith;
-        if (pj->q8_out) {
-            amx_gated_rows_q8(pj->p.type, pj->q8_out, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0,
-                              pj->amx->dst, j->M, scratch, vec_kernels_active()->geglu);
-            continue;
-        }
-        if (pj->up && pj->amx) { /* matmul_fuses_geglu held, so choose_amx took it */
-            amx_gated_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0,
-                           (int)(n1 - n0), pj->amx->dst, j->M, scratch, vec_kernels_active()->geglu);
-            continue;
-        }
         if (pj->amx) {
-            amx_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->w_row, j->K, n0, (int)(n1 - n0),
-                     pj->amx->dst, j->M, scratch);
+            amx_chunk(j, pj, n0, n1, j->amx_scratch + j->amx_each * (size_t)ith, ith);
             continue;
         }
 #else
@@ -219,10 +235,11 @@ static void pack_amx(matmul_ctx *mc, matmul_job *j, size_t total, size_t each) {
 void matmul_ctx_release(matmul_ctx *mc) {
     free_lines(mc->amx_act);
     free_lines(mc->ffn_act);
+    free_lines(mc->ffn_rows);
     free_lines(mc->amx_scratch);
     free_lines(mc->qmore);
-    mc->amx_act = mc->ffn_act = mc->amx_scratch = mc->qmore = NULL;
-    mc->amx_act_size = mc->ffn_act_size = mc->amx_scratch_size = mc->qmore_size = 0;
+    mc->amx_act = mc->ffn_act = mc->ffn_rows = mc->amx_scratch = mc->qmore = NULL;
+    mc->amx_act_size = mc->ffn_act_size = mc->ffn_rows_size = mc->amx_scratch_size = mc->qmore_size = 0;
 }
 
 size_t matmul_scratch_size(int64_t K, int64_t M) {
@@ -305,12 +322,12 @@ static void job_run(matmul_ctx *mc, matmul_job *j) {
     }
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
      * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX,
-     * 16 gate and 16 up rows for a gated part, 32 of each (one Q8_0 block of every token's
-     * output) when they go out packed. */
+     * 16 gate and 16 up rows for a gated part, 32 or 256 of each (one Q8_0 block or Q8_K
+     * super-block of every token's output) when they go out packed. */
     int nth = pool_size(mc->pool);
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
-        int64_t N = pj->p.N, c = pj->q8_out ? 32 : pj->up ? 16 : M > 1 ? 32 : 64;
+        int64_t N = pj->p.N, c = pj->q8k_out ? QK_K : pj->q8_out ? 32 : pj->up ? 16 : M > 1 ? 32 : 64;
         if (!pj->amx) {
             while (c > GEMM_MAX_NW && (N + c - 1) / c < 4 * nth) c /= 2;
             if (M == 1) while (c > 1 && (N + c - 1) / c < 4 * nth) c /= 2;
@@ -359,8 +376,8 @@ void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, ui
 
 bool matmul_fuses_ffn(uint32_t type, uint32_t down_type, int64_t E, int64_t F, int64_t M) {
 #if defined(__x86_64__)
-    return matmul_fuses_geglu(type, E, M) && F % 32 == 0 && amx_gated_q8_supports(type, down_type) &&
-           amx_supports(down_type, F, quant_amx_bf16());
+    if (!matmul_fuses_geglu(type, E, M) || !amx_supports(down_type, F, quant_amx_bf16())) return false;
+    return (F % 32 == 0 && amx_gated_q8_supports(type, down_type)) || (F % QK_K == 0 && amx_q8_k_input(down_type));
 #else
     (void)type, (void)down_type, (void)E, (void)F, (void)M;
     return false;
@@ -370,19 +387,26 @@ bool matmul_fuses_ffn(uint32_t type, uint32_t down_type, int64_t E, int64_t F, i
 void matmul_ffn(matmul_ctx *mc, float *out, const void *gate, const void *up, uint32_t type, const void *down,
                 uint32_t down_type, int64_t E, int64_t F, const float *x, int64_t M) {
 #if defined(__x86_64__)
-    /* the gated products, each 32 rows x 16 tokens quantized into the down projection's groups */
+    /* the gated products, quantized into the down projection's groups: 32 rows x 16 tokens
+     * at a time on the tiles (Q8_0), or 256 rows through a per-thread buffer (Q8_K) */
+    bool q8_k = amx_q8_k_input(down_type);
     uint8_t *act = grown(&mc->ffn_act, &mc->ffn_act_size, amx_act_size(down_type, F, M));
     matmul_part p = {NULL, gate, type, F};
     matmul_job j;
     job_init(&j, &p, 1, E, x, M);
     j.part[0].up = up;
-    j.part[0].q8_out = act;
+    if (q8_k) {
+        j.part[0].q8k_out = act;
+        j.rows256 = grown(&mc->ffn_rows, &mc->ffn_rows_size, (size_t)pool_size(mc->pool) * (size_t)M * QK_K * sizeof(float));
+    } else {
+        j.part[0].q8_out = act;
+    }
     job_run(mc, &j);
     /* the down projection from them */
     matmul_part d = {out, down, down_type, E};
     job_init(&j, &d, 1, F, NULL, M);
     j.packed = true;
-    j.lay[0] = (amx_layout){GGML_TYPE_Q8_0, down_type, NULL, act};
+    j.lay[0] = (amx_layout){q8_k ? GGML_TYPE_Q8_K : GGML_TYPE_Q8_0, down_type, NULL, act};
     j.n_lay = 1;
     j.part[0].amx = &j.lay[0];
     j.amx_each = amx_scratch_size(down_type, F);

@@ -26,6 +26,8 @@ typedef struct {
     size_t amx_act_size, amx_scratch_size;
     void *ffn_act;                      /* matmul_ffn's packed intermediate, grown on use */
     size_t ffn_act_size;
+    void *ffn_rows;                     /* matmul_ffn's per-thread rows for Q8_K */
+    size_t ffn_rows_size;
 } matmul_ctx;
 
 /* One of several products that share their input (matmul_many): y = X · w^T, w = N rows
@@ -62,15 +64,17 @@ bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M);
 void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
                   int64_t K, const float *x, int64_t M);
 
-/* Whether matmul_ffn can take a feed-forward of this shape: matmul_fuses_geglu, gate and up
- * in a per-block format (amx.h: amx_gated_q8_supports), a down projection whose activations
- * are Q8_0 (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4) and F a multiple of 32. */
+/* Whether matmul_ffn can take a feed-forward of this shape: matmul_fuses_geglu, and either
+ * gate and up in a per-block format (amx.h: amx_gated_q8_supports) with a down projection
+ * whose activations are Q8_0 (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4) and F a multiple of 32, or
+ * a down projection with Q8_K activations (the K-quants, IQ4_XS) and F a multiple of 256. */
 bool matmul_fuses_ffn(uint32_t type, uint32_t down_type, int64_t E, int64_t F, int64_t M);
 
 /* out[M][E] = W_down · (gelu(W_gate · x) * (W_up · x)) for gate and up of F rows of E
  * (`type`) and down of E rows of F (down_type), with the F-wide intermediate going from the
- * gated tiles straight into the down projection's packed Q8_0 activations: it is never
- * written in f32, read back, quantized and rearranged. Only where matmul_fuses_ffn says so. */
+ * gated tiles straight into the down projection's packed activations (Q8_0 from registers;
+ * Q8_K through a thread's cache-sized buffer of 256 rows): it is never written whole in f32,
+ * read back, quantized and rearranged. Only where matmul_fuses_ffn says so. */
 void matmul_ffn(matmul_ctx *mc, float *out, const void *gate, const void *up, uint32_t type, const void *down,
                 uint32_t down_type, int64_t E, int64_t F, const float *x, int64_t M);
 

@@ -455,11 +455,18 @@ void suite_amx(void) {
         test_ffn(&q8_0, &q5_0, 128, 64, 17);
         test_ffn(&q4_1, &q8_0, 64, 160, 33);
         test_ffn(&iq4_nl, &q4_0, 96, 32, 16);
-        TEST_BEGIN("amx: matmul_ffn is not offered for a K-quant down projection, nor F off 32");
+        const amx_type q4_k = types[7], q5_k = types[8], q6_k = types[9], iq4_xs = types[10];
+        test_ffn(&q4_k, &q6_k, 256, 512, 40);   /* Q4_K_M's pairing, two super-blocks */
+        test_ffn(&q4_k, &q4_k, 512, 256, 17);
+        test_ffn(&q4_0, &q5_k, 64, 256, 33);
+        test_ffn(&iq4_xs, &iq4_xs, 256, 256, 16);
+        TEST_BEGIN("amx: matmul_ffn takes Q8_0 down inputs from F % 32, Q8_K ones from F % 256");
         int old = matmul_set_amx_min_rows(16);
-        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q6_K, 256, 256, 64), "Q6_K down");
-        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_K, GGML_TYPE_Q4_0, 256, 256, 64), "Q4_K gate");
+        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q6_K, 256, 288, 64), "Q6_K down, F = 288");
+        EXPECT(matmul_fuses_ffn(GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, 256, 512, 64), "Q6_K down, F = 512");
+        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_K, GGML_TYPE_Q4_0, 256, 256, 64), "Q4_K gate, Q4_0 down");
         EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, 256, 272, 64), "F = 272");
+        EXPECT(!matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, 256, 256, 15), "15 tokens");
         EXPECT(matmul_fuses_ffn(GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, 256, 256, 64), "Q4_0 throughout");
         matmul_set_amx_min_rows(old);
         TEST_END();
