@@ -32,10 +32,16 @@
  * row r at codes + (s * 16 + r) * L (an A tile of 16 rows of L bytes), then f32 arrays
  * [blocks][16 rows] of scales and mins.
  *
- * ---- The bf16 path (BF16 and F16 weights, at the end) ----
+ * ---- The feed-forward (int8_rows with `up`, int8_gated_q8) ----
+ * Gate and up panels of the same rows take the two A tiles, and GeGLU runs on the output
+ * tiles in registers; for a down projection with Q8_0 activations the results are also
+ * quantized there, into its packed input.
+ *
+ * ---- The bf16 path (BF16, F16 and F32 weights; attention; at the end) ----
  * tdpbf16ps: C[m][n] += sum_k A[m][2k..2k+1] . B[k][2n..2n+1] in f32. BF16 weight rows are
  * already the A layout (32 elements = 64 bytes per tile row), so full panels are loaded from
- * the mapping with the row stride; C accumulates over all of K inside the tile. */
+ * the mapping with the row stride; C accumulates over all of K inside the tile. F16 and F32
+ * values are split into two or three bf16 parts and the products taken several times. */
 #if defined(__x86_64__)
 
 #include <float.h>
