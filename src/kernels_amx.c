@@ -890,6 +890,32 @@ static void bf16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64
     _tile_release();
 }
 
+/* C += A . B for values split into three bf16 parts, tiles ah, am, al of A and bh, bm, bl of
+ * B: the six products whose terms are above 2^-24 of the product,
+ *   ah.bh + ah.bm + am.bh + ah.bl + al.bh + am.bm
+ * (a macro: the tile numbers go into the instructions, as literal numbers) */
+#define SPLIT3_PRODUCTS(c, ah, am, al, bh, bm, bl) \
+    do {                                           \
+        _tile_dpbf16ps(c, ah, bh);                 \
+        _tile_dpbf16ps(c, ah, bm);                 \
+        _tile_dpbf16ps(c, am, bh);                 \
+        _tile_dpbf16ps(c, ah, bl);                 \
+        _tile_dpbf16ps(c, al, bh);                 \
+        _tile_dpbf16ps(c, am, bm);                 \
+    } while (0)
+
+/* The f32 tiles C6 (token group g) and C7 (g + 1, if ng is 2) out to y through store_tile. */
+static void store_c67(float *y, int64_t N, int64_t n0, int rows, int64_t g, int ng, int64_t M) {
+    _Alignas(64) float out[2][16][16];
+    _tile_stored(6, out[0], 64);
+    _tile_stored(7, out[1], 64);
+    for (int gi = 0; gi < ng; gi++) {
+        __m512 acc[16];
+        for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[gi][r]);
+        store_tile(y, N, n0, rows, (g + gi) * AMX_TOKENS, M, acc);
+    }
+}
+
 /* ---- F16 weights on bf16 tiles ----
  * An f16 weight (11-bit significand) is exactly hi + lo with hi = bf16(w) and lo =
  * bf16(w - hi) (at most 3 significant bits left); the activation likewise x ~ xh + xl
@@ -947,14 +973,7 @@ static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
                     _tile_dpbf16ps(7, 0, 5);
                 }
             }
-            _Alignas(64) float out[2][16][16];
-            _tile_stored(6, out[0], 64);
-            _tile_stored(7, out[1], 64);
-            for (int gi = 0; gi < ng; gi++) {
-                __m512 acc[16];
-                for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[gi][r]);
-                store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc);
-            }
+            store_c67(y, N, n0 + p0, rows, g, ng, M);
         }
     }
     _tile_release();
@@ -962,9 +981,8 @@ static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
 
 /* ---- F32 weights on bf16 tiles ----
  * A float is exactly the sum of three bf16 parts (h, m, l; see the attention section), so
- * the f32 dot w . x is, to f32 precision, the six products
- *   wh.xh + wh.xm + wm.xh + wh.xl + wl.xh + wm.xm
- * into one f32 tile (what is left out is below 2^-24 of each term). Tiles: tmm0-2 = the
+ * the f32 dot w . x is, to f32 precision, the six products of SPLIT3_PRODUCTS into one f32
+ * tile. Tiles: tmm0-2 = the
  * panel's three parts, tmm3-5 = a token group's three parts, tmm6-7 = C for two groups. */
 static void f32_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
                      int nrows, const uint8_t *act, int64_t M, uint8_t *scratch) {
@@ -993,31 +1011,11 @@ static void f32_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
                     _tile_loadd(3, x, 64);
                     _tile_loadd(4, x + xplane, 64);
                     _tile_loadd(5, x + 2 * xplane, 64);
-                    if (gi == 0) {
-                        _tile_dpbf16ps(6, 0, 3);
-                        _tile_dpbf16ps(6, 0, 4);
-                        _tile_dpbf16ps(6, 1, 3);
-                        _tile_dpbf16ps(6, 0, 5);
-                        _tile_dpbf16ps(6, 2, 3);
-                        _tile_dpbf16ps(6, 1, 4);
-                    } else {
-                        _tile_dpbf16ps(7, 0, 3);
-                        _tile_dpbf16ps(7, 0, 4);
-                        _tile_dpbf16ps(7, 1, 3);
-                        _tile_dpbf16ps(7, 0, 5);
-                        _tile_dpbf16ps(7, 2, 3);
-                        _tile_dpbf16ps(7, 1, 4);
-                    }
+                    if (gi == 0) SPLIT3_PRODUCTS(6, 0, 1, 2, 3, 4, 5);
+                    else SPLIT3_PRODUCTS(7, 0, 1, 2, 3, 4, 5);
                 }
             }
-            _Alignas(64) float out[2][16][16];
-            _tile_stored(6, out[0], 64);
-            _tile_stored(7, out[1], 64);
-            for (int gi = 0; gi < ng; gi++) {
-                __m512 acc[16];
-                for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[gi][r]);
-                store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc);
-            }
+            store_c67(y, N, n0 + p0, rows, g, ng, M);
         }
     }
     _tile_release();
@@ -1142,21 +1140,8 @@ void amx_attn_scores(float *S, size_t s_stride, const uint16_t *q, int hd, const
                 _tile_loadd(3, kb, 64);             /* kh */
                 _tile_loadd(4, kb + plane, 64);     /* km */
                 _tile_loadd(5, kb + 2 * plane, 64); /* kl */
-                if (i == 0) {
-                    _tile_dpbf16ps(6, 0, 3);
-                    _tile_dpbf16ps(6, 0, 4);
-                    _tile_dpbf16ps(6, 1, 3);
-                    _tile_dpbf16ps(6, 0, 5);
-                    _tile_dpbf16ps(6, 2, 3);
-                    _tile_dpbf16ps(6, 1, 4);
-                } else {
-                    _tile_dpbf16ps(7, 0, 3);
-                    _tile_dpbf16ps(7, 0, 4);
-                    _tile_dpbf16ps(7, 1, 3);
-                    _tile_dpbf16ps(7, 0, 5);
-                    _tile_dpbf16ps(7, 2, 3);
-                    _tile_dpbf16ps(7, 1, 4);
-                }
+                if (i == 0) SPLIT3_PRODUCTS(6, 0, 1, 2, 3, 4, 5);
+                else SPLIT3_PRODUCTS(7, 0, 1, 2, 3, 4, 5);
             }
         }
         _tile_stored(6, S + j, s_stride * sizeof(float));

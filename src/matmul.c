@@ -202,7 +202,7 @@ static uint32_t layout_key(uint32_t type, uint32_t vec_dot_type) {
 static size_t choose_amx(matmul_job *j, size_t *each) {
     size_t total = 0;
     *each = 0;
-    if (amx_min_rows <= 0 || j->M < amx_min_rows || !quant_amx()) return 0;
+    if (!matmul_amx_batch(j->M)) return 0;
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
         if (!amx_supports(pj->p.type, j->K, quant_amx_bf16())) continue;
@@ -357,8 +357,7 @@ bool matmul_amx_batch(int64_t M) {
 
 bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M) {
 #if defined(__x86_64__)
-    return amx_min_rows > 0 && M >= amx_min_rows && quant_amx() && amx_gated_supports(type) &&
-           amx_supports(type, K, quant_amx_bf16());
+    return matmul_amx_batch(M) && amx_gated_supports(type) && amx_supports(type, K, quant_amx_bf16());
 #else
     (void)type, (void)K, (void)M;
     return false;
