@@ -44,6 +44,21 @@ static const amx_type types[] = {
 };
 #endif
 
+/* A matmul context on two threads with activation scratch for M rows of K; ctx_free. */
+static matmul_ctx two_thread_ctx(int64_t K, int64_t M) {
+    matmul_ctx mc = {0};
+    mc.pool = pool_new(2);
+    mc.qbuf_size = matmul_scratch_size(K, M);
+    mc.qbuf = malloc(mc.qbuf_size);
+    return mc;
+}
+
+static void ctx_free(matmul_ctx *mc) {
+    matmul_ctx_release(mc);
+    pool_free(mc->pool);
+    free(mc->qbuf);
+}
+
 /* n rows of K elements of type t->type. */
 static uint8_t *random_weights(const amx_type *t, int n, int K) {
     const type_traits *tt = ggml_type_traits_scalar(t->type);
@@ -158,10 +173,7 @@ static void test_matmul(const amx_type *t, int N, int K, int M) {
     float *x;
     size_t a_row;
     free(random_acts(t->type, M, K, &x, &a_row));
-    matmul_ctx mc = {0};
-    mc.pool = pool_new(2);
-    mc.qbuf_size = matmul_scratch_size(K, M);
-    mc.qbuf = malloc(mc.qbuf_size);
+    matmul_ctx mc = two_thread_ctx(K, M);
     float *on = malloc((size_t)M * N * sizeof(float)), *off = malloc((size_t)M * N * sizeof(float));
     int old = matmul_set_amx_min_rows(1);
     matmul(&mc, on, w, t->type, N, K, x, M);
@@ -175,9 +187,7 @@ static void test_matmul(const amx_type *t, int N, int K, int M) {
     }
     EXPECT(mc.amx_act != NULL, "matmul did not take the AMX path");
     EXPECT(worst <= 1e-4 * (1 + scale) * sqrt((double)K / 256), "max |on - off| %.3g (largest output %.3g)", worst, scale);
-    matmul_ctx_release(&mc);
-    pool_free(mc.pool);
-    free(mc.qbuf);
+    ctx_free(&mc);
     free(w);
     free(x);
     free(on);
@@ -195,10 +205,7 @@ static void test_gated(const amx_type *t, int N, int K, int M) {
     float *x;
     size_t a_row;
     free(random_acts(t->type, M, K, &x, &a_row));
-    matmul_ctx mc = {0};
-    mc.pool = pool_new(2);
-    mc.qbuf_size = matmul_scratch_size(K, M);
-    mc.qbuf = malloc(mc.qbuf_size);
+    matmul_ctx mc = two_thread_ctx(K, M);
     size_t n = (size_t)M * N;
     float *fused = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
     int old = matmul_set_amx_min_rows(1);
@@ -215,9 +222,7 @@ static void test_gated(const amx_type *t, int N, int K, int M) {
         if (memcmp(&fused[i], &g[i], sizeof(float)) != 0 && bad++ < 3)
             EXPECT(0, "token %zu row %zu: fused %.9g, separate %.9g", i / (size_t)N, i % (size_t)N, fused[i], g[i]);
     EXPECT(bad == 0, "%d outputs differ", bad);
-    matmul_ctx_release(&mc);
-    pool_free(mc.pool);
-    free(mc.qbuf);
+    ctx_free(&mc);
     free(gate);
     free(up);
     free(x);
@@ -237,10 +242,7 @@ static void test_ffn(const amx_type *g, const amx_type *d, int E, int F, int M) 
     float *x;
     size_t a_row;
     free(random_acts(GGML_TYPE_F32, M, E, &x, &a_row));
-    matmul_ctx mc = {0};
-    mc.pool = pool_new(2);
-    mc.qbuf_size = matmul_scratch_size(F, M);
-    mc.qbuf = malloc(mc.qbuf_size);
+    matmul_ctx mc = two_thread_ctx(F, M);
     float *fused = malloc((size_t)M * E * sizeof(float)), *mid = malloc((size_t)M * F * sizeof(float));
     float *sep = malloc((size_t)M * E * sizeof(float));
     int old = matmul_set_amx_min_rows(1);
@@ -254,9 +256,7 @@ static void test_ffn(const amx_type *g, const amx_type *d, int E, int F, int M) 
         if (memcmp(&fused[i], &sep[i], sizeof(float)) != 0 && bad++ < 3)
             EXPECT(0, "token %zu row %zu: fused %.9g, separate %.9g", i / (size_t)E, i % (size_t)E, fused[i], sep[i]);
     EXPECT(bad == 0, "%d outputs differ", bad);
-    matmul_ctx_release(&mc);
-    pool_free(mc.pool);
-    free(mc.qbuf);
+    ctx_free(&mc);
     free(gate);
     free(up);
     free(down);
@@ -373,10 +373,7 @@ static void test_many(int M) {
     float *x;
     size_t a_row;
     free(random_acts(GGML_TYPE_F32, M, K, &x, &a_row));
-    matmul_ctx mc = {0};
-    mc.pool = pool_new(2);
-    mc.qbuf_size = matmul_scratch_size(K, M);
-    mc.qbuf = malloc(mc.qbuf_size);
+    matmul_ctx mc = two_thread_ctx(K, M);
     matmul_part p[4];
     float *one[4];
     uint8_t *w[4];
@@ -394,9 +391,7 @@ static void test_many(int M) {
         free(one[i]);
         free(w[i]);
     }
-    matmul_ctx_release(&mc);
-    pool_free(mc.pool);
-    free(mc.qbuf);
+    ctx_free(&mc);
     free(x);
     TEST_END();
 }
