@@ -491,7 +491,9 @@ static void kv_pack_rows(const void *arg, int r0, int r1) {
     }
 }
 
-static void kv_pack(gemma_context *c, const attn_job *j) {
+/* Layers that share a cache (Gemma 4's last ones) read what the previous reader of that
+ * cache packed, unless a cache was written since. */
+static void kv_pack(gemma_context *c, const attn_job *j, int src) {
     const kv_layer *kv = j->kv;
     int hd = j->l->head_dim, len = kv->len, lo = first_key(j, j->pos0), hi = j->pos0 + j->M - 1;
     int b0 = 0, b1 = (len + 31) / 32;
@@ -499,8 +501,12 @@ static void kv_pack(gemma_context *c, const attn_job *j) {
         b0 = lo % len / 32;
         b1 = hi % len / 32 + 1;
     }
+    if (c->kv_tiles_src == src && c->kv_tiles_b0 <= b0 && b1 <= c->kv_tiles_b1) return;
     kv_pack_args a = {c, kv, hd, b0, b1 - b0};
     for_rows(c, j->l->n_head_kv * (b1 - b0), (int64_t)32 * hd * 2, kv_pack_rows, &a);
+    c->kv_tiles_src = src;
+    c->kv_tiles_b0 = b0;
+    c->kv_tiles_b1 = b1;
 }
 #endif
 
@@ -582,13 +588,14 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
     if (l->has_kv) {
         kv_args a = {c, il, pos0};
         for_rows(c, M, 2 * kvd, store_kv_rows, &a);
+        c->kv_tiles_src = -1; /* a cache changed: what kv_tiles holds may be stale */
     }
 
     attn_job j = {c, l, &c->kv[l->kv_source], M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, false, {0}};
 #if defined(__x86_64__)
     /* on the AMX tiles with the matmuls of the batch, when the heads fit them */
     j.tiles = c->kv_tiles && l->head_dim % 32 == 0 && matmul_amx_batch(M);
-    if (j.tiles) kv_pack(c, &j);
+    if (j.tiles) kv_pack(c, &j, l->kv_source);
 #endif
     chunks_reset(&j.next);
     pool_run(c->pool, attn_worker, &j);
@@ -941,6 +948,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
             if (l->n_head_kv > heads) heads = l->n_head_kv;
         }
         if (heads) c->kv_tiles = try_alloc((size_t)heads * c->kv_tiles_head, sb, err, "attention tiles", &failed);
+        c->kv_tiles_src = -1;
     }
 #endif
 #undef ALLOC

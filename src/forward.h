@@ -48,6 +48,8 @@ typedef struct gemma_context {
     void *kv_tiles;                          /* one layer's K and V packed for the AMX
                                                 tiles (amx.h), per kv head; NULL: no AMX */
     size_t kv_tiles_head;                    /* bytes per kv head in it */
+    int kv_tiles_src, kv_tiles_b0, kv_tiles_b1; /* it holds blocks b0 .. b1 - 1 of that
+                                                   layer's cache (-1: nothing valid) */
     int head_dim_max;                        /* over the layers, sizes the scratch */
     float *rope_cos, *rope_sin;              /* RoPE angles, [n_ubatch][n_rot/2] */
     int rope_layer;                          /* layer whose angles they hold, -1: none */
