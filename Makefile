@@ -10,8 +10,8 @@ BUILD   ?= build
 BIN     ?= gemma
 
 MACHINE := $(shell $(CC) -dumpmachine)
-# Per-ISA kernel files get their own target flags; the rest of the binary stays portable
-# and the fast path is chosen at run time (src/cpu.c).
+# The ISA kernel files (src/kernels/avx2.c, ...) get their own target flags; the rest of the
+# binary stays portable and the fast path is chosen at run time (src/kernels/cpu.c).
 ifneq (,$(findstring x86_64,$(MACHINE)))
 ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
@@ -20,39 +20,49 @@ endif
 ifneq (,$(findstring aarch64,$(MACHINE)))
 ISA_FLAGS_neon   = -march=armv8.2-a+dotprod+fp16
 endif
+isa_flags = $(if $(findstring /kernels/,$(1)),$(ISA_FLAGS_$(basename $(notdir $(1)))))
 
-LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+# The layers: src/ the engine (src/kernels/ what knows an ISA or a block format) built as a
+# library; cli/ the command line on top of it; tools/ and tests/ link against both.
+LIB_SRC  = $(wildcard src/*.c src/kernels/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      = $(BUILD)/libgemma.a
+CLI_SRC  = $(filter-out cli/main.c,$(wildcard cli/*.c))
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(wildcard tests/*.c)
-TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o)
-DEPS     = $(wildcard src/*.h include/*.h tests/*.h)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all test sanitize clean tools install uninstall demo
 all: $(BIN) tools
 
-# Developer tools (tools/*.c), each linked against the engine's library objects.
+$(LIB): $(LIB_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# Developer tools (tools/*.c), each linked against the engine's library.
 TOOLS = $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 tools: $(TOOLS)
-$(BUILD)/%: tools/%.c $(LIB_OBJ) $(DEPS) | $(BUILD)/obj
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+$(BUILD)/%: tools/%.c $(LIB) | $(BUILD)/obj
+	$(CC) $(BASEFLAGS) $(CFLAGS) -MMD -MP -MF $(BUILD)/obj/tools-$*.d -o $@ $< $(LIB) $(LDLIBS)
 
-$(BIN): $(BUILD)/obj/main.o $(LIB_OBJ)
+$(BIN): $(BUILD)/obj/cli/main.o $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_runner: $(TEST_OBJ) $(LIB_OBJ)
+# The tests call the CLI's subcommands in-process too (cmd_quantize, ...).
+$(BUILD)/test_runner: $(TEST_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: src/%.c $(DEPS) | $(BUILD)/obj
-	$(CC) $(BASEFLAGS) $(ISA_FLAGS_$(patsubst kernels_%,%,$*)) $(CFLAGS) -c -o $@ $<
+# Header dependencies come from the compiler (-MMD -MP): a header change rebuilds only the
+# objects that include it.
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(call isa_flags,$<) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/obj/tests/%.o: tests/%.c $(DEPS) | $(BUILD)/obj/tests
-	$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
+$(BUILD)/obj/tests/%.o: override BASEFLAGS += -Icli
 
-# test_mkmodel.c includes the generator itself (to run it in-process under the sanitizers)
-$(BUILD)/obj/tests/test_mkmodel.o: tools/mkmodel.c
-
-$(BUILD)/obj $(BUILD)/obj/tests:
+$(BUILD)/obj:
 	mkdir -p $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # The test command README.md gives: unit + fixture suites, then the CLI checks.
 test: $(BIN) $(BUILD)/test_runner $(TOOLS)

@@ -17,10 +17,11 @@ FUZZ_TIME     ?= 60
 FUZZ_FIXTURES ?= ../shared/fixtures
 FUZZ_NAMES    ?= gguf tokenizer args
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc \
+FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -Icli \
                  $(FUZZ_SAN)
-FUZZ_LIB_OBJ   = $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/main.c,$(wildcard src/*.c)))
-FUZZ_DEPS      = $(wildcard src/*.h include/*.h)
+FUZZ_LIB_OBJ   = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard src/*.c src/kernels/*.c) \
+                   $(filter-out cli/main.c,$(wildcard cli/*.c)))
+FUZZ_DEPS      = $(wildcard src/*.h src/kernels/*.h cli/*.h include/*.h)
 FUZZ_BINS      = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 
 .PHONY: fuzz fuzz-build fuzz-seeds fuzz-clean
@@ -36,13 +37,14 @@ fuzz: $(FUZZ_BINS)
 # matmul tiling) are left without coverage instrumentation, though still under ASan and
 # UBSan: their loops branch on sizes, not on the file's structure, and tracing every
 # comparison in them made an evaluation 10x slower.
-FUZZ_NOCOV = quant kernels_scalar kernels_avx2 kernels_avx512 kernels_amx kernels_neon matmul
-fuzz_cov = $(if $(filter $(1),$(FUZZ_NOCOV)),,-fsanitize=fuzzer-no-link)
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call fuzz_cov,$*) $(ISA_FLAGS_$(patsubst kernels_%,%,$*)) -c -o $@ $<
+FUZZ_NOCOV = src/kernels/% src/matmul
+fuzz_cov = $(if $(filter $(FUZZ_NOCOV),$(1)),,-fsanitize=fuzzer-no-link)
+$(FUZZ_BUILD)/obj/%.o: %.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call fuzz_cov,$*) $(call isa_flags,$<) -c -o $@ $<
 
 # The CLI's main() under another name, so fuzz_args can call it (libFuzzer owns main).
-$(FUZZ_BUILD)/obj/cli_main.o: src/main.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
+$(FUZZ_BUILD)/obj/cli_main.o: cli/main.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Dmain=gemma_cli_main -c -o $@ $<
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_DEPS)

@@ -1,7 +1,7 @@
 # mk/lint.mk - static analysis and a memory check, both for CI (included by the Makefile;
 # also usable alone: make -f Makefile -f mk/lint.mk lint).
 #
-#   make lint       cppcheck over src/ tools/ tests/ with the checked-in configuration (the
+#   make lint       cppcheck over src/ cli/ tools/ tests/ with the checked-in configuration (the
 #                   flags below and .cppcheck-suppressions); fails on any finding
 #   make memcheck   valgrind memcheck on short generations and a tokenization with the
 #                   normal build (no sanitizers); fails on any error or definite leak
@@ -21,8 +21,8 @@ LINT_FIXTURES ?= ../shared/fixtures
 # otherwise every `if (!p) die(...)` reads to it as "p may be NULL below".
 CPPCHECK_FLAGS = --std=c11 --library=posix --enable=warning,portability,performance,information \
                  --inline-suppr --suppressions-list=.cppcheck-suppressions --error-exitcode=1 -q \
-                 -Iinclude -Isrc -D__linux__ -D__GNUC__ '-D_Noreturn=__attribute__((noreturn))'
-LINT_SRC      = $(wildcard src/*.c tools/*.c tests/*.c)
+                 -Iinclude -Isrc -Icli -D__linux__ -D__GNUC__ '-D_Noreturn=__attribute__((noreturn))'
+LINT_SRC      = $(wildcard src/*.c src/kernels/*.c cli/*.c tools/*.c tests/*.c)
 # Files with AArch64-only code, checked again as AArch64 with and without the dot-product
 # extension (their x86-64 pass sees none of it).
 LINT_ARM_SRC  = $(shell grep -l '__aarch64__' $(LINT_SRC))
@@ -38,7 +38,7 @@ lint:
 
 # Leaks count as errors only when definite or indirect: "still reachable" blocks at exit are
 # not bugs. valgrind 3.19 does not decode AVX-512, but it also hides AVX-512 from CPUID, so
-# the run-time dispatch (src/cpu.c) picks the AVX2 kernels under it by itself; the banner on
+# the run-time dispatch (src/kernels/cpu.c) picks the AVX2 kernels under it by itself; the banner on
 # stderr names the kernel set used. Generation reads a non-terminal stdin as part of the
 # prompt, hence </dev/null.
 MEMCHECK = $(VALGRIND) -q --error-exitcode=1 --leak-check=full \

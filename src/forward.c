@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "amx.h"
-#include "cpu.h"
-#include "quant.h"
+#include "kernels/amx.h"
+#include "kernels/cpu.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ static void residual(gemma_context *c, float *o, const float *w, float s, int M)
  * stride (the fused expert tensor gives gate and up halves of one row; the per-layer
  * embedding multiplies by a slice of a wider row). out may be gate. GELU is the tanh
  * approximation evaluated as llama.cpp does (ARCHITECTURES.md §1.2): for |x| < 10 through a
- * table of f16-rounded results indexed by the f16-rounded input (kernels_scalar.c). */
+ * table of f16-rounded results indexed by the f16-rounded input (kernels/scalar.c). */
 typedef struct {
     float *out;
     const float *gate, *up;

@@ -6,7 +6,7 @@
 
 #include "forward.h"
 #include "model.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "sampler.h"
 #include "threads.h"
 #include "tokenizer.h"

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "quant.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 #define DEFAULT_ALIGNMENT 32

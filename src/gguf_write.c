@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "quant.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amx.h"
-#include "cpu.h"
-#include "quant.h"
+#include "kernels/amx.h"
+#include "kernels/cpu.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 /* Batches of at least this many tokens go to the AMX tiles when the kernel set has them

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------

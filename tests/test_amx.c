@@ -1,4 +1,4 @@
-/* test_amx.c - the AMX tile kernels (kernels_amx.c) against the scalar row dots, and the
+/* test_amx.c - the AMX tile kernels (kernels/amx.c) against the scalar row dots, and the
  * choice of the AMX kernel set.
  *
  * On a CPU without AMX (or when the OS refuses the tile state) the kernel cases are skipped
@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amx.h"
-#include "cpu.h"
+#include "kernels/amx.h"
+#include "kernels/cpu.h"
 #include "matmul.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "rng.h"
 #include "test.h"
 #include "threads.h"
@@ -34,7 +34,7 @@ typedef struct {
     int e8m0;     /* MXFP4's exponent byte, -1 = none */
 } amx_type;
 
-#if defined(__x86_64__) /* the AMX kernels and their tests (kernels_amx.c is empty elsewhere) */
+#if defined(__x86_64__) /* the AMX kernels and their tests (kernels/amx.c is empty elsewhere) */
 static const amx_type types[] = {
     {GGML_TYPE_Q4_0, {0, -1}, -1},   {GGML_TYPE_Q4_1, {0, 2}, -1},    {GGML_TYPE_Q5_0, {0, -1}, -1},
     {GGML_TYPE_Q5_1, {0, 2}, -1},    {GGML_TYPE_Q8_0, {0, -1}, -1},   {GGML_TYPE_IQ4_NL, {0, -1}, -1},

@@ -11,7 +11,7 @@
 #include "gemma.h"
 #include "json.h"
 #include "matmul.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "test.h"
 #include "util.h"
 
@@ -197,7 +197,7 @@ static void run_fixture(const char *name) {
     }
     TEST_END();
 
-    /* the AMX tiles (kernels_amx.c) forced on for every matmul, even single tokens, and
+    /* the AMX tiles (kernels/amx.c) forced on for every matmul, even single tokens, and
      * forced off (the batch above uses them from 16 tokens up when the CPU has them) */
     if (quant_amx()) {
         static const struct { int min_rows; const char *what, *mode; } amx_modes[] = {

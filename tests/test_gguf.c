@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "gguf.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 /* ---- a byte-buffer GGUF writer ---- */

@@ -1,4 +1,4 @@
-/* test_neon.c - the Arm NEON kernels (src/kernels_neon.c) against the scalar ones.
+/* test_neon.c - the Arm NEON kernels (src/kernels/neon.c) against the scalar ones.
  *
  * Each kernel set (baseline NEON; NEON + dotprod when the CPU has it) is installed into a
  * private copy of the scalar table. For every weight type, its row dot must agree with the
@@ -24,8 +24,8 @@ void suite_neon(void);
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cpu.h"
-#include "quant.h"
+#include "kernels/cpu.h"
+#include "kernels/quant.h"
 #include "util.h"
 #include "rng.h"
 

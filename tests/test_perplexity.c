@@ -5,7 +5,7 @@
  * in this file. Also llama.cpp's KL-divergence file layout, KL divergence against a model's
  * own base logits and against another quantization, and the error exits. */
 #include "matmul.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "test.h"
 #include "gemma.h"
 

@@ -29,7 +29,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "json.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "test.h"
 #include "util.h"
 

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu.h"
+#include "kernels/cpu.h"
 #include "gguf.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "rng.h"
 #include "util.h"
 

@@ -31,8 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu.h"
-#include "quant.h"
+#include "kernels/cpu.h"
+#include "kernels/quant.h"
 #include "util.h"
 #include "rng.h"
 

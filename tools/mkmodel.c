@@ -21,7 +21,7 @@
 #include "gemma.h"
 #include "gguf.h"
 #include "gguf_write.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "tokenizer.h"
 #include "util.h"
 

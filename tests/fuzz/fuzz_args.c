@@ -6,7 +6,7 @@
  * (3), an I/O error (4) or, for --help/--version, success (0). Any other exit code, a crash
  * or a sanitizer report is a finding.
  *
- * The CLI is src/main.c compiled with -Dmain=gemma_cli_main (mk/fuzz.mk), called in
+ * The CLI is cli/main.c compiled with -Dmain=gemma_cli_main (mk/fuzz.mk), called in
  * process: the binary is linked with -Wl,--wrap=exit, and __wrap_exit() below returns to
  * the harness with longjmp while an input runs (exit() elsewhere, e.g. libFuzzer's own, is
  * passed through). Memory the CLI leaves behind when it "exits" is not a leak, so leak

@@ -20,7 +20,7 @@
 
 #include "gemma.h"
 #include "gguf.h"
-#include "quant.h"
+#include "kernels/quant.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

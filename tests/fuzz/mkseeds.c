@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "gguf_write.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 /* ---- vocabularies -------------------------------------------------------------------- */

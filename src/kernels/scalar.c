@@ -1,4 +1,4 @@
-/* kernels_scalar.c - the portable row-dot kernels and the elementwise kernels of the forward
+/* scalar.c - the portable row-dot kernels and the elementwise kernels of the forward
  * pass (GEGLU, RMSNorm): the specification every SIMD kernel is tested against.
  *
  * Each weight block meets an activation block of the same span (Q8_0 / Q8_1 / Q8_K, or plain

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "model.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "threads.h"
 #include "tokenizer.h"
 #include "util.h"

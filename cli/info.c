@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "gguf.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------

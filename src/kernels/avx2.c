@@ -1,4 +1,4 @@
-/* kernels_avx2.c - x86-64 AVX2 + FMA + F16C row dots for every weight type, and the
+/* avx2.c - x86-64 AVX2 + FMA + F16C row dots for every weight type, and the
  * activation quantizers (Q8_0, Q8_1, Q8_K). Compiled with -mavx2 -mfma -mf16c; called only
  * when cpu.c reports those instructions and the OS's YMM support.
  *
@@ -247,7 +247,7 @@ static inline __m256i mxfp4_block(const uint8_t *w, const uint8_t *aq) {
     return dot_i8(_mm256_shuffle_epi8(book, nibbles32(w + 1)), loadu256(aq));
 }
 
-/* Row dots for the Q8_0 pairings in llama.cpp's summation order (see kernels_avx512.c, "the
+/* Row dots for the Q8_0 pairings in llama.cpp's summation order (see kernels/avx512.c, "the
  * Q8_0 pairings' summation order"): per row one accumulator whose lane m takes
  * fma(dw * da, P_m, lane m) block after block, P_m the integer dot of elements 4m..4m+3
  * (what BLOCK leaves in int32 lane m), then hsum_ps's ((l0 + l4) + (l2 + l6)) + ((l1 + l5) +

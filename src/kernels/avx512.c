@@ -1,4 +1,4 @@
-/* kernels_avx512.c - x86-64 AVX-512 (F/BW/VL/DQ) + VNNI tile kernels for prefill (Q4_0, Q5_0,
+/* avx512.c - x86-64 AVX-512 (F/BW/VL/DQ) + VNNI tile kernels for prefill (Q4_0, Q5_0,
  * Q8_0, Q4_K, Q5_K, Q6_K) and the Q4_0 row dot. Compiled with -mavx512f -mavx512bw
  * -mavx512vl -mavx512dq -mavx512vnni (+AVX2, FMA, F16C); installed on top of the AVX2 set,
  * which covers every other entry, only when cpu.c reports all of them and the OS's ZMM state.
@@ -698,7 +698,7 @@ Q8_K_GEMM(gemm_q6_k, q6_k_group, q8_k6_prep, prep_q8_k6)
  * lane 1 its 16..31, lanes 2-3 block b+1. Block sums stay in their own 8 int32 lanes and are
  * scaled by a vector holding each block's scale product in its half. */
 
-extern float kernels_fp16_table[65536]; /* kernels_avx2.c, filled by kernels_avx2_install() */
+extern float kernels_fp16_table[65536]; /* kernels/avx2.c, filled by kernels_avx2_install() */
 
 /* [f(p0) x 8, f(p1) x 8] from the f16 table: broadcast loads only. */
 static INLINE __m512 scale_pair(const uint8_t *p0, const uint8_t *p1) {

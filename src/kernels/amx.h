@@ -6,7 +6,7 @@
  * 16 vpdpbusd, which is why prompt processing (many tokens per weight row) goes here while
  * decode (one token) stays on the vector kernels, where memory bandwidth is the limit.
  *
- * How a quantized matmul maps onto the tiles (kernels_amx.c has the details):
+ * How a quantized matmul maps onto the tiles (kernels/amx.c has the details):
  *   weights      16 rows at a time ("panel"), unpacked once per call into int8 codes of one
  *                scale block (32 elements; 16 for Q6_K) per tile row, plus f32 scales;
  *   activations  quantized once as for the dot products (Q8_0 / Q8_1 / Q8_K), then
@@ -105,7 +105,7 @@ void amx_put_q8_k(const float *y, size_t y_row, int64_t M, int64_t K, int64_t sb
 
 
 /* ---- attention (forward.c), on bf16 tiles at f32 precision for the scores ----
- * Each value is split in bf16 parts and each product taken several times (kernels_amx.c).
+ * Each value is split in bf16 parts and each product taken several times (kernels/amx.c).
  * Needs AMX-BF16 and a head dimension hd that is a multiple of 32. */
 
 /* Bytes of one kv head's packed keys and values for a cache of len cells. */

@@ -25,7 +25,7 @@
 
 #include "gguf.h"
 #include "gguf_write.h"
-#include "quant.h"
+#include "kernels/quant.h"
 #include "threads.h"
 #include "util.h"
 

@@ -66,7 +66,7 @@ kernel_set kernel_set_active(void);
  * each kernel set has its versions, and every version gives the scalar one's bits. */
 typedef struct {
     /* out[j] = gelu(gate[j]) * up[j], j < n, GELU as llama.cpp's table of f16 values (see
-     * kernels_scalar.c): 0 for gate <= -10, gate for gate >= 10, NaN for NaN. out may be
+     * kernels/scalar.c): 0 for gate <= -10, gate for gate >= 10, NaN for NaN. out may be
      * gate or up. */
     void (*geglu)(float *out, const float *gate, const float *up, int n);
     /* out = x / sqrt(mean(x^2) + eps) * w (w == NULL: 1), the sum of squares in double;

@@ -1,4 +1,4 @@
-/* kernels_neon.c - Arm NEON row dots and tile kernels for every weight type (AArch64 only).
+/* neon.c - Arm NEON row dots and tile kernels for every weight type (AArch64 only).
  *
  * Every format has one body, `*_rows`, that multiplies one weight row with `na` activation
  * rows (1 or GEMM_MAX_NA): each weight block is decoded into int8 (or f32) registers once and
@@ -17,7 +17,7 @@
  * sdot one; cpu.c picks by the kernel's HWCAP_ASIMDDP bit. Build flags (Makefile): this file
  * gets -march=armv8.2-a+dotprod+fp16; without dotprod only the baseline set is built.
  *
- * Results equal the scalar kernels' (kernels_scalar.c) up to float rounding: the integer part
+ * Results equal the scalar kernels' (kernels/scalar.c) up to float rounding: the integer part
  * of each block is exact, but float accumulation runs in four lanes, and K-quant super-blocks
  * keep the min term apart from the scale term.
  *

@@ -6,7 +6,7 @@
  * structs: weight rows sit at arbitrary offsets of the mapping and MXFP4 blocks are 17 bytes),
  * multi-byte fields through memcpy. Every index below is masked to the width of its field, so
  * any bit pattern decodes without reading outside its block. The same decoders serve the
- * dequantizers (quant.c) and the scalar kernels (kernels_scalar.c), which keeps the two in
+ * dequantizers (quant.c) and the scalar kernels (kernels/scalar.c), which keeps the two in
  * lock step; SIMD kernels are tested against the scalar ones. */
 #ifndef GEMMA_KERNELS_H
 #define GEMMA_KERNELS_H
@@ -140,7 +140,7 @@ void vec_dot_mxfp4_q8_0(int n, float *s, const void *x, const void *y);
 
 /* ---- elementwise kernels of the forward pass (vec_kernels, cpu.h) ---- */
 
-/* GELU of every f16 input, rounded to f16, indexed by the input's bits (kernels_scalar.c).
+/* GELU of every f16 input, rounded to f16, indexed by the input's bits (kernels/scalar.c).
  * Filled once by gelu_table_init(), which vec_kernels_install() calls. */
 extern float gelu_table[65536];
 void gelu_table_init(void);

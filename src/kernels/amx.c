@@ -1,4 +1,4 @@
-/* kernels_amx.c - prefill matmuls on AMX tiles (see amx.h for the overview). Compiled with
+/* amx.c - prefill matmuls on AMX tiles (see amx.h for the overview). Compiled with
  * -mamx-tile -mamx-int8 -mamx-bf16 and the AVX-512 flags; called only when cpu.c reports
  * AMX and the OS granted the tile state.
  *
