@@ -14,7 +14,7 @@ FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
 FUZZ_CC       ?= clang
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_TIME     ?= 60
-FUZZ_FIXTURES ?= ../shared/fixtures
+FUZZ_FIXTURES ?= tests/fixtures
 FUZZ_NAMES    ?= gguf tokenizer args
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -Icli \

@@ -14,7 +14,7 @@ LINT_SAVED_GOAL := $(.DEFAULT_GOAL)
 
 CPPCHECK ?= cppcheck
 VALGRIND ?= valgrind
-LINT_FIXTURES ?= ../shared/fixtures
+LINT_FIXTURES ?= tests/fixtures
 
 # `information` is on for unmatchedSuppression: a suppression that no longer matches fails the
 # lint. cppcheck 2.10 ignores C11's _Noreturn, so die() is spelled in a way it knows;

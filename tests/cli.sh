@@ -3,7 +3,7 @@
 # prompts from flags, files and pipes, subcommands, and bad input.
 # Prints "ok   name" / "FAIL name" per check (tests/run.sh counts them).
 GEMMA=${GEMMA_BIN:-./gemma}
-FIX=${GEMMA_FIXTURES:-../shared/fixtures}
+FIX=${GEMMA_FIXTURES:-tests/fixtures}
 T=build/tmp/cli
 mkdir -p "$T"
 M=$FIX/models/gemma3-q8_0.gguf

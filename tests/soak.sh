@@ -3,7 +3,7 @@
 # warm-up (no growth per token or per shift) and the output must stay valid UTF-8.
 # SOAK_TOKENS (default 20000) sets the length; the sanitizer run uses fewer.
 GEMMA=${GEMMA_BIN:-./gemma}
-FIX=${GEMMA_FIXTURES:-../shared/fixtures}
+FIX=${GEMMA_FIXTURES:-tests/fixtures}
 N=${SOAK_TOKENS:-20000}
 T=build/tmp/soak
 mkdir -p "$T"

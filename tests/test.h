@@ -19,7 +19,7 @@ void test_skip(const char *fmt, ...);   /* report a skipped case (counts as neit
 #define EXPECT(cond, ...) \
     do { if (!(cond)) test_failf(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 
-/* Path of a fixture: "<fixtures dir>/<rel>" (dir = $GEMMA_FIXTURES or ../shared/fixtures).
+/* Path of a fixture: "<fixtures dir>/<rel>" (dir = $GEMMA_FIXTURES or tests/fixtures).
  * Returns a static buffer (overwritten by the next call). */
 const char *fixture_path(const char *rel);
 /* Read a whole file into a malloc'd buffer (NUL-terminated, *len excludes the NUL).

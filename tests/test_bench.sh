@@ -3,7 +3,7 @@
 # selection (-p/-n/-pg, comma lists), memory bandwidth, and errors. Never asserts speed.
 # Prints "ok   bench: name" / "FAIL bench: name" per check (tests/run.sh counts them).
 GEMMA=${GEMMA_BIN:-./gemma}
-FIX=${GEMMA_FIXTURES:-../shared/fixtures}
+FIX=${GEMMA_FIXTURES:-tests/fixtures}
 T=build/tmp/bench
 mkdir -p "$T"
 M=$FIX/models/gemma3-q8_0.gguf

@@ -1,4 +1,4 @@
-/* test_fixtures.c - every model fixture in ../shared/fixtures/models: our logits against
+/* test_fixtures.c - every model fixture in tests/fixtures/models: our logits against
  * llama.cpp's, in one batch and token by token, within the fixture's atol / top1_min, plus
  * the reference greedy continuation where the fixture has one. */
 #include <dirent.h>

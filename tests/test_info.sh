@@ -3,7 +3,7 @@
 # it exists), vocabulary-only files, hostile strings, and the errors.
 # Prints "ok   info: name" / "FAIL info: name" per check (tests/run.sh counts them).
 GEMMA=${GEMMA_BIN:-./gemma}
-FIX=${GEMMA_FIXTURES:-../shared/fixtures}
+FIX=${GEMMA_FIXTURES:-tests/fixtures}
 T=build/tmp/info
 mkdir -p "$T"
 M=$FIX/models

@@ -59,7 +59,7 @@ void test_skip(const char *fmt, ...) {
 const char *fixture_path(const char *rel) {
     static char buf[4096];
     const char *dir = getenv("GEMMA_FIXTURES");
-    if (!dir || !*dir) dir = "../shared/fixtures";
+    if (!dir || !*dir) dir = "tests/fixtures";
     snprintf(buf, sizeof buf, "%s/%s", dir, rel);
     return buf;
 }

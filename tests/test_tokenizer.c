@@ -1,5 +1,5 @@
 /* test_tokenizer.c - the SPM (Gemma 3) and BPE (Gemma 4) tokenizers against llama.cpp's own
- * output (../shared/fixtures/tokenizer), then round trips, flags, EOG ids, special-token
+ * output (tests/fixtures/tokenizer), then round trips, flags, EOG ids, special-token
  * splitting against a literal transcription of llama.cpp's algorithm, hostile input, and
  * small synthetic vocabularies for the paths the real ones do not take. */
 #include "test.h"

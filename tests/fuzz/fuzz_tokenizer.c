@@ -1,7 +1,7 @@
 /* fuzz_tokenizer.c - libFuzzer harness: arbitrary bytes through both Gemma tokenizers.
  *
  * The two fixture vocabularies (SPM gemma-3.gguf and BPE gemma-4.gguf, from
- * $GEMMA_FIXTURES/tokenizer or ../shared/fixtures/tokenizer) are loaded once. Each input is
+ * $GEMMA_FIXTURES/tokenizer or tests/fixtures/tokenizer) are loaded once. Each input is
  * tokenized with parse_special on and off, and every id is turned back into its piece.
  * Checked on every input:
  *   - every id is in [0, n_vocab), and BOS comes first exactly when it was asked for;
@@ -37,7 +37,7 @@ static vocab vocabs[2] = {{"gemma-3.gguf", NULL, NULL, true}, {"gemma-4.gguf", N
 static void load_vocab(vocab *v) {
     const char *dir = getenv("GEMMA_FIXTURES");
     char path[1024], err[GEMMA_ERR_LEN];
-    snprintf(path, sizeof path, "%s/tokenizer/%s", dir && *dir ? dir : "../shared/fixtures",
+    snprintf(path, sizeof path, "%s/tokenizer/%s", dir && *dir ? dir : "tests/fixtures",
              v->name);
     v->f = gguf_open(path, err);
     if (v->f) v->t = tokenizer_load(v->f, err);

@@ -13,7 +13,7 @@ set -u
 name=$1
 secs=$2
 build=${3:-build-fuzz}
-fixtures=${4:-../shared/fixtures}
+fixtures=${4:-tests/fixtures}
 root=$(pwd)
 case $build in /*) ;; *) build=$root/$build ;; esac
 case $fixtures in /*) ;; *) fixtures=$root/$fixtures ;; esac
