@@ -455,7 +455,7 @@ static const char *size_class_name(const gemma_model *m) {
     return "?B";
 }
 
-/* llama.cpp's display name of general.file_type (GGUF_AND_QUANTS.md §2.3); without the
+/* llama.cpp's display name of general.file_type (doc/gguf.md#file-types); without the
  * key, llama.cpp guesses from the dominant tensor type and says so. */
 static void ftype_display_name(const gemma_model *m, char *out, size_t cap) {
     char e[GEMMA_ERR_LEN];

@@ -117,8 +117,8 @@ static void sb_count(sbuf *b, uint64_t n) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * Names: file types (GGUF_AND_QUANTS.md §2.3, llama.cpp's display names) and the published
- * sizes, which llama.cpp tells apart by layer count alone (ARCHITECTURES.md §3-§8). */
+ * Names: file types (doc/gguf.md#file-types, llama.cpp's display names) and the published
+ * sizes, which llama.cpp tells apart by layer count alone (doc/model.md#size-names). */
 
 static const char *file_type_name(int64_t ft) { return ggml_ftype_name(ft); }
 
@@ -219,7 +219,7 @@ static bool layer_values(const model_keys *m, const char *suffix, int64_t *out) 
     return true;
 }
 
-/* Which layers use the sliding window (ARCHITECTURES.md §1.6). Returns the window (0 = no
+/* Which layers use the sliding window (doc/model.md#sliding-layers). Returns the window (0 = no
  * sliding layers) and fills swa[]. The key may be a bool array or a period n (layer il
  * slides iff il % n < n - 1); without it Gemma 2 alternates and Gemma 3 uses 6. */
 static int64_t sliding_layers(const model_keys *m, bool *swa) {

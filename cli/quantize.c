@@ -6,7 +6,8 @@
  * ours are (quant.h): the same metadata (every KV copied in order; general.quantization_version
  * and general.file_type re-set, which moves them to the end; split.* keys dropped), the same
  * tensor order (llama.cpp's loader sorts by layer, then name), the same per-tensor types
- * (llama_tensor_get_type_impl in llama-quant.cpp, GGUF_AND_QUANTS.md §2.4) and the same bytes.
+ * (llama_tensor_get_type_impl in llama-quant.cpp, doc/gguf.md#quantization-mixes) and the
+ * same bytes.
  *
  * One deliberate difference: llama-quantize aborts when a tensor's rows cannot be split into
  * blocks of a 32-element type (Q4_0 .. Q8_0, MXFP4; e.g. Gemma 4's PLE projection with 16
@@ -30,8 +31,8 @@
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------
- * Output types: llama-quantize's names, the file type (LlamaFileType, GGUF_AND_QUANTS.md
- * §2.3) each one writes into general.file_type, and the default tensor type of that mix. */
+ * Output types: llama-quantize's names, the file type (LlamaFileType, doc/gguf.md#file-types)
+ * each one writes into general.file_type, and the default tensor type of that mix. */
 
 enum {
     FT_ALL_F32 = 0, FT_F16 = 1, FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8,

@@ -1,4 +1,4 @@
-/* chat.c - the turn formats of Gemma's chat templates (ARCHITECTURES.md §10), rendered
+/* chat.c - the turn formats of Gemma's chat templates (doc/chat.md), rendered
  * directly rather than by a Jinja interpreter: the templates of every Gemma release produce
  * exactly these strings for plain user/model/system text.
  *

@@ -1,6 +1,6 @@
 /* forward.c - one Gemma forward pass, from token ids to logits.
  *
- * The path of a micro-batch of M tokens (ARCHITECTURES.md §3-§6):
+ * The path of a micro-batch of M tokens (doc/forward.md):
  *   x = token_embd[t] * sqrt(n_embd)                            embed()
  *   (Gemma 4 E models: per-layer embedding inputs)               ple_inputs()
  *   for each layer:
@@ -65,7 +65,7 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 
 static inline float softcap(float x, float cap) { return cap * tanhf(x / cap); }
 
-/* RoPE angles of one position (§1.3): theta_i = pos * inv_freq[i], with the layer's
+/* RoPE angles of one position (doc/forward.md#rope): theta_i = pos * inv_freq[i], with the layer's
  * inv_freq[i] = s * base^(-2i/n_rot) / ff[i] computed once per context. */
 static void rope_angles(float *cs, float *sn, const double *inv_freq, int half, int pos) {
     for (int i = 0; i < half; i++) {
@@ -188,7 +188,7 @@ static void residual(gemma_context *c, float *o, const float *w, float s, int M)
 /* GeGLU's gating, out row r = gelu(gate row r) * (up row r), n wide, each with its own row
  * stride (the fused expert tensor gives gate and up halves of one row; the per-layer
  * embedding multiplies by a slice of a wider row). out may be gate. GELU is the tanh
- * approximation evaluated as llama.cpp does (ARCHITECTURES.md §1.2): for |x| < 10 through a
+ * approximation evaluated as llama.cpp does (doc/forward.md#gelu): for |x| < 10 through a
  * table of f16-rounded results indexed by the f16-rounded input (kernels/scalar.c). */
 typedef struct {
     float *out;
@@ -225,7 +225,8 @@ static void embed(gemma_context *c, const int32_t *ids, int M) {
     }
 }
 
-/* Gemma 4 per-layer embedding inputs (§6.4), from the token rows (read straight from the
+/* Gemma 4 per-layer embedding inputs (doc/forward.md#per-layer-embedding-inputs), from the
+ * token rows (read straight from the
  * mapping, one row per token) and a projection of the scaled embedding x:
  *   ple[l] = (RMSNorm(proj(x)[l] / sqrt(n_embd)) + tok[l] * sqrt(n_pl)) / sqrt(2) */
 typedef struct { gemma_context *c; const int32_t *ids; } ple_args;
@@ -695,7 +696,8 @@ static void scatter_add_rows(const void *arg, int r0, int r1) {
     }
 }
 
-/* Mixture of experts (Gemma 4 26B-A4B, §6.7) on the post-attention stream a = x:
+/* Mixture of experts (Gemma 4 26B-A4B, doc/forward.md#mixture-of-experts) on the
+ * post-attention stream a = x:
  *   f = post_ffw_norm_1(FFN(ffn_norm(a))) + post_ffw_norm_2(sum_e w_e s_e expert_e(pre_ffw_norm_2(a)))
  * The batch's tokens are grouped by expert so each expert's matrices are read once. */
 static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f) {

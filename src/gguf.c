@@ -1,9 +1,10 @@
 /* gguf.c - the GGUF container reader: map the file, then validate it in one linear pass.
  *
- * Layout (GGUF_AND_QUANTS.md §1): a 24-byte header, kv_count key/value records, tensor_count
+ * Layout (doc/gguf.md#layout): a 24-byte header, kv_count key/value records, tensor_count
  * tensor-info records, zero padding to the alignment, then the tensor data. Every read goes
  * through a cursor that checks the bytes remaining first, and every count read from the
- * file is checked against those bytes before anything is allocated from it (§1.8). Arrays
+ * file is checked against those bytes before anything is allocated from it (the numbered
+ * rules of doc/gguf.md#validation-rules, cited below by number). Arrays
  * and hash tables grow as records are actually parsed, so a hostile header claiming a
  * billion records costs nothing. Nothing is copied except keys (NUL-terminated for lookup)
  * and tensor names: strings, arrays and tensor data are pointers into the mapping.

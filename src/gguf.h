@@ -1,6 +1,6 @@
 /* gguf.h - the GGUF container: an mmap'd, fully validated, read-only view of a file.
  *
- * gguf_open() checks everything listed in GGUF_AND_QUANTS.md §1.8 before it returns, so
+ * gguf_open() checks everything listed in doc/gguf.md#validation-rules before it returns, so
  * afterwards every string, array and tensor pointer handed out lies inside the mapping.
  * Nothing is copied: strings and arrays point into the file, tensors' `data` too. */
 #ifndef GEMMA_GGUF_H

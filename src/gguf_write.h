@@ -1,4 +1,4 @@
-/* gguf_write.h - build a GGUF v3 file (GGUF_AND_QUANTS.md §1): metadata is collected in
+/* gguf_write.h - build a GGUF v3 file (doc/gguf.md#writing): metadata is collected in
  * memory, tensor data is streamed to the file at write time, so a writer never holds a
  * whole model (a tensor's bytes come from a caller's pointer or from a fill callback that
  * produces a few rows at a time).

@@ -1,4 +1,4 @@
-/* model.c - bind a GGUF file to a Gemma model: read hyperparameters (ARCHITECTURES.md §2-§6),
+/* model.c - bind a GGUF file to a Gemma model: read hyperparameters (doc/model.md),
  * check every tensor's presence, type and shape, and point the weights into the mapping. */
 #include "model.h"
 
@@ -76,8 +76,9 @@ static int get_per_layer(binder *b, const char *suffix, bool required, int64_t d
     return 0;
 }
 
-/* Sliding-window flags (§1.6): an array (bool or int) is taken as is; a scalar period P (or
- * the arch default) makes layer il sliding iff il % P < P - 1 (P = 0: all sliding). */
+/* Sliding-window flags (doc/model.md#sliding-layers): an array (bool or int) is taken as
+ * is; a scalar period P (or the arch default) makes layer il sliding iff il % P < P - 1
+ * (P = 0: all sliding). */
 static int get_swa_pattern(binder *b, int default_period, bool required, bool *is_swa) {
     int n = b->m->n_layer;
     const char *key = akey(b, "attention.sliding_window_pattern");
@@ -302,7 +303,8 @@ static int bind_layer(binder *b, int il, const int *n_head, const int *n_head_kv
     bool g4 = m->arch == ARCH_GEMMA4;
 
     if (load_vec(b, &l->attn_norm, blk(il, "attn_norm.weight"), true, E)) return -1;
-    /* Q/K/V: separate, or one fused attn_qkv with rows [Q | K | V] (§1.7). */
+    /* Q/K/V: separate, or one fused attn_qkv with rows [Q | K | V]
+     * (doc/model.md#optional-tensors). */
     if (gguf_find_tensor(m->gguf, blk(il, "attn_qkv.weight"))) {
         weight qkv;
         if (bind_weight(b, &qkv, blk(il, "attn_qkv.weight"), true, E, q_dim + 2 * kv_dim, 0)) return -1;

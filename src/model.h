@@ -1,7 +1,7 @@
 /* model.h - hyperparameters and weights of one Gemma model, bound from a GGUF file.
  *
  * Everything that differs between Gemma generations is data here, read once at load time
- * (ARCHITECTURES.md §2-§6): per-layer head counts and sizes, sliding-window flags, RoPE
+ * (doc/model.md): per-layer head counts and sizes, sliding-window flags, RoPE
  * bases, soft-caps, optional tensors. The forward pass (forward.c) branches on these fields
  * in plain sight instead of having one forward function per generation. */
 #ifndef GEMMA_MODEL_H

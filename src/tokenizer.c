@@ -1,14 +1,15 @@
 /* tokenizer.c - Gemma's two tokenizers, reproducing llama.cpp token for token.
  *
- * Encoding runs in three stages (ARCHITECTURES.md §9):
- *   1. special-token splitting: token texts written in the input become their ids (§9.2);
+ * Encoding runs in three stages (doc/tokenizer.md):
+ *   1. special-token splitting: token texts written in the input become their ids
+ *      (doc/tokenizer.md#special-token-splitting);
  *   2. each remaining text fragment goes through the vocabulary's algorithm:
  *      SPM   ("llama", Gemma 1-3): spaces -> U+2581, one symbol per UTF-8 lead byte, then
  *            repeatedly merge the adjacent pair whose concatenation is the best-scoring
- *            token (§9.3);
+ *            token (doc/tokenizer.md#spm);
  *      BPE   ("gemma4"): spaces -> U+2581, UTF-8 cleaned up, split into runs of newlines
  *            and runs of everything else, then repeatedly merge the adjacent pair with
- *            the lowest merge rank (§9.4);
+ *            the lowest merge rank (doc/tokenizer.md#gemma-4-bpe);
  *   3. symbols that did not become tokens fall back to byte tokens <0xXX>.
  * Both merge loops keep candidate pairs in a binary heap over a linked list of symbols, so
  * a word of n characters costs O(n log n) whatever the input.
@@ -603,7 +604,7 @@ void tokenizer_free(tokenizer *t) {
     free(t);
 }
 
-/* ---- special-token splitting (§9.2) -------------------------------------------------- */
+/* ---- special-token splitting (doc/tokenizer.md#special-token-splitting) --------------- */
 
 /* llama.cpp takes the special tokens longest first and, for each, cuts every occurrence out
  * of the still-unsplit text, left to right. Running that literally costs one scan of the
@@ -870,7 +871,7 @@ static size_t put_space_mark(char *p) { /* U+2581 LOWER ONE EIGHTH BLOCK */
     return 3;
 }
 
-/* ---- SPM (§9.3) ---------------------------------------------------------------------- */
+/* ---- SPM (doc/tokenizer.md#spm) -------------------------------------------------------- */
 
 static void spm_try_pair(const tokenizer *t, encoder *e, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
@@ -895,7 +896,7 @@ static void spm_fragment(const tokenizer *t, encoder *e, const char *s, size_t n
     emit_symbols(t, e, n_sym);
 }
 
-/* ---- Gemma 4 BPE (§9.4) -------------------------------------------------------------- */
+/* ---- Gemma 4 BPE (doc/tokenizer.md#gemma-4-bpe) ---------------------------------------- */
 
 /* llama.cpp decodes the text into code points (an invalid byte becomes U+FFFD and decoding
  * resumes at the next byte; overlong forms and surrogates decode as they stand) and

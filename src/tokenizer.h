@@ -3,7 +3,8 @@
  * Two algorithms, chosen by `tokenizer.ggml.model`:
  *   "llama"  - SentencePiece-style score-driven merges with byte fallback (Gemma 1/2/3),
  *   "gemma4" - BPE with ranked merges over U+2581-spaced text (Gemma 4).
- * Both first split out special tokens written in the text (ARCHITECTURES.md §9.2) and
+ * Both first split out special tokens written in the text
+ * (doc/tokenizer.md#special-token-splitting) and
  * behave exactly as llama.cpp does (fixtures in tests/fixtures/tokenizer). */
 #ifndef GEMMA_TOKENIZER_H
 #define GEMMA_TOKENIZER_H

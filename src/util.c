@@ -16,7 +16,7 @@ int set_err(char *err, const char *fmt, ...) {
     return -1;
 }
 
-/* f16 -> f32, exact for every bit pattern (subnormals included, see GGUF_AND_QUANTS 3.1). */
+/* f16 -> f32, exact for every bit pattern (subnormals included, doc/formats.md#f32-f16-bf16). */
 float fp16_to_fp32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;

@@ -44,7 +44,7 @@ static void turn_formats(void) {
     check_turn("Gemma 4 later turn", GEMMA_CHAT_GEMMA4, NULL, "More", false, false,
                "<turn|>\n<|turn>user\nMore<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
 
-    /* the Gemma 4 worked example of ARCHITECTURES.md §13 tokenizes as documented */
+    /* the Gemma 4 worked example of doc/tokenizer.md#worked-example tokenizes as documented */
     TEST_BEGIN("chat: Gemma 4 turn tokenizes to the documented ids");
     char err[GEMMA_ERR_LEN];
     gemma_model *m = gemma_vocab_load(fixture_path("tokenizer/gemma-4.gguf"), err);

@@ -1,5 +1,5 @@
 /* test_gguf.c - the GGUF container reader: valid files parse, every broken file in
- * GGUF_AND_QUANTS.md §1.8 is refused with a message naming the problem, nothing crashes.
+ * doc/gguf.md#validation-rules is refused with a message naming the problem, nothing crashes.
  *
  * Test files are built in memory with a tiny writer (the `bytes` builder below). Each is
  * opened from an exact-size heap copy, so AddressSanitizer sees any read past the end. */
@@ -120,7 +120,7 @@ static float f32_at(const void *p, size_t i) {
     return v;
 }
 
-/* ---- the worked example of GGUF_AND_QUANTS.md §1.6 ---- */
+/* ---- the worked example of doc/gguf.md#worked-example ---- */
 
 static void build_worked_example(bytes *b, size_t marks[6]) {
     put_header(b, 3, 2, 4);
@@ -218,7 +218,7 @@ static void test_worked_example(void) {
     size_t marks[6];
     build_worked_example(&b, marks);
 
-    TEST_BEGIN("gguf: worked example (GGUF_AND_QUANTS §1.6) has the documented layout");
+    TEST_BEGIN("gguf: worked example (doc/gguf.md#worked-example) has the documented layout");
     static const size_t want[6] = {0x45, 0x5d, 0x89, 0xa6, 0xcf, 0xf0};
     for (int i = 0; i < 6; i++)
         EXPECT(marks[i] == want[i],

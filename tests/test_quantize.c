@@ -584,7 +584,7 @@ static void test_byte_identity(void) {
     }
 }
 
-/* The mixture rules on tensors whose type they decide (GGUF_AND_QUANTS.md §2.4). */
+/* The mixture rules on tensors whose type they decide (doc/gguf.md#quantization-mixes). */
 static void test_mixture_rules(void) {
     char err[GEMMA_ERR_LEN];
     char *src = model_path("gemma3-f32");

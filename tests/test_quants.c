@@ -2,14 +2,15 @@
  * ggml's own output (fixtures/quants), reference quantizers, and the scalar row dots.
  *
  * How the row dots are checked: a kernel must compute exactly the sum over blocks of
- * (weight scale * activation scale) * integer dot (GGUF_AND_QUANTS.md §4.1). So
+ * (weight scale * activation scale) * integer dot (doc/formats.md#row-dot-products). So
  *  - with unit scales its result must equal the integer dot of the codes, exactly;
  *  - in general it must equal the double-precision dot of the two dequantized rows up to
  *    float rounding (f32 block products and sequential f32 accumulation: bounded by
  *    ~n_blocks * 2^-24 of sum |w*a|, measured ~1e-7; we allow 1e-5);
  *  - against the unquantized f32 activations it may differ by the activation quantization
  *    error only: |err| <= ||w|| * ||x - a|| (Cauchy-Schwarz), and ||x - a|| / ||x|| is about
- *    0.5% for Q8_0 and 0.7% for Q8_K on Gaussian data (§5.2); we allow 2e-2 * ||w|| * ||x||. */
+ *    0.5% for Q8_0 and 0.7% for Q8_K on Gaussian data (doc/formats.md#typical-error); we
+ *    allow 2e-2 * ||w|| * ||x||. */
 #include "test.h"
 
 #include <math.h>
@@ -550,7 +551,7 @@ static void test_vec_dot_exact(void) {
 /* ---------------------------------------------------------------- quantizers */
 
 static void test_round_trip(void) {
-    /* rel. RMSE of quantize -> dequantize on N(0,1) data, GGUF_AND_QUANTS.md §5.2 */
+    /* rel. RMSE of quantize -> dequantize on N(0,1) data, doc/formats.md#typical-error */
     static const struct { uint32_t type; double rmse; } table[] = {
         {GGML_TYPE_F16, 0.00021}, {GGML_TYPE_BF16, 0.0017}, {GGML_TYPE_Q8_0, 0.0054},
         {GGML_TYPE_Q8_K, 0.0070}, {GGML_TYPE_Q5_1, 0.038}, {GGML_TYPE_Q5_0, 0.043},

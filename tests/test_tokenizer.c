@@ -358,7 +358,7 @@ static void check_special_tokens(const tokenizer *t3, const tokenizer *t4) {
     EXPECT(encodes_to(t3, "</s>", false, true, IDS(212)), "gemma-3 </s> is CONTROL");
     TEST_END();
 
-    /* ARCHITECTURES.md §13: a Gemma 4 chat prompt, parse_special on, BOS added */
+    /* doc/tokenizer.md#worked-example: a Gemma 4 chat prompt, parse_special on, BOS added */
     TEST_BEGIN("tokenizer: gemma-4 chat prompt worked example");
     EXPECT(encodes_to(t4, "<|turn>user\nHello<turn|>\n<|turn>model\n<|channel>thought\n<channel|>",
                       true, true,

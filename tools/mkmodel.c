@@ -1,5 +1,5 @@
 /* mkmodel.c - write a Gemma GGUF with random weights but the real shapes, tensor names and
- * metadata keys of a published model (ARCHITECTURES.md §3-§7, §11), for benchmarks and for
+ * metadata keys of a published model (doc/model.md), for benchmarks and for
  * trying the engine without downloading gigabytes.
  *
  *   build/mkmodel --preset gemma3-1b --type Q4_0 -o /tmp/gemma3-1b-q4_0.gguf
@@ -29,7 +29,7 @@
 #define ROUTER_STD 1.0f   /* MoE router: logits of std ~1, so routing is not uniform */
 
 /* ---------------------------------------------------------------------------------------
- * Presets: the published shapes (ARCHITECTURES.md §11, §6.8). Values are for the sliding
+ * Presets: the published shapes (doc/model.md#published-shapes). Values are for the sliding
  * layers; *_global fields for the global ones (Gemma 4 only). */
 
 typedef struct {
@@ -90,7 +90,7 @@ static const preset presets[] = {
 
 /* ---------------------------------------------------------------------------------------
  * Tensor types: pure types put every quantizable 2-D weight in that type; the _M mixes
- * follow llama-quantize (GGUF_AND_QUANTS.md §2.4). ftype is general.file_type. */
+ * follow llama-quantize (doc/gguf.md#quantization-mixes). ftype is general.file_type. */
 
 typedef enum { MIX_NONE, MIX_Q4_K_M, MIX_Q5_K_M } mix_kind;
 
@@ -163,7 +163,7 @@ typedef struct {
 /* Cutting an E model to N layers: keep about the same share of KV-shared layers, and make
  * the non-shared prefix a whole number of sliding-window periods, so it ends with a
  * sliding layer followed by a global one. Each shared layer then has a source of its own
- * type (the last non-shared layer of that type, ARCHITECTURES.md §6.6), and llama.cpp's
+ * type (the last non-shared layer of that type, doc/model.md#shared-kv-layers), and llama.cpp's
  * hard-coded rule (sliding consumers read layer n_kv - 2, global ones n_kv - 1) agrees.
  * E2B cut to 10 layers: 5 with their own KV (0-3 sliding, 4 global), 5 shared. Fewer than
  * two periods of layers leave no room for sharing, so such cuts get no shared layers. */
@@ -278,7 +278,8 @@ static void make_scales(scale_table *t, uint32_t type, float std) {
 
 static inline void put_f16(uint8_t *p, uint16_t h) { memcpy(p, &h, 2); }
 
-/* Q4_K / Q5_K: 8 sub-blocks with 6-bit scale and min packed into 12 bytes (§3.9). */
+/* Q4_K / Q5_K: 8 sub-blocks with 6-bit scale and min packed into 12 bytes
+ * (doc/formats.md#k-quant-scales). */
 static void pack_k4_scales(uint8_t *S, const uint8_t *sc, const uint8_t *m) {
     for (int j = 0; j < 4; j++) {
         S[j] = (uint8_t)((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
@@ -592,7 +593,7 @@ static void add_tensors(builder *b) {
 
 /* ---------------------------------------------------------------------------------------
  * Synthetic vocabulary with the real layout: control and turn tokens at their real ids
- * (ARCHITECTURES.md §9.1), byte tokens <0x00>..<0xFF> at 238..493, whitespace runs and
+ * (doc/tokenizer.md#token-ids), byte tokens <0x00>..<0xFF> at 238..493, whitespace runs and
  * HTML tags where the real vocabularies have them, then normal pieces: for the full
  * 262144-token layout "▁" and single characters from id 236743 (as in the real files) and
  * multi-character pieces elsewhere; smaller (test) vocabularies put the single characters

@@ -2,7 +2,7 @@
  * activation quantizers (Q8_0, Q8_1, Q8_K). Compiled with -mavx2 -mfma -mf16c; called only
  * when cpu.c reports those instructions and the OS's YMM support.
  *
- * Integer formats follow GGUF_AND_QUANTS.md §4.3-4.6: a block's codes become 32 int8 (or
+ * Integer formats follow doc/formats.md#x86-building-blocks: a block's codes become 32 int8 (or
  * uint8) lanes, meet the 32 activation codes in vpmaddubsw (unsigned x signed byte pairs
  * summed into int16) and vpmaddwd (int16 pairs into int32, optionally times a sub-block
  * scale), the int32 lanes are converted once per block and FMA'd with the block's scale
@@ -475,7 +475,7 @@ static AI void q3_k_rows(K_ROWS_ARGS) {
 }
 
 /* Q4_K / Q5_K: the 8 scales and 8 mins (6 bits each) from the 12 packed bytes, as bytes
- * sc[0..7] in the low and m[0..7] in the high 8 bytes (GGUF_AND_QUANTS.md §3.9). */
+ * sc[0..7] in the low and m[0..7] in the high 8 bytes (doc/formats.md#k-quant-scales). */
 static inline __m128i k4_scales_mins(const uint8_t *S) {
     uint32_t w0 = rd_u32(S), w1 = rd_u32(S + 4), w2 = rd_u32(S + 8);
     const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
@@ -543,7 +543,8 @@ static AI void q4_k_rows(K_ROWS_ARGS) { k4_rows(n, s, s_stride, w, a, a_stride, 
 static AI void q5_k_rows(K_ROWS_ARGS) { k4_rows(n, s, s_stride, w, a, a_stride, na, 1); }
 
 /* Q6_K: unsigned codes 0..63 (low4 | high2 << 4) straight into maddubs; the -32 offset is
- * taken off once per super-block as 32 * sum_k scale[k] * bsums[k] (§4.6). */
+ * taken off once per super-block as 32 * sum_k scale[k] * bsums[k]
+ * (doc/formats.md#k-quant-inner-loops). */
 static AI void q6_k_rows(K_ROWS_ARGS) {
     __m256 acc[4];
     FOR_J acc[j] = _mm256_setzero_ps();

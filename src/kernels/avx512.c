@@ -13,7 +13,7 @@
  * horizontal reduction and no shuffle per multiply. A weight register, once unpacked, serves
  * every activation row of the tile; an activation broadcast serves 8 weight rows. Per block
  * and activation row the K-quants then need one int->float conversion and one FMA with the 8
- * scale products (GGUF_AND_QUANTS.md §4.7-4.8); the Q8_0 pairings four, to keep llama.cpp's
+ * scale products (doc/formats.md#interleaved-rows); the Q8_0 pairings four, to keep llama.cpp's
  * summation order (see "the Q8_0 pairings' summation order" below). Tiles wider than 8 rows (if GEMM_MAX_NW allows)
  * loop over 8-row groups that share the per-call activation prep below; activation rows go
  * in groups of 4, or 8 if GEMM_MAX_NA allows, each group a body specialized for its count
@@ -376,7 +376,8 @@ static INLINE void k4_unpack_scales(k4_scales *ks, const uint8_t *const row[8], 
     __m512i w1 = _mm512_shuffle_epi32(t1, _MM_PERM_BABA);
     __m512i w2 = _mm512_shuffle_epi32(t1, _MM_PERM_DCDC);
     const __m512i m6 = _mm512_set1_epi8(0x3f), m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x03);
-    /* §3.9: scales 0..3 = w0 & 63, 4..7 = (w2 & 15) | (w0 >> 6) << 4; mins from w1 likewise */
+    /* doc/formats.md#k-quant-scales: scales 0..3 = w0 & 63, 4..7 = (w2 & 15) | (w0 >> 6) << 4;
+     * mins from w1 likewise */
     __m512i sc_lo = _mm512_and_si512(w0, m6);
     __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(w2, m4),
                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 6), m2), 4));
@@ -947,7 +948,7 @@ static INLINE void kdec_prep_k6(kdec_prep *p, const uint8_t *a, int cnt) {
 }
 
 /* Q4_K / Q5_K: the 8 scales and the 8 mins of a super-block from its 12 packed bytes at q
- * (GGUF_AND_QUANTS.md §3.9), one byte per sub-block, in general-purpose registers. */
+ * (doc/formats.md#k-quant-scales), one byte per sub-block, in general-purpose registers. */
 static INLINE void k4_scales_mins(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
     uint32_t u0 = rd_u32(q), u1 = rd_u32(q + 4), u2 = rd_u32(q + 8);
     uint32_t sh = (u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4;

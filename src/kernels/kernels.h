@@ -2,7 +2,7 @@
  * format, the scalar row-dot kernels, and the scalar elementwise kernels of the forward pass
  * (GEGLU, RMSNorm: cpu.h's vec_kernels).
  *
- * Blocks are read as bytes at the offsets of GGUF_AND_QUANTS.md Appendix A (never through
+ * Blocks are read as bytes at the offsets of doc/formats.md#byte-maps (never through
  * structs: weight rows sit at arbitrary offsets of the mapping and MXFP4 blocks are 17 bytes),
  * multi-byte fields through memcpy. Every index below is masked to the width of its field, so
  * any bit pattern decodes without reading outside its block. The same decoders serve the
@@ -18,7 +18,7 @@
 #include "quant.h"
 #include "util.h"
 
-/* Non-linear 4-bit codebooks (Appendix B). */
+/* Non-linear 4-bit codebooks (doc/formats.md#constants). */
 extern const int8_t kvalues_iq4nl[16];
 extern const int8_t kvalues_mxfp4[16];  /* E2M1 values doubled, so they are integers */
 
@@ -26,7 +26,7 @@ static inline float rd_f32(const void *p) { float f; memcpy(&f, p, 4); return f;
 static inline int16_t rd_i16(const void *p) { int16_t v; memcpy(&v, p, 2); return v; }
 static inline float rd_f16(const void *p) { return fp16_to_fp32(rd_u16(p)); }
 
-/* MXFP4's E8M0 exponent as the half scale 2^(e-128), built from bits (§3.17). */
+/* MXFP4's E8M0 exponent as the half scale 2^(e-128), built from bits (doc/formats.md#mxfp4). */
 static inline float e8m0_to_fp32_half(uint8_t e) {
     uint32_t bits = e >= 2 ? (uint32_t)(e - 1) << 23 : e == 1 ? 0x00400000u : 0x00200000u;
     return rd_f32(&bits);

@@ -7,7 +7,7 @@
  * the tile kernel (gemm) runs it once per weight row with na = 4, or na = 1 per activation
  * row on an edge tile.
  *
- * Integer block dots come in two flavours (GGUF_AND_QUANTS.md §4.4):
+ * Integer block dots come in two flavours (doc/formats.md#neon):
  *  - baseline ARMv8 NEON, present on every AArch64 CPU: widening multiplies (smull) and
  *    pairwise widening adds (sadalp);
  *  - ARMv8.2 dotprod: sdot adds four int8 products into each int32 lane.
@@ -260,7 +260,8 @@ static inline const uint8_t *q8k_block(const uint8_t *a, size_t a_stride, int j,
     return a + j * a_stride + (size_t)b * Q8K_BYTES;
 }
 
-/* Q4_K / Q5_K: the 8 six-bit scales and mins from the 12 packed bytes (§3.9), four at a time
+/* Q4_K / Q5_K: the 8 six-bit scales and mins from the 12 packed bytes
+ * (doc/formats.md#k-quant-scales), four at a time
  * through u32 lanes: bytes 0-3 hold sc[0..3] (+ high bits of sc[4..7]), bytes 4-7 m[0..3]
  * (+ high bits of m[4..7]), bytes 8-11 the low nibbles of sc[4..7] | m[4..7] << 4. */
 static inline void k4_scales_mins(const uint8_t *S, uint8_t sc[8], uint8_t m[8]) {
@@ -326,7 +327,7 @@ static ALWAYS_INLINE void q2_k_rows(int n, const uint8_t *w, const uint8_t *a, s
 }
 
 /* Q3_K: Q2_K's code layout; a clear hmask bit (bit 4h+g of byte l) subtracts 4; 16 signed
- * 6-bit scales: low nibbles from bytes 0-7, two high bits from bytes 8-11 (§3.11). */
+ * 6-bit scales: low nibbles from bytes 0-7, two high bits from bytes 8-11 (doc/formats.md#q3_k). */
 static ALWAYS_INLINE void q3_k_rows(int n, const uint8_t *w, const uint8_t *a, size_t a_stride,
                                     float *out, size_t out_stride, int na, bool sdot) {
     const uint8x16_t m2 = vdupq_n_u8(3), four = vdupq_n_u8(4);

@@ -1,6 +1,6 @@
 /* quant.c - the tensor type table: block sizes, exact dequantizers, reference quantizers
  * (weights and activations), and which row-dot kernel pairs each weight type with which
- * activation format (GGUF_AND_QUANTS.md §2-§5).
+ * activation format (doc/formats.md).
  *
  * Dequantizers are bit-exact with ggml/gguf-py: f32 arithmetic in the order the spec writes
  * it ("(d*sc)*q - dmin*m"), no FMA (the build uses -ffp-contract=off). Quantizers follow
@@ -429,7 +429,7 @@ static void quantize_mxfp4(const float *src, void *dst, int64_t n) {
     }
 }
 
-/* ---- K-quants (reference routines without an importance matrix, §3.18) ----
+/* ---- K-quants (doc/formats.md#reference-quantizers, without an importance matrix) ----
  * llama-quantize fits each sub-block with a small search, then quantizes the sub-block
  * scales themselves. Reproducing its bytes needs its exact float operation order, including
  * sequential f32 sums; the helpers below keep that order and are annotated where it matters. */
@@ -680,8 +680,8 @@ static void quantize_q3_k(const float *src, void *dst, int64_t n) {
 }
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32 fitted with weights sqrt(mean x^2) + |x|; 6-bit scales
- * and mins relative to the largest of each (§3.9 packing); levels recomputed from the
- * rounded scales. Returns the levels (0..nmax) in L. */
+ * and mins relative to the largest of each (doc/formats.md#k-quant-scales); levels
+ * recomputed from the rounded scales. Returns the levels (0..nmax) in L. */
 static void quantize_k4_block(const float *x, uint8_t *b, int nmax, float rmin, int nstep, uint8_t *L) {
     float scales[8], mins[8], w[32];
     float max_scale = 0, max_min = 0;

@@ -3,7 +3,8 @@
  *
  * A weight row of type T is multiplied with an activation row that was first converted to
  * T's `vec_dot_type` (F32 for float weights, Q8_0 / Q8_1 / Q8_K for quantized weights,
- * GGUF_AND_QUANTS.md §4.1). Adding a type means adding a row here, never touching the model.
+ * doc/formats.md#row-dot-products). Adding a type means adding a row here, never touching
+ * the model.
  * The vec_dot pointers start at the portable scalar kernels; quant_init() may replace them
  * with SIMD versions chosen by CPU detection. */
 #ifndef GEMMA_QUANT_H
@@ -64,7 +65,7 @@ const type_traits *ggml_type_traits(uint32_t type);
 const char *ggml_type_name(uint32_t type);          /* "type 99" style for unknown ids */
 size_t ggml_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
 
-/* llama.cpp's display name of a general.file_type value (GGUF_AND_QUANTS.md §2.3), e.g.
+/* llama.cpp's display name of a general.file_type value (doc/gguf.md#file-types), e.g.
  * "Q4_K - Medium"; NULL for values it does not know. */
 const char *ggml_ftype_name(int64_t ftype);
 

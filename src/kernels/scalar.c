@@ -2,11 +2,11 @@
  * pass (GEGLU, RMSNorm): the specification every SIMD kernel is tested against.
  *
  * Each weight block meets an activation block of the same span (Q8_0 / Q8_1 / Q8_K, or plain
- * f32 for float weights) and contributes exactly what GGUF_AND_QUANTS.md §4.1 lists: an exact
- * int32 dot of the codes, times the product of the two float scales, plus (affine formats) a
- * min term taken from the activation block's precomputed sums. Float accumulation across
- * blocks is sequential. No integer sum can overflow: the largest, a Q4_K super-block, stays
- * below 63 * 15 * 128 * 256 < 2^31 even for hostile bytes. */
+ * f32 for float weights) and contributes exactly what doc/formats.md#row-dot-products
+ * lists: an exact int32 dot of the codes, times the product of the two float scales, plus
+ * (affine formats) a min term taken from the activation block's precomputed sums. Float
+ * accumulation across blocks is sequential. No integer sum can overflow: the largest, a Q4_K
+ * super-block, stays below 63 * 15 * 128 * 256 < 2^31 even for hostile bytes. */
 #include "kernels.h"
 
 #include <pthread.h>
@@ -249,7 +249,7 @@ void vec_dot_iq4_xs_q8_k(int n, float *s, const void *x, const void *y) {
 /* ======================= elementwise kernels of the forward pass ======================= */
 
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))).
- * Evaluated the way llama.cpp's CPU backend does (ARCHITECTURES.md §1.2): for |x| < 10 the
+ * Evaluated the way llama.cpp's CPU backend does (doc/forward.md#gelu): for |x| < 10 the
  * input is rounded to f16 and looked up in a table of f16-rounded results. That is faster
  * than tanhf and reproduces the reference's numbers, not just its formula. */
 float gelu_table[65536];
