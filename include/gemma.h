@@ -16,13 +16,13 @@
 #include <stdint.h>
 
 #define GEMMA_VERSION "0.1.0"
-#ifndef GEMMA_ERR_LEN
+/* Size of every err buffer; the message names the file and the problem, e.g.
+ * "model.gguf: tensor 'blk.0.attn_q.weight' has shape [2048, 4096, 1], expected ...". */
 #define GEMMA_ERR_LEN 512
-#endif
 
 typedef struct gemma_model gemma_model;
 typedef struct gemma_context gemma_context;
-typedef struct sampler gemma_sampler;
+typedef struct gemma_sampler gemma_sampler;
 
 /* ---- model ---- */
 gemma_model *gemma_model_load(const char *path, char *err);
