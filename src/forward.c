@@ -1085,3 +1085,41 @@ int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, boo
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------
+ * What one token reads: the weight bytes context_eval's steps touch for a single decoded
+ * token, which bound its speed on a CPU (bench reports bytes x tokens/s as bandwidth).
+ *   embed()            one row of token_embd
+ *   ple_inputs()       one row of per_layer_token_embd and all of per_layer_model_proj
+ *   attention_block()  Wq, Wo; Wk, Wv only on layers that fill their own cache
+ *   ffn_block()        gate, up, down; the router and, of each expert stack, the share of
+ *                      the n_expert_used experts it picks
+ *   ple_block()        the per-layer embedding gate and projection
+ *   output_logits()    the output matrix (token_embd when tied)
+ * Norm vectors (f32 copies, well under 0.1%) are left out. */
+
+static uint64_t matrix_bytes(const weight *w) {
+    if (!w->data) return 0;
+    return (uint64_t)w->row_bytes * (uint64_t)w->ne[1] * (uint64_t)w->ne[2] * (uint64_t)w->ne[3];
+}
+
+static uint64_t layer_bytes_per_token(const gemma_model *m, const layer_weights *l) {
+    uint64_t b = matrix_bytes(&l->wq) + matrix_bytes(&l->wo);
+    if (l->has_kv) b += matrix_bytes(&l->wk) + matrix_bytes(&l->wv);
+    b += matrix_bytes(&l->ffn_gate) + matrix_bytes(&l->ffn_up) + matrix_bytes(&l->ffn_down);
+    b += matrix_bytes(&l->gate_inp) + matrix_bytes(&l->ple_gate) + matrix_bytes(&l->ple_proj);
+    if (m->n_expert > 0) {
+        uint64_t experts = matrix_bytes(&l->gate_exps) + matrix_bytes(&l->up_exps)
+                         + matrix_bytes(&l->gate_up_exps) + matrix_bytes(&l->down_exps);
+        b += experts / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
+    }
+    return b;
+}
+
+uint64_t weight_bytes_per_token(const gemma_model *m) {
+    uint64_t b = m->tok_embd.row_bytes;
+    if (m->ple_tok_embd.data) b += m->ple_tok_embd.row_bytes + matrix_bytes(&m->ple_model_proj);
+    for (int il = 0; il < m->n_layer && m->layers; il++) b += layer_bytes_per_token(m, &m->layers[il]);
+    b += m->output.data ? matrix_bytes(&m->output) : matrix_bytes(&m->tok_embd);
+    return b;
+}

@@ -706,3 +706,28 @@ const char *model_ftype_name(const gemma_model *m) {
         if (bytes[t] > bytes[best]) best = t;
     return ggml_type_name(best);
 }
+
+/* llama.cpp's display name of the file type (GGUF_AND_QUANTS.md §2.3). Without
+ * general.file_type llama.cpp guesses from the dominant tensor type and says so. */
+static void file_type_desc(const gemma_model *m, char *out, size_t cap) {
+    char e[GEMMA_ERR_LEN];
+    uint32_t ft = 0;
+    if (gguf_get_u32(m->gguf, "general.file_type", &ft, e) == 1) {
+        const char *name = ggml_ftype_name(ft);
+        snprintf(out, cap, "%s", name ? name : "unknown, may not work");
+        return;
+    }
+    const char *t = model_ftype_name(m);
+    const char *guess = !strcmp(t, "F32") ? "all F32" : !strcmp(t, "Q2_K") ? "Q2_K - Medium"
+                      : !strcmp(t, "Q3_K") ? "Q3_K - Medium" : !strcmp(t, "Q4_K") ? "Q4_K - Medium"
+                      : !strcmp(t, "Q5_K") ? "Q5_K - Medium" : t;
+    snprintf(out, cap, "%s (guessed)", guess);
+}
+
+size_t model_desc(const gemma_model *m, char *buf, size_t cap) {
+    char ft[64];
+    file_type_desc(m, ft, sizeof ft);
+    int n = snprintf(buf, cap, "%s %s %s", m->arch_name ? m->arch_name : "unknown",
+                     model_size_class(m), ft);
+    return n > 0 ? (size_t)n : 0;
+}
