@@ -1,5 +1,11 @@
 /* model.c - bind a GGUF file to a Gemma model: read hyperparameters (ARCHITECTURES.md §2-§6),
- * check every tensor's presence, type and shape, and point the weights into the mapping. */
+ * check every tensor's presence, type and shape, and point the weights into the mapping.
+ *
+ *   model_load        the file, its tokenizer, then bind_model:
+ *     read_arch         generation, width, depth
+ *     read_hparams      per-layer sizes, norm eps, RoPE, the generation's extras, experts
+ *     bind_weights      global tensors, each layer's shape (shape_layer, with the query
+ *                       scale rule), Gemma 4 KV sharing and PLE tables, each layer's tensors */
 #include "model.h"
 
 #include <math.h>
@@ -580,7 +586,8 @@ static int bind_globals(binder *b) {
     return load_vec(b, &m->output_norm, "output_norm.weight", true, m->n_embd);
 }
 
-static int bind_model_with(binder *b, const hparams *hp) {
+/* Every tensor, shaped by the hyperparameters. */
+static int bind_weights(binder *b, const hparams *hp) {
     gemma_model *m = b->m;
     int L = m->n_layer;
     if (bind_globals(b)) return -1;
@@ -604,7 +611,7 @@ static int bind_model_with(binder *b, const hparams *hp) {
 static int bind_model(binder *b) {
     if (read_arch(b)) return -1;
     hparams hp = hparams_new(b->m->n_layer);
-    int rc = read_hparams(b, &hp) || bind_model_with(b, &hp) ? -1 : 0;
+    int rc = read_hparams(b, &hp) || bind_weights(b, &hp) ? -1 : 0;
     hparams_free(&hp);
     return rc;
 }
