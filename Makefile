@@ -3,7 +3,7 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?=
 BASEFLAGS = -std=c11 -Wall -Wextra -Werror -ffp-contract=off -D_POSIX_C_SOURCE=200809L \
-            -D_DEFAULT_SOURCE -Iinclude -Isrc $(OPT) -g
+            -D_DEFAULT_SOURCE -Iinclude $(OPT) -g
 LDLIBS  = -lm -lpthread
 SOAK_TOKENS ?= 20000
 BUILD   ?= build
@@ -21,6 +21,12 @@ ifneq (,$(findstring aarch64,$(MACHINE)))
 ISA_FLAGS_neon   = -march=armv8.2-a+dotprod+fp16
 endif
 isa_flags = $(if $(findstring /kernels/,$(1)),$(ISA_FLAGS_$(basename $(notdir $(1)))))
+
+# Which headers a layer sees: the CLI only include/ (the public API), so an engine header
+# included from cli/ fails to compile; of it, only the two file-format tools (info, quantize)
+# also see src/ for the GGUF and block-format headers. Everything else sees src/.
+CLI_FORMAT_TOOLS = cli/info.c cli/quantize.c
+inc_flags = $(if $(filter cli/%,$(1)),$(if $(filter $(CLI_FORMAT_TOOLS),$(1)),-Isrc),-Isrc)
 
 # The layers: src/ the engine (src/kernels/ what knows an ISA or a block format) built as a
 # library; cli/ the command line on top of it; tools/ and tests/ link against both.
@@ -42,7 +48,7 @@ $(LIB): $(LIB_OBJ)
 TOOLS = $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 tools: $(TOOLS)
 $(BUILD)/%: tools/%.c $(LIB) | $(BUILD)/obj
-	$(CC) $(BASEFLAGS) $(CFLAGS) -MMD -MP -MF $(BUILD)/obj/tools-$*.d -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(BASEFLAGS) -Isrc $(CFLAGS) -MMD -MP -MF $(BUILD)/obj/tools-$*.d -o $@ $< $(LIB) $(LDLIBS)
 
 $(BIN): $(BUILD)/obj/cli/main.o $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
@@ -55,7 +61,7 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(CLI_OBJ) $(LIB)
 # objects that include it.
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(call isa_flags,$<) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(BASEFLAGS) $(call inc_flags,$<) $(call isa_flags,$<) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/tests/%.o: override BASEFLAGS += -Icli
 

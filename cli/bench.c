@@ -11,8 +11,9 @@
  * a run, reported as mean ± sample standard deviation over the runs.
  *
  * Token generation on a CPU is bound by reading the weights from memory, so tg rows also
- * get the effective weight-read bandwidth (weight_bytes_per_token() x t/s) and its share
- * of the bandwidth this machine measures with a plain streaming read (--membw). */
+ * get the effective weight-read bandwidth (the engine's weight_bytes_per_token x t/s) and
+ * its share of the bandwidth this machine measures with a plain streaming read (--membw).
+ * Everything about the model comes through the public API (gemma.h). */
 #include "cli.h"
 
 #include <errno.h>
@@ -26,12 +27,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "model.h"
-#include "kernels/quant.h"
-#include "threads.h"
-#include "tokenizer.h"
-#include "util.h"
 
 #ifndef GEMMA_BUILD_COMMIT
 #define GEMMA_BUILD_COMMIT GEMMA_VERSION
@@ -99,7 +94,7 @@ static void usage(void) {
         "  gemma bench -m model.gguf -p 128 -n 32 -t 1,2,4 -r 3 -o json\n"
         "\n"
         "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 model file error, 4 I/O error\n",
-        cpu_physical_cores());
+        gemma_default_threads());
 }
 
 static void list_push(int_list *l, const char *flag, long long v) {
@@ -207,7 +202,7 @@ static void parse_bench_args(int argc, char **argv, bench_args *a) {
     if (!set_p) list_push(&a->n_prompt, "-p", 512);
     if (!set_n) list_push(&a->n_gen, "-n", 128);
     if (!set_b) list_push(&a->n_batch, "-b", 512);
-    if (!set_t) list_push(&a->n_threads, "-t", cpu_physical_cores());
+    if (!set_t) list_push(&a->n_threads, "-t", gemma_default_threads());
     if (a->n_models == 0 && !a->membw) die_usage("no model given: use -m FILE.gguf (or --membw)");
     if (a->membw && a->no_membw) die_usage("give either --membw or --no-membw, not both");
 }
@@ -409,21 +404,17 @@ static bool measure_membw(const int_list *threads, membw_result *r) {
     for (int k = 0; k < r->n; k++) has1 |= r->threads[k] == 1;
     if (!has1) r->threads[r->n++] = 1;
 
-    threadpool *fill = pool_new(maxt);
     progress("memory bandwidth: filling a %zu MiB buffer", r->bytes >> 20);
-    pool_run(fill, membw_fill, &j);
-    pool_free(fill);
+    run_threads(maxt, membw_fill, &j);
     for (int k = 0; k < r->n; k++) {
-        threadpool *pool = pool_new(r->threads[k]);
         progress("memory bandwidth: %d thread%s", r->threads[k], r->threads[k] == 1 ? "" : "s");
         uint64_t best = UINT64_MAX;
         for (int pass = 0; pass < MEMBW_PASSES; pass++) {
             uint64_t t0 = now_ns();
-            pool_run(pool, membw_read, &j);
+            run_threads(r->threads[k], membw_read, &j);
             uint64_t dt = now_ns() - t0;
             if (dt < best) best = dt;
         }
-        pool_free(pool);
         r->gbps[k] = (double)r->bytes / (double)(best ? best : 1);  /* bytes/ns = GB/s */
     }
     free(j.buf);
@@ -434,74 +425,6 @@ static bool measure_membw(const int_list *threads, membw_result *r) {
 static double membw_at(const membw_result *r, int threads) {
     for (int k = 0; k < r->n; k++) if (r->threads[k] == threads) return r->gbps[k];
     return -1;
-}
-
-/* ---------------------------------------------------------------------------------------
- * The model as llama-bench describes it: "<arch> <size class> <file type>", bytes,
- * parameters, and the bytes of weights one generated token reads. */
-
-/* llama.cpp's size class, from the architecture and the layer count ("?B" if unknown). */
-static const char *size_class_name(const gemma_model *m) {
-    static const struct { gemma_arch arch; int n_layer; const char *name; } table[] = {
-        {ARCH_GEMMA, 18, "2B"}, {ARCH_GEMMA, 28, "7B"},
-        {ARCH_GEMMA2, 26, "2B"}, {ARCH_GEMMA2, 42, "9B"}, {ARCH_GEMMA2, 46, "27B"},
-        {ARCH_GEMMA3, 18, "270M"}, {ARCH_GEMMA3, 26, "1B"}, {ARCH_GEMMA3, 32, "8B"},
-        {ARCH_GEMMA3, 34, "4B"}, {ARCH_GEMMA3, 48, "12B"}, {ARCH_GEMMA3, 62, "27B"},
-        {ARCH_GEMMA4, 30, "26B.A4B"}, {ARCH_GEMMA4, 35, "E2B"}, {ARCH_GEMMA4, 42, "E4B"},
-        {ARCH_GEMMA4, 60, "31B"},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (table[i].arch == m->arch && table[i].n_layer == m->n_layer) return table[i].name;
-    return "?B";
-}
-
-/* llama.cpp's display name of general.file_type (doc/gguf.md#file-types); without the
- * key, llama.cpp guesses from the dominant tensor type and says so. */
-static void ftype_display_name(const gemma_model *m, char *out, size_t cap) {
-    char e[GEMMA_ERR_LEN];
-    uint32_t ft = 0;
-    if (gguf_get_u32(m->gguf, "general.file_type", &ft, e) == 1) {
-        const char *name = ggml_ftype_name(ft);
-        if (name) snprintf(out, cap, "%s", name);
-        else snprintf(out, cap, "unknown, may not work");
-        return;
-    }
-    /* guessed: llama.cpp maps the dominant type to its usual file type */
-    const char *t = model_ftype_name(m);
-    const char *guess = !strcmp(t, "F32") ? "all F32" : !strcmp(t, "Q2_K") ? "Q2_K - Medium"
-                      : !strcmp(t, "Q3_K") ? "Q3_K - Medium" : !strcmp(t, "Q4_K") ? "Q4_K - Medium"
-                      : !strcmp(t, "Q5_K") ? "Q5_K - Medium" : t;
-    snprintf(out, cap, "%s (guessed)", guess);
-}
-
-static uint64_t matrix_bytes(const weight *w) {
-    if (!w->data) return 0;
-    return (uint64_t)w->row_bytes * (uint64_t)w->ne[1] * (uint64_t)w->ne[2] * (uint64_t)w->ne[3];
-}
-
-/* Bytes of weights one decode step reads from memory: every matrix of every layer (K/V
- * projections only on layers that fill their own cache), the output matrix (the token
- * embedding table when tied), one row of the embedding table and of the per-layer
- * embedding table, and of each expert stack only the n_expert_used / n_expert share the
- * router picks. Norm vectors (f32 copies, well under 0.1%) are left out. */
-static uint64_t weight_bytes_per_token(const gemma_model *m) {
-    uint64_t b = 0;
-    for (int il = 0; il < m->n_layer; il++) {
-        const layer_weights *l = &m->layers[il];
-        b += matrix_bytes(&l->wq) + matrix_bytes(&l->wo);
-        if (l->has_kv) b += matrix_bytes(&l->wk) + matrix_bytes(&l->wv);
-        b += matrix_bytes(&l->ffn_gate) + matrix_bytes(&l->ffn_up) + matrix_bytes(&l->ffn_down);
-        b += matrix_bytes(&l->gate_inp) + matrix_bytes(&l->ple_gate) + matrix_bytes(&l->ple_proj);
-        if (m->n_expert > 0) {
-            uint64_t experts = matrix_bytes(&l->gate_exps) + matrix_bytes(&l->up_exps)
-                             + matrix_bytes(&l->gate_up_exps) + matrix_bytes(&l->down_exps);
-            b += experts / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
-        }
-    }
-    b += m->output.data ? matrix_bytes(&m->output) : matrix_bytes(&m->tok_embd);
-    b += m->tok_embd.row_bytes;
-    if (m->ple_tok_embd.data) b += m->ple_tok_embd.row_bytes + matrix_bytes(&m->ple_model_proj);
-    return b;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -532,20 +455,19 @@ static uint64_t rng_next(uint64_t *s) { /* xorshift64* */
 
 /* A random id of an ordinary token (not a control, unused or unknown one), so the run
  * looks like text to the model; a few draws at most, any id after that. */
-static int32_t random_token(const gemma_model *m, uint64_t *rng) {
+static int32_t random_token(const gemma_model *m, int n_vocab, uint64_t *rng) {
     int32_t id = 0;
     for (int tries = 0; tries < 64; tries++) {
-        id = (int32_t)(rng_next(rng) % (uint64_t)m->n_vocab);
-        int type = tokenizer_type(m->tok, id);
-        if (type == TOKEN_NORMAL || type == TOKEN_BYTE || type == TOKEN_USER_DEFINED) break;
+        id = (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
+        if (gemma_token_is_text(m, id)) break;
     }
     return id;
 }
 
 /* The first token of a sequence: BOS when the vocabulary adds one (as llama-bench). */
-static int32_t first_token(const gemma_model *m, uint64_t *rng) {
-    int32_t bos = tokenizer_bos(m->tok);
-    return tokenizer_add_bos(m->tok) && bos >= 0 && bos < m->n_vocab ? bos : random_token(m, rng);
+static int32_t first_token(const gemma_model *m, int n_vocab, uint64_t *rng) {
+    int32_t bos = gemma_token_bos(m);
+    return bos >= 0 && bos < n_vocab ? bos : random_token(m, n_vocab, rng);
 }
 
 static void eval_or_die(gemma_context *c, const int32_t *ids, int n, float *logits) {
@@ -554,19 +476,20 @@ static void eval_or_die(gemma_context *c, const int32_t *ids, int n, float *logi
 }
 
 /* pp: n prompt tokens in one eval (the context splits them into micro-batches). */
-static void run_prompt(gemma_context *c, const gemma_model *m, int n, int32_t *ids,
+static void run_prompt(gemma_context *c, const gemma_model *m, int n_vocab, int n, int32_t *ids,
                        float *logits, uint64_t *rng) {
-    ids[0] = first_token(m, rng);
-    for (int i = 1; i < n; i++) ids[i] = random_token(m, rng);
+    ids[0] = first_token(m, n_vocab, rng);
+    for (int i = 1; i < n; i++) ids[i] = random_token(m, n_vocab, rng);
     eval_or_die(c, ids, n, logits);
 }
 
 /* tg: n decode steps of one token each. */
-static void run_gen(gemma_context *c, const gemma_model *m, int n, float *logits, uint64_t *rng) {
-    int32_t tok = first_token(m, rng);
+static void run_gen(gemma_context *c, const gemma_model *m, int n_vocab, int n, float *logits,
+                    uint64_t *rng) {
+    int32_t tok = first_token(m, n_vocab, rng);
     for (int i = 0; i < n; i++) {
         eval_or_die(c, &tok, 1, logits);
-        tok = random_token(m, rng);
+        tok = random_token(m, n_vocab, rng);
     }
 }
 
@@ -585,8 +508,11 @@ static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, i
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (!c) die(EXIT_RUNTIME, "%s", err);
     r->n_threads_used = gemma_n_threads(c);
+    gemma_model_info info;
+    gemma_model_get_info(m, &info);
+    int V = info.n_vocab;
     int32_t *ids = xmalloc((size_t)(t->n_prompt > 0 ? t->n_prompt : 1) * sizeof(int32_t));
-    float *logits = xmalloc((size_t)m->n_vocab * sizeof(float));
+    float *logits = xmalloc((size_t)V * sizeof(float));
     uint64_t rng = 0x5DEECE66Dull; /* fixed: every run of a test sees the same kind of input */
 
     time_t now = time(NULL);
@@ -596,8 +522,8 @@ static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, i
 
     if (!a->no_warmup) { /* as llama-bench: the whole prompt, one decode step */
         progress("test %d/%d: %s, %d threads: warm-up", idx, count, name, r->n_threads_used);
-        if (t->n_prompt > 0) run_prompt(c, m, t->n_prompt, ids, logits, &rng);
-        if (t->n_gen > 0) run_gen(c, m, 1, logits, &rng);
+        if (t->n_prompt > 0) run_prompt(c, m, V, t->n_prompt, ids, logits, &rng);
+        if (t->n_gen > 0) run_gen(c, m, V, 1, logits, &rng);
     }
     r->samples_ns = xmalloc((size_t)a->reps * sizeof(uint64_t));
     r->n_samples = 0;
@@ -606,8 +532,8 @@ static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, i
                  rep + 1, a->reps);
         gemma_context_reset(c);
         uint64_t t0 = now_ns();
-        if (t->n_prompt > 0) run_prompt(c, m, t->n_prompt, ids, logits, &rng);
-        if (t->n_gen > 0) run_gen(c, m, t->n_gen, logits, &rng);
+        if (t->n_prompt > 0) run_prompt(c, m, V, t->n_prompt, ids, logits, &rng);
+        if (t->n_gen > 0) run_gen(c, m, V, t->n_gen, logits, &rng);
         uint64_t dt = now_ns() - t0;
         r->samples_ns[r->n_samples++] = dt ? dt : 1;
     }
@@ -640,7 +566,7 @@ static double stdev_of(const double *v, int n) {
 typedef struct { double avg_ns, sd_ns, avg_ts, sd_ts; } bench_stats;
 
 static bench_stats stats_of(const bench_result *r) {
-    double *ns = xmalloc((size_t)r->n_samples * sizeof(double) * 2), *ts = ns + r->n_samples;
+    double *ns = xcalloc((size_t)r->n_samples * 2, sizeof(double)), *ts = ns + r->n_samples;
     for (int i = 0; i < r->n_samples; i++) {
         ns[i] = (double)r->samples_ns[i];
         ts[i] = sample_ts(r, i);
@@ -940,10 +866,8 @@ int cmd_bench(int argc, char **argv) {
         gemma_model *m = load_or_die(a.models[im], false);
         gemma_model_info info;
         gemma_model_get_info(m, &info);
-        char ft[64];
-        ftype_display_name(m, ft, sizeof ft);
-        snprintf(desc[im], sizeof desc[im], "%s %s %s", info.arch, size_class_name(m), ft);
-        wbt[im] = weight_bytes_per_token(m);
+        gemma_model_desc(m, desc[im], sizeof desc[im]);
+        wbt[im] = info.weight_bytes_per_token;
         for (int it = 0; it < n_tests; it++) {
             bench_result r;
             memset(&r, 0, sizeof r);

@@ -7,9 +7,14 @@
 #ifndef GEMMA_CLI_H
 #define GEMMA_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "gemma.h"
 
@@ -54,5 +59,66 @@ char *read_all(FILE *fp, size_t *len);                    /* NULL on read error 
 char *read_path(const char *path, size_t *len);           /* "-" = stdin; dies on error */
 gemma_model *load_or_die(const char *path, bool vocab_only);
 void write_floats(const char *path, const float *v, size_t n); /* "-" = stdout */
+
+/* ---- threads: fn(ctx, ith, nth) on n threads (the caller is thread 0), returning when all
+ * are done (threads that cannot be started run on the caller) ---- */
+void run_threads(int n, void (*fn)(void *ctx, int ith, int nth), void *ctx);
+
+/* ---- memory, errors, sizes, time ----
+ * The CLI's own twins of the engine's internal helpers (src/util.h is not part of the API).
+ * They are static so that they never meet the engine's functions of the same names, which
+ * libgemma.a links into the same binary. */
+static inline void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die(EXIT_RUNTIME, "out of memory allocating %zu bytes", n);
+    return p;
+}
+static inline void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die(EXIT_RUNTIME, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+static inline void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) die(EXIT_RUNTIME, "out of memory allocating %zu bytes", n);
+    return q;
+}
+static inline char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+/* printf into err (GEMMA_ERR_LEN bytes, may be NULL); returns -1: `return set_err(...)`. */
+#if defined(__GNUC__)
+static inline int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#endif
+static inline int set_err(char *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, GEMMA_ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Overflow-checked size arithmetic: false on overflow. */
+static inline bool mul_ok(uint64_t a, uint64_t b, uint64_t *r) {
+    if (a != 0 && b > UINT64_MAX / a) return false;
+    *r = a * b;
+    return true;
+}
+static inline bool add_ok(uint64_t a, uint64_t b, uint64_t *r) {
+    if (b > UINT64_MAX - a) return false;
+    *r = a + b;
+    return true;
+}
+
+/* Monotonic time in seconds. */
+static inline double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 #endif

@@ -3,7 +3,6 @@
  *   gemma tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--no-parse-special]
  *   gemma dequant  -m FILE --tensor NAME -o OUT.f32 */
 #include "cli.h"
-#include "util.h"
 
 #include <errno.h>
 #include <limits.h>

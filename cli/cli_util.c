@@ -1,10 +1,10 @@
 /* cli_util.c - helpers shared by the command-line subcommands: errors and exit codes,
- * stdout streaming, argument parsing, reading prompts, writing float files. */
+ * stdout streaming, argument parsing, reading prompts, writing float files, threads. */
 #include "cli.h"
-#include "util.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,3 +205,39 @@ void write_floats(const char *path, const float *v, size_t n) {
         die(EXIT_IO, "writing '%s' failed: %s", path, strerror(errno));
 }
 
+
+/* ---------------------------------------------------------------------------------------
+ * Threads for the two CLI loops that want them, bench's bandwidth measurement and
+ * quantize's row conversion (the engine's pool is internal). Starting threads per call costs
+ * tens of microseconds, nothing beside the work each call hands out. */
+
+typedef struct {
+    void (*fn)(void *ctx, int ith, int nth);
+    void *ctx;
+    int ith, nth;
+} thread_arg;
+
+static void *thread_main(void *p) {
+    const thread_arg *a = p;
+    a->fn(a->ctx, a->ith, a->nth);
+    return NULL;
+}
+
+void run_threads(int n, void (*fn)(void *ctx, int ith, int nth), void *ctx) {
+    if (n < 1) n = 1;
+    thread_arg *args = xmalloc((size_t)n * sizeof *args);
+    pthread_t *tids = xmalloc((size_t)n * sizeof *tids);
+    bool *started = xcalloc((size_t)n, sizeof *started);
+    for (int i = 1; i < n; i++) {
+        args[i] = (thread_arg){fn, ctx, i, n};
+        started[i] = pthread_create(&tids[i], NULL, thread_main, &args[i]) == 0;
+    }
+    fn(ctx, 0, n);
+    for (int i = 1; i < n; i++)
+        if (!started[i]) fn(ctx, i, n);      /* no thread for this share: do it here */
+    for (int i = 1; i < n; i++)
+        if (started[i]) pthread_join(tids[i], NULL);
+    free(started);
+    free(tids);
+    free(args);
+}

@@ -16,7 +16,11 @@
 
 #include "gguf.h"
 #include "kernels/quant.h"
-#include "util.h"
+
+/* Little-endian values in the mapping (unaligned; gguf_open checked their bounds). */
+static uint16_t rd_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t rd_u32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd_u64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* ---------------------------------------------------------------------------------------
  * A growing output buffer: the report is assembled first and written in one go. */

@@ -28,7 +28,6 @@
  *   where log_softmax[i] ~= scale * q[i] + min_log_prob over a window of 16 nats below the
  *   top logit (anything lower is stored as q = 0). */
 #include "cli.h"
-#include "util.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -27,8 +27,6 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "kernels/quant.h"
-#include "threads.h"
-#include "util.h"
 
 /* ---------------------------------------------------------------------------------------
  * Output types: llama-quantize's names, the file type (LlamaFileType, doc/gguf.md#file-types)
@@ -311,8 +309,9 @@ static int read_model_facts(const gguf_file *f, mix_state *s, char *err) {
 
 /* ---------------------------------------------------------------------------------------
  * Conversion: the writer asks for a few MB of rows at a time; the rows are split over the
- * thread pool, each row decoded to float (unless it already is) and encoded in the new type.
- * Quantization is row by row, so the result does not depend on the number of threads. */
+ * threads in chunks handed out by an atomic counter, each row decoded to float (unless it
+ * already is) and encoded in the new type. Quantization is row by row, so the result does
+ * not depend on the number of threads. */
 
 typedef struct {
     const gguf_tensor *src;
@@ -323,7 +322,7 @@ typedef struct {
 typedef struct {
     const tensor_plan *plans;
     int n_plans;
-    threadpool *pool;
+    int n_threads;
     float **scratch;          /* one row buffer per thread */
     int cur;                  /* index of the tensor being written */
     bool bad_data;            /* a source tensor held NaN / Inf */
@@ -331,7 +330,7 @@ typedef struct {
     const tensor_plan *plan;
     void *dst;
     int64_t row0, n_rows, rows_per_chunk;
-    chunk_counter next;
+    atomic_int next_chunk;
     atomic_llong bad_row;     /* first row found holding NaN / Inf, or -1 */
 } convert_job;
 
@@ -348,7 +347,7 @@ static void convert_rows(void *ctx, int ith, int nth) {
     const int64_t ne0 = src->ne[0];
     const size_t src_row = ggml_row_size(src->type, ne0), dst_row = ggml_row_size(j->plan->type, ne0);
     float *buf = j->scratch[ith];
-    for (int64_t c; (c = chunks_next(&j->next) * j->rows_per_chunk) < j->n_rows;) {
+    for (int64_t c; (c = atomic_fetch_add(&j->next_chunk, 1) * j->rows_per_chunk) < j->n_rows;) {
         int64_t end = c + j->rows_per_chunk < j->n_rows ? c + j->rows_per_chunk : j->n_rows;
         for (int64_t r = c; r < end; r++) {
             const uint8_t *in = (const uint8_t *)src->data + (size_t)(j->row0 + r) * src_row;
@@ -417,9 +416,9 @@ static int fill_tensor(void *ctx, const gguf_writer_tensor *wt, void *dst, int64
     j->row0 = row0;
     j->n_rows = n_rows;
     j->rows_per_chunk = p->src->ne[0] >= 16384 ? 1 : 16384 / p->src->ne[0];
-    chunks_reset(&j->next);
+    atomic_store(&j->next_chunk, 0);
     atomic_store(&j->bad_row, -1);
-    pool_run(j->pool, convert_rows, j);
+    run_threads(j->n_threads, convert_rows, j);
     long long bad = atomic_load(&j->bad_row);
     if (bad >= 0) {
         j->bad_data = true;
@@ -493,7 +492,7 @@ static void parse_args(int argc, char **argv, quantize_args *a) {
     a->out = pos[1];
     a->opt = find_quant_option(pos[2]);
     if (!a->opt) die_usage("unknown quantization type '%s' (one of %s)", pos[2], type_list());
-    if (a->n_threads <= 0) a->n_threads = cpu_physical_cores();
+    if (a->n_threads <= 0) a->n_threads = gemma_default_threads();
 }
 
 /* Types and checks for every tensor before anything is written. Returns an exit code. */
@@ -589,10 +588,10 @@ int cmd_quantize(int argc, char **argv) {
     uint64_t bytes_out = 0;
     for (int64_t i = 0; i < gguf_writer_n_tensors(w); i++) bytes_out += gguf_writer_get_tensor(w, i)->nbytes;
 
-    job.pool = pool_new(a.n_threads);
-    int nth = pool_size(job.pool);
+    int nth = job.n_threads = a.n_threads;
     job.scratch = xmalloc((size_t)nth * sizeof(float *));
     for (int i = 0; i < nth; i++) job.scratch[i] = xmalloc((size_t)max_ne0 * sizeof(float));
+    atomic_init(&job.next_chunk, 0);
     atomic_init(&job.bad_row, -1);
 
     logf_("gemma quantize: %s -> %s as %s%s, %d tensors, %d thread%s\n", a.in, a.out, a.opt->name,
@@ -603,7 +602,6 @@ int cmd_quantize(int argc, char **argv) {
 
     for (int i = 0; i < nth; i++) free(job.scratch[i]);
     free(job.scratch);
-    pool_free(job.pool);
     uint64_t file_size = gguf_writer_file_size(w);
     gguf_writer_free(w);
     free(plans);

@@ -16,13 +16,13 @@
 #include <stdint.h>
 
 #define GEMMA_VERSION "0.1.0"
-#ifndef GEMMA_ERR_LEN
+/* Size of every err buffer; the message names the file and the problem, e.g.
+ * "model.gguf: tensor 'blk.0.attn_q.weight' has shape [2048, 4096, 1], expected ...". */
 #define GEMMA_ERR_LEN 512
-#endif
 
 typedef struct gemma_model gemma_model;
 typedef struct gemma_context gemma_context;
-typedef struct sampler gemma_sampler;
+typedef struct gemma_sampler gemma_sampler;
 
 /* ---- model ---- */
 gemma_model *gemma_model_load(const char *path, char *err);
@@ -36,12 +36,21 @@ typedef struct {
     const char *ftype;       /* dominant weight type, e.g. "Q8_0" */
     int n_layer, n_embd, n_vocab, n_ctx_train;
     uint64_t n_params, n_bytes;
+    /* Bytes of weights one generated token reads: the matrices it multiplies, the routed
+     * experts' share of each expert stack, one row of each embedding table. Decoding on a
+     * CPU is bound by reading these, so bytes x tokens/s is the bandwidth it achieves. */
+    uint64_t weight_bytes_per_token;
+    bool has_chat_template;  /* tokenizer.chat_template is present */
     /* sampling defaults stored in the file (general.sampling.*); has_* false if absent */
     bool has_temp, has_top_k, has_top_p, has_min_p;
     float temp, top_p, min_p;
     int top_k;
 } gemma_model_info;
 void gemma_model_get_info(const gemma_model *m, gemma_model_info *info);
+/* llama.cpp's one-line description, "<arch> <size class> <file type>": "gemma3 1B Q4_0",
+ * "gemma2 ?B Q8_0" for an unknown layer count, "... Q4_K - Medium (guessed)" when the file
+ * has no general.file_type. snprintf-like: writes at most cap bytes, returns the length. */
+size_t gemma_model_desc(const gemma_model *m, char *buf, size_t cap);
 
 /* ---- tokenizer ---- */
 /* Returns a malloc'd array (free it) of *n ids. add_bos follows the vocabulary's setting;
@@ -53,6 +62,11 @@ size_t gemma_token_to_piece(const gemma_model *m, int32_t id, char *buf, size_t 
 bool gemma_token_is_eog(const gemma_model *m, int32_t id);
 /* Id of the token whose text is exactly `text`, -1 if the vocabulary has none. */
 int32_t gemma_token_id(const gemma_model *m, const char *text);
+/* The BOS token gemma_tokenize puts first with add_bos, -1 if the vocabulary adds none. */
+int32_t gemma_token_bos(const gemma_model *m);
+/* An ordinary token (text, a byte or user-defined), not a control, unknown or unused one:
+ * what a random "text-like" input is drawn from. */
+bool gemma_token_is_text(const gemma_model *m, int32_t id);
 
 /* ---- chat formatting ---- */
 typedef enum {
@@ -73,7 +87,7 @@ char *gemma_chat_turn(gemma_chat_format f, const char *system, const char *user,
 /* ---- inference context ---- */
 typedef struct {
     int n_ctx;       /* KV cache size in tokens (<= 0: min(training context, 4096)) */
-    int n_threads;   /* <= 0: physical cores */
+    int n_threads;   /* <= 0: gemma_default_threads() */
     int n_batch;     /* tokens per forward micro-batch (<= 0: 512) */
 } gemma_context_params;
 
@@ -117,5 +131,6 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
 
 /* ---- misc ---- */
 const char *gemma_kernel_path(void);   /* "scalar", "AVX2", ... */
+int gemma_default_threads(void);       /* the machine's physical cores */
 
 #endif

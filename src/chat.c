@@ -6,18 +6,20 @@
  * Gemma 4:    <|turn>system\n{<|think|>}{system}<turn|>\n<|turn>user\n{user}<turn|>\n
  *             <|turn>model\n{<|channel>thought\n<channel|> when thinking is off}
  * A later turn first closes the previous answer (<end_of_turn>\n or <turn|>\n): generation
- * stops at that end-of-turn token without feeding it to the model. */
+ * stops at that end-of-turn token without feeding it to the model.
+ *
+ * Everything it needs from a model is asked through the public API (gemma.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gemma.h"
-#include "gguf.h"
-#include "model.h"
 #include "util.h"
 
 gemma_chat_format gemma_chat_format_of(const gemma_model *m) {
-    if (!m->gguf || !gguf_find(m->gguf, "tokenizer.chat_template")) return GEMMA_CHAT_NONE;
-    if (m->arch == ARCH_GEMMA4)
+    gemma_model_info info;
+    gemma_model_get_info(m, &info);
+    if (!info.has_chat_template) return GEMMA_CHAT_NONE;
+    if (info.arch && !strcmp(info.arch, "gemma4"))
         return gemma_token_id(m, "<|turn>") >= 0 && gemma_token_id(m, "<turn|>") >= 0
                    ? GEMMA_CHAT_GEMMA4 : GEMMA_CHAT_NONE;
     return gemma_token_id(m, "<start_of_turn>") >= 0 && gemma_token_id(m, "<end_of_turn>") >= 0

@@ -815,67 +815,91 @@ static void output_logits(gemma_context *c, int r0, int rows, float *logits) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * Context */
+ * Context: set-up in the order of its jobs, each a function
+ *   context_params_fit()   the parameters made consistent (batch <= context, >= 1 thread)
+ *   kv_cache_check()       refuse a KV cache larger than the machine's memory, up front
+ *   kv_cache_new()         the KV cache of every layer that fills its own
+ *   scratch_new()          activation buffers for one micro-batch, sized by the widest layer
+ *   rope_new()             RoPE angle tables and each layer's inverse frequencies
+ *   attention_scratch_new() per-thread attention scratch (and the AMX tiles' K/V copy)
+ * Buffers come from one allocator that remembers the first failure: set-up then runs to the
+ * end and context_new frees what it got. */
 
-static void *try_alloc(size_t n, size_t *total, char *err, const char *what, bool *failed) {
-    if (*failed) return NULL;
+typedef struct {
+    char *err;
+    bool failed;        /* the first failure's message is in err; later requests get NULL */
+} ctx_alloc;
+
+static void *try_alloc(ctx_alloc *a, size_t n, size_t *total, const char *what) {
+    if (a->failed) return NULL;
     void *p = alloc_lines(n);
     if (!p) {
-        set_err(err, "cannot allocate %zu MiB for the %s", n >> 20, what);
-        *failed = true;
+        set_err(a->err, "cannot allocate %zu MiB for the %s", n >> 20, what);
+        a->failed = true;
     }
     *total += n;
     return p;
 }
 
-gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
-    gemma_context *c = xcalloc(1, sizeof *c);
-    c->m = m;
-    c->p = *p;
-    if (c->p.n_ctx < 1) c->p.n_ctx = 1;
-    if (c->p.n_ubatch < 1) c->p.n_ubatch = 512;
-    if (c->p.n_ubatch > c->p.n_ctx) c->p.n_ubatch = c->p.n_ctx;
-    if (c->p.n_threads < 1) c->p.n_threads = 1;
-    int U = c->p.n_ubatch, E = m->n_embd, L = m->n_layer;
-    bool failed = false;
+static context_params context_params_fit(const context_params *p) {
+    context_params q = *p;
+    if (q.n_ctx < 1) q.n_ctx = 1;
+    if (q.n_ubatch < 1) q.n_ubatch = 512;
+    if (q.n_ubatch > q.n_ctx) q.n_ubatch = q.n_ctx;
+    if (q.n_threads < 1) q.n_threads = 1;
+    return q;
+}
 
-    /* KV cache: full layers hold n_ctx cells; sliding layers a ring of window + batch.
-     * Refuse up front, with the size, a cache larger than the machine's memory (the
-     * kernel would happily hand out the virtual memory and fail later). */
+/* Cells of a layer's cache: n_ctx on full layers; on sliding ones a ring of the window
+ * plus one micro-batch, when that is smaller. */
+static int kv_cells(const gemma_model *m, const layer_weights *l, const context_params *p) {
+    if (l->is_swa && (int64_t)m->n_swa + p->n_ubatch < p->n_ctx) return m->n_swa + p->n_ubatch;
+    return p->n_ctx;
+}
+
+/* The kernel would happily hand out the virtual memory and fail later: refuse, with the
+ * size, a cache larger than the machine's memory. */
+static int kv_cache_check(const gemma_model *m, const context_params *p, char *err) {
     uint64_t need = 0;
-    for (int il = 0; il < L; il++) {
+    for (int il = 0; il < m->n_layer; il++) {
         const layer_weights *l = &m->layers[il];
         if (!l->has_kv) continue;
-        uint64_t len = (uint64_t)c->p.n_ctx;
-        if (l->is_swa && (uint64_t)m->n_swa + (uint64_t)U < len) len = (uint64_t)m->n_swa + (uint64_t)U;
+        uint64_t len = (uint64_t)kv_cells(m, l, p);
         need += len * ((uint64_t)l->n_head_kv * (uint64_t)l->head_dim * 2 * sizeof(float) + sizeof(int32_t));
     }
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
-    if (ram && need > ram) {
-        set_err(err, "a context of %d tokens needs %.1f GiB of KV cache, more than this machine's %.1f GiB of memory; use a smaller -c",
-                c->p.n_ctx, need / 1073741824.0, ram / 1073741824.0);
-        free(c);
-        return NULL;
-    }
-    c->kv = xcalloc((size_t)L, sizeof(kv_layer));
-    for (int il = 0; il < L && !failed; il++) {
+    if (ram && need > ram)
+        return set_err(err, "a context of %d tokens needs %.1f GiB of KV cache, more than this machine's %.1f GiB of memory; use a smaller -c",
+                       p->n_ctx, need / 1073741824.0, ram / 1073741824.0);
+    return 0;
+}
+
+static void kv_cache_new(gemma_context *c, ctx_alloc *a) {
+    const gemma_model *m = c->m;
+    c->kv = xcalloc((size_t)m->n_layer, sizeof(kv_layer));
+    for (int il = 0; il < m->n_layer && !a->failed; il++) {
         const layer_weights *l = &m->layers[il];
         if (!l->has_kv) continue;
         kv_layer *kv = &c->kv[il];
-        kv->len = c->p.n_ctx;
-        if (l->is_swa && (int64_t)m->n_swa + U < kv->len) kv->len = m->n_swa + U;
+        kv->len = kv_cells(m, l, &c->p);
         kv->kv_dim = l->n_head_kv * l->head_dim;
         /* rows of V^T a power of two apart would all map to the same few cache sets */
         int lines = (kv->len + 15) / 16;
         kv->v_stride = 16 * (lines | 1);
         size_t n = (size_t)kv->len * kv->kv_dim * sizeof(float);
-        kv->k = try_alloc(n, &c->kv_bytes, err, "KV cache", &failed);
-        kv->v = try_alloc((size_t)kv->v_stride * kv->kv_dim * sizeof(float), &c->kv_bytes, err, "KV cache", &failed);
-        kv->pos = try_alloc((size_t)kv->len * sizeof(int32_t), &c->kv_bytes, err, "KV cache", &failed);
+        kv->k = try_alloc(a, n, &c->kv_bytes, "KV cache");
+        kv->v = try_alloc(a, (size_t)kv->v_stride * kv->kv_dim * sizeof(float), &c->kv_bytes, "KV cache");
+        kv->pos = try_alloc(a, (size_t)kv->len * sizeof(int32_t), &c->kv_bytes, "KV cache");
         if (kv->pos) for (int i = 0; i < kv->len; i++) kv->pos[i] = -1;
     }
+}
 
+/* Activation buffers, [n_ubatch][width] each, for the widest layer. Returns the widest row
+ * a matrix product takes as input (it sizes the quantized-activation buffer). */
+static int scratch_new(gemma_context *c, ctx_alloc *a) {
+    const gemma_model *m = c->m;
+    int U = c->p.n_ubatch, E = m->n_embd, L = m->n_layer;
     int qd = 0, kvd = 0, ff = 0;
     for (int il = 0; il < L; il++) {
         const layer_weights *l = &m->layers[il];
@@ -892,7 +916,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     if (ple_w > wide) wide = ple_w;
 
     size_t *sb = &c->scratch_bytes;
-#define ALLOC(ptr, count, what) ptr = try_alloc((size_t)(count) * sizeof(*(ptr)), sb, err, what, &failed)
+#define ALLOC(ptr, count, what) ptr = try_alloc(a, (size_t)(count) * sizeof(*(ptr)), sb, what)
     ALLOC(c->x, (size_t)U * E, "activations");
     ALLOC(c->h, (size_t)U * E, "activations");
     ALLOC(c->o, (size_t)U * E, "activations");
@@ -920,12 +944,21 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
         ALLOC(c->moe_out, (size_t)U * E, "experts");
         ALLOC(c->moe_gu, (size_t)U * 2 * m->n_ff_exp, "experts");
     }
-    int rot = 0;
-    for (int il = 0; il < L; il++) if (m->layers[il].n_rot > rot) rot = m->layers[il].n_rot;
-    ALLOC(c->rope_cos, (size_t)U * (rot / 2 + 1), "RoPE tables");
-    ALLOC(c->rope_sin, (size_t)U * (rot / 2 + 1), "RoPE tables");
-    c->inv_freq = xcalloc((size_t)L, sizeof(double *));
-    for (int il = 0; il < L; il++) {
+#undef ALLOC
+    return wide;
+}
+
+/* Angle tables for one micro-batch and, per layer, inv_freq[i] = s * base^(-2i/n_rot) / ff[i]
+ * (doc/forward.md#rope, doc/forward.md#proportional-rope), so a forward pass computes only
+ * cos and sin. */
+static void rope_new(gemma_context *c, ctx_alloc *a) {
+    const gemma_model *m = c->m;
+    int U = c->p.n_ubatch, rot = 0;
+    for (int il = 0; il < m->n_layer; il++) if (m->layers[il].n_rot > rot) rot = m->layers[il].n_rot;
+    c->rope_cos = try_alloc(a, (size_t)U * (rot / 2 + 1) * sizeof(float), &c->scratch_bytes, "RoPE tables");
+    c->rope_sin = try_alloc(a, (size_t)U * (rot / 2 + 1) * sizeof(float), &c->scratch_bytes, "RoPE tables");
+    c->inv_freq = xcalloc((size_t)m->n_layer, sizeof(double *));
+    for (int il = 0; il < m->n_layer; il++) {
         const layer_weights *l = &m->layers[il];
         int half = l->n_rot / 2;
         c->inv_freq[il] = xmalloc((size_t)(half + 1) * sizeof(double));
@@ -935,13 +968,19 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
             c->inv_freq[il][i] = f;
         }
     }
-    (void)vec_kernels_active(); /* the GELU table is built here, not in the first pass */
-    c->pool = pool_new(c->p.n_threads);
-    ALLOC(c->scores, (size_t)pool_size(c->pool) * attn_scratch_floats(c->head_dim_max), "attention scratch");
+}
+
+/* Each pool thread's attention scratch, and with AMX room for the largest layer's K and V
+ * packed for the tiles, per kv head. */
+static void attention_scratch_new(gemma_context *c, ctx_alloc *a) {
+    size_t *sb = &c->scratch_bytes;
+    c->scores = try_alloc(a, (size_t)pool_size(c->pool) * attn_scratch_floats(c->head_dim_max) * sizeof(float),
+                          sb, "attention scratch");
 #if defined(__x86_64__)
-    if (quant_amx_bf16()) { /* room for the largest layer's packed K and V, per kv head */
+    if (quant_amx_bf16()) {
+        const gemma_model *m = c->m;
         int heads = 0;
-        for (int il = 0; il < L; il++) {
+        for (int il = 0; il < m->n_layer; il++) {
             const layer_weights *l = &m->layers[il];
             const kv_layer *kv = &c->kv[l->kv_source];
             if (kv->len == 0 || l->head_dim % 32) continue;
@@ -949,15 +988,29 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
             if (each > c->kv_tiles_head) c->kv_tiles_head = each;
             if (l->n_head_kv > heads) heads = l->n_head_kv;
         }
-        if (heads) c->kv_tiles = try_alloc((size_t)heads * c->kv_tiles_head, sb, err, "attention tiles", &failed);
+        if (heads) c->kv_tiles = try_alloc(a, (size_t)heads * c->kv_tiles_head, sb, "attention tiles");
         c->kv_tiles_src = -1;
     }
 #endif
-#undef ALLOC
+}
+
+gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
+    context_params fit = context_params_fit(p);
+    if (kv_cache_check(m, &fit, err)) return NULL;
+    gemma_context *c = xcalloc(1, sizeof *c);
+    c->m = m;
+    c->p = fit;
+    ctx_alloc a = {err, false};
+    kv_cache_new(c, &a);
+    int wide = scratch_new(c, &a);
+    rope_new(c, &a);
+    (void)vec_kernels_active(); /* the GELU table is built here, not in the first pass */
+    c->pool = pool_new(c->p.n_threads);
+    attention_scratch_new(c, &a);
     c->mm.pool = c->pool;
-    c->mm.qbuf_size = matmul_scratch_size(wide, U);
-    c->mm.qbuf = try_alloc(c->mm.qbuf_size, sb, err, "quantized activations", &failed);
-    if (failed) {
+    c->mm.qbuf_size = matmul_scratch_size(wide, c->p.n_ubatch);
+    c->mm.qbuf = try_alloc(&a, c->mm.qbuf_size, &c->scratch_bytes, "quantized activations");
+    if (a.failed) {
         context_free(c);
         return NULL;
     }
@@ -1034,4 +1087,42 @@ int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, boo
         else if (b0 + M == n) output_logits(c, M - 1, 1, logits);
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * What one token reads: the weight bytes context_eval's steps touch for a single decoded
+ * token, which bound its speed on a CPU (bench reports bytes x tokens/s as bandwidth).
+ *   embed()            one row of token_embd
+ *   ple_inputs()       one row of per_layer_token_embd and all of per_layer_model_proj
+ *   attention_block()  Wq, Wo; Wk, Wv only on layers that fill their own cache
+ *   ffn_block()        gate, up, down; the router and, of each expert stack, the share of
+ *                      the n_expert_used experts it picks
+ *   ple_block()        the per-layer embedding gate and projection
+ *   output_logits()    the output matrix (token_embd when tied)
+ * Norm vectors (f32 copies, well under 0.1%) are left out. */
+
+static uint64_t matrix_bytes(const weight *w) {
+    if (!w->data) return 0;
+    return (uint64_t)w->row_bytes * (uint64_t)w->ne[1] * (uint64_t)w->ne[2] * (uint64_t)w->ne[3];
+}
+
+static uint64_t layer_bytes_per_token(const gemma_model *m, const layer_weights *l) {
+    uint64_t b = matrix_bytes(&l->wq) + matrix_bytes(&l->wo);
+    if (l->has_kv) b += matrix_bytes(&l->wk) + matrix_bytes(&l->wv);
+    b += matrix_bytes(&l->ffn_gate) + matrix_bytes(&l->ffn_up) + matrix_bytes(&l->ffn_down);
+    b += matrix_bytes(&l->gate_inp) + matrix_bytes(&l->ple_gate) + matrix_bytes(&l->ple_proj);
+    if (m->n_expert > 0) {
+        uint64_t experts = matrix_bytes(&l->gate_exps) + matrix_bytes(&l->up_exps)
+                         + matrix_bytes(&l->gate_up_exps) + matrix_bytes(&l->down_exps);
+        b += experts / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
+    }
+    return b;
+}
+
+uint64_t weight_bytes_per_token(const gemma_model *m) {
+    uint64_t b = m->tok_embd.row_bytes;
+    if (m->ple_tok_embd.data) b += m->ple_tok_embd.row_bytes + matrix_bytes(&m->ple_model_proj);
+    for (int il = 0; il < m->n_layer && m->layers; il++) b += layer_bytes_per_token(m, &m->layers[il]);
+    b += m->output.data ? matrix_bytes(&m->output) : matrix_bytes(&m->tok_embd);
+    return b;
 }

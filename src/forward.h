@@ -71,4 +71,7 @@ int context_truncate(gemma_context *c, int n);
 int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
                  char *err);
 
+/* Bytes of weights context_eval reads for one decoded token (gemma_model_info). */
+uint64_t weight_bytes_per_token(const gemma_model *m);
+
 #endif

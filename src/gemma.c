@@ -31,6 +31,8 @@ void gemma_model_get_info(const gemma_model *m, gemma_model_info *info) {
     info->n_ctx_train = m->n_ctx_train;
     info->n_params = m->n_params;
     info->n_bytes = m->weight_bytes;
+    info->weight_bytes_per_token = weight_bytes_per_token(m);
+    info->has_chat_template = m->gguf && gguf_find(m->gguf, "tokenizer.chat_template");
     info->has_temp = m->has_temp;
     info->has_top_k = m->has_top_k;
     info->has_top_p = m->has_top_p;
@@ -40,6 +42,8 @@ void gemma_model_get_info(const gemma_model *m, gemma_model_info *info) {
     info->top_p = m->top_p;
     info->min_p = m->min_p;
 }
+
+size_t gemma_model_desc(const gemma_model *m, char *buf, size_t cap) { return model_desc(m, buf, cap); }
 
 int32_t *gemma_tokenize(const gemma_model *m, const char *text, size_t len, bool add_bos,
                         bool parse_special, int *n) {
@@ -56,10 +60,20 @@ int32_t gemma_token_id(const gemma_model *m, const char *text) {
     return tokenizer_find(m->tok, text, strlen(text));
 }
 
+int32_t gemma_token_bos(const gemma_model *m) {
+    int32_t bos = tokenizer_bos(m->tok);
+    return tokenizer_add_bos(m->tok) && bos >= 0 ? bos : -1;
+}
+
+bool gemma_token_is_text(const gemma_model *m, int32_t id) {
+    int type = tokenizer_type(m->tok, id);
+    return type == TOKEN_NORMAL || type == TOKEN_BYTE || type == TOKEN_USER_DEFINED;
+}
+
 gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, char *err) {
     context_params cp;
     cp.n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
-    cp.n_threads = p->n_threads > 0 ? p->n_threads : cpu_physical_cores();
+    cp.n_threads = p->n_threads > 0 ? p->n_threads : gemma_default_threads();
     cp.n_ubatch = p->n_batch > 0 ? p->n_batch : 512;
     return context_new(m, &cp, err);
 }
@@ -146,3 +160,5 @@ const char *gemma_kernel_path(void) {
     quant_init();
     return quant_kernel_path();
 }
+
+int gemma_default_threads(void) { return cpu_physical_cores(); }

@@ -8,6 +8,7 @@
 #define GEMMA_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gguf.h"
@@ -91,7 +92,9 @@ gemma_model *model_load(const char *path, char *err);
 /* Only the GGUF and its tokenizer (vocabulary-only files): no weights bound. */
 gemma_model *model_load_vocab(const char *path, char *err);
 void model_free(gemma_model *m);
-/* Human name of the file's quantization mix (general.file_type or the dominant type). */
+/* Name of the type holding the most bytes among the 2-D weights, e.g. "Q8_0". */
 const char *model_ftype_name(const gemma_model *m);
+/* "<arch> <size class> <file type>" as llama.cpp describes a model (gemma_model_desc). */
+size_t model_desc(const gemma_model *m, char *buf, size_t cap);
 
 #endif

@@ -110,7 +110,7 @@ static int compare_rank(const void *pa, const void *pb) {
 #define MAX_REPEAT_LAST_N (1 << 24)
 #define BEST_GUESS 256        /* top_p without top_k: first try this many best tokens */
 
-struct sampler {
+struct gemma_sampler {
     sampler_params p;
     int n_vocab;
     uint64_t seed;            /* resolved seed */

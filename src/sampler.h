@@ -56,7 +56,7 @@ typedef struct {
     uint64_t seed;         /* SAMPLER_SEED_RANDOM: from the clock */
 } sampler_params;
 
-typedef struct sampler sampler;
+typedef struct gemma_sampler sampler;   /* the API's opaque gemma_sampler (gemma.h) */
 
 /* llama.cpp's CLI defaults (see the fields above); seed = SAMPLER_SEED_RANDOM. */
 void sampler_params_default(sampler_params *p);

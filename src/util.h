@@ -7,12 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Every fallible function writes a one-line message into a caller-supplied buffer of this
- * size and returns non-zero. The message names the file and the problem, e.g.
- * "model.gguf: tensor 'blk.0.attn_q.weight' has 2 dimensions, expected 2 (4096 x 2048)". */
-#define GEMMA_ERR_LEN 512
+#include "gemma.h" /* GEMMA_ERR_LEN */
 
-/* printf into err (may be NULL); always returns -1 so callers can `return set_err(...)`. */
+/* Every fallible function writes a one-line message into a caller-supplied buffer of
+ * GEMMA_ERR_LEN bytes (the public API's size) and returns non-zero. set_err: printf into
+ * err (may be NULL); always returns -1 so callers can `return set_err(...)`. */
 int set_err(char *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

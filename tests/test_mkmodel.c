@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "model.h"
 #include "rng.h"
 #include "test.h"
 
@@ -445,6 +446,42 @@ static void test_q4_k_m_mix(void) {
     TEST_END();
 }
 
+/* The Gemma 2/3 27B query scale (model.c, query_pre_attn_scalar): the engine knows a 27B by
+ * its layer count, as llama.cpp does, and scales queries by 1/sqrt(n_embd / n_head) there
+ * and by 1/sqrt(head size) everywhere else. The 2B/1B widths (n_embd / n_head = 288 vs a
+ * head size of 256, divided by 32) with the 27B layer counts and one layer fewer. */
+static void test_27b_query_scale(void) {
+    static const struct { const char *preset, *layers; bool is_27b; } cases[] = {
+        {"gemma2-2b", "46", true}, {"gemma2-2b", "45", false},
+        {"gemma3-1b", "62", true}, {"gemma3-1b", "61", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TEST_BEGIN("mkmodel: %s with %s layers is %sa 27B: queries scaled by 1/sqrt(%s)",
+                   cases[i].preset, cases[i].layers, cases[i].is_27b ? "" : "not ",
+                   cases[i].is_27b ? "n_embd / n_head" : "head size");
+        char err[GEMMA_ERR_LEN] = "", desc[128] = "";
+        const char *path = tmp_file("mk_27b.gguf");
+        const char *args[] = {"--preset", cases[i].preset, "--layers", cases[i].layers, "--shrink",
+                              "32", "--vocab-size", "1024", "--type", "F16", "-q", "-o", path, NULL};
+        EXPECT(run_mkmodel(args) == 0, "mkmodel failed");
+        gemma_model *m = gemma_model_load(path, err);
+        EXPECT(m != NULL, "load: %s", err);
+        if (m) {
+            gemma_model_desc(m, desc, sizeof desc);
+            EXPECT(!!strstr(desc, " 27B ") == cases[i].is_27b, "described as '%s'", desc);
+            for (int il = 0; il < m->n_layer; il++) {
+                const layer_weights *l = &m->layers[il];
+                float d = cases[i].is_27b ? (float)m->n_embd / (float)l->n_head : (float)l->head_dim;
+                EXPECT(l->kq_scale == 1.0f / sqrtf(d), "layer %d: scale %g, want 1/sqrt(%g)", il,
+                       l->kq_scale, d);
+                if (l->kq_scale != 1.0f / sqrtf(d)) break;
+            }
+        }
+        gemma_model_free(m);
+        remove(path);
+        TEST_END();
+    }
+}
+
 static void test_e2b_cut(void) {
     TEST_BEGIN("mkmodel: gemma4-e2b cut to 10 layers keeps a valid shared-KV split");
     char err[GEMMA_ERR_LEN] = "";
@@ -712,6 +749,7 @@ void suite_mkmodel(void) {
         {"gemma4-26b-a4b", "Q4_K_M", "6", "8"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_preset_runs(&cases[i]);
     test_q4_k_m_mix();
+    test_27b_query_scale();
     test_e2b_cut();
     test_long_prompt("gemma3-1b", "F32", 2e-3f);
     test_long_prompt("gemma4-e2b", "F32", 2e-3f);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gemma.h"
+#include "gguf.h"
 #include "test.h"
 
 /* Replace the first occurrence of `from` by `to` (same length) after offset `after`. */
@@ -59,7 +60,106 @@ static void expect_rejected(const char *what, const char *fixture, const char *f
     TEST_END();
 }
 
+/* The weight bytes one decoded token reads, counted from the file's tensor table by name
+ * rather than from the engine's binding: every matrix (2-D or more) except the K and V
+ * projections of layers that reuse an earlier layer's cache (the last shared_kv_layers);
+ * of each layer's expert stacks the routed share (expert_used_count of expert_count); one
+ * row of each embedding table, and the whole token embedding again when it is the output
+ * matrix (no output.weight). */
+static uint64_t file_bytes_per_token(const char *path) {
+    char err[GEMMA_ERR_LEN], key[96];
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return 0;
+    gguf_str arch = {0};
+    gguf_get_str(f, "general.architecture", &arch, err);
+    int64_t n_layer = 0, shared = 0, n_expert = 0, n_used = 0;
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%.*s.%s", (int)arch.len, arch.ptr, suffix), key)
+    gguf_get_i64(f, ARCH_KEY("block_count"), &n_layer, err);
+    gguf_get_i64(f, ARCH_KEY("attention.shared_kv_layers"), &shared, err);
+    gguf_get_i64(f, ARCH_KEY("expert_count"), &n_expert, err);
+    gguf_get_i64(f, ARCH_KEY("expert_used_count"), &n_used, err);
+#undef ARCH_KEY
+    uint64_t bytes = 0, *experts = calloc((size_t)n_layer + 1, sizeof(uint64_t));
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        int il = -1, at = 0;
+        if (t->n_dims < 2) continue;
+        if (!strcmp(t->name, "token_embd.weight")) {
+            bytes += t->nbytes / (uint64_t)t->ne[1];
+            if (!gguf_find_tensor(f, "output.weight")) bytes += t->nbytes;
+        } else if (!strcmp(t->name, "per_layer_token_embd.weight")) {
+            bytes += t->nbytes / (uint64_t)t->ne[1];
+        } else if (sscanf(t->name, "blk.%d.%n", &il, &at) == 1 && at > 0 && il >= 0 && il < n_layer) {
+            const char *rest = t->name + at;
+            if (strstr(rest, "_exps.")) experts[il] += t->nbytes;
+            else if (!((!strcmp(rest, "attn_k.weight") || !strcmp(rest, "attn_v.weight")) &&
+                       il >= n_layer - shared))
+                bytes += t->nbytes;
+        } else {
+            bytes += t->nbytes;
+        }
+    }
+    for (int64_t il = 0; il < n_layer; il++)
+        if (n_expert > 0) bytes += experts[il] / (uint64_t)n_expert * (uint64_t)n_used;
+    free(experts);
+    gguf_close(f);
+    return bytes;
+}
+
+static void test_bytes_per_token(const char *fixture, const char *what) {
+    TEST_BEGIN("model: weight bytes per token of a %s model = the file's tensors it reads", what);
+    char err[GEMMA_ERR_LEN] = "";
+    gemma_model *m = gemma_model_load(fixture_path(fixture), err);
+    EXPECT(m != NULL, "load: %s", err);
+    if (m) {
+        gemma_model_info info;
+        gemma_model_get_info(m, &info);
+        uint64_t want = file_bytes_per_token(fixture_path(fixture));
+        EXPECT(want > 0 && info.weight_bytes_per_token == want, "%s: engine %llu, from the file %llu",
+               fixture, (unsigned long long)info.weight_bytes_per_token, (unsigned long long)want);
+        EXPECT(info.weight_bytes_per_token < info.n_bytes + info.n_bytes / 2, "more than the file");
+        printf("     -> %s: %llu of %llu bytes\n", fixture,
+               (unsigned long long)info.weight_bytes_per_token, (unsigned long long)info.n_bytes);
+    }
+    gemma_model_free(m);
+    TEST_END();
+}
+
+/* BOS and ordinary tokens as gemma_tokenize and the vocabulary see them. */
+static void test_token_kinds(const char *fixture) {
+    TEST_BEGIN("model: %s: BOS is what tokenize puts first; text tokens are not control ones", fixture);
+    char err[GEMMA_ERR_LEN] = "";
+    gemma_model *m = gemma_vocab_load(fixture_path(fixture), err);
+    EXPECT(m != NULL, "load: %s", err);
+    if (m) {
+        int n_bos = 0, n_text = 0;
+        int32_t *bos = gemma_tokenize(m, "", 0, true, false, &n_bos);
+        int32_t *text = gemma_tokenize(m, "hello world", 11, false, false, &n_text);
+        EXPECT(gemma_token_bos(m) == (n_bos == 1 ? bos[0] : -1), "bos %d, tokenize gives %d ids",
+               gemma_token_bos(m), n_bos);
+        EXPECT(gemma_token_bos(m) < 0 || !gemma_token_is_text(m, gemma_token_bos(m)), "BOS counted as text");
+        EXPECT(n_text > 0, "no tokens for text");
+        for (int i = 0; i < n_text; i++)
+            EXPECT(gemma_token_is_text(m, text[i]), "token %d of \"hello world\" (%d) is not text", i, text[i]);
+        const char *turn = gemma_token_id(m, "<start_of_turn>") >= 0 ? "<start_of_turn>" : "<|turn>";
+        int32_t ctl = gemma_token_id(m, turn);
+        EXPECT(ctl >= 0 && !gemma_token_is_text(m, ctl), "%s (%d) counted as text", turn, ctl);
+        EXPECT(!gemma_token_is_text(m, -1), "id -1 counted as text");
+        free(bos);
+        free(text);
+    }
+    gemma_model_free(m);
+    TEST_END();
+}
+
 void suite_model(void) {
+    test_bytes_per_token("models/gemma3-q8_0.gguf", "dense");
+    test_bytes_per_token("models/gemma1-f32.gguf", "tied-embedding");
+    test_bytes_per_token("models/gemma4-moe-q8_0.gguf", "mixture-of-experts");
+    test_bytes_per_token("models/gemma4-ple-f32.gguf", "per-layer-embedding, shared-KV");
+    test_token_kinds("models/gemma3-q8_0.gguf");
+    test_token_kinds("models/gemma4-moe-q8_0.gguf");
+
     const char *g3 = "models/gemma3-q8_0.gguf";
     expect_rejected("a missing tensor", g3, "blk.1.attn_q.weight", "blk.1.attn_X.weight",
                     "missing tensor 'blk.1.attn_q.weight'");

@@ -31,7 +31,6 @@
 #include "json.h"
 #include "kernels/quant.h"
 #include "test.h"
-#include "util.h"
 
 /* ---------------------------------------------------------------------------------------
  * Running the command */
@@ -178,6 +177,8 @@ static double max_abs_diff(const float *a, const float *b, size_t n, bool *finit
 
 /* ---------------------------------------------------------------------------------------
  * Comparing GGUF files: metadata and tensor types. */
+
+static uint64_t rd_u64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* Bytes of a KV's payload in the file (all inside the mapping, validated by gguf_open). */
 static uint64_t kv_payload_size(const gguf_kv *kv) {
