@@ -461,7 +461,7 @@ static void ftype_display_name(const gemma_model *m, char *out, size_t cap) {
     char e[GEMMA_ERR_LEN];
     uint32_t ft = 0;
     if (gguf_get_u32(m->gguf, "general.file_type", &ft, e) == 1) {
-        const char *name = ggml_ftype_name(ft);
+        const char *name = quant_ftype_name(ft);
         if (name) snprintf(out, cap, "%s", name);
         else snprintf(out, cap, "unknown, may not work");
         return;

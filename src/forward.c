@@ -288,7 +288,7 @@ static size_t attn_scratch_floats(int head_dim) {
  * one gets row dots. */
 static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_stride,
                      const float *a, size_t a_stride, int nw, int na) {
-    const type_traits *tt = ggml_type_traits(GGML_TYPE_F32);
+    const type_traits *tt = kernel_traits(GGML_TYPE_F32);
     for (int i0 = 0; i0 < nw; i0 += GEMM_MAX_NW) {
         int cnt = nw - i0 < GEMM_MAX_NW ? nw - i0 : GEMM_MAX_NW;
         const float *wi = w + (size_t)i0 * w_stride;

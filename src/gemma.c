@@ -119,12 +119,12 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
     if (!f) return NULL;
     float *out = NULL;
     const gguf_tensor *t = gguf_find_tensor(f, name);
-    const type_traits *tt = t ? ggml_type_traits(t->type) : NULL;
+    const type_traits *tt = t ? kernel_traits(t->type) : NULL;
     if (!t) {
         set_err(err, "%s: no tensor named '%s'", path, name);
     } else if (!tt || !tt->to_float) {
         set_err(err, "%s: tensor '%s' has type %s, which this build cannot dequantize", path,
-                name, ggml_type_name(t->type));
+                name, quant_type_name(t->type));
     } else {
         uint64_t count = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
         if (count > SIZE_MAX / sizeof(float) / 2) {
@@ -132,7 +132,7 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
         } else {
             out = xmalloc((size_t)count * sizeof(float));
             uint64_t rows = t->ne[0] > 0 ? count / (uint64_t)t->ne[0] : 0; /* empty tensor */
-            size_t rb = ggml_row_size(t->type, t->ne[0]);
+            size_t rb = quant_row_size(t->type, t->ne[0]);
             for (uint64_t r = 0; r < rows; r++)
                 tt->to_float((const uint8_t *)t->data + r * rb, out + r * (uint64_t)t->ne[0], t->ne[0]);
             *n = (size_t)count;

@@ -85,7 +85,7 @@ static void quantize_worker(void *arg, int ith, int nth) {
         const act_format *f = &j->fmt[i / j->M];
         int64_t m = i % j->M;
         if (f->type != GGML_TYPE_F32 && f->a)
-            ggml_type_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
+            kernel_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
 }
 
@@ -186,7 +186,7 @@ static void amx_pack_worker(void *arg, int ith, int nth) {
         } else { /* convert the group's rows here (the scratch is free until step 3) */
             uint8_t *rows = j->amx_scratch + j->amx_each * (size_t)ith;
             for (int t = 0; t < n; t++)
-                ggml_type_traits(af->type)->from_float(j->x + (m0 + t) * j->K, rows + (size_t)t * af->a_row, j->K);
+                kernel_traits(af->type)->from_float(j->x + (m0 + t) * j->K, rows + (size_t)t * af->a_row, j->K);
             a = rows;
         }
         amx_pack_act(l->type, a, af->a_row, j->K, n, l->dst + amx_group_size(l->type, j->K) * (size_t)(m0 / AMX_TOKENS));
@@ -244,7 +244,7 @@ void matmul_ctx_release(matmul_ctx *mc) {
 
 size_t matmul_scratch_size(int64_t K, int64_t M) {
     /* Q8_K is the widest activation format per element (292 bytes per 256). */
-    size_t per_row = ggml_row_size(GGML_TYPE_Q8_1, K);
+    size_t per_row = quant_row_size(GGML_TYPE_Q8_1, K);
     size_t k8 = (size_t)((K + QK_K - 1) / QK_K) * 292;
     if (k8 > per_row) per_row = k8;
     return per_row * (size_t)M;
@@ -259,7 +259,7 @@ static void assign_formats(matmul_job *j) {
         while (f < j->n_fmt && j->fmt[f].type != t) f++;
         if (f == j->n_fmt)
             j->fmt[j->n_fmt++] = (act_format){t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
-                                                                          : ggml_row_size(t, j->K), false};
+                                                                          : quant_row_size(t, j->K), false};
         pj->af = &j->fmt[f];
     }
 }
@@ -302,8 +302,8 @@ static void job_init(matmul_job *j, const matmul_part *parts, int n, int64_t K, 
     j->n_part = n < MATMUL_MAX_PARTS ? n : MATMUL_MAX_PARTS;
     for (int i = 0; i < j->n_part; i++) {
         j->part[i].p = parts[i];
-        j->part[i].tt = ggml_type_traits(parts[i].type);
-        j->part[i].w_row = ggml_row_size(parts[i].type, K);
+        j->part[i].tt = kernel_traits(parts[i].type);
+        j->part[i].w_row = quant_row_size(parts[i].type, K);
     }
 }
 

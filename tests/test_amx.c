@@ -61,8 +61,8 @@ static void ctx_free(matmul_ctx *mc) {
 
 /* n rows of K elements of type t->type. */
 static uint8_t *random_weights(const amx_type *t, int n, int K) {
-    const type_traits *tt = ggml_type_traits_scalar(t->type);
-    size_t row = ggml_row_size(t->type, K), size = row * (size_t)n;
+    const type_traits *tt = quant_traits(t->type);
+    size_t row = quant_row_size(t->type, K), size = row * (size_t)n;
     uint8_t *w = malloc(size);
     if (t->type == GGML_TYPE_F32) {
         for (size_t i = 0; i < size; i += 4) {
@@ -89,7 +89,7 @@ static uint8_t *random_weights(const amx_type *t, int n, int K) {
 
 /* M activation rows of K floats, and the same in the type's vec_dot_type (*a_row bytes each). */
 static uint8_t *random_acts(uint32_t type, int M, int K, float **xf, size_t *a_row) {
-    const type_traits *tt = ggml_type_traits_scalar(type);
+    const type_traits *tt = quant_traits(type);
     float *x = malloc((size_t)M * K * sizeof(float));
     for (int i = 0; i < M * K; i++) x[i] = gauss();
     /* the bf16 tiles take bf16 activations (as llama.cpp's BF16 dot does): give the scalar
@@ -103,7 +103,7 @@ static uint8_t *random_acts(uint32_t type, int M, int K, float **xf, size_t *a_r
         memcpy(a, x, (size_t)M * *a_row);
         return a;
     }
-    *a_row = ggml_row_size(tt->vec_dot_type, K);
+    *a_row = quant_row_size(tt->vec_dot_type, K);
     uint8_t *a = malloc((size_t)M * *a_row);
     for (int m = 0; m < M; m++) quantize_row(tt->vec_dot_type, x + (size_t)m * K, a + (size_t)m * *a_row, K);
     return a;
@@ -113,7 +113,7 @@ static uint8_t *random_acts(uint32_t type, int M, int K, float **xf, size_t *a_r
 /* A bound on the magnitude of any partial sum of dot(w row, a row): sum |a| times 4 max |w|
  * (a format with a min may split a weight into two larger parts of opposite sign). */
 static double bound(uint32_t type, const uint8_t *w, const uint8_t *a, int K) {
-    const type_traits *tt = ggml_type_traits_scalar(type);
+    const type_traits *tt = quant_traits(type);
     float *wf = malloc((size_t)K * sizeof(float)), *af = malloc((size_t)K * sizeof(float));
     dequant_row(type, w, wf, K);
     if (tt->vec_dot_type == GGML_TYPE_F32) memcpy(af, a, (size_t)K * sizeof(float));
@@ -130,11 +130,11 @@ static double bound(uint32_t type, const uint8_t *w, const uint8_t *a, int K) {
 
 /* The AMX kernels straight (no pool): amx_pack_act for every group, amx_rows per 32 rows. */
 static void test_kernel(const amx_type *t, int N, int K, int M) {
-    const type_traits *ref = ggml_type_traits_scalar(t->type);
+    const type_traits *ref = quant_traits(t->type);
     TEST_BEGIN("amx: %s, %d rows x %d tokens x K %d, matches the scalar kernel", ref->name, N, M, K);
     uint8_t *w = random_weights(t, N, K);
     float *x;
-    size_t a_row, w_row = ggml_row_size(t->type, K);
+    size_t a_row, w_row = quant_row_size(t->type, K);
     uint8_t *a = random_acts(t->type, M, K, &x, &a_row);
     uint8_t *packed = malloc(amx_act_size(t->type, K, M));
     uint8_t *scratch = malloc(amx_scratch_size(t->type, K));
@@ -167,7 +167,7 @@ static void test_kernel(const amx_type *t, int N, int K, int M) {
 
 /* Through matmul(): two threads, AMX for every batch size vs the vector kernels. */
 static void test_matmul(const amx_type *t, int N, int K, int M) {
-    const type_traits *ref = ggml_type_traits_scalar(t->type);
+    const type_traits *ref = quant_traits(t->type);
     TEST_BEGIN("amx: matmul %s %dx%d, %d tokens, AMX on = AMX off", ref->name, N, K, M);
     uint8_t *w = random_weights(t, N, K);
     float *x;
@@ -199,7 +199,7 @@ static void test_matmul(const amx_type *t, int N, int K, int M) {
  * products through the AMX tiles separately and the geglu kernel over their outputs: the
  * same tile sums in the same order, so equal bit for bit. */
 static void test_gated(const amx_type *t, int N, int K, int M) {
-    const type_traits *ref = ggml_type_traits_scalar(t->type);
+    const type_traits *ref = quant_traits(t->type);
     TEST_BEGIN("amx: matmul_geglu %s %dx%d, %d tokens = gate and up products, then geglu", ref->name, N, K, M);
     uint8_t *gate = random_weights(t, N, K), *up = random_weights(t, N, K);
     float *x;
@@ -236,8 +236,8 @@ static void test_gated(const amx_type *t, int N, int K, int M) {
  * against matmul_geglu and a separate down matmul, both on the tiles: the same codes and
  * scales, so equal bit for bit. */
 static void test_ffn(const amx_type *g, const amx_type *d, int E, int F, int M) {
-    TEST_BEGIN("amx: matmul_ffn %s / %s down, E %d, F %d, %d tokens = geglu, then down", ggml_type_name(g->type),
-               ggml_type_name(d->type), E, F, M);
+    TEST_BEGIN("amx: matmul_ffn %s / %s down, E %d, F %d, %d tokens = geglu, then down", quant_type_name(g->type),
+               quant_type_name(d->type), E, F, M);
     uint8_t *gate = random_weights(g, F, E), *up = random_weights(g, F, E), *down = random_weights(d, E, F);
     float *x;
     size_t a_row;
@@ -386,7 +386,7 @@ static void test_many(int M) {
     matmul_many(&mc, p, 4, K, x, M);
     for (int i = 0; i < 4; i++) {
         EXPECT(memcmp(one[i], p[i].y, (size_t)M * N[i] * sizeof(float)) == 0, "part %d (%s) differs", i,
-               ggml_type_name(parts[i].type));
+               quant_type_name(parts[i].type));
         free(p[i].y);
         free(one[i]);
         free(w[i]);
@@ -435,7 +435,7 @@ void suite_amx(void) {
         const amx_type *t = &types[i];
         bool float_type = t->type == GGML_TYPE_BF16 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_F32;
         if (float_type && !cpu_get()->has_amx_bf16) {
-            test_skip("amx: %s needs AMX-BF16", ggml_type_name(t->type));
+            test_skip("amx: %s needs AMX-BF16", quant_type_name(t->type));
             continue;
         }
         test_kernel(t, 32, 256, 16);   /* one full tile pair */

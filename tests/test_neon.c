@@ -59,7 +59,7 @@ static const struct {
  * `bytes`, and for types without a quantizer) random block bytes with tame scales. */
 static void make_weight_row(int ti, int n, bool bytes, uint8_t *dst) {
     uint32_t type = types[ti].type;
-    const type_traits *tt = ggml_type_traits_scalar(type);
+    const type_traits *tt = quant_traits(type);
     if (tt->blck_size == 1 || (!bytes && tt->from_float)) { /* float types: always values */
         float *x = malloc((size_t)n * sizeof(float));
         for (int i = 0; i < n; i++) x[i] = (float)rng_gauss();
@@ -107,14 +107,14 @@ static bool close_enough(float got, float want, double scale) {
 static void check_vec_dots(const char *set, const type_traits *table) {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = types[ti].type;
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         TEST_BEGIN("neon %s: %s vec_dot matches scalar (3 lengths, quantized and raw rows)", set,
                    ref->name);
         for (int li = 0; li < 3; li++) {
             int n = types[ti].lengths[li];
-            size_t wbytes = ggml_row_size(type, n);
+            size_t wbytes = quant_row_size(type, n);
             size_t abytes = ref->vec_dot_type == GGML_TYPE_F32 ? (size_t)n * 4
-                                                               : ggml_row_size(ref->vec_dot_type, n);
+                                                               : quant_row_size(ref->vec_dot_type, n);
             for (int raw = 0; raw < 2; raw++) {
                 rng_seed(1000 * ti + 10 * (size_t)li + (size_t)raw);
                 uint8_t *w = malloc(wbytes), *a = malloc(abytes);
@@ -142,11 +142,11 @@ static void check_gemms(const char *set, const type_traits *table) {
     enum { S_STRIDE = GEMM_MAX_NW + 3 };
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = types[ti].type;
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         int n = types[ti].lengths[1];
-        size_t w_stride = ggml_row_size(type, n) + 3;
+        size_t w_stride = quant_row_size(type, n) + 3;
         size_t a_stride = (ref->vec_dot_type == GGML_TYPE_F32 ? (size_t)n * 4
-                                                              : ggml_row_size(ref->vec_dot_type, n)) + 5;
+                                                              : quant_row_size(ref->vec_dot_type, n)) + 5;
         uint8_t *w = calloc(GEMM_MAX_NW, w_stride), *a = calloc(GEMM_MAX_NA, a_stride);
         float *x = malloc((size_t)n * sizeof(float));
         rng_seed(7000 + ti);
@@ -209,11 +209,11 @@ static void check_bounds(const char *set, const type_traits *table) {
     TEST_BEGIN("neon %s: no kernel reads past the end of its rows (guard pages)", set);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = types[ti].type;
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         int n = types[ti].lengths[1];
-        size_t w_row = ggml_row_size(type, n);
+        size_t w_row = quant_row_size(type, n);
         size_t a_row = ref->vec_dot_type == GGML_TYPE_F32 ? (size_t)n * 4
-                                                          : ggml_row_size(ref->vec_dot_type, n);
+                                                          : quant_row_size(ref->vec_dot_type, n);
         void *wmap, *amap;
         size_t wlen, alen;
         uint8_t *w = before_guard_page(GEMM_MAX_NW * w_row, &wmap, &wlen);
@@ -280,7 +280,7 @@ static void check_elementwise_bounds(void) {
 
 /* A private table: the scalar rows with one kernel set installed over them. */
 static void make_table(type_traits *table, void (*install)(type_traits *)) {
-    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) table[t] = *ggml_type_traits_scalar(t);
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) table[t] = *quant_traits(t);
     install(table);
 }
 
@@ -289,7 +289,7 @@ static void check_set(const char *set, void (*install)(type_traits *)) {
     make_table(table, install);
     TEST_BEGIN("neon %s: every supported weight type gets a NEON vec_dot and gemm", set);
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
-        const type_traits *ref = ggml_type_traits_scalar(t);
+        const type_traits *ref = quant_traits(t);
         if (!ref->supported) {
             EXPECT(table[t].vec_dot == ref->vec_dot && table[t].gemm == ref->gemm,
                    "%s (unsupported) was changed", ref->name);
@@ -321,7 +321,7 @@ static void check_dispatch(void) {
     TEST_BEGIN("neon: quant_init() installs the %s set (%s), its GEGLU and RMSNorm too", dotprod ? "dotprod" : "baseline",
                quant_kernel_path());
     for (size_t ti = 0; ti < N_TYPES; ti++) {
-        const type_traits *active = ggml_type_traits(types[ti].type);
+        const type_traits *active = kernel_traits(types[ti].type);
         EXPECT(active->vec_dot == want[types[ti].type].vec_dot &&
                    active->gemm == want[types[ti].type].gemm,
                "%s: the active kernels are not the NEON ones", active->name);

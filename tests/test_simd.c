@@ -5,7 +5,7 @@
  * GEMMA_KERNELS says. Each weight type is checked on random rows of several lengths:
  *  - vec_dot and every gemm tile shape (1..GEMM_MAX_NW x 1..GEMM_MAX_NA, unaligned rows,
  *    padded strides, cells outside the tile untouched) against the scalar vec_dot of
- *    ggml_type_traits_scalar(). Integer block sums are exact in both, only the order of the
+ *    quant_traits(). Integer block sums are exact in both, only the order of the
  *    float accumulation differs, so they must agree to 1e-5 of sum |w[e] * a[e]| over the
  *    dequantized rows (which bounds every partial sum, hence the rounding of any order);
  *  - with all scales 1 the result is an integer and must be exact;
@@ -70,7 +70,7 @@ static bool is_float_type(uint32_t t) {
  * moderate finite values, or by exactly 1 when `unit`. Float rows with `unit` hold small
  * integers, so every product and sum is exact. */
 static void make_weight_row(const weight_type *wt, uint8_t *row, int n, bool unit) {
-    const type_traits *t = ggml_type_traits_scalar(wt->type);
+    const type_traits *t = quant_traits(wt->type);
     if (is_float_type(wt->type)) {
         float *x = malloc((size_t)n * sizeof(float));
         for (int i = 0; i < n; i++)
@@ -79,7 +79,7 @@ static void make_weight_row(const weight_type *wt, uint8_t *row, int n, bool uni
         free(x);
         return;
     }
-    size_t size = ggml_row_size(wt->type, n);
+    size_t size = quant_row_size(wt->type, n);
     for (size_t i = 0; i < size; i++) row[i] = (uint8_t)rng_u64();
     for (size_t b = 0; b < size; b += t->type_size) {
         for (int k = 0; k < 2; k++) {
@@ -104,8 +104,8 @@ static void make_act_row(uint32_t at, uint8_t *row, int n, bool unit) {
     quantize_row(at, x, row, n);
     free(x);
     if (!unit || at == GGML_TYPE_F32) return;
-    const type_traits *t = ggml_type_traits_scalar(at);
-    for (size_t b = 0; b < ggml_row_size(at, n); b += t->type_size) {
+    const type_traits *t = quant_traits(at);
+    for (size_t b = 0; b < quant_row_size(at, n); b += t->type_size) {
         if (at == GGML_TYPE_Q8_K) {
             float one = 1.0f;
             memcpy(row + b, &one, 4);
@@ -121,8 +121,8 @@ static void make_act_row(uint32_t at, uint8_t *row, int n, bool unit) {
  * within a small multiple of 2^-24 of it. For formats with a min (two scale fields) the d
  * and the min parts of each weight are bounded separately, since they may cancel. */
 static double abs_terms(const weight_type *wt, const uint8_t *w, const uint8_t *a, int n) {
-    const type_traits *t = ggml_type_traits_scalar(wt->type);
-    size_t size = ggml_row_size(wt->type, n);
+    const type_traits *t = quant_traits(wt->type);
+    size_t size = quant_row_size(wt->type, n);
     float *wf = malloc((size_t)n * sizeof(float)), *af = malloc((size_t)n * sizeof(float));
     uint8_t *copy = malloc(size);
     dequant_row(t->vec_dot_type, a, af, n);
@@ -161,12 +161,12 @@ static int row_lengths(int bs, int *out) {
 /* ---------------------------------------------------------------- one kernel set */
 
 static void build_table(type_traits *tab, kernel_set set) {
-    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) tab[t] = *ggml_type_traits_scalar(t);
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) tab[t] = *quant_traits(t);
     kernels_install(tab, set);
 }
 
 static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_type *wt) {
-    const type_traits *ref = ggml_type_traits_scalar(wt->type);
+    const type_traits *ref = quant_traits(wt->type);
     uint32_t at = ref->vec_dot_type;
     int lens[8], nl = row_lengths(ref->blck_size, lens);
     TEST_BEGIN("simd %s: %s vec_dot matches the scalar kernel on random rows", kernel_set_name(set), ref->name);
@@ -174,7 +174,7 @@ static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_ty
         int n = lens[li];
         for (int rep = 0; rep < 3; rep++) {
             /* odd offsets: rows sit at any byte offset of a mapping */
-            uint8_t *wbuf = malloc(ggml_row_size(wt->type, n) + 1), *abuf = malloc(ggml_row_size(at, n) + 1);
+            uint8_t *wbuf = malloc(quant_row_size(wt->type, n) + 1), *abuf = malloc(quant_row_size(at, n) + 1);
             uint8_t *w = wbuf + 1, *a = abuf + (rep & 1);
             make_weight_row(wt, w, n, false);
             make_act_row(at, a, n, false);
@@ -192,7 +192,7 @@ static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_ty
     TEST_BEGIN("simd %s: %s vec_dot with unit scales gives the scalar integer dot exactly", kernel_set_name(set), ref->name);
     for (int li = 0; li < nl - 1; li++) { /* the longest row's sums outgrow f32's 2^24 */
         int n = lens[li];
-        uint8_t *w = malloc(ggml_row_size(wt->type, n)), *a = malloc(ggml_row_size(at, n));
+        uint8_t *w = malloc(quant_row_size(wt->type, n)), *a = malloc(quant_row_size(at, n));
         make_weight_row(wt, w, n, true);
         make_act_row(at, a, n, true);
         float want, got;
@@ -206,7 +206,7 @@ static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_ty
 }
 
 static void test_gemm(const type_traits *tab, kernel_set set, const weight_type *wt) {
-    const type_traits *ref = ggml_type_traits_scalar(wt->type);
+    const type_traits *ref = quant_traits(wt->type);
     gemm_fn gemm = tab[wt->type].gemm;
     if (!gemm) return; /* the matmul driver uses vec_dot */
     uint32_t at = ref->vec_dot_type;
@@ -216,7 +216,7 @@ static void test_gemm(const type_traits *tab, kernel_set set, const weight_type 
     for (int li = 0; li < nl; li += 2) { /* lengths 0, 2, 4, 6: 1 block .. beyond 16384 */
         int n = lens[li];
         for (int unit = 0; unit < (li < nl - 1 ? 2 : 1); unit++) { /* exact only below 2^24 */
-            size_t wrow = ggml_row_size(wt->type, n), arow = ggml_row_size(at, n);
+            size_t wrow = quant_row_size(wt->type, n), arow = quant_row_size(at, n);
             size_t w_stride = wrow + 3, a_stride = arow + 5; /* padded, unaligned strides */
             uint8_t *wbuf = malloc(w_stride * GEMM_MAX_NW + 1), *abuf = malloc(a_stride * GEMM_MAX_NA + 2);
             uint8_t *w = wbuf + 1, *a = abuf + 2;
@@ -270,7 +270,7 @@ static int q8_0_pairing_code(uint32_t type, const uint8_t *blk, int e) {
 }
 
 static float llama_order_dot(uint32_t type, int n, const uint8_t *w, const uint8_t *a) {
-    size_t wsize = ggml_type_traits_scalar(type)->type_size;
+    size_t wsize = quant_traits(type)->type_size;
     float lane[8] = {0};
     for (int b = 0; b < n / 32; b++, w += wsize, a += 34) {
         float d = fp16_to_fp32(rd_u16(w)) * fp16_to_fp32(rd_u16(a));
@@ -341,13 +341,13 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
         const weight_type *wt = NULL;
         for (int k = 0; k < N_WEIGHT_TYPES; k++)
             if (weight_types[k].type == types[ti]) wt = &weight_types[k];
-        const type_traits *ref = ggml_type_traits_scalar(wt->type);
+        const type_traits *ref = quant_traits(wt->type);
         TEST_BEGIN("simd %s: %s gemm sums in llama.cpp's order, bit for bit, every tile shape", kernel_set_name(set),
                    ref->name);
         static const int lens[] = {32, 96, 256, 2048, 16384};
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
             int n = lens[li];
-            size_t w_stride = ggml_row_size(wt->type, n) + 1, a_stride = ggml_row_size(GGML_TYPE_Q8_0, n) + 3;
+            size_t w_stride = quant_row_size(wt->type, n) + 1, a_stride = quant_row_size(GGML_TYPE_Q8_0, n) + 3;
             uint8_t *w = malloc(w_stride * GEMM_MAX_NW), *a = malloc(a_stride * GEMM_MAX_NA);
             for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
             for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(GGML_TYPE_Q8_0, a + j * a_stride, n, false);
@@ -393,8 +393,8 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
             if (weight_types[k].type == types[ti]) wt = &weight_types[k];
         enum { NW = 5 };
         int n = 16384 + 96;
-        size_t w_stride = ggml_row_size(wt->type, n) + 1;
-        uint8_t *w = malloc(w_stride * NW), *a = malloc(ggml_row_size(GGML_TYPE_Q8_0, n));
+        size_t w_stride = quant_row_size(wt->type, n) + 1;
+        uint8_t *w = malloc(w_stride * NW), *a = malloc(quant_row_size(GGML_TYPE_Q8_0, n));
         for (int i = 0; i < NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
         make_act_row(GGML_TYPE_Q8_0, a, n, false);
         float s[NW + 1];
@@ -402,9 +402,9 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
         tab[wt->type].gemm(n, s, NW, w, w_stride, a, 0, NW, 1);
         for (int i = 0; i < NW; i++) {
             float want = llama_order_dot(wt->type, n, w + i * w_stride, a);
-            EXPECT(s[i] == want, "%s row %d: got %.9g, llama.cpp order %.9g", ggml_type_name(wt->type), i, s[i], want);
+            EXPECT(s[i] == want, "%s row %d: got %.9g, llama.cpp order %.9g", quant_type_name(wt->type), i, s[i], want);
         }
-        EXPECT(s[NW] == -12345.0f, "%s: wrote past the %d rows", ggml_type_name(wt->type), NW);
+        EXPECT(s[NW] == -12345.0f, "%s: wrote past the %d rows", quant_type_name(wt->type), NW);
         free(w);
         free(a);
     }
@@ -416,13 +416,13 @@ static void test_quantizers(const type_traits *tab, kernel_set set) {
     static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t type = types[ti];
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         if (tab[type].from_float == ref->from_float) continue;
         TEST_BEGIN("simd %s: %s activation quantizer writes the reference bytes, never -128", kernel_set_name(set),
                    ref->name);
         enum { N = 4096 };
         float *x = malloc(N * sizeof(float));
-        size_t size = ggml_row_size(type, N);
+        size_t size = quant_row_size(type, N);
         uint8_t *want = malloc(size), *got = malloc(size);
         for (int kind = 0; kind < 6; kind++) {
             for (int i = 0; i < N; i++) x[i] = (float)rng_gauss();
@@ -471,7 +471,7 @@ static void test_gemm_f32_lengths(const type_traits *tab, kernel_set set) {
     gemm_fn gemm = tab[GGML_TYPE_F32].gemm;
     if (!gemm) return;
     static const weight_type f32 = {GGML_TYPE_F32, {-1, -1}, -1};
-    const type_traits *ref = ggml_type_traits_scalar(GGML_TYPE_F32);
+    const type_traits *ref = quant_traits(GGML_TYPE_F32);
     static const int lens[] = {15, 16, 17, 31, 32, 48, 256, 511, 512};
     TEST_BEGIN("simd %s: F32 gemm on attention row lengths (15..512), 32x8 tile, matches the scalar kernel",
                kernel_set_name(set));
@@ -957,12 +957,12 @@ static void test_selection(void) {
     build_table(tab, want);
     for (int i = 0; i < N_WEIGHT_TYPES; i++) {
         uint32_t t = weight_types[i].type;
-        EXPECT(ggml_type_traits(t)->vec_dot == tab[t].vec_dot && ggml_type_traits(t)->gemm == tab[t].gemm,
-               "%s: active kernels are not those of %s", ggml_type_name(t), kernel_set_name(want));
+        EXPECT(kernel_traits(t)->vec_dot == tab[t].vec_dot && kernel_traits(t)->gemm == tab[t].gemm,
+               "%s: active kernels are not those of %s", quant_type_name(t), kernel_set_name(want));
     }
-    EXPECT(ggml_type_traits(GGML_TYPE_Q8_0)->from_float == tab[GGML_TYPE_Q8_0].from_float, "Q8_0 quantizer");
+    EXPECT(kernel_traits(GGML_TYPE_Q8_0)->from_float == tab[GGML_TYPE_Q8_0].from_float, "Q8_0 quantizer");
     if (want == KERNELS_SCALAR)
-        EXPECT(ggml_type_traits(GGML_TYPE_Q4_0)->vec_dot == ggml_type_traits_scalar(GGML_TYPE_Q4_0)->vec_dot,
+        EXPECT(kernel_traits(GGML_TYPE_Q4_0)->vec_dot == quant_traits(GGML_TYPE_Q4_0)->vec_dot,
                "scalar path uses the scalar kernels");
     EXPECT(kernel_set_active() == want, "kernel_set_active() = %s", kernel_set_name(kernel_set_active()));
     vec_kernels vk;
@@ -1029,7 +1029,7 @@ static void bench_set(kernel_set set) {
         const weight_type *wt = &weight_types[i];
         const type_traits *t = &tab[wt->type];
         uint32_t at = t->vec_dot_type;
-        size_t wrow = ggml_row_size(wt->type, K), arow = ggml_row_size(at, K);
+        size_t wrow = quant_row_size(wt->type, K), arow = quant_row_size(at, K);
         uint8_t *w = malloc(wrow * N), *a = malloc(arow * M);
         float *y = malloc(sizeof(float) * N * M);
         for (int r = 0; r < N; r++) make_weight_row(wt, w + r * wrow, K, false);

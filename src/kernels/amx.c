@@ -321,7 +321,7 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, 
 }
 
 void amx_put_q8_k(const float *y, size_t y_row, int64_t M, int64_t K, int64_t sb, void *groups) {
-    const type_traits *q8k = ggml_type_traits(GGML_TYPE_Q8_K);
+    const type_traits *q8k = kernel_traits(GGML_TYPE_Q8_K);
     size_t gb = group_bytes(GGML_TYPE_Q4_K, K);
     uint8_t blk[292];
     for (int64_t m = 0; m < M; m++) {

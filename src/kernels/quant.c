@@ -845,26 +845,26 @@ static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 
 static void copy_scalar_table(void) { memcpy(active_traits, scalar_traits, sizeof active_traits); }
 
-const type_traits *ggml_type_traits(uint32_t type) {
+const type_traits *kernel_traits(uint32_t type) {
     if (type >= GGML_TYPE_COUNT) return NULL;
     pthread_once(&active_once, copy_scalar_table);
     return &active_traits[type];
 }
 
-const type_traits *ggml_type_traits_scalar(uint32_t type) {
+const type_traits *quant_traits(uint32_t type) {
     if (type >= GGML_TYPE_COUNT) return NULL;
     return &scalar_traits[type];
 }
 
-const char *ggml_type_name(uint32_t type) {
+const char *quant_type_name(uint32_t type) {
     static _Thread_local char buf[32];
     if (type < GGML_TYPE_COUNT && scalar_traits[type].name) return scalar_traits[type].name;
     snprintf(buf, sizeof buf, "type %u", type);
     return buf;
 }
 
-size_t ggml_row_size(uint32_t type, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
+size_t quant_row_size(uint32_t type, int64_t n) {
+    const type_traits *t = quant_traits(type);
     if (!t || t->blck_size == 0) return 0;
     return (size_t)(n / t->blck_size) * t->type_size;
 }
@@ -897,7 +897,7 @@ void quant_init(void) {
     pthread_once(&kernels_once, install_kernels);
 }
 
-const char *ggml_ftype_name(int64_t ft) {
+const char *quant_ftype_name(int64_t ft) {
     static const char *const names[] = {
         [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
         [9] = "Q5_1", [10] = "Q2_K - Medium", [11] = "Q3_K - Small", [12] = "Q3_K - Medium",
@@ -922,11 +922,11 @@ kernel_set kernel_set_active(void) {
 }
 
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
+    const type_traits *t = quant_traits(type);
     if (t && t->to_float) t->to_float(src, dst, n);
 }
 
 void quantize_row(uint32_t type, const float *src, void *dst, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
+    const type_traits *t = quant_traits(type);
     if (t && t->from_float) t->from_float(src, dst, n);
 }

@@ -60,13 +60,13 @@ typedef struct {
 const char *quant_kernel_path(void);
 
 /* NULL for ids >= GGML_TYPE_COUNT; removed ids return a row with blck_size 0. */
-const type_traits *ggml_type_traits(uint32_t type);
-const char *ggml_type_name(uint32_t type);          /* "type 99" style for unknown ids */
-size_t ggml_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
+const type_traits *kernel_traits(uint32_t type);
+const char *quant_type_name(uint32_t type);          /* "type 99" style for unknown ids */
+size_t quant_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
 
 /* llama.cpp's display name of a general.file_type value (GGUF_AND_QUANTS.md §2.3), e.g.
  * "Q4_K - Medium"; NULL for values it does not know. */
-const char *ggml_ftype_name(int64_t ftype);
+const char *quant_ftype_name(int64_t ftype);
 
 /* Pick the fastest kernels this CPU supports (may be called more than once). */
 void quant_init(void);
@@ -78,9 +78,9 @@ bool quant_amx_bf16(void);
 
 /* ---- scalar reference kernels (also the twins the SIMD tests compare against) ---- */
 
-/* The same rows as ggml_type_traits(), but vec_dot always points at the portable scalar
+/* The same rows as kernel_traits(), but vec_dot always points at the portable scalar
  * kernel, whatever quant_init() chose: the reference a SIMD kernel is tested against. */
-const type_traits *ggml_type_traits_scalar(uint32_t type);
+const type_traits *quant_traits(uint32_t type);
 
 /* dst[0..n) = src decoded (bit-exact with ggml); does nothing for types without to_float. */
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n);
