@@ -76,11 +76,11 @@ static const quant_option *find_quant_option(const char *s) {
 }
 
 static bool is_quantized(uint32_t type) {
-    const type_traits *t = kernel_traits(type);
+    const type_traits *t = quant_traits(type);
     return t && t->blck_size > 1;
 }
 
-static int64_t block_size(uint32_t type) { return kernel_traits(type)->blck_size; }
+static int64_t block_size(uint32_t type) { return quant_traits(type)->blck_size; }
 
 /* ---------------------------------------------------------------------------------------
  * Tensor order and names. llama.cpp's loader keeps tensors in a map sorted by layer number
@@ -511,7 +511,7 @@ static int plan_tensors(gguf_file *f, const quantize_args *a, tensor_plan *plans
         p->src = t;
         if (choose_type(s, t, &p->type, &p->fell_back, err)) { rc = EXIT_MODEL; break; }
         if (p->type == t->type) continue;
-        const type_traits *from = kernel_traits(t->type), *to = kernel_traits(p->type);
+        const type_traits *from = quant_traits(t->type), *to = quant_traits(p->type);
         if (!from || !from->to_float) {
             set_err(err, "%s: tensor '%s' has type %s, which cannot be converted", a->in,
                     t->name, quant_type_name(t->type));

@@ -419,7 +419,7 @@ static int parse_tensor_info(cursor *c, gguf_file *f, gguf_index *ix, uint64_t *
 
     field_at = c->pos;
     if (!read_u32(c, "type", &t->type)) return -1;
-    const type_traits *tr = kernel_traits(t->type);
+    const type_traits *tr = quant_traits(t->type);
     if (!tr) return fail(c, field_at, "has unknown type id %u", t->type);
     if (tr->blck_size <= 0)
         return fail(c, field_at, "has type id %u (%s), which was removed from ggml", t->type,

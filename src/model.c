@@ -115,7 +115,7 @@ static int check_shape(binder *b, const gguf_tensor *t, int n_dims, int64_t ne0,
 }
 
 static int check_type(binder *b, const gguf_tensor *t) {
-    const type_traits *tt = kernel_traits(t->type);
+    const type_traits *tt = quant_traits(t->type);
     if (!tt || !tt->supported || !tt->vec_dot || !tt->to_float)
         return set_err(b->err, "%s: tensor '%s' has type %s (%u), which this build does not support",
                        b->m->path, t->name, quant_type_name(t->type), t->type);

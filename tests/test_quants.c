@@ -166,7 +166,7 @@ static double reference_dot(uint32_t type, const uint8_t *w, const float *wf, ui
 static void test_table(void) {
     TEST_BEGIN("quants: type table rows of the supported weight types");
     for (size_t i = 0; i < N_WEIGHT_TYPES; i++) {
-        const type_traits *t = kernel_traits(weight_types[i].type);
+        const type_traits *t = quant_traits(weight_types[i].type);
         const type_traits *ts = quant_traits(weight_types[i].type);
         EXPECT(t && ts, "%s: no row", weight_types[i].name);
         if (!t || !ts) continue;
@@ -178,20 +178,20 @@ static void test_table(void) {
                quant_type_name(t->vec_dot_type));
         EXPECT(ts->vec_dot && ts->to_float == t->to_float && ts->blck_size == t->blck_size,
                "%s: scalar row differs", t->name);
-        const type_traits *a = kernel_traits(t->vec_dot_type);
+        const type_traits *a = quant_traits(t->vec_dot_type);
         EXPECT(a->to_float && a->from_float, "%s: activation format %s cannot be produced",
                t->name, a->name);
     }
-    EXPECT(kernel_traits(GGML_TYPE_COUNT) == NULL, "id past the table has a row");
+    EXPECT(quant_traits(GGML_TYPE_COUNT) == NULL, "id past the table has a row");
     EXPECT(quant_traits(1000) == NULL, "id past the table has a scalar row");
     EXPECT(strcmp(quant_type_name(99), "type 99") == 0, "unknown name %s", quant_type_name(99));
-    EXPECT(kernel_traits(4)->blck_size == 0 && quant_row_size(4, 32) == 0, "removed id 4");
+    EXPECT(quant_traits(4)->blck_size == 0 && quant_row_size(4, 32) == 0, "removed id 4");
     EXPECT(quant_row_size(GGML_TYPE_Q4_K, 512) == 288, "Q4_K row of 512");
     EXPECT(quant_row_size(GGML_TYPE_Q8_K, 512) == 584, "Q8_K row of 512");
-    EXPECT(!kernel_traits(GGML_TYPE_Q8_K)->supported && !kernel_traits(GGML_TYPE_Q8_1)->supported,
+    EXPECT(!quant_traits(GGML_TYPE_Q8_K)->supported && !quant_traits(GGML_TYPE_Q8_1)->supported,
            "activation-only formats must not be weight types");
-    EXPECT(!kernel_traits(GGML_TYPE_IQ2_XXS)->supported &&
-               !kernel_traits(GGML_TYPE_IQ2_XXS)->to_float, "IQ2_XXS claims support");
+    EXPECT(!quant_traits(GGML_TYPE_IQ2_XXS)->supported &&
+               !quant_traits(GGML_TYPE_IQ2_XXS)->to_float, "IQ2_XXS claims support");
     TEST_END();
 }
 
