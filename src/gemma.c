@@ -6,6 +6,7 @@
 
 #include "forward.h"
 #include "model.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "sampler.h"
 #include "threads.h"
@@ -13,7 +14,7 @@
 #include "util.h"
 
 gemma_model *gemma_model_load(const char *path, char *err) {
-    quant_init();
+    (void)kernels_active(); /* the kernel set is chosen (and its warning printed) up front */
     return model_load(path, err);
 }
 
@@ -114,12 +115,11 @@ void gemma_sampler_accept(gemma_sampler *s, int32_t id) { sampler_accept(s, id);
 uint64_t gemma_sampler_seed(const gemma_sampler *s) { return sampler_seed(s); }
 
 float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char *err) {
-    quant_init();
     gguf_file *f = gguf_open(path, err);
     if (!f) return NULL;
     float *out = NULL;
     const gguf_tensor *t = gguf_find_tensor(f, name);
-    const type_traits *tt = t ? kernel_traits(t->type) : NULL;
+    const type_traits *tt = t ? quant_traits(t->type) : NULL;
     if (!t) {
         set_err(err, "%s: no tensor named '%s'", path, name);
     } else if (!tt || !tt->to_float) {
@@ -142,7 +142,4 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
     return out;
 }
 
-const char *gemma_kernel_path(void) {
-    quant_init();
-    return quant_kernel_path();
-}
+const char *gemma_kernel_path(void) { return kernels_active()->name; }

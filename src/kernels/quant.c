@@ -11,11 +11,9 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cpu.h"
 #include "kernels.h"
 #include "util.h"
 
@@ -838,19 +836,6 @@ static const type_traits scalar_traits[GGML_TYPE_COUNT] = {
     [GGML_TYPE_Q2_0] = {"Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
 };
 
-/* The table everyone else uses: a copy of the scalar one whose vec_dot entries quant_init()
- * may point at faster kernels. Copied once, on first use, whichever function comes first. */
-static type_traits active_traits[GGML_TYPE_COUNT];
-static pthread_once_t active_once = PTHREAD_ONCE_INIT;
-
-static void copy_scalar_table(void) { memcpy(active_traits, scalar_traits, sizeof active_traits); }
-
-const type_traits *kernel_traits(uint32_t type) {
-    if (type >= GGML_TYPE_COUNT) return NULL;
-    pthread_once(&active_once, copy_scalar_table);
-    return &active_traits[type];
-}
-
 const type_traits *quant_traits(uint32_t type) {
     if (type >= GGML_TYPE_COUNT) return NULL;
     return &scalar_traits[type];
@@ -869,34 +854,6 @@ size_t quant_row_size(uint32_t type, int64_t n) {
     return (size_t)(n / t->blck_size) * t->type_size;
 }
 
-/* ---- dispatch: the fastest kernel set this CPU and OS support (cpu.h) ---- */
-
-static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
-static kernel_set active_set = KERNELS_SCALAR;
-
-static void install_kernels(void) {
-    char warn[256];
-    kernel_set s = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), warn, sizeof warn);
-    if (warn[0]) fprintf(stderr, "gemma: %s\n", warn);
-    kernels_install(active_traits, s);
-    active_set = s;
-}
-
-bool quant_amx(void) {
-    quant_init();
-    return active_set == KERNELS_AMX;
-}
-
-bool quant_amx_bf16(void) { return quant_amx() && cpu_get()->has_amx_bf16; }
-
-
-/* Call before the table is used by several threads (model loading does): the kernel
- * pointers are written once, here. */
-void quant_init(void) {
-    pthread_once(&active_once, copy_scalar_table);
-    pthread_once(&kernels_once, install_kernels);
-}
-
 const char *quant_ftype_name(int64_t ft) {
     static const char *const names[] = {
         [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
@@ -912,13 +869,6 @@ const char *quant_ftype_name(int64_t ft) {
         [41] = "Q2_0",
     };
     return ft >= 0 && ft < (int64_t)(sizeof names / sizeof names[0]) ? names[ft] : NULL;
-}
-
-const char *quant_kernel_path(void) { return kernel_set_name(active_set); }
-
-kernel_set kernel_set_active(void) {
-    quant_init();
-    return active_set;
 }
 
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n) {
