@@ -1296,13 +1296,7 @@ static float amx_attn_probs(const float *s, int n, int a, int b, float *m, void 
 
 /* ---- the installer: one per build (amx_emulated.c: the emulated tiles) ---- */
 
-#if defined(AMX_EMULATED)
-#define AMX_INSTALL amx_install_emulated
-#else
-#define AMX_INSTALL amx_install_real
-#endif
-
-static void AMX_INSTALL(kernel_set *k, bool bf16) {
+static void install(kernel_set *k, bool bf16) {
     quantize_q8_k = k->type[GGML_TYPE_Q8_K].from_float;
     tile_kernels *t = &k->tile;
     t->group = AMX_TOKENS;
@@ -1334,9 +1328,9 @@ static void AMX_INSTALL(kernel_set *k, bool bf16) {
 }
 
 #if defined(AMX_EMULATED)
-void kernels_amx_emulated_install(kernel_set *k) { amx_install_emulated(k, true); }
+void kernels_amx_emulated_install(kernel_set *k) { install(k, true); }
 #else
-void kernels_amx_install(kernel_set *k, bool bf16) { amx_install_real(k, bf16); }
+void kernels_amx_install(kernel_set *k, bool bf16) { install(k, bf16); }
 #endif
 
 #else
