@@ -16,6 +16,8 @@ ifneq (,$(findstring x86_64,$(MACHINE)))
 ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 ISA_FLAGS_amx    = $(ISA_FLAGS_avx512) -mamx-tile -mamx-int8 -mamx-bf16 -mprfchw
+# amx.c again, with the tile instructions emulated in C (src/kernels/amx_ops.h)
+ISA_FLAGS_amx_emulated = $(ISA_FLAGS_avx512)
 endif
 ifneq (,$(findstring aarch64,$(MACHINE)))
 ISA_FLAGS_neon   = -march=armv8.2-a+dotprod+fp16

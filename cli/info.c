@@ -124,7 +124,7 @@ static void sb_count(sbuf *b, uint64_t n) {
  * Names: file types (doc/gguf.md#file-types, llama.cpp's display names) and the published
  * sizes, which llama.cpp tells apart by layer count alone (doc/model.md#size-names). */
 
-static const char *file_type_name(int64_t ft) { return ggml_ftype_name(ft); }
+static const char *file_type_name(int64_t ft) { return quant_ftype_name(ft); }
 
 /* llama.cpp's guess when general.file_type is absent: the type most tensors have (the first
  * to reach the maximum, in the loader's order), mapped to its "mostly" file type. */
@@ -577,7 +577,7 @@ static void text_report(sbuf *b, const model_info *mi, bool tensors) {
         sb_printf(b, mi->file_type_guessed ? " (guessed: no general.file_type)\n" : "\n");
         for (int i = 0; i < mi->n_types; i++) {
             sb_printf(b, LABEL "%-6s %5" PRIu64 " tensor%s ", i ? "" : "tensor types:",
-                      ggml_type_name(mi->types[i].type), mi->types[i].count,
+                      quant_type_name(mi->types[i].type), mi->types[i].count,
                       mi->types[i].count == 1 ? " " : "s");
             sb_size(b, mi->types[i].bytes);
             sb_printf(b, " (%.1f%%)\n", mi->tensor_bytes ? 100.0 * (double)mi->types[i].bytes / (double)mi->tensor_bytes : 0.0);
@@ -679,7 +679,7 @@ static void text_report(sbuf *b, const model_info *mi, bool tensors) {
         sb_printf(b, "tensors: (index, name, type, shape, bytes, file offset)\n");
         for (uint64_t i = 0; i < f->n_tensors; i++) {
             const gguf_tensor *t = &f->tensors[i];
-            sb_printf(b, "%6" PRIu64 "  %-40s %-7s ", i, t->name, ggml_type_name(t->type));
+            sb_printf(b, "%6" PRIu64 "  %-40s %-7s ", i, t->name, quant_type_name(t->type));
             size_t before = b->len;
             sb_shape(b, t);
             for (size_t w = b->len - before; w < 22; w++) sb_putc(b, ' ');
@@ -743,7 +743,7 @@ static void json_report(sbuf *b, const model_info *mi, bool tensors) {
     sb_putc(b, '[');
     for (int i = 0; i < mi->n_types; i++)
         sb_printf(b, "%s{\"type\": \"%s\", \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
-                  i ? ", " : "", ggml_type_name(mi->types[i].type), mi->types[i].count, mi->types[i].bytes);
+                  i ? ", " : "", quant_type_name(mi->types[i].type), mi->types[i].count, mi->types[i].bytes);
     sb_putc(b, ']');
 
     json_key(b, "hparams", &first);
@@ -816,7 +816,7 @@ static void json_report(sbuf *b, const model_info *mi, bool tensors) {
             const gguf_tensor *t = &f->tensors[i];
             sb_printf(b, "%s\n    {\"name\": ", i ? "," : "");
             sb_json_str(b, cstr(t->name));
-            sb_printf(b, ", \"type\": \"%s\", \"shape\": ", ggml_type_name(t->type));
+            sb_printf(b, ", \"type\": \"%s\", \"shape\": ", quant_type_name(t->type));
             sb_shape(b, t);
             sb_printf(b, ", \"bytes\": %" PRIu64 ", \"offset\": %" PRIu64 ", \"file_offset\": %" PRIu64 "}",
                       t->nbytes, t->offset, f->data_offset + t->offset);

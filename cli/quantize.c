@@ -75,11 +75,11 @@ static const quant_option *find_quant_option(const char *s) {
 }
 
 static bool is_quantized(uint32_t type) {
-    const type_traits *t = ggml_type_traits(type);
+    const type_traits *t = quant_traits(type);
     return t && t->blck_size > 1;
 }
 
-static int64_t block_size(uint32_t type) { return ggml_type_traits(type)->blck_size; }
+static int64_t block_size(uint32_t type) { return quant_traits(type)->blck_size; }
 
 /* ---------------------------------------------------------------------------------------
  * Tensor order and names. llama.cpp's loader keeps tensors in a map sorted by layer number
@@ -345,7 +345,7 @@ static void convert_rows(void *ctx, int ith, int nth) {
     convert_job *j = ctx;
     const gguf_tensor *src = j->plan->src;
     const int64_t ne0 = src->ne[0];
-    const size_t src_row = ggml_row_size(src->type, ne0), dst_row = ggml_row_size(j->plan->type, ne0);
+    const size_t src_row = quant_row_size(src->type, ne0), dst_row = quant_row_size(j->plan->type, ne0);
     float *buf = j->scratch[ith];
     for (int64_t c; (c = atomic_fetch_add(&j->next_chunk, 1) * j->rows_per_chunk) < j->n_rows;) {
         int64_t end = c + j->rows_per_chunk < j->n_rows ? c + j->rows_per_chunk : j->n_rows;
@@ -389,10 +389,10 @@ static void report_tensor(const convert_job *j, const tensor_plan *p, const gguf
     int index = (int)(p - j->plans) + 1;
     if (p->type == p->src->type)
         logf_("[%4d/%4d] %-36s %-20s %-6s           %10s\n", index, j->n_plans, p->src->name,
-              shape, ggml_type_name(p->type), fmt_size(a, sizeof a, wt->nbytes));
+              shape, quant_type_name(p->type), fmt_size(a, sizeof a, wt->nbytes));
     else
         logf_("[%4d/%4d] %-36s %-20s %-6s -> %-6s %10s -> %s%s\n", index, j->n_plans,
-              p->src->name, shape, ggml_type_name(p->src->type), ggml_type_name(p->type),
+              p->src->name, shape, quant_type_name(p->src->type), quant_type_name(p->type),
               fmt_size(a, sizeof a, p->src->nbytes), fmt_size(b, sizeof b, wt->nbytes),
               p->fell_back ? " (fallback: row length)" : "");
 }
@@ -511,19 +511,19 @@ static int plan_tensors(gguf_file *f, const quantize_args *a, tensor_plan *plans
         p->src = t;
         if (choose_type(s, t, &p->type, &p->fell_back, err)) { rc = EXIT_MODEL; break; }
         if (p->type == t->type) continue;
-        const type_traits *from = ggml_type_traits(t->type), *to = ggml_type_traits(p->type);
+        const type_traits *from = quant_traits(t->type), *to = quant_traits(p->type);
         if (!from || !from->to_float) {
             set_err(err, "%s: tensor '%s' has type %s, which cannot be converted", a->in,
-                    t->name, ggml_type_name(t->type));
+                    t->name, quant_type_name(t->type));
             rc = EXIT_MODEL;
         } else if (!to || !to->from_float) {
             set_err(err, "%s: no quantizer for type %s (tensor '%s')", a->in,
-                    ggml_type_name(p->type), t->name);
+                    quant_type_name(p->type), t->name);
             rc = EXIT_RUNTIME;
         } else if (is_quantized(t->type) && !a->allow_requantize) {
             set_err(err, "%s: tensor '%s' is already quantized (%s); requantizing loses "
                     "quality, pass --allow-requantize to do it anyway", a->in, t->name,
-                    ggml_type_name(t->type));
+                    quant_type_name(t->type));
             rc = EXIT_USAGE;
         }
     }

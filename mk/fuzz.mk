@@ -43,6 +43,9 @@ $(FUZZ_BUILD)/obj/%.o: %.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call fuzz_cov,$*) $(call isa_flags,$<) -c -o $@ $<
 
+# amx_emulated.c is amx.c compiled once more (the tiles emulated).
+$(FUZZ_BUILD)/obj/src/kernels/amx_emulated.o: src/kernels/amx.c
+
 # The CLI's main() under another name, so fuzz_args can call it (libFuzzer owns main).
 $(FUZZ_BUILD)/obj/cli_main.o: cli/main.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Dmain=gemma_cli_main -c -o $@ $<

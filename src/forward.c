@@ -19,8 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/amx.h"
-#include "kernels/cpu.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "util.h"
 
@@ -58,9 +57,9 @@ static void add_scaled(float *restrict y, const float *restrict x, float a, floa
 }
 
 /* RMSNorm(x; w) = x / sqrt(mean(x^2) + eps) * w; w == NULL is the weightless form; out may
- * be x. The kernel of the chosen set (cpu.h) takes the sum of squares in double. */
+ * be x. The kernel of the active set (kernels/dispatch.h) takes the sum of squares in double. */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    vec_kernels_active()->rmsnorm(out, x, w, n, eps);
+    kernels_active()->vec.rmsnorm(out, x, w, n, eps);
 }
 
 static inline float softcap(float x, float cap) { return cap * tanhf(x / cap); }
@@ -94,18 +93,11 @@ static void rotate_pairs(float *restrict lo, float *restrict hi, const float *re
 }
 static void rope(float *v, int half, const float *cs, const float *sn) { rotate_pairs(v, v + half, cs, sn, half); }
 
-/* y[M][w->ne[1]] = x[M][w->ne[0]] · W^T, for a whole matrix (e < 0) or expert e of a
- * stack; several products of the same x go to matmul_many in one pass. */
-static matmul_part part(float *y, const weight *w, int e) {
-    const uint8_t *rows = (const uint8_t *)w->data + (e < 0 ? 0 : (size_t)e * (size_t)w->ne[1] * w->row_bytes);
-    return (matmul_part){y, rows, w->type, w->ne[1]};
-}
+/* y[M][w->ne[1]] = x[M][w->ne[0]] · W^T; several products of the same x go to
+ * matmul_many in one pass. */
+static matmul_part part(float *y, const weight *w) { return (matmul_part){y, w->data, w->type, w->ne[1]}; }
 static void mm(gemma_context *c, float *y, const weight *w, const float *x, int M) {
     matmul(&c->mm, y, w->data, w->type, w->ne[1], w->ne[0], x, M);
-}
-static void mm_expert(gemma_context *c, float *y, const weight *w, int e, const float *x, int M) {
-    matmul_part p = part(y, w, e);
-    matmul_many(&c->mm, &p, 1, w->ne[0], x, M);
 }
 static void mm2(gemma_context *c, matmul_part p0, matmul_part p1, int64_t K, const float *x, int M) {
     matmul_part p[2] = {p0, p1};
@@ -116,40 +108,11 @@ static void mm2(gemma_context *c, matmul_part p0, matmul_part p1, int64_t K, con
  * Row-parallel loops: the element-wise work between the matrix products (norms, GeGLU,
  * residual adds) is spread over the thread pool in chunks of rows when there is enough of
  * it to pay for waking the threads (prefill); decode runs it inline. Rows are independent,
- * so the results do not depend on the number of threads. */
-
-typedef void (*rows_fn)(const void *arg, int r0, int r1);
-
-typedef struct {
-    rows_fn fn;
-    const void *arg;
-    int n, chunk;
-    chunk_counter next;
-} rows_job;
-
-#define PARALLEL_MIN_WORK 32768 /* floats touched; below this one thread is faster */
-
-static void rows_worker(void *p, int ith, int nth) {
-    (void)ith;
-    (void)nth;
-    rows_job *j = p;
-    for (int ch = chunks_next(&j->next); ch * j->chunk < j->n; ch = chunks_next(&j->next)) {
-        int r0 = ch * j->chunk, r1 = r0 + j->chunk < j->n ? r0 + j->chunk : j->n;
-        j->fn(j->arg, r0, r1);
-    }
-}
+ * so the results do not depend on the number of threads (threads.h: pool_for_rows). */
 
 /* fn(arg, r0, r1) over the rows [0, n) of `width` floats each */
 static void for_rows(gemma_context *c, int n, int64_t width, rows_fn fn, const void *arg) {
-    int nth = pool_size(c->pool);
-    if (nth == 1 || n < 2 || (int64_t)n * width < PARALLEL_MIN_WORK) {
-        fn(arg, 0, n);
-        return;
-    }
-    rows_job j = {fn, arg, n, 0, {0}};
-    j.chunk = (n + 4 * nth - 1) / (4 * nth); /* four chunks per thread evens out the load */
-    chunks_reset(&j.next);
-    pool_run(c->pool, rows_worker, &j);
+    pool_for_rows(c->pool, n, width, fn, arg);
 }
 
 /* out row r = RMSNorm(in row r; w) (out may be in) */
@@ -186,10 +149,10 @@ static void residual(gemma_context *c, float *o, const float *w, float s, int M)
 }
 
 /* GeGLU's gating, out row r = gelu(gate row r) * (up row r), n wide, each with its own row
- * stride (the fused expert tensor gives gate and up halves of one row; the per-layer
- * embedding multiplies by a slice of a wider row). out may be gate. GELU is the tanh
- * approximation evaluated as llama.cpp does (doc/forward.md#gelu): for |x| < 10 through a
- * table of f16-rounded results indexed by the f16-rounded input (kernels/scalar.c). */
+ * stride (the per-layer embedding multiplies by a slice of a wider row; the feed-forward's
+ * gating is matmul_ffn's). out may be gate. GELU is the tanh approximation evaluated as
+ * llama.cpp does (doc/forward.md#gelu): for |x| < 10 through a table of f16-rounded
+ * results indexed by the f16-rounded input (kernels/scalar.c). */
 typedef struct {
     float *out;
     const float *gate, *up;
@@ -199,7 +162,7 @@ typedef struct {
 
 static void geglu_rows(const void *arg, int r0, int r1) {
     const geglu_args *a = arg;
-    const vec_kernels *k = vec_kernels_active();
+    const vec_kernels *k = &kernels_active()->vec;
     for (int r = r0; r < r1; r++) {
         float *o = a->out + (size_t)r * a->out_stride;
         const float *g = a->gate + (size_t)r * a->gate_stride, *u = a->up + (size_t)r * a->up_stride;
@@ -276,11 +239,13 @@ static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
 #define Q_BLOCK 16  /* query rows per task: a key's row serves all of them while in L1 */
 #define K_BLOCK 512         /* keys per step: larger steps mean fewer horizontal sums in P·V */
 
-/* per-thread scratch floats: scores, the P·V product, running max and sum; for the AMX
- * tiles also the queries and the probabilities split in bf16 parts (3 and 2, 2 bytes each) */
-static size_t attn_scratch_floats(int head_dim) {
-    return (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK +
-           (size_t)Q_BLOCK * head_dim * 3 / 2 + (size_t)Q_BLOCK * K_BLOCK;
+/* per-thread scratch floats: scores, the P·V product, running max and sum; with the tile
+ * kernels' attention (kernels/dispatch.h) also a block's queries and probabilities in the
+ * form they take */
+static size_t attn_scratch_floats(const tile_kernels *t, int head_dim) {
+    size_t n = (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK;
+    if (t->attn_supports) n += (t->query_size(head_dim) + t->prob_size(K_BLOCK) + sizeof(float) - 1) / sizeof(float);
+    return n;
 }
 
 /* s[j * s_stride + i] = dot(row i of w, row j of a) over n floats, i < nw, j < na; strides
@@ -289,7 +254,7 @@ static size_t attn_scratch_floats(int head_dim) {
  * one gets row dots. */
 static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_stride,
                      const float *a, size_t a_stride, int nw, int na) {
-    const type_traits *tt = ggml_type_traits(GGML_TYPE_F32);
+    const type_traits *tt = kernel_traits(GGML_TYPE_F32);
     for (int i0 = 0; i0 < nw; i0 += GEMM_MAX_NW) {
         int cnt = nw - i0 < GEMM_MAX_NW ? nw - i0 : GEMM_MAX_NW;
         const float *wi = w + (size_t)i0 * w_stride;
@@ -311,7 +276,7 @@ typedef struct {
     const layer_weights *l;
     const kv_layer *kv;
     int M, pos0, n_qblk;
-    bool tiles;       /* on the AMX tiles, from c->kv_tiles */
+    const tile_kernels *tiles; /* on the tile kernels, from c->kv_packed; NULL: vector */
     chunk_counter next;
 } attn_job;
 
@@ -340,8 +305,8 @@ static void prepare_queries(const attn_job *j, int h, int i0, int n) {
  * updated running max and sum; returns the factor for what was summed before.
  * Weights below FLT_MIN (keys more than ~87 below the max, common on Gemma 4 whose scores
  * are not scaled down) are flushed to zero: they cannot change an f32 sum that holds a 1,
- * and subnormal operands send the FMAs of P·V through a microcode assist on x86, which
- * made attention 30x slower. */
+ * and subnormal operands send the FMAs of P·V through a microcode assist on many CPUs
+ * (measured on the development machine: attention 30x slower). */
 static float softmax_step(float *s, int n, int a, int b, float cap, float *m, float *l) {
     float mx = *m;
     for (int k = a; k <= b; k++) {
@@ -416,23 +381,23 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
 }
 
-#if defined(__x86_64__)
-/* attend() on the AMX tiles (amx.h): the same steps, with S = Q K^T (at f32 precision) and
- * P V (to about 2^-16) taken on bf16 tiles from the layer's packed keys and values. A step starts
- * and ends on a multiple of 32 cells (the tiles' granule); the cells it takes in beyond its
- * keys are masked like any invisible key. */
+/* attend() on the tile kernels (kernels/dispatch.h): the same steps, with S = Q K^T and
+ * P V taken by the set's attention entries from the layer's packed keys and values, to the
+ * precision its file documents. A step starts and ends on a multiple of the packing's block
+ * of cells; the cells it takes in beyond its keys are masked like any invisible key. */
 static void attend_tiles(const attn_job *j, int h, int i0, int nq, float *scratch) {
+    const tile_kernels *t = j->tiles;
     gemma_context *c = j->c;
     const layer_weights *l = j->l;
     const kv_layer *kv = j->kv;
-    int hd = l->head_dim, qd = l->n_head * hd, len = kv->len;
+    int hd = l->head_dim, qd = l->n_head * hd, len = kv->len, kb = t->kv_block;
     int g = h / (l->n_head / l->n_head_kv);
     float cap = c->m->attn_softcap;
     float *S = scratch, *T = S + Q_BLOCK * K_BLOCK, *m = T + (size_t)Q_BLOCK * hd, *sum = m + Q_BLOCK;
-    uint16_t *qs = (uint16_t *)(void *)(sum + Q_BLOCK), *ps = qs + (size_t)3 * Q_BLOCK * hd;
+    uint8_t *qt = (uint8_t *)(sum + Q_BLOCK), *pt = qt + t->query_size(hd);
     const float *q = c->q + (size_t)i0 * qd + (size_t)h * hd;
     float *out = c->att + (size_t)i0 * qd + (size_t)h * hd;
-    const uint8_t *kvt = (const uint8_t *)c->kv_tiles + (size_t)g * c->kv_tiles_head;
+    const uint8_t *kvt = (const uint8_t *)c->kv_packed.data + (size_t)g * c->kv_packed.head_bytes;
     int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
 
     for (int r = 0; r < nq; r++) {
@@ -440,37 +405,36 @@ static void attend_tiles(const attn_job *j, int h, int i0, int nq, float *scratc
         sum[r] = 0.0f;
         memset(out + (size_t)r * qd, 0, (size_t)hd * sizeof(float));
     }
-    amx_split_rows(q, (size_t)qd, 0, nq - 1, hd, 3, qs);
+    t->attn_queries(q, (size_t)qd, nq, hd, qt);
     for (int k0 = first_key(j, p0), nk; k0 <= p1; k0 += nk) {
-        int slot = k0 % len, c0 = slot & ~31, off = slot - c0;
+        int slot = k0 % len, c0 = slot - slot % kb, off = slot - c0;
         nk = p1 - k0 + 1;
         if (nk > K_BLOCK - off) nk = K_BLOCK - off;
         if (nk > len - slot) nk = len - slot;
-        int n = (off + nk + 31) & ~31; /* cells c0 .. c0 + n - 1; key k0 is cell off */
+        int n = (off + nk + kb - 1) / kb * kb; /* cells c0 .. c0 + n - 1; key k0 is cell off */
         int ra = k0 > p0 ? k0 - p0 : 0, rb = nq - 1;
         while (rb >= ra && first_key(j, p0 + rb) > k0 + nk - 1) rb--;
         if (rb < ra) continue;
 
-        amx_attn_scores(S, K_BLOCK, qs, hd, kvt, len, c0, n);
+        t->attn_scores(S, K_BLOCK, qt, hd, kvt, len, c0, n);
         float alpha[Q_BLOCK];
-        for (int r = 0; r < Q_BLOCK; r++) { /* the softmax step, straight into P's tiles */
-            uint16_t *pr = ps + (size_t)r * n;
-            if (r < ra || r > rb) {
-                memset(pr, 0, (size_t)n * sizeof(uint16_t));
-                memset(pr + (size_t)Q_BLOCK * n, 0, (size_t)n * sizeof(uint16_t));
+        for (int r = 0; r < Q_BLOCK; r++) { /* the softmax step, straight into P's form */
+            float *sr = S + (size_t)r * K_BLOCK;
+            if (r < ra || r > rb) { /* a row that sees none of these keys: P's row is zero */
+                t->attn_probs(sr, n, 1, 0, &m[r], pt, r);
                 continue;
             }
             int p = p0 + r, a = first_key(j, p) - k0, b = p - k0;
             a = (a > 0 ? a : 0) + off;
             b = (b < nk - 1 ? b : nk - 1) + off;
-            float *sr = S + (size_t)r * K_BLOCK, m_old = m[r];
+            float m_old = m[r];
             if (cap > 0) for (int k = a; k <= b; k++) sr[k] = softcap(sr[k], cap);
-            float e_sum = amx_softmax_row(sr, n, a, b, &m[r], pr);
+            float e_sum = t->attn_probs(sr, n, a, b, &m[r], pt, r);
             alpha[r] = expf(m_old - m[r]); /* 0 on the first step (m = -inf) */
             if (alpha[r] < FLT_MIN) alpha[r] = 0.0f;
             sum[r] = sum[r] * alpha[r] + e_sum;
         }
-        amx_attn_values(T, (size_t)hd, ps, n, kvt, len, hd, c0);
+        t->attn_values(T, (size_t)hd, pt, n, kvt, len, hd, c0);
         for (int r = ra; r <= rb; r++)
             rescale_add(out + (size_t)r * qd, alpha[r], T + (size_t)r * hd, hd);
     }
@@ -478,17 +442,17 @@ static void attend_tiles(const attn_job *j, int h, int i0, int nq, float *scratc
 }
 
 /* Pack the cells this batch reads of layer kv (the positions its queries see) into
- * c->kv_tiles: rows = (kv head, 32-cell block) pairs. */
-typedef struct { gemma_context *c; const kv_layer *kv; int hd, b0, nb; } kv_pack_args;
+ * c->kv_packed: rows = (kv head, block of cells) pairs. */
+typedef struct { gemma_context *c; const tile_kernels *t; const kv_layer *kv; int hd, b0, nb; } kv_pack_args;
 
 static void kv_pack_rows(const void *arg, int r0, int r1) {
     const kv_pack_args *a = arg;
     const kv_layer *kv = a->kv;
     for (int r = r0; r < r1; r++) {
         int g = r / a->nb, b = a->b0 + r % a->nb;
-        amx_kv_pack(kv->k + (size_t)g * a->hd, (size_t)kv->kv_dim, kv->v + (size_t)g * a->hd * kv->v_stride,
-                    (size_t)kv->v_stride, a->hd, kv->len, b, b + 1,
-                    (uint8_t *)a->c->kv_tiles + (size_t)g * a->c->kv_tiles_head);
+        a->t->kv_pack(kv->k + (size_t)g * a->hd, (size_t)kv->kv_dim, kv->v + (size_t)g * a->hd * kv->v_stride,
+                      (size_t)kv->v_stride, a->hd, kv->len, b, b + 1,
+                      (uint8_t *)a->c->kv_packed.data + (size_t)g * a->c->kv_packed.head_bytes);
     }
 }
 
@@ -496,20 +460,20 @@ static void kv_pack_rows(const void *arg, int r0, int r1) {
  * cache packed, unless a cache was written since. */
 static void kv_pack(gemma_context *c, const attn_job *j, int src) {
     const kv_layer *kv = j->kv;
-    int hd = j->l->head_dim, len = kv->len, lo = first_key(j, j->pos0), hi = j->pos0 + j->M - 1;
-    int b0 = 0, b1 = (len + 31) / 32;
+    int hd = j->l->head_dim, len = kv->len, kb = j->tiles->kv_block;
+    int lo = first_key(j, j->pos0), hi = j->pos0 + j->M - 1;
+    int b0 = 0, b1 = (len + kb - 1) / kb;
     if (hi - lo + 1 < len && lo % len <= hi % len) { /* no wrap: only the blocks in between */
-        b0 = lo % len / 32;
-        b1 = hi % len / 32 + 1;
+        b0 = lo % len / kb;
+        b1 = hi % len / kb + 1;
     }
-    if (c->kv_tiles_src == src && c->kv_tiles_b0 <= b0 && b1 <= c->kv_tiles_b1) return;
-    kv_pack_args a = {c, kv, hd, b0, b1 - b0};
-    for_rows(c, j->l->n_head_kv * (b1 - b0), (int64_t)32 * hd * 2, kv_pack_rows, &a);
-    c->kv_tiles_src = src;
-    c->kv_tiles_b0 = b0;
-    c->kv_tiles_b1 = b1;
+    if (c->kv_packed.layer == src && c->kv_packed.b0 <= b0 && b1 <= c->kv_packed.b1) return;
+    kv_pack_args a = {c, j->tiles, kv, hd, b0, b1 - b0};
+    for_rows(c, j->l->n_head_kv * (b1 - b0), (int64_t)kb * hd * 2, kv_pack_rows, &a);
+    c->kv_packed.layer = src;
+    c->kv_packed.b0 = b0;
+    c->kv_packed.b1 = b1;
 }
-#endif
 
 /* Tasks (query block, head), the blocks with the most keys (the last ones) first so that
  * no thread is left with a long task at the end. */
@@ -517,18 +481,13 @@ static void attn_worker(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *j = arg;
     int nh = j->l->n_head;
-    float *scratch = j->c->scores + (size_t)ith * attn_scratch_floats(j->c->head_dim_max);
+    float *scratch = j->c->scores + (size_t)ith * j->c->scores_each;
     for (int t = chunks_next(&j->next); t < j->n_qblk * nh; t = chunks_next(&j->next)) {
         int qb = j->n_qblk - 1 - t / nh, h = t % nh;
         int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
         prepare_queries(j, h, i0, nq);
-#if defined(__x86_64__)
-        if (j->tiles) {
-            attend_tiles(j, h, i0, nq, scratch);
-            continue;
-        }
-#endif
-        attend(j, h, i0, nq, scratch);
+        if (j->tiles) attend_tiles(j, h, i0, nq, scratch);
+        else attend(j, h, i0, nq, scratch);
     }
 }
 
@@ -580,24 +539,25 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
     if (!l->has_kv) {
         mm(c, c->q, &l->wq, c->h, M);
     } else if (l->v_from_k) {
-        mm2(c, part(c->q, &l->wq, -1), part(c->k, &l->wk, -1), l->wq.ne[0], c->h, M);
+        mm2(c, part(c->q, &l->wq), part(c->k, &l->wk), l->wq.ne[0], c->h, M);
         memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
     } else {
-        matmul_part p[3] = {part(c->q, &l->wq, -1), part(c->k, &l->wk, -1), part(c->v, &l->wv, -1)};
+        matmul_part p[3] = {part(c->q, &l->wq), part(c->k, &l->wk), part(c->v, &l->wv)};
         matmul_many(&c->mm, p, 3, l->wq.ne[0], c->h, M);
     }
     if (l->has_kv) {
         kv_args a = {c, il, pos0};
         for_rows(c, M, 2 * kvd, store_kv_rows, &a);
-        c->kv_tiles_src = -1; /* a cache changed: what kv_tiles holds may be stale */
+        c->kv_packed.layer = -1; /* a cache changed: what kv_packed holds may be stale */
     }
 
-    attn_job j = {c, l, &c->kv[l->kv_source], M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, false, {0}};
-#if defined(__x86_64__)
-    /* on the AMX tiles with the matmuls of the batch, when the heads fit them */
-    j.tiles = c->kv_tiles && l->head_dim % 32 == 0 && matmul_amx_batch(M);
-    if (j.tiles) kv_pack(c, &j, l->kv_source);
-#endif
+    attn_job j = {c, l, &c->kv[l->kv_source], M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, NULL, {0}};
+    /* on the tile kernels with the matmuls of the batch, when the heads fit them */
+    const tile_kernels *t = &kernels_active()->tile;
+    if (c->kv_packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
+        j.tiles = t;
+        kv_pack(c, &j, l->kv_source);
+    }
     chunks_reset(&j.next);
     pool_run(c->pool, attn_worker, &j);
 
@@ -606,25 +566,37 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * Feed-forward: GeGLU, FFN(h) = W_down · (gelu(W_gate · h) * (W_up · h)) */
+ * Feed-forward: GeGLU, FFN(h) = W_down · (gelu(W_gate · h) * (W_up · h)), one matmul_ffn
+ * whatever the kernels (fused on the tile kernels where they take it). */
 
-static void geglu(gemma_context *c, float *out, const weight *gate, const weight *up,
-                  const weight *down, const float *h, int M) {
-    int F = (int)gate->ne[1];
-    if (gate->type == up->type && matmul_fuses_ffn(gate->type, down->type, gate->ne[0], F, M)) {
-        /* on the AMX tiles, the intermediate goes from gate and up straight into down's input */
-        matmul_ffn(&c->mm, out, gate->data, up->data, gate->type, down->data, down->type, gate->ne[0], F, h, M);
-        return;
-    }
-    if (gate->type == up->type && matmul_fuses_geglu(gate->type, gate->ne[0], M)) {
-        /* on the AMX tiles, gelu(g) * u is applied to each output tile in registers */
-        matmul_geglu(&c->mm, c->gate, gate->data, up->data, gate->type, F, gate->ne[0], h, M);
+static void ffn(gemma_context *c, float *out, const weight *gate, const weight *up, const weight *down,
+                const float *h, int M) {
+    matmul_ffn_weights w = {gate->data, up->data, down->data, gate->type, up->type, down->type,
+                            gate->ne[0], gate->ne[1], false};
+    matmul_ffn(&c->mm, out, &w, h, M, c->ffn_mid);
+}
+
+/* Expert e's feed-forward: its rows of the gate and up stacks, or of the fused stack whose
+ * expert e holds F gate rows and then F up rows; its down matrix. */
+static matmul_ffn_weights expert_ffn(const gemma_model *m, const layer_weights *l, int e) {
+    int64_t E = m->n_embd, F = m->n_ff_exp;
+    matmul_ffn_weights w = {0};
+    if (l->gate_up_exps.data) {
+        w.gate = (const uint8_t *)l->gate_up_exps.data + (size_t)e * 2 * F * l->gate_up_exps.row_bytes;
+        w.up = (const uint8_t *)w.gate + (size_t)F * l->gate_up_exps.row_bytes;
+        w.gate_type = w.up_type = l->gate_up_exps.type;
+        w.stacked = true;
     } else {
-        mm2(c, part(c->gate, gate, -1), part(c->up, up, -1), gate->ne[0], h, M);
-        geglu_args a = {c->gate, c->gate, c->up, (size_t)F, (size_t)F, (size_t)F, F};
-        gelu_mul(c, &a, M);
+        w.gate = (const uint8_t *)l->gate_exps.data + (size_t)e * F * l->gate_exps.row_bytes;
+        w.up = (const uint8_t *)l->up_exps.data + (size_t)e * F * l->up_exps.row_bytes;
+        w.gate_type = l->gate_exps.type;
+        w.up_type = l->up_exps.type;
     }
-    mm(c, out, down, c->gate, M);
+    w.down = (const uint8_t *)l->down_exps.data + (size_t)e * E * l->down_exps.row_bytes;
+    w.down_type = l->down_exps.type;
+    w.E = E;
+    w.F = F;
+    return w;
 }
 
 /* Router of token rows r0..r1-1: softmax over all experts of W_r · h (c->router), then
@@ -702,11 +674,11 @@ static void scatter_add_rows(const void *arg, int r0, int r1) {
  * The batch's tokens are grouped by expert so each expert's matrices are read once. */
 static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f) {
     gemma_model *m = c->m;
-    int E = m->n_embd, X = m->n_expert, K = m->n_expert_used, F = m->n_ff_exp;
+    int E = m->n_embd, X = m->n_expert, K = m->n_expert_used;
 
     /* dense branch */
     norm(c, c->h, c->x, l->ffn_norm, E, M);
-    geglu(c, f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
+    ffn(c, f, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
     norm(c, f, f, l->post_ffw_norm_1, E, M);
 
     /* router */
@@ -732,35 +704,8 @@ static void moe_block(gemma_context *c, const layer_weights *l, int M, float *f)
         if (cnt == 0) continue;
         expert_args ea = {c, c->moe_rows + start[e], l->down_exps_scale ? l->down_exps_scale[e] : 1.0f};
         for_rows(c, cnt, E, gather_rows, &ea);
-        /* gate and up of expert e: its rows of the fused stack (gate | up), or of the two */
-        const uint8_t *ge, *ue;
-        uint32_t gt = l->gate_up_exps.data ? l->gate_up_exps.type : l->gate_exps.type;
-        if (l->gate_up_exps.data) {
-            ge = (const uint8_t *)l->gate_up_exps.data + (size_t)e * 2 * F * l->gate_up_exps.row_bytes;
-            ue = ge + (size_t)F * l->gate_up_exps.row_bytes;
-        } else {
-            ge = (const uint8_t *)l->gate_exps.data + (size_t)e * F * l->gate_exps.row_bytes;
-            ue = (const uint8_t *)l->up_exps.data + (size_t)e * F * l->up_exps.row_bytes;
-        }
-        if ((l->gate_up_exps.data || l->up_exps.type == gt) &&
-            matmul_fuses_ffn(gt, l->down_exps.type, E, F, cnt)) { /* as geglu() does */
-            const uint8_t *de = (const uint8_t *)l->down_exps.data + (size_t)e * E * l->down_exps.row_bytes;
-            matmul_ffn(&c->mm, c->moe_out, ge, ue, gt, de, l->down_exps.type, E, F, c->moe_in, cnt);
-            for_rows(c, cnt, E, scatter_add_rows, &ea);
-            continue;
-        }
-        float *act = c->gate;
-        if (l->gate_up_exps.data) {
-            mm_expert(c, c->moe_gu, &l->gate_up_exps, e, c->moe_in, cnt); /* rows: gate | up */
-            geglu_args ga = {act, c->moe_gu, c->moe_gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, F};
-            gelu_mul(c, &ga, cnt);
-        } else {
-            mm2(c, part(c->moe_gu, &l->gate_exps, e), part(c->up, &l->up_exps, e), l->gate_exps.ne[0],
-                c->moe_in, cnt);
-            geglu_args ga = {act, c->moe_gu, c->up, (size_t)F, (size_t)F, (size_t)F, F};
-            gelu_mul(c, &ga, cnt);
-        }
-        mm_expert(c, c->moe_out, &l->down_exps, e, act, cnt);
+        matmul_ffn_weights w = expert_ffn(m, l, e);
+        matmul_ffn(&c->mm, c->moe_out, &w, c->moe_in, cnt, c->ffn_mid);
         for_rows(c, cnt, E, scatter_add_rows, &ea);
     }
     norm(c, c->moe_acc, c->moe_acc, l->post_ffw_norm_2, E, M);
@@ -774,7 +719,7 @@ static void ffn_block(gemma_context *c, int il, int M) {
         moe_block(c, l, M, c->o);
     } else {
         norm(c, c->h, c->x, l->ffn_norm, m->n_embd, M);
-        geglu(c, c->o, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
+        ffn(c, c->o, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
     }
     residual(c, c->o, l->post_ffw_norm, 1.0f, M);
 }
@@ -914,6 +859,17 @@ static int scratch_new(gemma_context *c, ctx_alloc *a) {
     if (ff > wide) wide = ff;
     int ple_w = m->n_pl * L;
     if (ple_w > wide) wide = ple_w;
+    size_t ffn_mid = 0; /* matmul_ffn's scratch for a micro-batch, over the layers */
+    for (int il = 0; il < L; il++) {
+        const layer_weights *l = &m->layers[il];
+        matmul_ffn_weights dense = {.F = l->n_ff};
+        size_t n = matmul_ffn_scratch(&dense, U);
+        if (l->gate_inp.data) {
+            matmul_ffn_weights expert = expert_ffn(m, l, 0);
+            if (matmul_ffn_scratch(&expert, U) > n) n = matmul_ffn_scratch(&expert, U);
+        }
+        if (n > ffn_mid) ffn_mid = n;
+    }
 
     size_t *sb = &c->scratch_bytes;
 #define ALLOC(ptr, count, what) ptr = try_alloc(a, (size_t)(count) * sizeof(*(ptr)), sb, what)
@@ -924,9 +880,9 @@ static int scratch_new(gemma_context *c, ctx_alloc *a) {
     ALLOC(c->k, (size_t)U * (kvd ? kvd : 1), "activations");
     ALLOC(c->v, (size_t)U * (kvd ? kvd : 1), "activations");
     ALLOC(c->att, (size_t)U * qd, "activations");
-    ALLOC(c->gate, (size_t)U * ff, "activations");
-    ALLOC(c->up, (size_t)U * ff, "activations");
+    ALLOC(c->ffn_mid, ffn_mid ? ffn_mid : 1, "activations");
     if (m->n_pl > 0) {
+        ALLOC(c->gate, (size_t)U * m->n_pl, "per-layer embeddings");
         ALLOC(c->ple, (size_t)U * ple_w, "per-layer embeddings");
         ALLOC(c->ple_tmp, (size_t)U * ple_w, "per-layer embeddings");
     }
@@ -942,7 +898,6 @@ static int scratch_new(gemma_context *c, ctx_alloc *a) {
         ALLOC(c->moe_acc, (size_t)U * E, "experts");
         ALLOC(c->moe_in, (size_t)U * E, "experts");
         ALLOC(c->moe_out, (size_t)U * E, "experts");
-        ALLOC(c->moe_gu, (size_t)U * 2 * m->n_ff_exp, "experts");
     }
 #undef ALLOC
     return wide;
@@ -970,28 +925,29 @@ static void rope_new(gemma_context *c, ctx_alloc *a) {
     }
 }
 
-/* Each pool thread's attention scratch, and with AMX room for the largest layer's K and V
- * packed for the tiles, per kv head. */
+/* Each pool thread's attention scratch and, where the kernel set has tile attention, room
+ * for the largest layer's K and V packed for the tiles, per kv head. Building the pool asks
+ * for the kernel set, which is built (with its tables) here, not in the first pass. */
 static void attention_scratch_new(gemma_context *c, ctx_alloc *a) {
+    const gemma_model *m = c->m;
+    const tile_kernels *t = &kernels_active()->tile;
     size_t *sb = &c->scratch_bytes;
-    c->scores = try_alloc(a, (size_t)pool_size(c->pool) * attn_scratch_floats(c->head_dim_max) * sizeof(float),
-                          sb, "attention scratch");
-#if defined(__x86_64__)
-    if (quant_amx_bf16()) {
-        const gemma_model *m = c->m;
+    c->scores_each = attn_scratch_floats(t, c->head_dim_max);
+    c->scores = try_alloc(a, (size_t)pool_size(c->pool) * c->scores_each * sizeof(float), sb,
+                          "attention scratch");
+    c->kv_packed.layer = -1;
+    if (t->attn_supports) {
         int heads = 0;
         for (int il = 0; il < m->n_layer; il++) {
             const layer_weights *l = &m->layers[il];
             const kv_layer *kv = &c->kv[l->kv_source];
-            if (kv->len == 0 || l->head_dim % 32) continue;
-            size_t each = amx_kv_size(l->head_dim, kv->len);
-            if (each > c->kv_tiles_head) c->kv_tiles_head = each;
+            if (kv->len == 0 || !t->attn_supports(l->head_dim)) continue;
+            size_t each = t->kv_size(l->head_dim, kv->len);
+            if (each > c->kv_packed.head_bytes) c->kv_packed.head_bytes = each;
             if (l->n_head_kv > heads) heads = l->n_head_kv;
         }
-        if (heads) c->kv_tiles = try_alloc(a, (size_t)heads * c->kv_tiles_head, sb, "attention tiles");
-        c->kv_tiles_src = -1;
+        if (heads) c->kv_packed.data = try_alloc(a, (size_t)heads * c->kv_packed.head_bytes, sb, "attention tiles");
     }
-#endif
 }
 
 gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
@@ -1004,7 +960,6 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     kv_cache_new(c, &a);
     int wide = scratch_new(c, &a);
     rope_new(c, &a);
-    (void)vec_kernels_active(); /* the GELU table is built here, not in the first pass */
     c->pool = pool_new(c->p.n_threads);
     attention_scratch_new(c, &a);
     c->mm.pool = c->pool;
@@ -1030,9 +985,9 @@ void context_free(gemma_context *c) {
     if (c->inv_freq)
         for (int il = 0; il < c->m->n_layer; il++) free(c->inv_freq[il]);
     free(c->inv_freq);
-    void *bufs[] = {c->rope_cos, c->rope_sin, c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->gate, c->up, c->ple,
+    void *bufs[] = {c->rope_cos, c->rope_sin, c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->ffn_mid, c->gate, c->ple,
                     c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_start, c->moe_fill, c->moe_n2,
-                    c->moe_acc, c->moe_in, c->moe_out, c->moe_gu, c->scores, c->kv_tiles, c->mm.qbuf};
+                    c->moe_acc, c->moe_in, c->moe_out, c->scores, c->kv_packed.data, c->mm.qbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_lines(bufs[i]);
     pool_free(c->pool);
     free(c);

@@ -38,18 +38,22 @@ typedef struct gemma_context {
     size_t kv_bytes, scratch_bytes;
 
     /* activation scratch, [n_ubatch][width] each */
-    float *x, *h, *o, *q, *k, *v, *att, *gate, *up;
-    float *ple, *ple_tmp;                    /* per-layer embeddings */
-    float *moe_n2, *moe_acc, *moe_in, *moe_out, *moe_gu, *router; /* experts */
+    float *x, *h, *o, *q, *k, *v, *att;
+    float *ffn_mid;                          /* the feed-forward's intermediate (matmul_ffn) */
+    float *gate, *ple, *ple_tmp;             /* per-layer embeddings */
+    float *moe_n2, *moe_acc, *moe_in, *moe_out, *router; /* experts */
     int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
     int *moe_rows;                           /* token slots grouped by expert */
     int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
     float *scores;                           /* attention scratch, per thread */
-    void *kv_tiles;                          /* one layer's K and V packed for the AMX
-                                                tiles (amx.h), per kv head; NULL: no AMX */
-    size_t kv_tiles_head;                    /* bytes per kv head in it */
-    int kv_tiles_src, kv_tiles_b0, kv_tiles_b1; /* it holds blocks b0 .. b1 - 1 of that
-                                                   layer's cache (-1: nothing valid) */
+    size_t scores_each;                      /* floats of it per thread */
+    struct {
+        void *data;          /* one layer's K and V packed for the tile kernels' attention
+                                (kernels/dispatch.h), per kv head; NULL: none */
+        size_t head_bytes;   /* bytes per kv head in it */
+        int layer, b0, b1;   /* it holds blocks b0 .. b1 - 1 of that layer's cache (layer
+                                -1: nothing valid) */
+    } kv_packed;
     int head_dim_max;                        /* over the layers, sizes the scratch */
     float *rope_cos, *rope_sin;              /* RoPE angles, [n_ubatch][n_rot/2] */
     int rope_layer;                          /* layer whose angles they hold, -1: none */

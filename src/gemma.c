@@ -6,6 +6,7 @@
 
 #include "forward.h"
 #include "model.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "sampler.h"
 #include "threads.h"
@@ -13,7 +14,7 @@
 #include "util.h"
 
 gemma_model *gemma_model_load(const char *path, char *err) {
-    quant_init();
+    (void)kernels_active(); /* the kernel set is chosen (and its warning printed) up front */
     return model_load(path, err);
 }
 
@@ -128,17 +129,16 @@ void gemma_sampler_accept(gemma_sampler *s, int32_t id) { sampler_accept(s, id);
 uint64_t gemma_sampler_seed(const gemma_sampler *s) { return sampler_seed(s); }
 
 float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char *err) {
-    quant_init();
     gguf_file *f = gguf_open(path, err);
     if (!f) return NULL;
     float *out = NULL;
     const gguf_tensor *t = gguf_find_tensor(f, name);
-    const type_traits *tt = t ? ggml_type_traits(t->type) : NULL;
+    const type_traits *tt = t ? quant_traits(t->type) : NULL;
     if (!t) {
         set_err(err, "%s: no tensor named '%s'", path, name);
     } else if (!tt || !tt->to_float) {
         set_err(err, "%s: tensor '%s' has type %s, which this build cannot dequantize", path,
-                name, ggml_type_name(t->type));
+                name, quant_type_name(t->type));
     } else {
         uint64_t count = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
         if (count > SIZE_MAX / sizeof(float) / 2) {
@@ -146,7 +146,7 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
         } else {
             out = xmalloc((size_t)count * sizeof(float));
             uint64_t rows = t->ne[0] > 0 ? count / (uint64_t)t->ne[0] : 0; /* empty tensor */
-            size_t rb = ggml_row_size(t->type, t->ne[0]);
+            size_t rb = quant_row_size(t->type, t->ne[0]);
             for (uint64_t r = 0; r < rows; r++)
                 tt->to_float((const uint8_t *)t->data + r * rb, out + r * (uint64_t)t->ne[0], t->ne[0]);
             *n = (size_t)count;
@@ -156,9 +156,6 @@ float *gemma_dequant_tensor(const char *path, const char *name, size_t *n, char 
     return out;
 }
 
-const char *gemma_kernel_path(void) {
-    quant_init();
-    return quant_kernel_path();
-}
+const char *gemma_kernel_path(void) { return kernels_active()->name; }
 
 int gemma_default_threads(void) { return cpu_physical_cores(); }

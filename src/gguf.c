@@ -420,16 +420,16 @@ static int parse_tensor_info(cursor *c, gguf_file *f, gguf_index *ix, uint64_t *
 
     field_at = c->pos;
     if (!read_u32(c, "type", &t->type)) return -1;
-    const type_traits *tr = ggml_type_traits(t->type);
+    const type_traits *tr = quant_traits(t->type);
     if (!tr) return fail(c, field_at, "has unknown type id %u", t->type);
     if (tr->blck_size <= 0)
         return fail(c, field_at, "has type id %u (%s), which was removed from ggml", t->type,
-                    ggml_type_name(t->type));
+                    quant_type_name(t->type));
     /* Types this build cannot compute with are still valid container entries; the model
      * binding decides whether it needs them (rule 14's "supported" half lives there). */
     if (t->ne[0] % tr->blck_size != 0)
         return fail(c, field_at, "has %lld elements per row, not a multiple of the %s block "
-                    "size %d", (ll)t->ne[0], ggml_type_name(t->type), tr->blck_size);
+                    "size %d", (ll)t->ne[0], quant_type_name(t->type), tr->blck_size);
     uint64_t row_bytes, nbytes;
     if (!mul_ok((uint64_t)t->ne[0] / (uint64_t)tr->blck_size, tr->type_size, &row_bytes) ||
         !mul_ok(row_bytes, (uint64_t)t->ne[1], &nbytes) ||

@@ -317,7 +317,7 @@ static int add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t 
         if (strcmp(w->t[i].name, name) == 0) return fail(w, "duplicate tensor name '%s'", name);
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
         return fail(w, "tensor '%s': number of dimensions must be 1..4", name);
-    const type_traits *tt = ggml_type_traits(type);
+    const type_traits *tt = quant_traits(type);
     if (!tt || tt->blck_size == 0)
         return fail(w, "tensor '%s': invalid tensor type %u", name, type);
     gguf_writer_tensor info = {.type = type, .n_dims = n_dims, .ne = {1, 1, 1, 1}};

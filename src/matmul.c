@@ -1,64 +1,75 @@
-/* matmul.c - the matrix multiply driver over the per-type kernels (quant.h).
+/* matmul.c - the matrix multiply driver over the active kernel set (kernels/dispatch.h).
  *
  * A job is one or more products that share their input X (Q, K and V; gate and up), so that
  * X is converted once and the threads meet at as few barriers as possible:
  * 1. Convert the M activation rows once to each activation format the vector kernels need
  *    (the weights' vec_dot_type: Q8_0, Q8_K ...), all threads cooperating, then a barrier.
- * 2. With AMX (amx.h) and a batch of at least amx_min_rows tokens: rearrange the rows for
- *    the tiles, once per tile layout, then a barrier. A format only the tiles use is not
- *    converted in step 1: each group of 16 rows is converted here, into the thread's
- *    scratch, and rearranged from there while it is in cache.
+ * 2. With tile kernels (the set's `tile`) and a batch of at least tile_min_rows tokens: pack
+ *    the rows for the tiles, once per layout, then a barrier. A format only the tiles use is
+ *    not converted in step 1: each group of rows is converted here, into the thread's
+ *    scratch, and packed from there while it is in cache.
  * 3. Split every product's N weight rows into chunks, handed out dynamically to the threads
- *    from one counter over all products. Inside a chunk: AMX tiles; or tiles of up to
- *    GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows through the type's tile kernel;
+ *    from one counter over all products. Inside a chunk: the tile kernels; or tiles of up to
+ *    GEMM_MAX_NW weight rows x GEMM_MAX_NA activation rows through the type's gemm kernel;
  *    or (types without one) each weight row dotted with every activation row while it is
- *    hot in cache. */
+ *    hot in cache.
+ * The feed-forward (matmul_ffn) is one call whatever the kernels: fused on the tiles from
+ * gate and up into the down projection's packed input where they take it, gated on the
+ * tiles where they take that, else two products, GeGLU and the down projection. */
 #include "matmul.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/amx.h"
-#include "kernels/cpu.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "util.h"
 
-/* Batches of at least this many tokens go to the AMX tiles when the kernel set has them
- * (0: never). Below it the vector kernels win: a tile serves 16 tokens, and the weight
- * panel is unpacked once per call whatever the batch. */
-static int amx_min_rows = 16;
+/* Batches of at least this many tokens go to the tile kernels when the kernel set has them
+ * (0: never; < 0: the set's own minimum). Below it the vector kernels win: the weight panels
+ * are unpacked once per call whatever the batch. */
+static int tile_min_rows = -1;
 
-int matmul_set_amx_min_rows(int m) {
-    int old = amx_min_rows;
-    amx_min_rows = m < 0 ? 0 : m;
+int matmul_set_tile_min_rows(int m) {
+    int old = tile_min_rows;
+    tile_min_rows = m;
     return old;
 }
+
+/* The active set's tile kernels if a batch of M rows goes to them, else NULL. */
+static const tile_kernels *tiles_for(int64_t M) {
+    const tile_kernels *t = &kernels_active()->tile;
+    int min = tile_min_rows < 0 ? t->min_batch : tile_min_rows;
+    return t->group && min > 0 && M >= min ? t : NULL;
+}
+
+bool matmul_tile_batch(int64_t M) { return tiles_for(M) != NULL; }
 
 /* The activations in one format. */
 typedef struct {
     uint32_t type;            /* a vec_dot_type; GGML_TYPE_F32: the input floats themselves */
-    uint8_t *a;               /* NULL: not converted (only AMX parts use it, see step 2) */
+    uint8_t *a;               /* NULL: not converted (only tile parts use it, see step 2) */
     size_t a_row;             /* bytes per row */
     bool vector;              /* a part reads it with the vector kernels */
 } act_format;
 
-/* The activations in one AMX tile layout (one per activation format, F16 and BF16 apart). */
+/* The activations packed for the tile kernels, one per layout. */
 typedef struct {
-    uint32_t key, type;       /* layout key; a weight type that uses it */
+    uint32_t key, type;       /* the layout; a weight type that uses it */
     const act_format *af;
     uint8_t *dst;
-} amx_layout;
+} tile_layout;
 
 typedef struct {
     matmul_part p;
-    const void *up;           /* matmul_geglu: the up rows beside p.w's gate rows */
-    uint8_t *q8_out;          /* matmul_ffn: the gated outputs go here, packed (amx.h) */
+    const void *up;           /* gated: the up rows beside p.w's gate rows */
+    uint8_t *q8_out;          /* gated outputs packed as the down projection's Q8_0 input */
     uint8_t *q8k_out;         /* the same for a Q8_K down input, 256 rows at a time */
     const type_traits *tt;
     size_t w_row;             /* bytes per weight row */
     const act_format *af;
-    const amx_layout *amx;    /* NULL: vector kernels */
+    const tile_layout *tiled; /* NULL: vector kernels */
     int64_t chunk;            /* weight rows per chunk */
     int64_t first;            /* index of its first chunk in the job */
 } part_job;
@@ -66,14 +77,15 @@ typedef struct {
 typedef struct {
     const float *x;
     int64_t K, M;
+    const tile_kernels *tiles;/* the set's tile kernels, NULL: not for this batch */
     part_job part[MATMUL_MAX_PARTS];
     act_format fmt[MATMUL_MAX_PARTS];
-    amx_layout lay[MATMUL_MAX_PARTS];
+    tile_layout lay[MATMUL_MAX_PARTS];
     int n_part, n_fmt, n_lay;
     int64_t n_chunks;
     chunk_counter next;
-    uint8_t *amx_scratch;     /* per-thread panels, amx_each bytes apart */
-    size_t amx_each;
+    uint8_t *tile_scratch;    /* per-thread scratch, tile_each bytes apart */
+    size_t tile_each;
     bool packed;              /* the one part's activations are packed already (lay[0]) */
     float *rows256;           /* per thread: M x 256 gated outputs (q8k_out), M * 256 apart */
 } matmul_job;
@@ -85,7 +97,7 @@ static void quantize_worker(void *arg, int ith, int nth) {
         const act_format *f = &j->fmt[i / j->M];
         int64_t m = i % j->M;
         if (f->type != GGML_TYPE_F32 && f->a)
-            ggml_type_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
+            kernel_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
 }
 
@@ -113,31 +125,31 @@ static void tiles(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n
     }
 }
 
-#if defined(__x86_64__)
-/* Rows n0 .. n1 - 1 of an AMX part: plain products, a gated pair (matmul_geglu), or a gated
- * pair quantized for the down projection (matmul_ffn: from the tiles for Q8_0; 256 rows
- * through the thread's buffer for Q8_K). */
-static void amx_chunk(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n1, uint8_t *scratch, int ith) {
-    amx_geglu_fn geglu = vec_kernels_active()->geglu;
+/* Rows n0 .. n1 - 1 of a part on the tile kernels: plain products, a gated pair
+ * (matmul_geglu), or a gated pair quantized for the down projection (matmul_ffn: from the
+ * tiles for Q8_0; 256 rows through the thread's buffer for Q8_K). */
+static void tile_chunk(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n1, uint8_t *scratch, int ith) {
+    const tile_kernels *t = j->tiles;
+    geglu_fn geglu = kernels_active()->vec.geglu;
     if (pj->q8k_out) {
         float *buf = j->rows256 + (size_t)ith * (size_t)j->M * QK_K;
         const uint8_t *g = (const uint8_t *)pj->p.w + (size_t)n0 * pj->w_row;
         const uint8_t *u = (const uint8_t *)pj->up + (size_t)n0 * pj->w_row;
-        for (int r0 = 0; r0 < QK_K; r0 += 16)
-            amx_gated_rows(pj->p.type, buf, QK_K, g, u, pj->w_row, j->K, r0, 16, pj->amx->dst, j->M, scratch, geglu);
-        amx_put_q8_k(buf, QK_K, j->M, pj->p.N, n0 / QK_K, pj->q8k_out);
+        for (int r0 = 0; r0 < QK_K; r0 += t->panel)
+            t->gated_rows(pj->p.type, buf, QK_K, g, u, pj->w_row, j->K, r0, t->panel, pj->tiled->dst, j->M, scratch,
+                          geglu);
+        t->put_q8_k(buf, QK_K, j->M, pj->p.N, n0 / QK_K, pj->q8k_out);
     } else if (pj->q8_out) {
-        amx_gated_rows_q8(pj->p.type, pj->q8_out, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0, pj->amx->dst,
-                          j->M, scratch, geglu);
+        t->gated_rows_q8(pj->p.type, pj->q8_out, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0, pj->tiled->dst, j->M,
+                         scratch, geglu);
     } else if (pj->up) {
-        amx_gated_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0, (int)(n1 - n0),
-                       pj->amx->dst, j->M, scratch, geglu);
+        t->gated_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->up, pj->w_row, j->K, n0, (int)(n1 - n0),
+                      pj->tiled->dst, j->M, scratch, geglu);
     } else {
-        amx_rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->w_row, j->K, n0, (int)(n1 - n0), pj->amx->dst, j->M,
-                 scratch);
+        t->rows(pj->p.type, pj->p.y, pj->p.N, pj->p.w, pj->w_row, j->K, n0, (int)(n1 - n0), pj->tiled->dst, j->M,
+                scratch);
     }
 }
-#endif
 
 /* Step 3: chunks of weight rows of all parts, dynamically scheduled. */
 static void matmul_worker(void *arg, int ith, int nth) {
@@ -147,15 +159,8 @@ static void matmul_worker(void *arg, int ith, int nth) {
         const part_job *pj = &j->part[0];
         while (pj + 1 < j->part + j->n_part && c >= pj[1].first) pj++;
         int64_t n0 = (c - pj->first) * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
-#if defined(__x86_64__)
-        if (pj->amx) {
-            amx_chunk(j, pj, n0, n1, j->amx_scratch + j->amx_each * (size_t)ith, ith);
-            continue;
-        }
-#else
-        (void)ith;
-#endif
-        if (pj->tt->gemm) tiles(j, pj, n0, n1);
+        if (pj->tiled) tile_chunk(j, pj, n0, n1, j->tile_scratch + j->tile_each * (size_t)ith, ith);
+        else if (pj->tt->gemm) tiles(j, pj, n0, n1);
         else rows_times_all(j, pj, n0, n1);
     }
 }
@@ -170,81 +175,81 @@ static void *grown(void **buf, size_t *size, size_t n) {
     return *buf;
 }
 
-#if defined(__x86_64__)
-/* Step 2: thread ith rearranges (layout, token group) pairs ith, ith + nth, ... */
-static void amx_pack_worker(void *arg, int ith, int nth) {
+/* Bytes of the packed activations of M tokens in a layout. */
+static size_t packed_size(const tile_kernels *t, uint32_t type, int64_t K, int64_t M) {
+    return t->group_size(type, K) * (size_t)((M + t->group - 1) / t->group);
+}
+
+/* Step 2: thread ith packs (layout, token group) pairs ith, ith + nth, ... */
+static void pack_worker(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    int64_t groups = (j->M + AMX_TOKENS - 1) / AMX_TOKENS;
+    const tile_kernels *t = j->tiles;
+    int64_t groups = (j->M + t->group - 1) / t->group;
     for (int64_t i = ith; i < j->n_lay * groups; i += nth) {
-        const amx_layout *l = &j->lay[i / groups];
+        const tile_layout *l = &j->lay[i / groups];
         const act_format *af = l->af;
-        int64_t m0 = i % groups * AMX_TOKENS;
-        int n = (int)(j->M - m0 < AMX_TOKENS ? j->M - m0 : AMX_TOKENS);
+        int64_t m0 = i % groups * t->group;
+        int n = (int)(j->M - m0 < t->group ? j->M - m0 : t->group);
         const uint8_t *a;
         if (af->a) {
             a = af->a + (size_t)m0 * af->a_row;
         } else { /* convert the group's rows here (the scratch is free until step 3) */
-            uint8_t *rows = j->amx_scratch + j->amx_each * (size_t)ith;
-            for (int t = 0; t < n; t++)
-                ggml_type_traits(af->type)->from_float(j->x + (m0 + t) * j->K, rows + (size_t)t * af->a_row, j->K);
+            uint8_t *rows = j->tile_scratch + j->tile_each * (size_t)ith;
+            for (int r = 0; r < n; r++)
+                kernel_traits(af->type)->from_float(j->x + (m0 + r) * j->K, rows + (size_t)r * af->a_row, j->K);
             a = rows;
         }
-        amx_pack_act(l->type, a, af->a_row, j->K, n, l->dst + amx_group_size(l->type, j->K) * (size_t)(m0 / AMX_TOKENS));
+        t->pack(l->type, a, af->a_row, j->K, n, l->dst + t->group_size(l->type, j->K) * (size_t)(m0 / t->group));
     }
 }
 
-/* F16 and BF16 weights both take f32 activations but lay them out differently. */
-static uint32_t layout_key(uint32_t type, uint32_t vec_dot_type) {
-    return type == GGML_TYPE_F16 || type == GGML_TYPE_BF16 ? type : vec_dot_type;
-}
-
-/* Which parts go to the AMX tiles, and their layouts (offsets for now). */
-static size_t choose_amx(matmul_job *j, size_t *each) {
+/* Which parts go to the tile kernels, and their layouts (offsets for now). */
+static size_t choose_tiles(matmul_job *j, size_t *each) {
+    const tile_kernels *t = j->tiles;
     size_t total = 0;
     *each = 0;
-    if (!matmul_amx_batch(j->M)) return 0;
+    if (!t) return 0;
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
-        if (!amx_supports(pj->p.type, j->K, quant_amx_bf16())) continue;
-        uint32_t key = layout_key(pj->p.type, pj->tt->vec_dot_type);
+        if (!t->supports(pj->p.type, j->K)) continue;
+        uint32_t key = t->layout(pj->p.type);
         int k = 0;
         while (k < j->n_lay && j->lay[k].key != key) k++;
         if (k == j->n_lay) {
-            j->lay[j->n_lay++] = (amx_layout){key, pj->p.type, pj->af, (uint8_t *)(uintptr_t)total};
-            total += amx_act_size(pj->p.type, j->K, j->M);
+            j->lay[j->n_lay++] = (tile_layout){key, pj->p.type, pj->af, (uint8_t *)(uintptr_t)total};
+            total += packed_size(t, pj->p.type, j->K, j->M);
         }
-        pj->amx = &j->lay[k];
-        size_t s = amx_scratch_size(pj->p.type, j->K), rows = AMX_TOKENS * pj->af->a_row;
+        pj->tiled = &j->lay[k];
+        size_t s = t->scratch_size(pj->p.type, j->K), rows = (size_t)t->group * pj->af->a_row;
         if (s < rows) s = rows; /* step 2 converts a group's rows in it */
         if (s > *each) *each = s;
     }
     return total;
 }
 
-/* Step 2: lay out the AMX parts' activations. */
-static void pack_amx(matmul_ctx *mc, matmul_job *j, size_t total, size_t each) {
+/* Step 2: pack the tile parts' activations. */
+static void pack_tiles(matmul_ctx *mc, matmul_job *j, size_t total, size_t each) {
     if (!j->n_lay) return;
-    uint8_t *base = grown(&mc->amx_act, &mc->amx_act_size, total);
+    uint8_t *base = grown(&mc->tile_act, &mc->tile_act_size, total);
     for (int k = 0; k < j->n_lay; k++) j->lay[k].dst = base + (uintptr_t)j->lay[k].dst;
-    j->amx_each = each;
-    j->amx_scratch = grown(&mc->amx_scratch, &mc->amx_scratch_size, each * (size_t)pool_size(mc->pool));
-    pool_run(mc->pool, amx_pack_worker, j);
+    j->tile_each = each;
+    j->tile_scratch = grown(&mc->tile_scratch, &mc->tile_scratch_size, each * (size_t)pool_size(mc->pool));
+    pool_run(mc->pool, pack_worker, j);
 }
-#endif
 
 void matmul_ctx_release(matmul_ctx *mc) {
-    free_lines(mc->amx_act);
+    free_lines(mc->tile_act);
     free_lines(mc->ffn_act);
     free_lines(mc->ffn_rows);
-    free_lines(mc->amx_scratch);
+    free_lines(mc->tile_scratch);
     free_lines(mc->qmore);
-    mc->amx_act = mc->ffn_act = mc->ffn_rows = mc->amx_scratch = mc->qmore = NULL;
-    mc->amx_act_size = mc->ffn_act_size = mc->ffn_rows_size = mc->amx_scratch_size = mc->qmore_size = 0;
+    mc->tile_act = mc->ffn_act = mc->ffn_rows = mc->tile_scratch = mc->qmore = NULL;
+    mc->tile_act_size = mc->ffn_act_size = mc->ffn_rows_size = mc->tile_scratch_size = mc->qmore_size = 0;
 }
 
 size_t matmul_scratch_size(int64_t K, int64_t M) {
     /* Q8_K is the widest activation format per element (292 bytes per 256). */
-    size_t per_row = ggml_row_size(GGML_TYPE_Q8_1, K);
+    size_t per_row = quant_row_size(GGML_TYPE_Q8_1, K);
     size_t k8 = (size_t)((K + QK_K - 1) / QK_K) * 292;
     if (k8 > per_row) per_row = k8;
     return per_row * (size_t)M;
@@ -259,7 +264,7 @@ static void assign_formats(matmul_job *j) {
         while (f < j->n_fmt && j->fmt[f].type != t) f++;
         if (f == j->n_fmt)
             j->fmt[j->n_fmt++] = (act_format){t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
-                                                                          : ggml_row_size(t, j->K), false};
+                                                                          : quant_row_size(t, j->K), false};
         pj->af = &j->fmt[f];
     }
 }
@@ -268,7 +273,7 @@ static void assign_formats(matmul_job *j) {
  * the first conversion into qbuf and any others into qmore. */
 static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
     for (int i = 0; i < j->n_part; i++)
-        if (!j->part[i].amx) j->fmt[j->part[i].af - j->fmt].vector = true;
+        if (!j->part[i].tiled) j->fmt[j->part[i].af - j->fmt].vector = true;
     size_t more = 0;
     int conv = 0;
     for (int f = 0; f < j->n_fmt; f++)
@@ -299,11 +304,12 @@ static void job_init(matmul_job *j, const matmul_part *parts, int n, int64_t K, 
     j->x = x;
     j->K = K;
     j->M = M;
+    j->tiles = tiles_for(M);
     j->n_part = n < MATMUL_MAX_PARTS ? n : MATMUL_MAX_PARTS;
     for (int i = 0; i < j->n_part; i++) {
         j->part[i].p = parts[i];
-        j->part[i].tt = ggml_type_traits(parts[i].type);
-        j->part[i].w_row = ggml_row_size(parts[i].type, K);
+        j->part[i].tt = kernel_traits(parts[i].type);
+        j->part[i].w_row = quant_row_size(parts[i].type, K);
     }
 }
 
@@ -312,23 +318,21 @@ static void job_run(matmul_ctx *mc, matmul_job *j) {
     int64_t M = j->M;
     if (!j->packed) {
         assign_formats(j);
-#if defined(__x86_64__)
-        size_t each, total = choose_amx(j, &each);
-#endif
+        size_t each, total = choose_tiles(j, &each);
         convert_inputs(mc, j);
-#if defined(__x86_64__)
-        pack_amx(mc, j, total, each);
-#endif
+        pack_tiles(mc, j, total, each);
     }
     /* Chunks: enough of them (>= 4 per thread) that a slow thread never holds up the rest,
-     * and a multiple of the tile height so tiles stay whole; 32 rows (two panels) for AMX,
-     * 16 gate and 16 up rows for a gated part, 32 or 256 of each (one Q8_0 block or Q8_K
-     * super-block of every token's output) when they go out packed. */
+     * and a multiple of the tile height so tiles stay whole; two panels for the tile
+     * kernels, one panel each of gate and up for a gated part, 32 or 256 rows of each (one
+     * Q8_0 block or Q8_K super-block of every token's output) when they go out packed. */
     int nth = pool_size(mc->pool);
+    int panel = j->tiles ? j->tiles->panel : 0;
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
-        int64_t N = pj->p.N, c = pj->q8k_out ? QK_K : pj->q8_out ? 32 : pj->up ? 16 : M > 1 ? 32 : 64;
-        if (!pj->amx) {
+        int64_t N = pj->p.N, c = pj->q8k_out ? QK_K : pj->q8_out ? 32 : pj->up ? panel : pj->tiled ? 2 * panel
+                                                                                     : M > 1 ? 32 : 64;
+        if (!pj->tiled) {
             while (c > GEMM_MAX_NW && (N + c - 1) / c < 4 * nth) c /= 2;
             if (M == 1) while (c > 1 && (N + c - 1) / c < 4 * nth) c /= 2;
         }
@@ -346,26 +350,42 @@ void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, con
     job_run(mc, &j);
 }
 
-bool matmul_amx_batch(int64_t M) {
-#if defined(__x86_64__)
-    return amx_min_rows > 0 && M >= amx_min_rows && quant_amx();
-#else
-    (void)M;
-    return false;
-#endif
+void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
+            const float *x, int64_t M) {
+    matmul_part p = {y, w, type, N};
+    matmul_many(mc, &p, 1, K, x, M);
 }
 
-bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M) {
-#if defined(__x86_64__)
-    return matmul_amx_batch(M) && amx_gated_supports(type) && amx_supports(type, K, quant_amx_bf16());
-#else
-    (void)type, (void)K, (void)M;
-    return false;
-#endif
+/* ---- the gated feed-forward ---- */
+
+/* out row r = gelu(gate row r) * (up row r), n wide, each with its own row stride. */
+typedef struct {
+    float *out;
+    const float *gate, *up;
+    size_t out_stride, gate_stride, up_stride;
+    int n;
+} geglu_args;
+
+static void geglu_rows(const void *arg, int r0, int r1) {
+    const geglu_args *a = arg;
+    geglu_fn geglu = kernels_active()->vec.geglu;
+    for (int r = r0; r < r1; r++)
+        geglu(a->out + (size_t)r * a->out_stride, a->gate + (size_t)r * a->gate_stride, a->up + (size_t)r * a->up_stride,
+              a->n);
 }
 
-void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
-                  int64_t K, const float *x, int64_t M) {
+static void geglu_pass(matmul_ctx *mc, const geglu_args *a, int64_t M) {
+    pool_for_rows(mc->pool, (int)M, a->n, geglu_rows, a);
+}
+
+/* Whether the tiles take the gated products of gate and up (same type, rows of K). */
+static bool tiles_gate(const tile_kernels *t, uint32_t type, int64_t K) {
+    return t && t->gated_supports(type) && t->supports(type, K);
+}
+
+/* The gated products on the tiles: one part whose chunks write geglu(gate, up). */
+static void gated_on_tiles(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
+                           int64_t K, const float *x, int64_t M) {
     matmul_part p = {y, gate, type, N};
     matmul_job j;
     job_init(&j, &p, 1, K, x, M);
@@ -373,27 +393,40 @@ void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, ui
     job_run(mc, &j);
 }
 
-bool matmul_fuses_ffn(uint32_t type, uint32_t down_type, int64_t E, int64_t F, int64_t M) {
-#if defined(__x86_64__)
-    if (!matmul_fuses_geglu(type, E, M) || !amx_supports(down_type, F, quant_amx_bf16())) return false;
-    return (F % 32 == 0 && amx_gated_q8_supports(type, down_type)) || (F % QK_K == 0 && amx_q8_k_input(down_type));
-#else
-    (void)type, (void)down_type, (void)E, (void)F, (void)M;
-    return false;
-#endif
+void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
+                  int64_t K, const float *x, int64_t M, float *up_scratch) {
+    if (tiles_gate(tiles_for(M), type, K)) {
+        gated_on_tiles(mc, y, gate, up, type, N, K, x, M);
+        return;
+    }
+    matmul_part p[2] = {{y, gate, type, N}, {up_scratch, up, type, N}};
+    matmul_many(mc, p, 2, K, x, M);
+    geglu_args a = {y, y, up_scratch, (size_t)N, (size_t)N, (size_t)N, (int)N};
+    geglu_pass(mc, &a, M);
 }
 
-void matmul_ffn(matmul_ctx *mc, float *out, const void *gate, const void *up, uint32_t type, const void *down,
-                uint32_t down_type, int64_t E, int64_t F, const float *x, int64_t M) {
-#if defined(__x86_64__)
-    /* the gated products, quantized into the down projection's groups: 32 rows x 16 tokens
-     * at a time on the tiles (Q8_0), or 256 rows through a per-thread buffer (Q8_K) */
-    bool q8_k = amx_q8_k_input(down_type);
-    uint8_t *act = grown(&mc->ffn_act, &mc->ffn_act_size, amx_act_size(down_type, F, M));
-    matmul_part p = {NULL, gate, type, F};
+/* Whether the tiles take the whole feed-forward: gate and up gated on them, the down
+ * projection on them too, and either gate and up in a per-block format feeding a down
+ * projection with Q8_0 activations (F a multiple of 32), or a down projection with Q8_K
+ * activations (F a multiple of 256). */
+static bool tiles_fuse(const tile_kernels *t, const matmul_ffn_weights *w) {
+    if (w->gate_type != w->up_type || !tiles_gate(t, w->gate_type, w->E) || !t->supports(w->down_type, w->F))
+        return false;
+    return (w->F % 32 == 0 && t->gated_q8_supports(w->gate_type, w->down_type)) ||
+           (w->F % QK_K == 0 && t->q8_k_input(w->down_type));
+}
+
+/* The gated products quantized into the down projection's packed activations (32 rows x
+ * a token group at a time on the tiles for Q8_0, 256 rows through a per-thread buffer for
+ * Q8_K), then the down projection from them. */
+static void ffn_on_tiles(matmul_ctx *mc, const tile_kernels *t, float *out, const matmul_ffn_weights *w,
+                         const float *x, int64_t M) {
+    bool q8_k = t->q8_k_input(w->down_type);
+    uint8_t *act = grown(&mc->ffn_act, &mc->ffn_act_size, packed_size(t, w->down_type, w->F, M));
+    matmul_part p = {NULL, w->gate, w->gate_type, w->F};
     matmul_job j;
-    job_init(&j, &p, 1, E, x, M);
-    j.part[0].up = up;
+    job_init(&j, &p, 1, w->E, x, M);
+    j.part[0].up = w->up;
     if (q8_k) {
         j.part[0].q8k_out = act;
         j.rows256 = grown(&mc->ffn_rows, &mc->ffn_rows_size, (size_t)pool_size(mc->pool) * (size_t)M * QK_K * sizeof(float));
@@ -401,23 +434,43 @@ void matmul_ffn(matmul_ctx *mc, float *out, const void *gate, const void *up, ui
         j.part[0].q8_out = act;
     }
     job_run(mc, &j);
-    /* the down projection from them */
-    matmul_part d = {out, down, down_type, E};
-    job_init(&j, &d, 1, F, NULL, M);
+    matmul_part d = {out, w->down, w->down_type, w->E};
+    job_init(&j, &d, 1, w->F, NULL, M);
     j.packed = true;
-    j.lay[0] = (amx_layout){q8_k ? GGML_TYPE_Q8_K : GGML_TYPE_Q8_0, down_type, NULL, act};
+    j.lay[0] = (tile_layout){q8_k ? GGML_TYPE_Q8_K : GGML_TYPE_Q8_0, w->down_type, NULL, act};
     j.n_lay = 1;
-    j.part[0].amx = &j.lay[0];
-    j.amx_each = amx_scratch_size(down_type, F);
-    j.amx_scratch = grown(&mc->amx_scratch, &mc->amx_scratch_size, j.amx_each * (size_t)pool_size(mc->pool));
+    j.part[0].tiled = &j.lay[0];
+    j.tile_each = t->scratch_size(w->down_type, w->F);
+    j.tile_scratch = grown(&mc->tile_scratch, &mc->tile_scratch_size, j.tile_each * (size_t)pool_size(mc->pool));
     job_run(mc, &j);
-#else
-    (void)mc, (void)out, (void)gate, (void)up, (void)type, (void)down, (void)down_type, (void)E, (void)F, (void)x, (void)M;
-#endif
 }
 
-void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
-            const float *x, int64_t M) {
-    matmul_part p = {y, w, type, N};
-    matmul_many(mc, &p, 1, K, x, M);
+size_t matmul_ffn_scratch(const matmul_ffn_weights *w, int64_t M) {
+    return (size_t)(w->stacked ? 3 : 2) * (size_t)M * (size_t)w->F;
+}
+
+void matmul_ffn(matmul_ctx *mc, float *out, const matmul_ffn_weights *w, const float *x, int64_t M,
+                float *mid) {
+    const tile_kernels *t = tiles_for(M);
+    int64_t E = w->E, F = w->F;
+    if (tiles_fuse(t, w)) {
+        ffn_on_tiles(mc, t, out, w, x, M);
+        return;
+    }
+    float *act = mid; /* [M][F]: the gated products, the down projection's input */
+    if (w->gate_type == w->up_type && tiles_gate(t, w->gate_type, E)) {
+        gated_on_tiles(mc, act, w->gate, w->up, w->gate_type, F, E, x, M);
+    } else if (w->stacked) { /* one product of 2F rows: gate | up per token */
+        float *gu = mid + (size_t)M * F;
+        matmul(mc, gu, w->gate, w->gate_type, 2 * F, E, x, M);
+        geglu_args a = {act, gu, gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, (int)F};
+        geglu_pass(mc, &a, M);
+    } else {
+        float *up = mid + (size_t)M * F;
+        matmul_part p[2] = {{act, w->gate, w->gate_type, F}, {up, w->up, w->up_type, F}};
+        matmul_many(mc, p, 2, E, x, M);
+        geglu_args a = {act, act, up, (size_t)F, (size_t)F, (size_t)F, (int)F};
+        geglu_pass(mc, &a, M);
+    }
+    matmul(mc, out, w->down, w->down_type, E, F, act, M);
 }

@@ -6,7 +6,9 @@
  *
  * The activations are converted once to the weight type's vec_dot_type (e.g. Q8_0 for
  * Q4_0 weights), then weight rows are split over the thread pool in chunks handed out
- * dynamically; each weight row, once loaded, is multiplied with all M activation rows. */
+ * dynamically; each weight row, once loaded, is multiplied with all M activation rows.
+ * Which kernels do the work is the active kernel set's business (kernels/dispatch.h): its
+ * row dots and gemm tiles, or, for a large enough batch, its tile kernels. */
 #ifndef GEMMA_MATMUL_H
 #define GEMMA_MATMUL_H
 
@@ -22,8 +24,9 @@ typedef struct {
     size_t qbuf_size;
     void *qmore;       /* further activation formats of a matmul_many, grown on use */
     size_t qmore_size;
-    void *amx_act, *amx_scratch;        /* AMX buffers, grown on first use (amx.h) */
-    size_t amx_act_size, amx_scratch_size;
+    void *tile_act, *tile_scratch;      /* tile kernels' packed activations and per-thread
+                                           scratch, grown on first use */
+    size_t tile_act_size, tile_scratch_size;
     void *ffn_act;                      /* matmul_ffn's packed intermediate, grown on use */
     size_t ffn_act_size;
     void *ffn_rows;                     /* matmul_ffn's per-thread rows for Q8_K */
@@ -50,33 +53,37 @@ void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, i
 void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x,
                  int64_t M);
 
-/* Whether a batch of M rows goes to the AMX tiles (the CPU has them, and M is at least
- * the minimum set below). */
-bool matmul_amx_batch(int64_t M);
-
-/* Whether matmul_geglu can take a product of this shape: when the AMX tiles would (a batch
- * of at least the AMX minimum, a quantized type they support). */
-bool matmul_fuses_geglu(uint32_t type, int64_t K, int64_t M);
-
 /* Y[m][n] = gelu(X[m] . G[n]) * (X[m] . U[n]) for gate and up matrices G and U of the same
- * type and shape (N rows of K), in one pass: each output tile gets its activation in
- * registers (amx_gated_rows). Only where matmul_fuses_geglu says so. */
+ * type and shape (N rows of K). Where the tile kernels take it, in one pass with the
+ * activation applied to each output tile in registers; otherwise as two products and a
+ * GeGLU pass, with `up_scratch` (M x N floats) holding the up products. */
 void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
-                  int64_t K, const float *x, int64_t M);
+                  int64_t K, const float *x, int64_t M, float *up_scratch);
 
-/* Whether matmul_ffn can take a feed-forward of this shape: matmul_fuses_geglu, and either
- * gate and up in a per-block format (amx.h: amx_gated_q8_supports) with a down projection
- * whose activations are Q8_0 (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4) and F a multiple of 32, or
- * a down projection with Q8_K activations (the K-quants, IQ4_XS) and F a multiple of 256. */
-bool matmul_fuses_ffn(uint32_t type, uint32_t down_type, int64_t E, int64_t F, int64_t M);
+/* A GeGLU feed-forward: gate and up of F rows of E, down of E rows of F. */
+typedef struct {
+    const void *gate, *up, *down;
+    uint32_t gate_type, up_type, down_type;
+    int64_t E, F;
+    bool stacked;     /* gate and up are the halves of one matrix of 2F rows (up follows
+                         gate): one product of 2F rows */
+} matmul_ffn_weights;
 
-/* out[M][E] = W_down · (gelu(W_gate · x) * (W_up · x)) for gate and up of F rows of E
- * (`type`) and down of E rows of F (down_type), with the F-wide intermediate going from the
- * gated tiles straight into the down projection's packed activations (Q8_0 from registers;
- * Q8_K through a thread's cache-sized buffer of 256 rows): it is never written whole in f32,
- * read back, quantized and rearranged. Only where matmul_fuses_ffn says so. */
-void matmul_ffn(matmul_ctx *mc, float *out, const void *gate, const void *up, uint32_t type, const void *down,
-                uint32_t down_type, int64_t E, int64_t F, const float *x, int64_t M);
+/* Floats of scratch matmul_ffn needs for M tokens: 2 M F, 3 M F for stacked gate and up. */
+size_t matmul_ffn_scratch(const matmul_ffn_weights *w, int64_t M);
+
+/* out[M][E] = W_down · (gelu(W_gate · x) * (W_up · x)), whatever the types and the batch.
+ * Where the tile kernels take it, the F-wide intermediate goes from the gated tiles
+ * straight into the down projection's packed activations (Q8_0 from registers; Q8_K through
+ * a thread's cache-sized buffer of 256 rows), never written whole in f32; or the gated
+ * products are fused on the tiles and the down projection follows; or (vector kernels) the
+ * products, a GeGLU pass and the down projection. mid: matmul_ffn_scratch() floats. */
+void matmul_ffn(matmul_ctx *mc, float *out, const matmul_ffn_weights *w, const float *x, int64_t M,
+                float *mid);
+
+/* Whether a batch of M rows goes to the active set's tile kernels (it has them, and M is
+ * at least the minimum below); the attention of a batch follows the same rule. */
+bool matmul_tile_batch(int64_t M);
 
 /* Bytes of scratch matmul needs for M rows of K elements, over all types. */
 size_t matmul_scratch_size(int64_t K, int64_t M);
@@ -84,8 +91,9 @@ size_t matmul_scratch_size(int64_t K, int64_t M);
 /* Free the buffers matmul grew for itself (not qbuf, which the owner of mc allocates). */
 void matmul_ctx_release(matmul_ctx *mc);
 
-/* Batches of at least m tokens use AMX tiles when the kernel set has them (default 16;
- * 0 = never). Returns the previous value. For tests and benchmarks. */
-int matmul_set_amx_min_rows(int m);
+/* Batches of at least m tokens use the tile kernels when the kernel set has them (m < 0:
+ * the set's own minimum, the default; 0 = never). Returns the previous value. For tests
+ * and benchmarks. */
+int matmul_set_tile_min_rows(int m);
 
 #endif

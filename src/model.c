@@ -121,10 +121,10 @@ static int check_shape(binder *b, const gguf_tensor *t, int n_dims, int64_t ne0,
 }
 
 static int check_type(binder *b, const gguf_tensor *t) {
-    const type_traits *tt = ggml_type_traits(t->type);
+    const type_traits *tt = quant_traits(t->type);
     if (!tt || !tt->supported || !tt->vec_dot || !tt->to_float)
         return set_err(b->err, "%s: tensor '%s' has type %s (%u), which this build does not support",
-                       b->m->path, t->name, ggml_type_name(t->type), t->type);
+                       b->m->path, t->name, quant_type_name(t->type), t->type);
     return 0;
 }
 
@@ -146,7 +146,7 @@ static int bind_weight(binder *b, weight *w, const char *name, bool required, in
     w->data = t->data;
     w->type = t->type;
     memcpy(w->ne, t->ne, sizeof w->ne);
-    w->row_bytes = ggml_row_size(t->type, t->ne[0]);
+    w->row_bytes = quant_row_size(t->type, t->ne[0]);
     return 0;
 }
 
@@ -712,7 +712,7 @@ const char *model_ftype_name(const gemma_model *m) {
     uint32_t best = 0;
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++)
         if (bytes[t] > bytes[best]) best = t;
-    return ggml_type_name(best);
+    return quant_type_name(best);
 }
 
 /* llama.cpp's display name of the file type (doc/gguf.md#file-types). Without
@@ -721,7 +721,7 @@ static void file_type_desc(const gemma_model *m, char *out, size_t cap) {
     char e[GEMMA_ERR_LEN];
     uint32_t ft = 0;
     if (gguf_get_u32(m->gguf, "general.file_type", &ft, e) == 1) {
-        const char *name = ggml_ftype_name(ft);
+        const char *name = quant_ftype_name(ft);
         snprintf(out, cap, "%s", name ? name : "unknown, may not work");
         return;
     }

@@ -109,6 +109,37 @@ void pool_run(threadpool *p, pool_fn fn, void *ctx) {
 
 /* Physical cores: distinct (physical id, core id) pairs in /proc/cpuinfo; falls back to
  * the number of online logical CPUs. */
+typedef struct {
+    rows_fn fn;
+    const void *arg;
+    int n, chunk;
+    chunk_counter next;
+} rows_job;
+
+#define PARALLEL_MIN_WORK 32768 /* floats touched; below this one thread is faster */
+
+static void rows_worker(void *ctx, int ith, int nth) {
+    (void)ith;
+    (void)nth;
+    rows_job *j = ctx;
+    for (int ch = chunks_next(&j->next); ch * j->chunk < j->n; ch = chunks_next(&j->next)) {
+        int r0 = ch * j->chunk, r1 = r0 + j->chunk < j->n ? r0 + j->chunk : j->n;
+        j->fn(j->arg, r0, r1);
+    }
+}
+
+void pool_for_rows(threadpool *p, int n, int64_t width, rows_fn fn, const void *arg) {
+    int nth = pool_size(p);
+    if (nth == 1 || n < 2 || (int64_t)n * width < PARALLEL_MIN_WORK) {
+        fn(arg, 0, n);
+        return;
+    }
+    rows_job j = {fn, arg, n, 0, {0}};
+    j.chunk = (n + 4 * nth - 1) / (4 * nth); /* four chunks per thread evens out the load */
+    chunks_reset(&j.next);
+    pool_run(p, rows_worker, &j);
+}
+
 int cpu_physical_cores(void) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (online < 1) online = 1;

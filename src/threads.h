@@ -8,6 +8,7 @@
 #define GEMMA_THREADS_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 typedef struct threadpool threadpool;
 typedef void (*pool_fn)(void *ctx, int ith, int nth);
@@ -21,6 +22,13 @@ void pool_run(threadpool *p, pool_fn fn, void *ctx);
 typedef struct { atomic_int next; } chunk_counter;
 static inline void chunks_reset(chunk_counter *c) { atomic_store(&c->next, 0); }
 static inline int chunks_next(chunk_counter *c) { return atomic_fetch_add(&c->next, 1); }
+
+/* fn(arg, r0, r1) over the rows [0, n) of `width` floats each, in chunks over the pool when
+ * there is enough work to pay for waking the threads (prefill); small jobs (decode) run on
+ * the caller's thread. For row-independent work, so results do not depend on the split:
+ * the elementwise steps between matrix products (norms, GeGLU, residual adds). */
+typedef void (*rows_fn)(const void *arg, int r0, int r1);
+void pool_for_rows(threadpool *p, int n, int64_t width, rows_fn fn, const void *arg);
 
 int cpu_physical_cores(void);
 

@@ -1,6 +1,9 @@
 /* test_fixtures.c - every model fixture in tests/fixtures/models: our logits against
  * llama.cpp's, in one batch and token by token, within the fixture's atol / top1_min, plus
- * the reference greedy continuation where the fixture has one. */
+ * the reference greedy continuation where the fixture has one. The batch runs once more with
+ * the tile kernels forced on for every matmul and once forced off: those of the active
+ * kernel set, or where it has none, the AMX set on emulated tiles (kernels/amx_ops.h) when
+ * the CPU runs it. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "gemma.h"
 #include "json.h"
 #include "matmul.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "test.h"
 #include "util.h"
@@ -161,6 +165,9 @@ static void run_prompt_checks(const fixture *f, gemma_model *m, const char *gguf
     TEST_END();
 }
 
+/* The kernel set whose tiles the "on" / "off" cases use (KERNELS_COUNT: none). */
+static kernel_set_id tile_set = KERNELS_COUNT;
+
 static void run_fixture(const char *name) {
     fixture f = {0};
     char err[GEMMA_ERR_LEN];
@@ -197,26 +204,28 @@ static void run_fixture(const char *name) {
     }
     TEST_END();
 
-    /* the AMX tiles (kernels/amx.c) forced on for every matmul, even single tokens, and
-     * forced off (the batch above uses them from 16 tokens up when the CPU has them) */
-    if (quant_amx()) {
-        static const struct { int min_rows; const char *what, *mode; } amx_modes[] = {
-            {1, "every matmul on AMX tiles", "amx-on"}, {0, "AMX tiles off", "amx-off"}};
+    /* the tile kernels forced on for every matmul, even single tokens, and forced off (the
+     * batch above uses them from their minimum batch up when the active set has them) */
+    if (tile_set != KERNELS_COUNT) {
+        static const struct { int min_rows; const char *what, *mode; } tile_modes[] = {
+            {1, "every matmul on the tiles", "tiles-on"}, {0, "tiles off", "tiles-off"}};
+        kernel_set_id before = kernels_select(tile_set);
         for (int k = 0; k < 2; k++) {
-            TEST_BEGIN("fixture %s: batch, %s", name, amx_modes[k].what);
-            int old = matmul_set_amx_min_rows(amx_modes[k].min_rows);
+            TEST_BEGIN("fixture %s: batch, %s (%s)", name, tile_modes[k].what, kernel_set_name(tile_set));
+            int old = matmul_set_tile_min_rows(tile_modes[k].min_rows);
             gemma_context_params pa = {f.n_ids + 16, 2, f.n_ids};
             gemma_context *ca = gemma_context_new(m, &pa, err);
             EXPECT(ca != NULL, "context: %s", err);
             if (ca) {
                 int rc = gemma_eval(ca, f.ids, f.n_ids, logits, true, err);
                 EXPECT(rc == 0, "eval: %s", err);
-                if (rc == 0) compare(&f, logits, amx_modes[k].mode);
+                if (rc == 0) compare(&f, logits, tile_modes[k].mode);
                 gemma_context_free(ca);
             }
-            matmul_set_amx_min_rows(old);
+            matmul_set_tile_min_rows(old);
             TEST_END();
         }
+        kernels_select(before);
     }
 
     /* the thread count must not change the result: every output element is computed by one
@@ -304,7 +313,14 @@ static void run_fixture(const char *name) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 void suite_fixtures(void) {
-    if (!quant_amx()) test_skip("fixtures: AMX on/off cases (this CPU or OS has no AMX, or GEMMA_KERNELS chose another set)");
+    if (kernels_active()->tile.group) tile_set = kernels_active()->id;
+    else if (kernel_set_supported(cpu_get(), KERNELS_AMX_EMULATED)) tile_set = KERNELS_AMX_EMULATED;
+    if (tile_set == KERNELS_COUNT)
+        test_skip("fixtures: tiles on/off cases (the active set has no tile kernels, and this CPU cannot run the "
+                  "emulated AMX ones)");
+    else if (tile_set != kernels_active()->id)
+        test_skip("fixtures: tiles on/off cases run on %s (the active set has no tile kernels)",
+                  kernel_set_name(tile_set));
     DIR *d = opendir(fixture_path("models"));
     TEST_BEGIN("fixtures: directory %s exists", fixture_path("models"));
     EXPECT(d != NULL, "cannot open the fixture directory");

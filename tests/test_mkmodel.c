@@ -292,10 +292,10 @@ static void test_random_blocks(void) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         uint32_t type = types[i];
         gguf_writer_tensor t = {.name = "t", .type = type, .n_dims = 2, .ne = {NE0, ROWS, 1, 1},
-                                .row_bytes = ggml_row_size(type, NE0), .n_rows = ROWS};
+                                .row_bytes = quant_row_size(type, NE0), .n_rows = ROWS};
         tensor_gen g = {.kind = GEN_RANDOM, .std = WEIGHT_STD, .seed = 7};
         char err[GEMMA_ERR_LEN] = "";
-        EXPECT(fill_tensor(&g, &t, buf, 0, ROWS, err) == 0, "%s: %s", ggml_type_name(type), err);
+        EXPECT(fill_tensor(&g, &t, buf, 0, ROWS, err) == 0, "%s: %s", quant_type_name(type), err);
         double sum = 0, sum2 = 0;
         bool finite = true;
         for (int r = 0; r < ROWS; r++) {
@@ -308,12 +308,12 @@ static void test_random_blocks(void) {
         }
         double n = (double)NE0 * ROWS, mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
         EXPECT(finite && sd > 0.015 && sd < 0.06 && fabs(mean) < 0.2 * sd,
-               "%s: std %.4f mean %.5f", ggml_type_name(type), sd, mean);
+               "%s: std %.4f mean %.5f", quant_type_name(type), sd, mean);
         /* the same rows come out whatever the chunking */
         uint8_t *again = xmalloc(t.row_bytes);
         fill_tensor(&g, &t, again, 5, 1, err);
         EXPECT(memcmp(again, buf + 5 * t.row_bytes, t.row_bytes) == 0,
-               "%s: row 5 depends on chunking", ggml_type_name(type));
+               "%s: row 5 depends on chunking", quant_type_name(type));
         free(again);
     }
     free(buf);
@@ -374,9 +374,9 @@ static uint32_t tensor_type(const gguf_file *f, const char *name) {
 static void expect_types(const gguf_file *f, const char *const (*want)[2], const char *what) {
     for (; (*want)[0]; want++) {
         uint32_t t = tensor_type(f, (*want)[0]);
-        EXPECT(t < GGML_TYPE_COUNT && !strcmp(ggml_type_name(t), (*want)[1]),
+        EXPECT(t < GGML_TYPE_COUNT && !strcmp(quant_type_name(t), (*want)[1]),
                "%s: %s is %s, want %s", what, (*want)[0],
-               t < GGML_TYPE_COUNT ? ggml_type_name(t) : "absent", (*want)[1]);
+               t < GGML_TYPE_COUNT ? quant_type_name(t) : "absent", (*want)[1]);
     }
 }
 

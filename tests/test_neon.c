@@ -1,13 +1,13 @@
 /* test_neon.c - the Arm NEON kernels (src/kernels/neon.c) against the scalar ones.
  *
- * Each kernel set (baseline NEON; NEON + dotprod when the CPU has it) is installed into a
- * private copy of the scalar table. For every weight type, its row dot must agree with the
+ * Each kernel set (baseline NEON; NEON + dotprod when the CPU has it) is built privately
+ * (kernel_set_build). For every weight type, its row dot must agree with the
  * scalar row dot on random rows of several lengths, and its tile kernel must fill exactly the
  * nw x na cells of every tile shape with the same values. Data: Gaussian rows through the
  * reference quantizers, and random block bytes (every code and sub-block scale pattern) with
  * the block's float scales replaced by moderate random halves. Rows that end at a guard page
- * show that no kernel reads past its rows (GEGLU and RMSNorm included), and quant_init()
- * must have installed the fastest NEON set the CPU runs, and its GEGLU and RMSNorm.
+ * show that no kernel reads past its rows (GEGLU and RMSNorm included), and the active set
+ * must be the fastest NEON set the CPU runs, with its GEGLU and RMSNorm.
  *
  * Tolerance: both kernels compute the same exact integer block dots, so they differ only in
  * the order of float accumulation (four lanes, split min terms): ~1e-7 of sum |w_i * a_i|.
@@ -24,7 +24,7 @@ void suite_neon(void);
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kernels/cpu.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "util.h"
 #include "rng.h"
@@ -59,7 +59,7 @@ static const struct {
  * `bytes`, and for types without a quantizer) random block bytes with tame scales. */
 static void make_weight_row(int ti, int n, bool bytes, uint8_t *dst) {
     uint32_t type = types[ti].type;
-    const type_traits *tt = ggml_type_traits_scalar(type);
+    const type_traits *tt = quant_traits(type);
     if (tt->blck_size == 1 || (!bytes && tt->from_float)) { /* float types: always values */
         float *x = malloc((size_t)n * sizeof(float));
         for (int i = 0; i < n; i++) x[i] = (float)rng_gauss();
@@ -107,14 +107,14 @@ static bool close_enough(float got, float want, double scale) {
 static void check_vec_dots(const char *set, const type_traits *table) {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = types[ti].type;
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         TEST_BEGIN("neon %s: %s vec_dot matches scalar (3 lengths, quantized and raw rows)", set,
                    ref->name);
         for (int li = 0; li < 3; li++) {
             int n = types[ti].lengths[li];
-            size_t wbytes = ggml_row_size(type, n);
+            size_t wbytes = quant_row_size(type, n);
             size_t abytes = ref->vec_dot_type == GGML_TYPE_F32 ? (size_t)n * 4
-                                                               : ggml_row_size(ref->vec_dot_type, n);
+                                                               : quant_row_size(ref->vec_dot_type, n);
             for (int raw = 0; raw < 2; raw++) {
                 rng_seed(1000 * ti + 10 * (size_t)li + (size_t)raw);
                 uint8_t *w = malloc(wbytes), *a = malloc(abytes);
@@ -142,11 +142,11 @@ static void check_gemms(const char *set, const type_traits *table) {
     enum { S_STRIDE = GEMM_MAX_NW + 3 };
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = types[ti].type;
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         int n = types[ti].lengths[1];
-        size_t w_stride = ggml_row_size(type, n) + 3;
+        size_t w_stride = quant_row_size(type, n) + 3;
         size_t a_stride = (ref->vec_dot_type == GGML_TYPE_F32 ? (size_t)n * 4
-                                                              : ggml_row_size(ref->vec_dot_type, n)) + 5;
+                                                              : quant_row_size(ref->vec_dot_type, n)) + 5;
         uint8_t *w = calloc(GEMM_MAX_NW, w_stride), *a = calloc(GEMM_MAX_NA, a_stride);
         float *x = malloc((size_t)n * sizeof(float));
         rng_seed(7000 + ti);
@@ -209,11 +209,11 @@ static void check_bounds(const char *set, const type_traits *table) {
     TEST_BEGIN("neon %s: no kernel reads past the end of its rows (guard pages)", set);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = types[ti].type;
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         int n = types[ti].lengths[1];
-        size_t w_row = ggml_row_size(type, n);
+        size_t w_row = quant_row_size(type, n);
         size_t a_row = ref->vec_dot_type == GGML_TYPE_F32 ? (size_t)n * 4
-                                                          : ggml_row_size(ref->vec_dot_type, n);
+                                                          : quant_row_size(ref->vec_dot_type, n);
         void *wmap, *amap;
         size_t wlen, alen;
         uint8_t *w = before_guard_page(GEMM_MAX_NW * w_row, &wmap, &wlen);
@@ -240,13 +240,14 @@ static void check_bounds(const char *set, const type_traits *table) {
     TEST_END();
 }
 
-/* GEGLU and RMSNorm (cpu.h's vec_kernels; test_simd.c checks their bits against the scalar
+/* GEGLU and RMSNorm (dispatch.h's vec_kernels; test_simd.c checks their bits against the scalar
  * ones) on rows of every length up to 40 that end at a guard page: the tails are read only
  * inside the rows, and written only there. */
 static void check_elementwise_bounds(void) {
-    vec_kernels k, ref;
-    vec_kernels_install(&k, KERNELS_NEON);
-    vec_kernels_install(&ref, KERNELS_SCALAR);
+    static kernel_set neon, scalar;
+    kernel_set_build(&neon, KERNELS_NEON);
+    kernel_set_build(&scalar, KERNELS_SCALAR);
+    vec_kernels k = neon.vec, ref = scalar.vec;
     TEST_BEGIN("neon: GEGLU and RMSNorm read and write only inside their rows (guard pages, lengths 1..40)");
     EXPECT(k.geglu != ref.geglu && k.rmsnorm != ref.rmsnorm, "the NEON set has no GEGLU / RMSNorm of its own");
     enum { MAX = 40 };
@@ -278,18 +279,13 @@ static void check_elementwise_bounds(void) {
     TEST_END();
 }
 
-/* A private table: the scalar rows with one kernel set installed over them. */
-static void make_table(type_traits *table, void (*install)(type_traits *)) {
-    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) table[t] = *ggml_type_traits_scalar(t);
-    install(table);
-}
-
-static void check_set(const char *set, void (*install)(type_traits *)) {
-    static type_traits table[GGML_TYPE_COUNT];
-    make_table(table, install);
+static void check_set(const char *set, kernel_set_id id) {
+    static kernel_set built;
+    kernel_set_build(&built, id);
+    const type_traits *table = built.type;
     TEST_BEGIN("neon %s: every supported weight type gets a NEON vec_dot and gemm", set);
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
-        const type_traits *ref = ggml_type_traits_scalar(t);
+        const type_traits *ref = quant_traits(t);
         if (!ref->supported) {
             EXPECT(table[t].vec_dot == ref->vec_dot && table[t].gemm == ref->gemm,
                    "%s (unsupported) was changed", ref->name);
@@ -307,35 +303,33 @@ static void check_set(const char *set, void (*install)(type_traits *)) {
     check_bounds(set, table);
 }
 
-/* quant_init() must have put the fastest NEON set this CPU runs into the active table. */
+/* The active set must be the fastest NEON set this CPU runs. */
 static void check_dispatch(void) {
     const char *request = getenv("GEMMA_KERNELS");
     if (request && *request && strcmp(request, "neon") != 0) {
         test_skip("neon: dispatch (GEMMA_KERNELS=%s)", request);
         return;
     }
-    static type_traits want[GGML_TYPE_COUNT];
+    static kernel_set built;
     bool dotprod = cpu_get()->has_dotprod;
-    make_table(want, dotprod ? kernels_neon_dotprod_install : kernels_neon_install);
-    quant_init();
-    TEST_BEGIN("neon: quant_init() installs the %s set (%s), its GEGLU and RMSNorm too", dotprod ? "dotprod" : "baseline",
-               quant_kernel_path());
+    kernel_set_build(&built, dotprod ? KERNELS_NEON_DOTPROD : KERNELS_NEON);
+    const type_traits *want = built.type;
+    TEST_BEGIN("neon: the active set is the %s one (%s), its GEGLU and RMSNorm too", dotprod ? "dotprod" : "baseline",
+               kernels_active()->name);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
-        const type_traits *active = ggml_type_traits(types[ti].type);
+        const type_traits *active = kernel_traits(types[ti].type);
         EXPECT(active->vec_dot == want[types[ti].type].vec_dot &&
                    active->gemm == want[types[ti].type].gemm,
                "%s: the active kernels are not the NEON ones", active->name);
     }
-    vec_kernels vk;
-    vec_kernels_install(&vk, KERNELS_NEON);
-    EXPECT(vec_kernels_active()->geglu == vk.geglu && vec_kernels_active()->rmsnorm == vk.rmsnorm,
+    EXPECT(kernels_active()->vec.geglu == built.vec.geglu && kernels_active()->vec.rmsnorm == built.vec.rmsnorm,
            "the active GEGLU / RMSNorm are not the NEON ones");
     TEST_END();
 }
 
 void suite_neon(void) {
-    check_set("baseline", kernels_neon_install);
-    if (cpu_get()->has_dotprod) check_set("dotprod", kernels_neon_dotprod_install);
+    check_set("baseline", KERNELS_NEON);
+    if (cpu_get()->has_dotprod) check_set("dotprod", KERNELS_NEON_DOTPROD);
     else test_skip("neon dotprod: this CPU has no dotprod (qemu-aarch64 -cpu max has)");
     check_elementwise_bounds();
     check_dispatch();

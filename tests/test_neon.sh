@@ -4,7 +4,7 @@
 # 1. Cross-compiles ./gemma and the test runner into $NEON_BUILD (static executables).
 # 2. Disassembles the NEON kernels: the baseline set must hold no instruction beyond ARMv8.0
 #    (sdot & co. only in the *_sdot_* kernels), so that it runs on a Cortex-A53/A72.
-# 3. Runs the suites under qemu-aarch64 twice: -cpu max (dotprod, so quant_init picks the
+# 3. Runs the suites under qemu-aarch64 twice: -cpu max (dotprod, so the dispatch picks the
 #    "NEON dotprod" set) and -cpu cortex-a72 (ARMv8.0: the baseline "NEON" set, and any stray
 #    sdot would die with SIGILL). The fixture suite checks the logits with those kernels.
 # Exits non-zero on any failure. Environment: NEON_BUILD (build-arm64), NEON_QEMU

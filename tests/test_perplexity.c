@@ -5,6 +5,7 @@
  * in this file. Also llama.cpp's KL-divergence file layout, KL divergence against a model's
  * own base logits and against another quantization, and the error exits. */
 #include "matmul.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "test.h"
 #include "gemma.h"
@@ -434,12 +435,12 @@ void suite_perplexity(void) {
     write_text(text_path, 250);
 
     /* These cases compare evaluations made with different batch sizes, on a random model
-     * whose huge logits amplify any difference in summation order. The AMX tiles (from 16
-     * tokens on) sum differently from the vector kernels, so they are kept out here, in
-     * this process and in the children; the amx and fixtures suites test them. */
-    int amx_rows = matmul_set_amx_min_rows(0);
+     * whose huge logits amplify any difference in summation order. The tile kernels (from
+     * 16 tokens on, with AMX) sum differently from the vector kernels, so they are kept out
+     * here, in this process and in the children; the amx and fixtures suites test them. */
+    int tile_rows = matmul_set_tile_min_rows(0);
     char *kernels = getenv("GEMMA_KERNELS") ? strdup(getenv("GEMMA_KERNELS")) : NULL;
-    if (quant_amx()) setenv("GEMMA_KERNELS", "avx512", 1);
+    if (kernels_active()->tile.group) setenv("GEMMA_KERNELS", "avx512", 1);
 
     char err[GEMMA_ERR_LEN];
     gemma_model *m = gemma_model_load(q8_path, err);
@@ -461,7 +462,7 @@ void suite_perplexity(void) {
     if (m) gemma_model_free(m);
     const char *paths[] = {text_path, short_path, out_path, err_path, base_path};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) unlink(paths[i]);
-    matmul_set_amx_min_rows(amx_rows);
+    matmul_set_tile_min_rows(tile_rows);
     if (kernels) setenv("GEMMA_KERNELS", kernels, 1);
     else unsetenv("GEMMA_KERNELS");
     free(kernels);

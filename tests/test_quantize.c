@@ -230,8 +230,8 @@ static uint32_t tensor_type(const gguf_file *f, const char *name) {
 #define EXPECT_TYPE(f, name, want)                                                              \
     do {                                                                                        \
         uint32_t got_ = tensor_type(f, name);                                                   \
-        EXPECT(got_ == (uint32_t)(want), "%s: %s, want %s", name, ggml_type_name(got_),          \
-               ggml_type_name(want));                                                           \
+        EXPECT(got_ == (uint32_t)(want), "%s: %s, want %s", name, quant_type_name(got_),          \
+               quant_type_name(want));                                                           \
     } while (0)
 
 /* Same tensors (names, shapes) as the source; 1-D tensors, norms and the other never-
@@ -247,7 +247,7 @@ static void expect_tensors_kept(const gguf_file *src, const gguf_file *out) {
         bool keep = (a->ne[1] == 1 && a->ne[2] == 1 && a->ne[3] == 1) || strstr(a->name, "_norm.weight") || strstr(a->name, "ffn_gate_inp") ||
                strstr(a->name, "per_layer_model_proj") || strstr(a->name, ".scale");
         if (keep) EXPECT(a->type == b->type, "%s: %s, should keep %s", a->name,
-                         ggml_type_name(b->type), ggml_type_name(a->type));
+                         quant_type_name(b->type), quant_type_name(a->type));
     }
 }
 

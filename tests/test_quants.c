@@ -97,8 +97,8 @@ static void scale_offsets(uint32_t type, int *d, int *dm) {
  * asked, or without a quantizer) random bytes with the scale fields set to plausible values,
  * which reach code and sub-scale combinations a quantizer never writes. */
 static void make_weight_row(uint32_t type, uint8_t *w, int64_t n, bool random_bytes) {
-    const type_traits *t = ggml_type_traits_scalar(type);
-    size_t bytes = ggml_row_size(type, n);
+    const type_traits *t = quant_traits(type);
+    size_t bytes = quant_row_size(type, n);
     if (t->from_float && (!random_bytes || t->blck_size == 1)) {
         float *x = xmalloc((size_t)n * sizeof(float));
         fill_gauss(x, n, 1.0);
@@ -119,7 +119,7 @@ static void make_weight_row(uint32_t type, uint8_t *w, int64_t n, bool random_by
 
 /* Activation row in format `act` (F32 means plain floats) for the f32 values x. */
 static void *make_act_row(uint32_t act, const float *x, int64_t n) {
-    void *a = xmalloc(ggml_row_size(act, n));
+    void *a = xmalloc(quant_row_size(act, n));
     quantize_row(act, x, a, n);
     return a;
 }
@@ -147,7 +147,7 @@ static double reference_dot(uint32_t type, const uint8_t *w, const float *wf, ui
         *mag = m_abs;
         return dot;
     }
-    size_t wbs = ggml_type_traits_scalar(type)->type_size;
+    size_t wbs = quant_traits(type)->type_size;
     for (int64_t b = 0; b < n / 32; b++) {
         double m = fp16_to_fp32(rd_u16(w + b * wbs + 2));
         double s = fp16_to_fp32(rd_u16((const uint8_t *)a + b * 36 + 2));
@@ -167,8 +167,8 @@ static double reference_dot(uint32_t type, const uint8_t *w, const float *wf, ui
 static void test_table(void) {
     TEST_BEGIN("quants: type table rows of the supported weight types");
     for (size_t i = 0; i < N_WEIGHT_TYPES; i++) {
-        const type_traits *t = ggml_type_traits(weight_types[i].type);
-        const type_traits *ts = ggml_type_traits_scalar(weight_types[i].type);
+        const type_traits *t = quant_traits(weight_types[i].type);
+        const type_traits *ts = quant_traits(weight_types[i].type);
         EXPECT(t && ts, "%s: no row", weight_types[i].name);
         if (!t || !ts) continue;
         EXPECT(strcmp(t->name, weight_types[i].name) == 0, "name %s", t->name);
@@ -176,23 +176,23 @@ static void test_table(void) {
                "%s: block %d x %zu bytes", t->name, t->blck_size, t->type_size);
         EXPECT(t->supported && t->to_float && t->vec_dot, "%s: not fully supported", t->name);
         EXPECT(t->vec_dot_type == weight_types[i].act, "%s: vec_dot_type %s", t->name,
-               ggml_type_name(t->vec_dot_type));
+               quant_type_name(t->vec_dot_type));
         EXPECT(ts->vec_dot && ts->to_float == t->to_float && ts->blck_size == t->blck_size,
                "%s: scalar row differs", t->name);
-        const type_traits *a = ggml_type_traits(t->vec_dot_type);
+        const type_traits *a = quant_traits(t->vec_dot_type);
         EXPECT(a->to_float && a->from_float, "%s: activation format %s cannot be produced",
                t->name, a->name);
     }
-    EXPECT(ggml_type_traits(GGML_TYPE_COUNT) == NULL, "id past the table has a row");
-    EXPECT(ggml_type_traits_scalar(1000) == NULL, "id past the table has a scalar row");
-    EXPECT(strcmp(ggml_type_name(99), "type 99") == 0, "unknown name %s", ggml_type_name(99));
-    EXPECT(ggml_type_traits(4)->blck_size == 0 && ggml_row_size(4, 32) == 0, "removed id 4");
-    EXPECT(ggml_row_size(GGML_TYPE_Q4_K, 512) == 288, "Q4_K row of 512");
-    EXPECT(ggml_row_size(GGML_TYPE_Q8_K, 512) == 584, "Q8_K row of 512");
-    EXPECT(!ggml_type_traits(GGML_TYPE_Q8_K)->supported && !ggml_type_traits(GGML_TYPE_Q8_1)->supported,
+    EXPECT(quant_traits(GGML_TYPE_COUNT) == NULL, "id past the table has a row");
+    EXPECT(quant_traits(1000) == NULL, "id past the table has a scalar row");
+    EXPECT(strcmp(quant_type_name(99), "type 99") == 0, "unknown name %s", quant_type_name(99));
+    EXPECT(quant_traits(4)->blck_size == 0 && quant_row_size(4, 32) == 0, "removed id 4");
+    EXPECT(quant_row_size(GGML_TYPE_Q4_K, 512) == 288, "Q4_K row of 512");
+    EXPECT(quant_row_size(GGML_TYPE_Q8_K, 512) == 584, "Q8_K row of 512");
+    EXPECT(!quant_traits(GGML_TYPE_Q8_K)->supported && !quant_traits(GGML_TYPE_Q8_1)->supported,
            "activation-only formats must not be weight types");
-    EXPECT(!ggml_type_traits(GGML_TYPE_IQ2_XXS)->supported &&
-               !ggml_type_traits(GGML_TYPE_IQ2_XXS)->to_float, "IQ2_XXS claims support");
+    EXPECT(!quant_traits(GGML_TYPE_IQ2_XXS)->supported &&
+               !quant_traits(GGML_TYPE_IQ2_XXS)->to_float, "IQ2_XXS claims support");
     TEST_END();
 }
 
@@ -296,10 +296,10 @@ static const gguf_tensor *open_fixture(const char *name, uint32_t type, gguf_fil
     EXPECT(t != NULL, "%s: no tensor 't'", rel);
     if (!t) return NULL;
     EXPECT(t->type == type && t->ne[0] == FIX_COLS && t->ne[1] == FIX_ROWS &&
-               t->nbytes == ggml_row_size(type, FIX_COLS) * FIX_ROWS,
-           "%s: type %s, %lld x %lld, %llu bytes", rel, ggml_type_name(t->type),
+               t->nbytes == quant_row_size(type, FIX_COLS) * FIX_ROWS,
+           "%s: type %s, %lld x %lld, %llu bytes", rel, quant_type_name(t->type),
            (long long)t->ne[0], (long long)t->ne[1], (unsigned long long)t->nbytes);
-    if (t->type != type || t->nbytes != ggml_row_size(type, FIX_COLS) * FIX_ROWS) return NULL;
+    if (t->type != type || t->nbytes != quant_row_size(type, FIX_COLS) * FIX_ROWS) return NULL;
     return t;
 }
 
@@ -308,7 +308,7 @@ static void test_fixtures(void) {
         uint32_t type = weight_types[i].type;
         const char *name = weight_types[i].name;
         if (type == GGML_TYPE_F32) continue; /* no fixture: F32 is a copy */
-        size_t row_bytes = ggml_row_size(type, FIX_COLS);
+        size_t row_bytes = quant_row_size(type, FIX_COLS);
 
         TEST_BEGIN("quants: %s dequantizes the fixture bit for bit", name);
         gguf_file *f;
@@ -340,7 +340,7 @@ static void test_fixtures(void) {
          * dot on them too. */
         TEST_BEGIN("quants: %s scalar vec_dot on the fixture rows", name);
         if (t) {
-            const type_traits *tt = ggml_type_traits_scalar(type);
+            const type_traits *tt = quant_traits(type);
             float x[FIX_COLS], wf[FIX_COLS];
             fill_gauss(x, FIX_COLS, 1.0);
             void *a = make_act_row(tt->vec_dot_type, x, FIX_COLS);
@@ -372,11 +372,11 @@ static void test_fixtures(void) {
                                        GGML_TYPE_Q8_0, GGML_TYPE_MXFP4};
     for (size_t i = 0; i < sizeof requant / sizeof requant[0]; i++) {
         uint32_t type = requant[i];
-        TEST_BEGIN("quants: %s quantizer reproduces the fixture's bytes", ggml_type_name(type));
+        TEST_BEGIN("quants: %s quantizer reproduces the fixture's bytes", quant_type_name(type));
         gguf_file *f;
-        const gguf_tensor *t = open_fixture(ggml_type_name(type), type, &f);
+        const gguf_tensor *t = open_fixture(quant_type_name(type), type, &f);
         if (t) {
-            size_t row_bytes = ggml_row_size(type, FIX_COLS);
+            size_t row_bytes = quant_row_size(type, FIX_COLS);
             float vals[FIX_COLS];
             uint8_t *back = xmalloc(row_bytes);
             for (int r = 0; r < FIX_ROWS; r++) {
@@ -402,11 +402,11 @@ static void test_vec_dot_random(void) {
     const int64_t n = 4096;
     for (size_t i = 0; i < N_WEIGHT_TYPES; i++) {
         uint32_t type = weight_types[i].type;
-        const type_traits *t = ggml_type_traits_scalar(type);
+        const type_traits *t = quant_traits(type);
         TEST_BEGIN("quants: %s x %s vec_dot on random rows of %lld", t->name,
-                   ggml_type_name(t->vec_dot_type), (long long)n);
+                   quant_type_name(t->vec_dot_type), (long long)n);
         rng_seed(100 + type);
-        uint8_t *w = xmalloc(ggml_row_size(type, n));
+        uint8_t *w = xmalloc(quant_row_size(type, n));
         float *x = xmalloc((size_t)n * sizeof(float));
         /* trials: quantized weights, random-byte weights, activations aligned with the
          * weights (so the dot is as large as |w||x| allows), tiny activations (f16-subnormal
@@ -451,8 +451,8 @@ static void test_vec_dot_random(void) {
  * scales stay random), so the dequantized values are the exact integers the kernel's integer
  * path multiplies. */
 static void set_unit_scales(uint32_t type, uint8_t *w, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
-    size_t nb = ggml_row_size(type, n) / t->type_size;
+    const type_traits *t = quant_traits(type);
+    size_t nb = quant_row_size(type, n) / t->type_size;
     int od, odm;
     scale_offsets(type, &od, &odm);
     for (size_t b = 0; b < nb; b++) {
@@ -473,7 +473,7 @@ static void set_unit_scales(uint32_t type, uint8_t *w, int64_t n) {
 
 /* An activation row with scale 1 and integer codes a[] in -R..R. */
 static void *make_unit_act(uint32_t act, const int *codes, int64_t n) {
-    void *buf = xcalloc(1, ggml_row_size(act, n) + 4);
+    void *buf = xcalloc(1, quant_row_size(act, n) + 4);
     uint8_t *p = buf;
     if (act == GGML_TYPE_F32) {
         for (int64_t k = 0; k < n; k++) put_f32(p + 4 * k, (float)codes[k]);
@@ -507,14 +507,14 @@ static void test_vec_dot_exact(void) {
     const int64_t n = 512;
     for (size_t i = 0; i < N_WEIGHT_TYPES; i++) {
         uint32_t type = weight_types[i].type;
-        const type_traits *t = ggml_type_traits_scalar(type);
+        const type_traits *t = quant_traits(type);
         TEST_BEGIN("quants: %s x %s with unit scales gives the exact integer dot", t->name,
-                   ggml_type_name(t->vec_dot_type));
+                   quant_type_name(t->vec_dot_type));
         rng_seed(200 + type);
-        uint8_t *w = xmalloc(ggml_row_size(type, n));
+        uint8_t *w = xmalloc(quant_row_size(type, n));
         int *codes = xmalloc((size_t)n * sizeof(int));
         for (int trial = 0; trial < 8; trial++) {
-            fill_bytes(w, ggml_row_size(type, n));
+            fill_bytes(w, quant_row_size(type, n));
             set_unit_scales(type, w, n);
             float *wf = dequant_alloc(type, w, n);
             /* Keep every partial sum below 2^24 so f32 accumulation is exact too: bound the
@@ -564,10 +564,10 @@ static void test_round_trip(void) {
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         uint32_t type = table[i].type;
         TEST_BEGIN("quants: %s round trip error on Gaussian data matches the reference",
-                   ggml_type_name(type));
+                   quant_type_name(type));
         rng_seed(300 + type);
         fill_gauss(x, n, 1.0);
-        void *q = xmalloc(ggml_row_size(type, n));
+        void *q = xmalloc(quant_row_size(type, n));
         quantize_row(type, x, q, n);
         dequant_row(type, q, y, n);
         double se = 0, sx = 0;
@@ -649,8 +649,8 @@ static void test_golden_quantizers(void) {
     golden_input(x, n);
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
         uint32_t type = golden[i].type;
-        TEST_BEGIN("quants: %s quantizer writes llama.cpp's bytes (golden hash)", ggml_type_name(type));
-        size_t bytes = ggml_row_size(type, n);
+        TEST_BEGIN("quants: %s quantizer writes llama.cpp's bytes (golden hash)", quant_type_name(type));
+        size_t bytes = quant_row_size(type, n);
         void *q = xmalloc(bytes);
         quantize_row(type, x, q, n);
         uint64_t h = fnv1a(q, bytes);
@@ -773,7 +773,7 @@ static void test_act_quantizers(void) {
                     size_t bs = types[i] == GGML_TYPE_Q8_0 ? 34 : 36, off = bs - 32;
                     for (int b = 0; b < QK_K / 32; b++)
                         for (int e = 0; e < 32; e++)
-                            EXPECT((int8_t)q[b * bs + off + e] != -128, "%s: -128", ggml_type_name(types[i]));
+                            EXPECT((int8_t)q[b * bs + off + e] != -128, "%s: -128", quant_type_name(types[i]));
                 } else if (types[i] == GGML_TYPE_Q8_K) {
                     for (int e = 0; e < QK_K; e++) EXPECT((int8_t)q[4 + e] != -128, "Q8_K: -128");
                 }
@@ -790,10 +790,10 @@ static void test_hostile(void) {
     rng_seed(500);
     static const uint16_t bad_halves[] = {0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xffff, 0x0001, 0x8001, 0x7bff};
     for (uint32_t type = 0; type < GGML_TYPE_COUNT; type++) {
-        const type_traits *t = ggml_type_traits_scalar(type);
+        const type_traits *t = quant_traits(type);
         if (!t->to_float) continue;
         const int64_t n = 1024;
-        size_t bytes = ggml_row_size(type, n);
+        size_t bytes = quant_row_size(type, n);
         /* +1: rows at odd addresses must work (fields are read with memcpy) */
         uint8_t *raw = xmalloc(bytes + 1), *w = raw + 1;
         float *out = xmalloc((size_t)n * sizeof(float));
@@ -813,7 +813,7 @@ static void test_hostile(void) {
             dequant_row(type, w, out, n);
             if (t->vec_dot) {
                 /* a random activation row, -128 codes and NaN scales included */
-                size_t abytes = ggml_row_size(t->vec_dot_type, n);
+                size_t abytes = quant_row_size(t->vec_dot_type, n);
                 uint8_t *araw = xmalloc(abytes + 1), *a = araw + 1;
                 fill_bytes(a, abytes);
                 float s = 0;

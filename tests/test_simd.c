@@ -1,11 +1,11 @@
 /* test_simd.c - the SIMD kernel sets against their scalar twins, and the kernel selection.
  *
- * For every kernel set this CPU supports (the others are skipped) a private copy of the
- * type table is built with kernels_install(), so the sets are tested side by side whatever
+ * For every kernel set this CPU supports (the others are skipped) a private copy of the set
+ * is built with kernel_set_build(), so the sets are tested side by side whatever
  * GEMMA_KERNELS says. Each weight type is checked on random rows of several lengths:
  *  - vec_dot and every gemm tile shape (1..GEMM_MAX_NW x 1..GEMM_MAX_NA, unaligned rows,
  *    padded strides, cells outside the tile untouched) against the scalar vec_dot of
- *    ggml_type_traits_scalar(). Integer block sums are exact in both, only the order of the
+ *    quant_traits(). Integer block sums are exact in both, only the order of the
  *    float accumulation differs, so they must agree to 1e-5 of sum |w[e] * a[e]| over the
  *    dequantized rows (which bounds every partial sum, hence the rounding of any order);
  *  - with all scales 1 the result is an integer and must be exact;
@@ -15,7 +15,7 @@
  *    (emulated here), including a captured real sum that sits on an f16 rounding midpoint;
  *    so must their one-activation-row (decode) path, also for rows longer than its prep.
  * A tile with na = 1 runs the AVX-512 set's decode kernels, so the tile cases cover those.
- * The forward pass's elementwise kernels (GEGLU, RMSNorm; cpu.h's vec_kernels) must give the
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm; dispatch.h's vec_kernels) must give the
  * scalar ones' bits (NaN as NaN) on rows of odd lengths, unaligned and in place, with edge
  * values: GELU's +-10 cut-offs, f16 rounding ties, subnormals, NaN, +-Inf, and 2^20 float bit
  * patterns spread over all of them; the scalar ones are checked once against their formulas.
@@ -31,7 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/cpu.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "util.h"
 #include "rng.h"
@@ -70,7 +71,7 @@ static bool is_float_type(uint32_t t) {
  * moderate finite values, or by exactly 1 when `unit`. Float rows with `unit` hold small
  * integers, so every product and sum is exact. */
 static void make_weight_row(const weight_type *wt, uint8_t *row, int n, bool unit) {
-    const type_traits *t = ggml_type_traits_scalar(wt->type);
+    const type_traits *t = quant_traits(wt->type);
     if (is_float_type(wt->type)) {
         float *x = malloc((size_t)n * sizeof(float));
         for (int i = 0; i < n; i++)
@@ -79,7 +80,7 @@ static void make_weight_row(const weight_type *wt, uint8_t *row, int n, bool uni
         free(x);
         return;
     }
-    size_t size = ggml_row_size(wt->type, n);
+    size_t size = quant_row_size(wt->type, n);
     for (size_t i = 0; i < size; i++) row[i] = (uint8_t)rng_u64();
     for (size_t b = 0; b < size; b += t->type_size) {
         for (int k = 0; k < 2; k++) {
@@ -104,8 +105,8 @@ static void make_act_row(uint32_t at, uint8_t *row, int n, bool unit) {
     quantize_row(at, x, row, n);
     free(x);
     if (!unit || at == GGML_TYPE_F32) return;
-    const type_traits *t = ggml_type_traits_scalar(at);
-    for (size_t b = 0; b < ggml_row_size(at, n); b += t->type_size) {
+    const type_traits *t = quant_traits(at);
+    for (size_t b = 0; b < quant_row_size(at, n); b += t->type_size) {
         if (at == GGML_TYPE_Q8_K) {
             float one = 1.0f;
             memcpy(row + b, &one, 4);
@@ -121,8 +122,8 @@ static void make_act_row(uint32_t at, uint8_t *row, int n, bool unit) {
  * within a small multiple of 2^-24 of it. For formats with a min (two scale fields) the d
  * and the min parts of each weight are bounded separately, since they may cancel. */
 static double abs_terms(const weight_type *wt, const uint8_t *w, const uint8_t *a, int n) {
-    const type_traits *t = ggml_type_traits_scalar(wt->type);
-    size_t size = ggml_row_size(wt->type, n);
+    const type_traits *t = quant_traits(wt->type);
+    size_t size = quant_row_size(wt->type, n);
     float *wf = malloc((size_t)n * sizeof(float)), *af = malloc((size_t)n * sizeof(float));
     uint8_t *copy = malloc(size);
     dequant_row(t->vec_dot_type, a, af, n);
@@ -160,13 +161,15 @@ static int row_lengths(int bs, int *out) {
 
 /* ---------------------------------------------------------------- one kernel set */
 
-static void build_table(type_traits *tab, kernel_set set) {
-    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) tab[t] = *ggml_type_traits_scalar(t);
-    kernels_install(tab, set);
+/* Set s, built privately (the sets are a few KB: not on the stack). */
+static const kernel_set *built(kernel_set_id s) {
+    static kernel_set sets[KERNELS_COUNT];
+    kernel_set_build(&sets[s], s);
+    return &sets[s];
 }
 
-static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_type *wt) {
-    const type_traits *ref = ggml_type_traits_scalar(wt->type);
+static void test_vec_dot(const type_traits *tab, kernel_set_id set, const weight_type *wt) {
+    const type_traits *ref = quant_traits(wt->type);
     uint32_t at = ref->vec_dot_type;
     int lens[8], nl = row_lengths(ref->blck_size, lens);
     TEST_BEGIN("simd %s: %s vec_dot matches the scalar kernel on random rows", kernel_set_name(set), ref->name);
@@ -174,7 +177,7 @@ static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_ty
         int n = lens[li];
         for (int rep = 0; rep < 3; rep++) {
             /* odd offsets: rows sit at any byte offset of a mapping */
-            uint8_t *wbuf = malloc(ggml_row_size(wt->type, n) + 1), *abuf = malloc(ggml_row_size(at, n) + 1);
+            uint8_t *wbuf = malloc(quant_row_size(wt->type, n) + 1), *abuf = malloc(quant_row_size(at, n) + 1);
             uint8_t *w = wbuf + 1, *a = abuf + (rep & 1);
             make_weight_row(wt, w, n, false);
             make_act_row(at, a, n, false);
@@ -192,7 +195,7 @@ static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_ty
     TEST_BEGIN("simd %s: %s vec_dot with unit scales gives the scalar integer dot exactly", kernel_set_name(set), ref->name);
     for (int li = 0; li < nl - 1; li++) { /* the longest row's sums outgrow f32's 2^24 */
         int n = lens[li];
-        uint8_t *w = malloc(ggml_row_size(wt->type, n)), *a = malloc(ggml_row_size(at, n));
+        uint8_t *w = malloc(quant_row_size(wt->type, n)), *a = malloc(quant_row_size(at, n));
         make_weight_row(wt, w, n, true);
         make_act_row(at, a, n, true);
         float want, got;
@@ -205,8 +208,8 @@ static void test_vec_dot(const type_traits *tab, kernel_set set, const weight_ty
     TEST_END();
 }
 
-static void test_gemm(const type_traits *tab, kernel_set set, const weight_type *wt) {
-    const type_traits *ref = ggml_type_traits_scalar(wt->type);
+static void test_gemm(const type_traits *tab, kernel_set_id set, const weight_type *wt) {
+    const type_traits *ref = quant_traits(wt->type);
     gemm_fn gemm = tab[wt->type].gemm;
     if (!gemm) return; /* the matmul driver uses vec_dot */
     uint32_t at = ref->vec_dot_type;
@@ -216,7 +219,7 @@ static void test_gemm(const type_traits *tab, kernel_set set, const weight_type 
     for (int li = 0; li < nl; li += 2) { /* lengths 0, 2, 4, 6: 1 block .. beyond 16384 */
         int n = lens[li];
         for (int unit = 0; unit < (li < nl - 1 ? 2 : 1); unit++) { /* exact only below 2^24 */
-            size_t wrow = ggml_row_size(wt->type, n), arow = ggml_row_size(at, n);
+            size_t wrow = quant_row_size(wt->type, n), arow = quant_row_size(at, n);
             size_t w_stride = wrow + 3, a_stride = arow + 5; /* padded, unaligned strides */
             uint8_t *wbuf = malloc(w_stride * GEMM_MAX_NW + 1), *abuf = malloc(a_stride * GEMM_MAX_NA + 2);
             uint8_t *w = wbuf + 1, *a = abuf + 2;
@@ -270,7 +273,7 @@ static int q8_0_pairing_code(uint32_t type, const uint8_t *blk, int e) {
 }
 
 static float llama_order_dot(uint32_t type, int n, const uint8_t *w, const uint8_t *a) {
-    size_t wsize = ggml_type_traits_scalar(type)->type_size;
+    size_t wsize = quant_traits(type)->type_size;
     float lane[8] = {0};
     for (int b = 0; b < n / 32; b++, w += wsize, a += 34) {
         float d = fp16_to_fp32(rd_u16(w)) * fp16_to_fp32(rd_u16(a));
@@ -311,7 +314,7 @@ static void hex_bytes(const char *hex, uint8_t *out) {
 /* The x86 tiles of the Q8_0 pairings (AVX2 and AVX-512, decode's single activation row
  * included) and the AVX2 row dots keep llama.cpp's order bit for bit (the fixtures' logits
  * depend on it through f16 rounding midpoints), for every tile shape. */
-static void test_summation_order(const type_traits *tab, kernel_set set) {
+static void test_summation_order(const type_traits *tab, kernel_set_id set) {
     if (set != KERNELS_AVX512 && set != KERNELS_AVX2) return;
     TEST_BEGIN("simd %s: a gemma3-q4_0 FFN gate sum on an f16 rounding midpoint comes out exact", kernel_set_name(set));
     enum { N = 256, WROW = 144, AROW = 272, S_STRIDE = GEMM_MAX_NW + 1 };
@@ -341,13 +344,13 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
         const weight_type *wt = NULL;
         for (int k = 0; k < N_WEIGHT_TYPES; k++)
             if (weight_types[k].type == types[ti]) wt = &weight_types[k];
-        const type_traits *ref = ggml_type_traits_scalar(wt->type);
+        const type_traits *ref = quant_traits(wt->type);
         TEST_BEGIN("simd %s: %s gemm sums in llama.cpp's order, bit for bit, every tile shape", kernel_set_name(set),
                    ref->name);
         static const int lens[] = {32, 96, 256, 2048, 16384};
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
             int n = lens[li];
-            size_t w_stride = ggml_row_size(wt->type, n) + 1, a_stride = ggml_row_size(GGML_TYPE_Q8_0, n) + 3;
+            size_t w_stride = quant_row_size(wt->type, n) + 1, a_stride = quant_row_size(GGML_TYPE_Q8_0, n) + 3;
             uint8_t *w = malloc(w_stride * GEMM_MAX_NW), *a = malloc(a_stride * GEMM_MAX_NA);
             for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
             for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(GGML_TYPE_Q8_0, a + j * a_stride, n, false);
@@ -393,8 +396,8 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
             if (weight_types[k].type == types[ti]) wt = &weight_types[k];
         enum { NW = 5 };
         int n = 16384 + 96;
-        size_t w_stride = ggml_row_size(wt->type, n) + 1;
-        uint8_t *w = malloc(w_stride * NW), *a = malloc(ggml_row_size(GGML_TYPE_Q8_0, n));
+        size_t w_stride = quant_row_size(wt->type, n) + 1;
+        uint8_t *w = malloc(w_stride * NW), *a = malloc(quant_row_size(GGML_TYPE_Q8_0, n));
         for (int i = 0; i < NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
         make_act_row(GGML_TYPE_Q8_0, a, n, false);
         float s[NW + 1];
@@ -402,9 +405,9 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
         tab[wt->type].gemm(n, s, NW, w, w_stride, a, 0, NW, 1);
         for (int i = 0; i < NW; i++) {
             float want = llama_order_dot(wt->type, n, w + i * w_stride, a);
-            EXPECT(s[i] == want, "%s row %d: got %.9g, llama.cpp order %.9g", ggml_type_name(wt->type), i, s[i], want);
+            EXPECT(s[i] == want, "%s row %d: got %.9g, llama.cpp order %.9g", quant_type_name(wt->type), i, s[i], want);
         }
-        EXPECT(s[NW] == -12345.0f, "%s: wrote past the %d rows", ggml_type_name(wt->type), NW);
+        EXPECT(s[NW] == -12345.0f, "%s: wrote past the %d rows", quant_type_name(wt->type), NW);
         free(w);
         free(a);
     }
@@ -412,17 +415,17 @@ static void test_summation_order(const type_traits *tab, kernel_set set) {
 }
 
 /* The replaced activation quantizers write the reference bytes. */
-static void test_quantizers(const type_traits *tab, kernel_set set) {
+static void test_quantizers(const type_traits *tab, kernel_set_id set) {
     static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t type = types[ti];
-        const type_traits *ref = ggml_type_traits_scalar(type);
+        const type_traits *ref = quant_traits(type);
         if (tab[type].from_float == ref->from_float) continue;
         TEST_BEGIN("simd %s: %s activation quantizer writes the reference bytes, never -128", kernel_set_name(set),
                    ref->name);
         enum { N = 4096 };
         float *x = malloc(N * sizeof(float));
-        size_t size = ggml_row_size(type, N);
+        size_t size = quant_row_size(type, N);
         uint8_t *want = malloc(size), *got = malloc(size);
         for (int kind = 0; kind < 6; kind++) {
             for (int i = 0; i < N; i++) x[i] = (float)rng_gauss();
@@ -467,11 +470,11 @@ static void test_quantizers(const type_traits *tab, kernel_set set) {
 /* The float tiles at prefill attention's shapes (forward.c's dot_tile: Q·K^T over head_dim
  * 256 / 512, P·V^T over up to 512 keys) and at lengths on either side of a 16-float vector,
  * which the row lengths above leave out, each on a 32 x 8 tile with unaligned strides. */
-static void test_gemm_f32_lengths(const type_traits *tab, kernel_set set) {
+static void test_gemm_f32_lengths(const type_traits *tab, kernel_set_id set) {
     gemm_fn gemm = tab[GGML_TYPE_F32].gemm;
     if (!gemm) return;
     static const weight_type f32 = {GGML_TYPE_F32, {-1, -1}, -1};
-    const type_traits *ref = ggml_type_traits_scalar(GGML_TYPE_F32);
+    const type_traits *ref = quant_traits(GGML_TYPE_F32);
     static const int lens[] = {15, 16, 17, 31, 32, 48, 256, 511, 512};
     TEST_BEGIN("simd %s: F32 gemm on attention row lengths (15..512), 32x8 tile, matches the scalar kernel",
                kernel_set_name(set));
@@ -570,7 +573,7 @@ static void make_up_row(float *u, int n) {
 static const int elementwise_lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 100, 256, 1152, 2047, 6913};
 #define N_ELEMENTWISE_LENS (int)(sizeof elementwise_lens / sizeof elementwise_lens[0])
 
-static void test_geglu(const vec_kernels *k, const vec_kernels *ref, kernel_set set) {
+static void test_geglu(const vec_kernels *k, const vec_kernels *ref, kernel_set_id set) {
     float special[200];
     int n_special = special_gates(special);
     enum { MAX = 6913 + 16 };
@@ -764,7 +767,7 @@ static void tie_order_rows(const vec_kernels *k, const vec_kernels *ref, int *di
            first_a, first_b);
 }
 
-static void test_rmsnorm(const vec_kernels *k, const vec_kernels *ref, kernel_set set) {
+static void test_rmsnorm(const vec_kernels *k, const vec_kernels *ref, kernel_set_id set) {
     enum { MAX = 6913 + 16 };
     float *x = malloc(MAX * sizeof(float)), *w = malloc(MAX * sizeof(float));
     float *want = malloc(MAX * sizeof(float)), *got = malloc(MAX * sizeof(float));
@@ -816,8 +819,7 @@ static float gelu_reference(float x) {
 }
 
 static void test_scalar_elementwise(void) {
-    vec_kernels ref;
-    vec_kernels_install(&ref, KERNELS_SCALAR);
+    vec_kernels ref = built(KERNELS_SCALAR)->vec;
     float special[200];
     int n_special = special_gates(special);
     enum { CHUNK = 4096 };
@@ -875,10 +877,8 @@ static void test_scalar_elementwise(void) {
     TEST_END();
 }
 
-static void test_elementwise(kernel_set set) {
-    vec_kernels k, ref;
-    vec_kernels_install(&k, set);
-    vec_kernels_install(&ref, KERNELS_SCALAR);
+static void test_elementwise(kernel_set_id set) {
+    vec_kernels k = built(set)->vec, ref = built(KERNELS_SCALAR)->vec;
     TEST_BEGIN("simd %s: GEGLU and RMSNorm have versions of their own", kernel_set_name(set));
     EXPECT(k.geglu && k.geglu != ref.geglu, "GEGLU is the scalar one");
     EXPECT(k.rmsnorm && k.rmsnorm != ref.rmsnorm, "RMSNorm is the scalar one");
@@ -887,14 +887,13 @@ static void test_elementwise(kernel_set set) {
     test_rmsnorm(&k, &ref, set);
 }
 
-static void test_set(kernel_set set) {
+static void test_set(kernel_set_id set) {
     const cpu_features *f = cpu_get();
     if (!kernel_set_supported(f, set)) {
         test_skip("simd %s: this CPU lacks the instructions", kernel_set_name(set));
         return;
     }
-    static type_traits tab[GGML_TYPE_COUNT];
-    build_table(tab, set);
+    const type_traits *tab = built(set)->type;
     rng_seed(1000 + (uint64_t)set);
     for (int i = 0; i < N_WEIGHT_TYPES; i++) {
         test_vec_dot(tab, set, &weight_types[i]);
@@ -948,27 +947,39 @@ static void test_selection(void) {
                strstr(warn, "unknown"), "unknown request: warning '%s'", warn);
     TEST_END();
 
-    TEST_BEGIN("simd: quant_init installs the set GEMMA_KERNELS and the CPU select, GEGLU and RMSNorm too");
-    quant_init();
-    kernel_set want = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), NULL, 0);
-    EXPECT(strcmp(quant_kernel_path(), kernel_set_name(want)) == 0, "quant_kernel_path() = %s, expected %s",
-           quant_kernel_path(), kernel_set_name(want));
-    type_traits tab[GGML_TYPE_COUNT];
-    build_table(tab, want);
+    TEST_BEGIN("simd: the active set is the one GEMMA_KERNELS and the CPU select, whole: type table, GEGLU and "
+               "RMSNorm, tiles");
+    const kernel_set *active = kernels_active();
+    kernel_set_id want = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), NULL, 0);
+    EXPECT(active->id == want && strcmp(active->name, kernel_set_name(want)) == 0, "active: %s, expected %s",
+           active->name, kernel_set_name(want));
+    const type_traits *tab = built(want)->type;
     for (int i = 0; i < N_WEIGHT_TYPES; i++) {
         uint32_t t = weight_types[i].type;
-        EXPECT(ggml_type_traits(t)->vec_dot == tab[t].vec_dot && ggml_type_traits(t)->gemm == tab[t].gemm,
-               "%s: active kernels are not those of %s", ggml_type_name(t), kernel_set_name(want));
+        EXPECT(kernel_traits(t)->vec_dot == tab[t].vec_dot && kernel_traits(t)->gemm == tab[t].gemm,
+               "%s: active kernels are not those of %s", quant_type_name(t), kernel_set_name(want));
     }
-    EXPECT(ggml_type_traits(GGML_TYPE_Q8_0)->from_float == tab[GGML_TYPE_Q8_0].from_float, "Q8_0 quantizer");
+    EXPECT(kernel_traits(GGML_TYPE_Q8_0)->from_float == tab[GGML_TYPE_Q8_0].from_float, "Q8_0 quantizer");
     if (want == KERNELS_SCALAR)
-        EXPECT(ggml_type_traits(GGML_TYPE_Q4_0)->vec_dot == ggml_type_traits_scalar(GGML_TYPE_Q4_0)->vec_dot,
+        EXPECT(kernel_traits(GGML_TYPE_Q4_0)->vec_dot == quant_traits(GGML_TYPE_Q4_0)->vec_dot,
                "scalar path uses the scalar kernels");
-    EXPECT(kernel_set_active() == want, "kernel_set_active() = %s", kernel_set_name(kernel_set_active()));
-    vec_kernels vk;
-    vec_kernels_install(&vk, want);
-    EXPECT(vec_kernels_active()->geglu == vk.geglu && vec_kernels_active()->rmsnorm == vk.rmsnorm,
+    EXPECT(active->vec.geglu == built(want)->vec.geglu && active->vec.rmsnorm == built(want)->vec.rmsnorm,
            "the active GEGLU / RMSNorm are not those of %s", kernel_set_name(want));
+    EXPECT(memcmp(&active->tile, &built(want)->tile, sizeof active->tile) == 0, "the active tile kernels are not "
+           "those of %s", kernel_set_name(want));
+    TEST_END();
+
+    TEST_BEGIN("simd: the f16 table holds every half as the conversion instructions give it (NaNs made quiet)");
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float want_f = fp16_to_fp32((uint16_t)h);
+        uint32_t got, want_bits;
+        memcpy(&got, &kernel_fp16_table[h], 4);
+        memcpy(&want_bits, &want_f, 4);
+        if (isnan(want_f)) want_bits |= 0x00400000u;
+        if (got != want_bits && bad++ < 3) EXPECT(0, "half 0x%04x: 0x%08x, want 0x%08x", h, got, want_bits);
+    }
+    EXPECT(bad == 0, "%d halves differ", bad);
     TEST_END();
 
     TEST_BEGIN("simd: cpu_get reports a consistent feature set");
@@ -990,9 +1001,8 @@ static double thread_seconds(void) {
 }
 
 /* GEGLU over an FFN row of 6912 and RMSNorm over an embedding row of 1152 (Gemma 3 1B). */
-static void bench_elementwise(kernel_set set) {
-    vec_kernels k;
-    vec_kernels_install(&k, set);
+static void bench_elementwise(kernel_set_id set) {
+    vec_kernels k = built(set)->vec;
     enum { F = 6912, E = 1152 };
     float *g = malloc(F * sizeof(float)), *u = malloc(F * sizeof(float)), *o = malloc(F * sizeof(float));
     for (int i = 0; i < F; i++) g[i] = (float)(2.0 * rng_gauss()), u[i] = (float)rng_gauss();
@@ -1019,17 +1029,16 @@ static void bench_elementwise(kernel_set set) {
     free(o);
 }
 
-static void bench_set(kernel_set set) {
-    if (!kernel_set_supported(cpu_get(), set)) return;
+static void bench_set(kernel_set_id set) {
+    if (!kernel_set_supported(cpu_get(), set) || set == KERNELS_AMX_EMULATED) return;
     bench_elementwise(set);
-    static type_traits tab[GGML_TYPE_COUNT];
-    build_table(tab, set);
+    const type_traits *tab = built(set)->type;
     enum { N = 2048, K = 2048, M = 64 };
     for (int i = 0; i < N_WEIGHT_TYPES; i++) {
         const weight_type *wt = &weight_types[i];
         const type_traits *t = &tab[wt->type];
         uint32_t at = t->vec_dot_type;
-        size_t wrow = ggml_row_size(wt->type, K), arow = ggml_row_size(at, K);
+        size_t wrow = quant_row_size(wt->type, K), arow = quant_row_size(at, K);
         uint8_t *w = malloc(wrow * N), *a = malloc(arow * M);
         float *y = malloc(sizeof(float) * N * M);
         for (int r = 0; r < N; r++) make_weight_row(wt, w + r * wrow, K, false);
@@ -1080,9 +1089,13 @@ void suite_simd(void) {
     test_selection();
     rng_seed(999);
     test_scalar_elementwise();
-    for (int s = 0; s < KERNELS_COUNT; s++)
-        if (s != KERNELS_SCALAR) test_set((kernel_set)s);
+    for (int s = 0; s < KERNELS_COUNT; s++) {
+        if (s == KERNELS_AMX_EMULATED && kernel_set_supported(cpu_get(), KERNELS_AMX_EMULATED))
+            test_skip("simd %s: the AVX-512 set's vector kernels (test_amx tests its tiles)", kernel_set_name(s));
+        else if (s != KERNELS_SCALAR)
+            test_set((kernel_set_id)s);
+    }
     const char *bench = getenv("GEMMA_BENCH");
     if (bench && *bench && strcmp(bench, "0") != 0)
-        for (int s = 0; s < KERNELS_COUNT; s++) bench_set((kernel_set)s);
+        for (int s = 0; s < KERNELS_COUNT; s++) bench_set((kernel_set_id)s);
 }

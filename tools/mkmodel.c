@@ -121,7 +121,7 @@ static bool use_more_bits(int i, int n) {
 
 /* llama-quantize's substitute when a row is not a whole number of blocks. */
 static uint32_t shape_fallback(uint32_t type, int64_t ne0) {
-    if (ne0 % ggml_type_traits(type)->blck_size == 0) return type;
+    if (ne0 % quant_traits(type)->blck_size == 0) return type;
     switch (type) {
     case GGML_TYPE_Q4_K: type = GGML_TYPE_Q5_0; break;
     case GGML_TYPE_Q5_K: type = GGML_TYPE_Q5_1; break;
@@ -130,7 +130,7 @@ static uint32_t shape_fallback(uint32_t type, int64_t ne0) {
     case GGML_TYPE_IQ4_XS: type = GGML_TYPE_IQ4_NL; break;
     default: return GGML_TYPE_F16;
     }
-    return ne0 % ggml_type_traits(type)->blck_size == 0 ? type : GGML_TYPE_F16;
+    return ne0 % quant_traits(type)->blck_size == 0 ? type : GGML_TYPE_F16;
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -309,7 +309,7 @@ static inline int sub_scale(uint64_t bits, int j, int lo, int span_bits) {
 
 static void random_quant_row(uint32_t type, uint8_t *row, int64_t n, const scale_table *t,
                              uint64_t *s) {
-    const type_traits *tt = ggml_type_traits(type);
+    const type_traits *tt = quant_traits(type);
     int64_t nb = n / tt->blck_size;
     size_t bs = tt->type_size;
     random_bytes(row, (size_t)nb * bs, s);
@@ -432,11 +432,11 @@ static int fill_tensor(void *ctx, const gguf_writer_tensor *t, void *dst, int64_
                 if (i % 5 == 0) bits = splitmix64(&s);
                 memcpy(row + 2 * i, &lut[bits & ((1u << HALF_LUT_BITS) - 1)], 2);
             }
-        } else if (ggml_type_traits(t->type)->blck_size > 1) {
+        } else if (quant_traits(t->type)->blck_size > 1) {
             random_quant_row(t->type, row, n, &st, &s);
         } else {
             free(lut);
-            return set_err(err, "cannot generate random %s data", ggml_type_name(t->type));
+            return set_err(err, "cannot generate random %s data", quant_type_name(t->type));
         }
     }
     free(lut);
@@ -1262,7 +1262,7 @@ int mkmodel_main(int argc, char **argv) {
                 total / 1e6, dt, dt > 0 ? total / 1e6 / dt : 0.0);
         for (int t = 0; t < GGML_TYPE_COUNT; t++)
             if (b.type_count[t])
-                fprintf(stderr, " %s x%d", ggml_type_name((uint32_t)t), b.type_count[t]);
+                fprintf(stderr, " %s x%d", quant_type_name((uint32_t)t), b.type_count[t]);
         fputc('\n', stderr);
     }
     if (o.check) {

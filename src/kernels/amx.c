@@ -1,6 +1,38 @@
-/* amx.c - prefill matmuls on AMX tiles (see amx.h for the overview). Compiled with
- * -mamx-tile -mamx-int8 -mamx-bf16 and the AVX-512 flags; called only when cpu.c reports
- * AMX and the OS granted the tile state.
+/* amx.c - the AMX tile kernels: prefill matmuls and attention on Intel AMX (x86-64,
+ * Sapphire Rapids and later), installed as the tile kernels of the AMX sets (dispatch.h).
+ * Compiled with the AVX-512 flags and, for the real tiles, -mamx-tile -mamx-int8
+ * -mamx-bf16; amx_emulated.c compiles it once more with the tile instructions emulated in C
+ * (amx_ops.h), so the same kernels run and are tested on CPUs without AMX.
+ *
+ * AMX adds eight tile registers of up to 16 rows x 64 bytes and one instruction that
+ * multiplies two of them into a third: tdpbssd (int8 x int8 -> int32, 16 x 16 outputs from
+ * 16 x 64 by 64 x 16 bytes) and tdpbf16ps (bf16 pairs -> f32). One tdpbssd does the work of
+ * 16 vpdpbusd, which is why prompt processing (many tokens per weight row) goes here while
+ * decode (one token) stays on the vector kernels, where memory bandwidth is the limit.
+ *
+ * How a quantized matmul maps onto the tiles:
+ *   weights      16 rows at a time ("panel"), unpacked once per call into int8 codes of one
+ *                scale block (32 elements; 16 for Q6_K) per tile row, plus f32 scales;
+ *   activations  quantized once as for the dot products (Q8_0 / Q8_1 / Q8_K), then
+ *                rearranged ("packed") into the tile's "VNNI" layout: 16 tokens per group;
+ *   tiles        C[16 rows][16 tokens] = A(codes) x B(tokens) for one block, then the
+ *                per-block scale fix-up in f32: acc += float(C) * d_w[row] * d_a[token].
+ * Nothing is stored beside the mapping: panels live in a per-thread scratch of a few
+ * hundred KB and are rebuilt per call (their cost is shared by every token of the batch).
+ * BF16 weights need no unpacking: their rows are loaded into tiles straight from the
+ * mapping and accumulate in f32 inside the tile (activations rounded to bf16, as llama.cpp's
+ * BF16 dot does). F16 weights are split exactly into two bf16 parts, the activations into
+ * two as well, and three products per block keep the f32 dot's precision. F32 weights (the
+ * per-layer-embedding projection, the MoE router) and their activations split into three
+ * bf16 parts each, exactly, and six products keep f32 precision.
+ * Q4_K, Q5_K and Q6_K put the base-8 digits of their integer sub-block scales into the
+ * weight codes, so a whole 256-element super-block sums inside the tile.
+ * A feed-forward's gate and up panels share the tiles and GeGLU runs on each output tile
+ * in registers (gated_rows); with a Q8_0-activation down projection the results are
+ * quantized there too, straight into its packed input (gated_rows_q8): the widest
+ * activations of the model never go to memory in f32.
+ * Attention of a batch (forward.c) runs on bf16 tiles as well, its floats split into two
+ * or three bf16 parts so that the scores keep f32 precision (attn_scores).
  *
  * ---- The int8 path, one scale block at a time ----
  * tdpbssd computes C[m][n] += sum_k A[m][k] * B[k/4][4n + k%4] over signed bytes. We put 16
@@ -41,18 +73,26 @@
  * tdpbf16ps: C[m][n] += sum_k A[m][2k..2k+1] . B[k][2n..2n+1] in f32. BF16 weight rows are
  * already the A layout (32 elements = 64 bytes per tile row), so full panels are loaded from
  * the mapping with the row stride; C accumulates over all of K inside the tile. F16 and F32
- * values are split into two or three bf16 parts and the products taken several times. */
+ * values are split into two or three bf16 parts and the products taken several times.
+ *
+ * Use only after cpu_get() reports AMX-TILE + AMX-INT8 (and the Linux permission request
+ * succeeded, which cpu.c does), or in the emulated build where AVX-512 is present. */
 #if defined(__x86_64__)
 
 #include <float.h>
 #include <immintrin.h>
 #include <string.h>
 
-#include "amx.h"
+#include "amx_ops.h"
+#include "dispatch.h"
 #include "kernels.h"
 #include "quant.h"
 
 #define INLINE inline __attribute__((always_inline))
+
+/* Tokens per packed activation group (the N dimension of C), weight rows per panel (its M). */
+#define AMX_TOKENS 16
+#define AMX_ROWS 16
 
 enum fixup { FIX_Q8_0, FIX_Q8_1, FIX_K_MIN, FIX_K };
 
@@ -220,9 +260,19 @@ static const amx_format *format_of(uint32_t type) {
     return NULL;
 }
 
-bool amx_supports(uint32_t type, int64_t K, bool has_bf16) {
-    if (type == GGML_TYPE_BF16 || type == GGML_TYPE_F16 || type == GGML_TYPE_F32) return has_bf16 && K % 32 == 0;
-    return format_of(type) != NULL;
+static bool is_float_type(uint32_t type) {
+    return type == GGML_TYPE_BF16 || type == GGML_TYPE_F16 || type == GGML_TYPE_F32;
+}
+
+/* The quantized types; with AMX-BF16 also the float ones, for rows of a multiple of 32. */
+static bool amx_supports_int8(uint32_t type, int64_t K) { (void)K; return format_of(type) != NULL; }
+static bool amx_supports_bf16(uint32_t type, int64_t K) {
+    return is_float_type(type) ? K % 32 == 0 : amx_supports_int8(type, K);
+}
+
+/* F16 and BF16 weights both take f32 activations but lay them out differently. */
+static uint32_t amx_layout(uint32_t type) {
+    return type == GGML_TYPE_F16 || type == GGML_TYPE_BF16 ? type : quant_traits(type)->vec_dot_type;
 }
 
 /* ---- activation layout ---- */
@@ -244,16 +294,10 @@ static size_t group_bytes(uint32_t type, int64_t K) {
     return (size_t)K * 16 + (size_t)act_floats(type, K) * 16 * sizeof(float);
 }
 
-size_t amx_act_size(uint32_t type, int64_t K, int64_t M) {
-    return group_bytes(type, K) * (size_t)((M + AMX_TOKENS - 1) / AMX_TOKENS);
-}
-
 /* Copy n codes of token t into the group's B layout. */
 static void put_codes(uint8_t *g, int t, const uint8_t *q, int64_t k0, int64_t n) {
     for (int64_t k = 0; k < n; k += 4) memcpy(g + ((k0 + k) / 4) * 64 + t * 4, q + k, 4);
 }
-
-size_t amx_group_size(uint32_t type, int64_t K) { return group_bytes(type, K); }
 
 /* Super-block sb of a Q8_K row (blk: 292 bytes) as token t of a group of K-element rows:
  * codes, d, and the sums of the codes per 32. */
@@ -266,7 +310,7 @@ static void put_q8_k(uint8_t *grp, int t, const uint8_t *blk, int64_t K, int64_t
         fl[(nsb + sb * 8 + j) * 16 + t] = (float)(q8_k_bsum(blk, 2 * j) + q8_k_bsum(blk, 2 * j + 1));
 }
 
-void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, void *dst) {
+static void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, void *dst) {
     uint8_t *grp = dst;
     if (n < AMX_TOKENS) memset(grp, 0, group_bytes(type, K)); /* a full group overwrites it all */
     if (type == GGML_TYPE_F32) {
@@ -320,17 +364,20 @@ void amx_pack_act(uint32_t type, const void *a, size_t a_row, int64_t K, int n, 
     }
 }
 
-void amx_put_q8_k(const float *y, size_t y_row, int64_t M, int64_t K, int64_t sb, void *groups) {
-    const type_traits *q8k = ggml_type_traits(GGML_TYPE_Q8_K);
+/* The set's Q8_K quantizer (the vector layers' one: the reference bytes, faster), kept by
+ * the installer. */
+static from_float_fn quantize_q8_k;
+
+static void amx_put_q8_k(const float *y, size_t y_row, int64_t M, int64_t K, int64_t sb, void *groups) {
     size_t gb = group_bytes(GGML_TYPE_Q4_K, K);
     uint8_t blk[292];
     for (int64_t m = 0; m < M; m++) {
-        q8k->from_float(y + (size_t)m * y_row, blk, QK_K);
+        quantize_q8_k(y + (size_t)m * y_row, blk, QK_K);
         put_q8_k((uint8_t *)groups + gb * (size_t)(m / AMX_TOKENS), (int)(m % AMX_TOKENS), blk, K, sb);
     }
 }
 
-size_t amx_scratch_size(uint32_t type, int64_t K) {
+static size_t amx_scratch_size(uint32_t type, int64_t K) {
     /* the largest of: two per-block panels of 16 rows (16 K bytes of codes + 2 floats per
      * block and row each); two digit panels (gate and up of amx_gated_rows; up to 3 x 16 K
      * bytes + 9 floats per super-block and row each); two zero-padded bf16 panels, one F16
@@ -341,12 +388,6 @@ size_t amx_scratch_size(uint32_t type, int64_t K) {
 
 /* ---- tiles ---- */
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
 /* A: 16 rows x a_bytes; B: b_rows x 64 bytes; C: 16 x 64 bytes (16 int32 / f32). */
 static void configure_tiles(int a_bytes, int b_rows) {
     _Alignas(64) tile_config cfg;
@@ -356,9 +397,7 @@ static void configure_tiles(int a_bytes, int b_rows) {
         cfg.rows[i] = (uint8_t)(i == 2 || i == 3 ? b_rows : 16);
         cfg.colsb[i] = (uint16_t)(i < 2 ? a_bytes : 64);
     }
-    /* not _tile_loadconfig(): gcc's version names only 8 bytes of the operand, so the
-     * stores above may be dropped as dead */
-    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+    tile_config_load(&cfg);
 }
 
 typedef struct {
@@ -447,19 +486,19 @@ static INLINE void chunk_fixup(enum fixup fix, int L, __m512 acc_mem[16], const 
 static INLINE void block_products(int L, int np, int ng, const panel p[2], const uint8_t *grp[2],
                                   int64_t s, int32_t c[4][16][16]) {
     size_t off = (size_t)s * 16 * L;
-    _tile_loadd(0, p[0].codes + off, L);
-    _tile_loadd(2, grp[0] + off, 64);
-    if (np == 2) _tile_loadd(1, p[1].codes + off, L);
-    if (ng == 2) _tile_loadd(3, grp[1] + off, 64);
-    _tile_zero(4);
-    _tile_dpbssd(4, 0, 2);
-    if (ng == 2) { _tile_zero(5); _tile_dpbssd(5, 0, 3); }
-    if (np == 2) { _tile_zero(6); _tile_dpbssd(6, 1, 2); }
-    if (np == 2 && ng == 2) { _tile_zero(7); _tile_dpbssd(7, 1, 3); }
-    _tile_stored(4, c[0], 64);
-    if (ng == 2) _tile_stored(5, c[1], 64);
-    if (np == 2) _tile_stored(6, c[2], 64);
-    if (np == 2 && ng == 2) _tile_stored(7, c[3], 64);
+    tile_load(0, p[0].codes + off, L);
+    tile_load(2, grp[0] + off, 64);
+    if (np == 2) tile_load(1, p[1].codes + off, L);
+    if (ng == 2) tile_load(3, grp[1] + off, 64);
+    tile_zero(4);
+    tile_dpbssd(4, 0, 2);
+    if (ng == 2) { tile_zero(5); tile_dpbssd(5, 0, 3); }
+    if (np == 2) { tile_zero(6); tile_dpbssd(6, 1, 2); }
+    if (np == 2 && ng == 2) { tile_zero(7); tile_dpbssd(7, 1, 3); }
+    tile_store(4, c[0], 64);
+    if (ng == 2) tile_store(5, c[1], 64);
+    if (np == 2) tile_store(6, c[2], 64);
+    if (np == 2 && ng == 2) tile_store(7, c[3], 64);
 }
 
 /* Blocks per chunk. A chunk's products are stored (4 blocks x 4 tiles = 16 KB, double
@@ -520,7 +559,7 @@ static void run_tiles(const amx_format *f, int np, int ng, const panel p[2], con
  * of w (gate) and the same rows of up as the two panels, written out as geglu(gate, up). */
 static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w, const uint8_t *up,
                       size_t w_row, int64_t K, int64_t n0, int nrows, const uint8_t *act, int64_t M,
-                      uint8_t *scratch, amx_geglu_fn geglu) {
+                      uint8_t *scratch, geglu_fn geglu) {
     size_t pbytes = (size_t)K * 32;   /* codes 16 K + floats <= 16 K */
     panel p[2];
     int np = up || nrows > 16 ? 2 : 1;
@@ -554,7 +593,7 @@ static void int8_rows(const amx_format *f, float *y, int64_t N, const uint8_t *w
                 store_tile(y, N, n0 + 16 * pi, rows, (g + gi) * AMX_TOKENS, M, acc[2 * pi + gi]);
         }
     }
-    _tile_release();
+    tile_release();
 }
 
 /* round(v) half away from zero (roundf), NaN -> 0, clamped to -127 .. 127, as int32 */
@@ -592,7 +631,7 @@ static void quantize_tile_q8(const __m512 x[32], uint8_t *blk, float *scale) {
  * 15, then of n0 + 16 .. n0 + 31), two passes of the tiles per token group pair. */
 static void int8_gated_q8(const amx_format *f, uint8_t *groups, int64_t N, const uint8_t *gate,
                           const uint8_t *up, size_t w_row, int64_t K, int64_t n0, const uint8_t *act,
-                          int64_t M, uint8_t *scratch, amx_geglu_fn geglu) {
+                          int64_t M, uint8_t *scratch, geglu_fn geglu) {
     size_t pbytes = (size_t)K * 32;
     panel p[4];
     for (int i = 0; i < 4; i++)
@@ -616,7 +655,7 @@ static void int8_gated_q8(const amx_format *f, uint8_t *groups, int64_t N, const
             quantize_tile_q8(x, out + (size_t)(n0 / 32) * 512, (float *)(void *)(out + (size_t)N * 16) + (n0 / 32) * 16);
         }
     }
-    _tile_release();
+    tile_release();
 }
 
 /* ---- K-quants by scale digits (Q4_K, Q5_K, Q6_K) ----
@@ -751,25 +790,25 @@ static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2]
     for (int64_t sb = 0; sb < p->nsb; sb++) {
         for (int d0 = 0; d0 < p->digits; d0 += 2) {
             bool two = p->digits - d0 >= 2;
-            _tile_zero(4);
-            if (ng == 2) _tile_zero(5);
-            if (two) _tile_zero(6);
-            if (two && ng == 2) _tile_zero(7);
+            tile_zero(4);
+            if (ng == 2) tile_zero(5);
+            if (two) tile_zero(6);
+            if (two && ng == 2) tile_zero(7);
             for (int kk = 0; kk < 4; kk++) {
                 size_t boff = (size_t)(sb * QK_K + 64 * kk) * 16;
-                _tile_loadd(0, kd_codes(p, d0, sb, kk, 0), 64);
-                _tile_loadd(2, grp[0] + boff, 64);
-                if (two) _tile_loadd(1, kd_codes(p, d0 + 1, sb, kk, 0), 64);
-                if (ng == 2) _tile_loadd(3, grp[1] + boff, 64);
-                _tile_dpbssd(4, 0, 2);
-                if (ng == 2) _tile_dpbssd(5, 0, 3);
-                if (two) _tile_dpbssd(6, 1, 2);
-                if (two && ng == 2) _tile_dpbssd(7, 1, 3);
+                tile_load(0, kd_codes(p, d0, sb, kk, 0), 64);
+                tile_load(2, grp[0] + boff, 64);
+                if (two) tile_load(1, kd_codes(p, d0 + 1, sb, kk, 0), 64);
+                if (ng == 2) tile_load(3, grp[1] + boff, 64);
+                tile_dpbssd(4, 0, 2);
+                if (ng == 2) tile_dpbssd(5, 0, 3);
+                if (two) tile_dpbssd(6, 1, 2);
+                if (two && ng == 2) tile_dpbssd(7, 1, 3);
             }
-            _tile_stored(4, c[0], 64);
-            if (ng == 2) _tile_stored(5, c[1], 64);
-            if (two) _tile_stored(6, c[2], 64);
-            if (two && ng == 2) _tile_stored(7, c[3], 64);
+            tile_store(4, c[0], 64);
+            if (ng == 2) tile_store(5, c[1], 64);
+            if (two) tile_store(6, c[2], 64);
+            if (two && ng == 2) tile_store(7, c[3], 64);
             /* isum = sum_p 8^p C_p; a second pass (Q6_K's third digit) adds to the first's */
             for (int g = 0; g < ng; g++)
                 _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
@@ -801,7 +840,7 @@ static void kd_tiles(const kd_panel *p, bool mins, int ng, const uint8_t *grp[2]
  * the A tiles alone); with `up`, the gate and up panels side by side in the scratch. */
 static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, const uint8_t *up,
                     size_t w_row, int64_t K, int64_t n0, int nrows, const uint8_t *act, int64_t M,
-                    uint8_t *scratch, amx_geglu_fn geglu) {
+                    uint8_t *scratch, geglu_fn geglu) {
     configure_tiles(64, 16);
     int64_t G = (M + AMX_TOKENS - 1) / AMX_TOKENS;
     size_t gb = group_bytes(type, K);
@@ -824,7 +863,7 @@ static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, const 
             for (int gi = 0; gi < ng; gi++) store_tile(y, N, n0 + p0, rows, (g + gi) * AMX_TOKENS, M, acc[gi]);
         }
     }
-    _tile_release();
+    tile_release();
 }
 
 /* ---- bf16 ---- */
@@ -832,24 +871,24 @@ static void kd_rows(uint32_t type, float *y, int64_t N, const uint8_t *w, const 
 /* C tiles accumulate over K; A from the mapping (full panels) or a zero-padded copy. */
 static INLINE void bf16_pairs(int np, int ng, const uint8_t *a[2], size_t a_stride,
                               const uint8_t *grp[2], int64_t K, float out[4][16][16]) {
-    _tile_zero(4);
-    if (ng == 2) _tile_zero(5);
-    if (np == 2) _tile_zero(6);
-    if (np == 2 && ng == 2) _tile_zero(7);
+    tile_zero(4);
+    if (ng == 2) tile_zero(5);
+    if (np == 2) tile_zero(6);
+    if (np == 2 && ng == 2) tile_zero(7);
     for (int64_t s = 0; s < K / 32; s++) {
-        _tile_loadd(0, a[0] + s * 64, a_stride);
-        _tile_loadd(2, grp[0] + s * 1024, 64);
-        if (np == 2) _tile_loadd(1, a[1] + s * 64, a_stride);
-        if (ng == 2) _tile_loadd(3, grp[1] + s * 1024, 64);
-        _tile_dpbf16ps(4, 0, 2);
-        if (ng == 2) _tile_dpbf16ps(5, 0, 3);
-        if (np == 2) _tile_dpbf16ps(6, 1, 2);
-        if (np == 2 && ng == 2) _tile_dpbf16ps(7, 1, 3);
+        tile_load(0, a[0] + s * 64, a_stride);
+        tile_load(2, grp[0] + s * 1024, 64);
+        if (np == 2) tile_load(1, a[1] + s * 64, a_stride);
+        if (ng == 2) tile_load(3, grp[1] + s * 1024, 64);
+        tile_dpbf16ps(4, 0, 2);
+        if (ng == 2) tile_dpbf16ps(5, 0, 3);
+        if (np == 2) tile_dpbf16ps(6, 1, 2);
+        if (np == 2 && ng == 2) tile_dpbf16ps(7, 1, 3);
     }
-    _tile_stored(4, out[0], 64);
-    if (ng == 2) _tile_stored(5, out[1], 64);
-    if (np == 2) _tile_stored(6, out[2], 64);
-    if (np == 2 && ng == 2) _tile_stored(7, out[3], 64);
+    tile_store(4, out[0], 64);
+    if (ng == 2) tile_store(5, out[1], 64);
+    if (np == 2) tile_store(6, out[2], 64);
+    if (np == 2 && ng == 2) tile_store(7, out[3], 64);
 }
 
 static void bf16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_t K, int64_t n0,
@@ -887,7 +926,7 @@ static void bf16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64
             }
         }
     }
-    _tile_release();
+    tile_release();
 }
 
 /* C += A . B for values split into three bf16 parts, tiles ah, am, al of A and bh, bm, bl of
@@ -896,19 +935,19 @@ static void bf16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64
  * (a macro: the tile numbers go into the instructions, as literal numbers) */
 #define SPLIT3_PRODUCTS(c, ah, am, al, bh, bm, bl) \
     do {                                           \
-        _tile_dpbf16ps(c, ah, bh);                 \
-        _tile_dpbf16ps(c, ah, bm);                 \
-        _tile_dpbf16ps(c, am, bh);                 \
-        _tile_dpbf16ps(c, ah, bl);                 \
-        _tile_dpbf16ps(c, al, bh);                 \
-        _tile_dpbf16ps(c, am, bm);                 \
+        tile_dpbf16ps(c, ah, bh);                 \
+        tile_dpbf16ps(c, ah, bm);                 \
+        tile_dpbf16ps(c, am, bh);                 \
+        tile_dpbf16ps(c, ah, bl);                 \
+        tile_dpbf16ps(c, al, bh);                 \
+        tile_dpbf16ps(c, am, bm);                 \
     } while (0)
 
 /* The f32 tiles C6 (token group g) and C7 (g + 1, if ng is 2) out to y through store_tile. */
 static void store_c67(float *y, int64_t N, int64_t n0, int rows, int64_t g, int ng, int64_t M) {
     _Alignas(64) float out[2][16][16];
-    _tile_stored(6, out[0], 64);
-    _tile_stored(7, out[1], 64);
+    tile_store(6, out[0], 64);
+    tile_store(7, out[1], 64);
     for (int gi = 0; gi < ng; gi++) {
         __m512 acc[16];
         for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(out[gi][r]);
@@ -955,28 +994,28 @@ static void f16_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
             int ng = G - g >= 2 ? 2 : 1;
             const uint8_t *g0 = act + gb * (size_t)g, *g1 = act + gb * (size_t)(g + ng - 1);
             size_t lo_plane = (size_t)K * 32;
-            _tile_zero(6);
-            _tile_zero(7);
+            tile_zero(6);
+            tile_zero(7);
             for (int64_t s = 0; s < K / 32; s++) {
-                _tile_loadd(0, hi + s * 64, stride);
-                _tile_loadd(1, lo + s * 64, stride);
-                _tile_loadd(2, g0 + s * 1024, 64);
-                _tile_loadd(3, g0 + lo_plane + s * 1024, 64);
-                _tile_dpbf16ps(6, 0, 2);
-                _tile_dpbf16ps(6, 1, 2);
-                _tile_dpbf16ps(6, 0, 3);
+                tile_load(0, hi + s * 64, stride);
+                tile_load(1, lo + s * 64, stride);
+                tile_load(2, g0 + s * 1024, 64);
+                tile_load(3, g0 + lo_plane + s * 1024, 64);
+                tile_dpbf16ps(6, 0, 2);
+                tile_dpbf16ps(6, 1, 2);
+                tile_dpbf16ps(6, 0, 3);
                 if (ng == 2) {
-                    _tile_loadd(4, g1 + s * 1024, 64);
-                    _tile_loadd(5, g1 + lo_plane + s * 1024, 64);
-                    _tile_dpbf16ps(7, 0, 4);
-                    _tile_dpbf16ps(7, 1, 4);
-                    _tile_dpbf16ps(7, 0, 5);
+                    tile_load(4, g1 + s * 1024, 64);
+                    tile_load(5, g1 + lo_plane + s * 1024, 64);
+                    tile_dpbf16ps(7, 0, 4);
+                    tile_dpbf16ps(7, 1, 4);
+                    tile_dpbf16ps(7, 0, 5);
                 }
             }
             store_c67(y, N, n0 + p0, rows, g, ng, M);
         }
     }
-    _tile_release();
+    tile_release();
 }
 
 /* ---- F32 weights on bf16 tiles ----
@@ -1000,17 +1039,17 @@ static void f32_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
         }
         for (int64_t g = 0; g < G; g += 2) {
             int ng = G - g >= 2 ? 2 : 1;
-            _tile_zero(6);
-            _tile_zero(7);
+            tile_zero(6);
+            tile_zero(7);
             for (int64_t s = 0; s < K / 32; s++) {
-                _tile_loadd(0, scratch + s * 64, stride);
-                _tile_loadd(1, scratch + plane + s * 64, stride);
-                _tile_loadd(2, scratch + 2 * plane + s * 64, stride);
+                tile_load(0, scratch + s * 64, stride);
+                tile_load(1, scratch + plane + s * 64, stride);
+                tile_load(2, scratch + 2 * plane + s * 64, stride);
                 for (int gi = 0; gi < ng; gi++) {
                     const uint8_t *x = act + gb * (size_t)(g + gi) + s * 1024;
-                    _tile_loadd(3, x, 64);
-                    _tile_loadd(4, x + xplane, 64);
-                    _tile_loadd(5, x + 2 * xplane, 64);
+                    tile_load(3, x, 64);
+                    tile_load(4, x + xplane, 64);
+                    tile_load(5, x + 2 * xplane, 64);
                     if (gi == 0) SPLIT3_PRODUCTS(6, 0, 1, 2, 3, 4, 5);
                     else SPLIT3_PRODUCTS(7, 0, 1, 2, 3, 4, 5);
                 }
@@ -1018,7 +1057,7 @@ static void f32_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
             store_c67(y, N, n0 + p0, rows, g, ng, M);
         }
     }
-    _tile_release();
+    tile_release();
 }
 
 /* ---- attention on bf16 tiles ----
@@ -1041,9 +1080,9 @@ enum { KEY_PARTS = 3, VALUE_PARTS = 2 };
 
 static size_t kv_plane(int hd, int len) { return (size_t)(len + 31) / 32 * 32 * (size_t)hd; }
 
-size_t amx_kv_size(int hd, int len) { return kv_plane(hd, len) * (KEY_PARTS + VALUE_PARTS) * sizeof(uint16_t); }
+static size_t amx_kv_size(int hd, int len) { return kv_plane(hd, len) * (KEY_PARTS + VALUE_PARTS) * sizeof(uint16_t); }
 
-void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t v_stride, int hd, int len,
+static void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t v_stride, int hd, int len,
                  int b0, int b1, void *dst) {
     size_t plane = kv_plane(hd, len);
     uint16_t *keys = dst, *values = keys + KEY_PARTS * plane;
@@ -1072,7 +1111,7 @@ void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t v_strid
     }
 }
 
-void amx_split_rows(const float *x, size_t stride, int r0, int r1, int n, int parts, uint16_t *dst) {
+static void amx_split_rows(const float *x, size_t stride, int r0, int r1, int n, int parts, uint16_t *dst) {
     size_t plane = 16 * (size_t)n;
     for (int r = 0; r < 16; r++) {
         if (r < r0 || r > r1) {
@@ -1100,7 +1139,7 @@ static INLINE __m512 exp_nonpositive(__m512 x) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(e, _mm512_set1_ps(FLT_MIN), _CMP_GE_OQ), e);
 }
 
-float amx_softmax_row(const float *s, int n, int a, int b, float *m, uint16_t *p) {
+static float amx_softmax_row(const float *s, int n, int a, int b, float *m, uint16_t *p) {
     __m512 mx = _mm512_set1_ps(*m);
     for (int k = a; k <= b; k += 16) {
         __mmask16 in = (__mmask16)(b - k >= 15 ? 0xffff : (1u << (b - k + 1)) - 1);
@@ -1123,63 +1162,65 @@ float amx_softmax_row(const float *s, int n, int a, int b, float *m, uint16_t *p
     return _mm512_reduce_add_ps(sum);
 }
 
-void amx_attn_scores(float *S, size_t s_stride, const uint16_t *q, int hd, const void *kv, int len,
-                     int c0, int n) {
+static void amx_attn_scores(float *S, size_t s_stride, const void *qt, int hd, const void *kv, int len, int c0,
+                            int n) {
+    const uint16_t *q = qt;
     size_t plane = kv_plane(hd, len), qplane = 16 * (size_t)hd, a_stride = (size_t)hd * 2;
     const uint16_t *keys = kv;
     configure_tiles(64, 16);
     for (int j = 0; j < n; j += 32) { /* cells c0 + j .. + 31: two blocks of 16 keys, C6 and C7 */
-        _tile_zero(6);
-        _tile_zero(7);
+        tile_zero(6);
+        tile_zero(7);
         for (int d = 0; d < hd; d += 32) {
-            _tile_loadd(0, q + d, a_stride);              /* qh */
-            _tile_loadd(1, q + qplane + d, a_stride);     /* qm */
-            _tile_loadd(2, q + 2 * qplane + d, a_stride); /* ql */
+            tile_load(0, q + d, a_stride);              /* qh */
+            tile_load(1, q + qplane + d, a_stride);     /* qm */
+            tile_load(2, q + 2 * qplane + d, a_stride); /* ql */
             for (int i = 0; i < 2; i++) {
                 const uint16_t *kb = keys + (size_t)((c0 + j) / 16 + i) * 16 * (size_t)hd + (size_t)d * 16;
-                _tile_loadd(3, kb, 64);             /* kh */
-                _tile_loadd(4, kb + plane, 64);     /* km */
-                _tile_loadd(5, kb + 2 * plane, 64); /* kl */
+                tile_load(3, kb, 64);             /* kh */
+                tile_load(4, kb + plane, 64);     /* km */
+                tile_load(5, kb + 2 * plane, 64); /* kl */
                 if (i == 0) SPLIT3_PRODUCTS(6, 0, 1, 2, 3, 4, 5);
                 else SPLIT3_PRODUCTS(7, 0, 1, 2, 3, 4, 5);
             }
         }
-        _tile_stored(6, S + j, s_stride * sizeof(float));
-        _tile_stored(7, S + j + 16, s_stride * sizeof(float));
+        tile_store(6, S + j, s_stride * sizeof(float));
+        tile_store(7, S + j + 16, s_stride * sizeof(float));
     }
-    _tile_release();
+    tile_release();
 }
 
-void amx_attn_values(float *T, size_t t_stride, const uint16_t *p, int n, const void *kv, int len,
-                     int hd, int c0) {
+static void amx_attn_values(float *T, size_t t_stride, const void *pt, int n, const void *kv, int len, int hd,
+                            int c0) {
+    const uint16_t *p = pt;
     size_t plane = kv_plane(hd, len), pplane = 16 * (size_t)n, a_stride = (size_t)n * 2;
     const uint16_t *values = (const uint16_t *)kv + KEY_PARTS * plane;
     configure_tiles(64, 16);
     for (int d = 0; d < hd; d += 32) { /* dims d .. d + 31: two blocks of 16, C6 and C7 */
-        _tile_zero(6);
-        _tile_zero(7);
+        tile_zero(6);
+        tile_zero(7);
         for (int j = 0; j < n; j += 32) {
             const uint16_t *vb = values + ((size_t)((c0 + j) / 32) * (size_t)(hd / 16) + (size_t)(d / 16)) * 512;
-            _tile_loadd(0, p + j, a_stride);          /* ph */
-            _tile_loadd(1, p + pplane + j, a_stride); /* pm */
-            _tile_loadd(2, vb, 64);                   /* vh, dims d .. */
-            _tile_loadd(3, vb + plane, 64);           /* vm */
-            _tile_loadd(4, vb + 512, 64);             /* vh, dims d + 16 .. */
-            _tile_loadd(5, vb + 512 + plane, 64);     /* vm */
-            _tile_dpbf16ps(6, 0, 2);
-            _tile_dpbf16ps(6, 0, 3);
-            _tile_dpbf16ps(6, 1, 2);
-            _tile_dpbf16ps(7, 0, 4);
-            _tile_dpbf16ps(7, 0, 5);
-            _tile_dpbf16ps(7, 1, 4);
+            tile_load(0, p + j, a_stride);          /* ph */
+            tile_load(1, p + pplane + j, a_stride); /* pm */
+            tile_load(2, vb, 64);                   /* vh, dims d .. */
+            tile_load(3, vb + plane, 64);           /* vm */
+            tile_load(4, vb + 512, 64);             /* vh, dims d + 16 .. */
+            tile_load(5, vb + 512 + plane, 64);     /* vm */
+            tile_dpbf16ps(6, 0, 2);
+            tile_dpbf16ps(6, 0, 3);
+            tile_dpbf16ps(6, 1, 2);
+            tile_dpbf16ps(7, 0, 4);
+            tile_dpbf16ps(7, 0, 5);
+            tile_dpbf16ps(7, 1, 4);
         }
-        _tile_stored(6, T + d, t_stride * sizeof(float));
-        _tile_stored(7, T + d + 16, t_stride * sizeof(float));
+        tile_store(6, T + d, t_stride * sizeof(float));
+        tile_store(7, T + d + 16, t_stride * sizeof(float));
     }
-    _tile_release();
+    tile_release();
 }
 
-void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
+static void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, int64_t K,
               int64_t n0, int nrows, const void *act, int64_t M, void *scratch) {
     uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     if (type == GGML_TYPE_BF16) {
@@ -1200,36 +1241,97 @@ void amx_rows(uint32_t type, float *y, int64_t N, const void *w, size_t w_row, i
     else kd_rows(type, y, N, w, NULL, w_row, K, n0, nrows, act, M, mem, NULL);
 }
 
-bool amx_gated_supports(uint32_t type) { return format_of(type) != NULL; }
+static bool amx_gated_supports(uint32_t type) { return format_of(type) != NULL; }
 
-bool amx_gated_q8_supports(uint32_t type, uint32_t down_type) {
+static bool amx_gated_q8_supports(uint32_t type, uint32_t down_type) {
     const amx_format *f = format_of(type), *d = format_of(down_type);
     return f && f->unpack && d && d->fix == FIX_Q8_0;
 }
 
-bool amx_q8_k_input(uint32_t down_type) {
+static bool amx_q8_k_input(uint32_t down_type) {
     const amx_format *d = format_of(down_type);
     return d && (d->fix == FIX_K || d->fix == FIX_K_MIN);
 }
 
-void amx_gated_rows_q8(uint32_t type, void *groups, int64_t N, const void *gate, const void *up,
+static void amx_gated_rows_q8(uint32_t type, void *groups, int64_t N, const void *gate, const void *up,
                        size_t w_row, int64_t K, int64_t n0, const void *act, int64_t M, void *scratch,
-                       amx_geglu_fn geglu) {
+                       geglu_fn geglu) {
     uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     const amx_format *f = format_of(type);
     if (!f || !f->unpack) return;
     int8_gated_q8(f, groups, N, gate, up, w_row, K, n0, act, M, mem, geglu);
 }
 
-void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const void *up,
+static void amx_gated_rows(uint32_t type, float *y, int64_t N, const void *gate, const void *up,
                     size_t w_row, int64_t K, int64_t n0, int nrows, const void *act, int64_t M,
-                    void *scratch, amx_geglu_fn geglu) {
+                    void *scratch, geglu_fn geglu) {
     uint8_t *mem = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     const amx_format *f = format_of(type);
     if (!f) return;
     if (f->unpack) int8_rows(f, y, N, gate, up, w_row, K, n0, nrows, act, M, mem, geglu);
     else kd_rows(type, y, N, gate, up, w_row, K, n0, nrows, act, M, mem, geglu);
 }
+
+/* ---- attention steps in the tile set's terms (dispatch.h) ----
+ * A block's queries: three bf16 parts (planes of 16 rows x hd); its probabilities: two
+ * parts (planes of 16 rows x n cells), row r at r * n. */
+
+static bool amx_attn_supports(int head_dim) { return head_dim % 32 == 0; }
+static size_t amx_query_size(int hd) { return (size_t)3 * AMX_TOKENS * (size_t)hd * sizeof(uint16_t); }
+static size_t amx_prob_size(int n) { return (size_t)2 * AMX_TOKENS * (size_t)n * sizeof(uint16_t); }
+
+static void amx_attn_queries(const float *q, size_t stride, int nq, int hd, void *qt) {
+    amx_split_rows(q, stride, 0, nq - 1, hd, 3, qt);
+}
+
+static float amx_attn_probs(const float *s, int n, int a, int b, float *m, void *pt, int row) {
+    uint16_t *p = (uint16_t *)pt + (size_t)row * n;
+    if (a > b) { /* a row that sees none of these cells */
+        memset(p, 0, (size_t)n * sizeof(uint16_t));
+        memset(p + (size_t)AMX_TOKENS * n, 0, (size_t)n * sizeof(uint16_t));
+        return 0.0f;
+    }
+    return amx_softmax_row(s, n, a, b, m, p);
+}
+
+/* ---- the installer: one per build (amx_emulated.c: the emulated tiles) ---- */
+
+static void install(kernel_set *k, bool bf16) {
+    quantize_q8_k = k->type[GGML_TYPE_Q8_K].from_float;
+    tile_kernels *t = &k->tile;
+    t->group = AMX_TOKENS;
+    t->panel = AMX_ROWS;
+    t->min_batch = 16;
+    t->supports = bf16 ? amx_supports_bf16 : amx_supports_int8;
+    t->layout = amx_layout;
+    t->group_size = group_bytes;
+    t->pack = amx_pack_act;
+    t->scratch_size = amx_scratch_size;
+    t->rows = amx_rows;
+    t->gated_supports = amx_gated_supports;
+    t->gated_rows = amx_gated_rows;
+    t->gated_q8_supports = amx_gated_q8_supports;
+    t->gated_rows_q8 = amx_gated_rows_q8;
+    t->q8_k_input = amx_q8_k_input;
+    t->put_q8_k = amx_put_q8_k;
+    if (!bf16) return; /* attention takes bf16 tiles */
+    t->kv_block = 32;
+    t->attn_supports = amx_attn_supports;
+    t->kv_size = amx_kv_size;
+    t->kv_pack = amx_kv_pack;
+    t->query_size = amx_query_size;
+    t->prob_size = amx_prob_size;
+    t->attn_queries = amx_attn_queries;
+    t->attn_scores = amx_attn_scores;
+    t->attn_probs = amx_attn_probs;
+    t->attn_values = amx_attn_values;
+}
+
+#if defined(AMX_EMULATED)
+void kernels_amx_emulated_install(kernel_set *k) { install(k, true); }
+#else
+void kernels_amx_install(kernel_set *k, bool bf16) { install(k, bf16); }
+#endif
 
 #else
 typedef int kernels_amx_needs_x86_64; /* an empty translation unit is not ISO C */

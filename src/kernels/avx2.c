@@ -28,23 +28,19 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
-#include <pthread.h>
 
-#include "cpu.h"
+#include "dispatch.h"
 #include "kernels.h"
 
 /* ======================= building blocks ======================= */
 
 #define AI inline __attribute__((always_inline)) /* bodies specialized per activation-row count */
 
-/* f16 -> f32 of every half, exact (filled from F16C on install). A table load is cheaper
- * than the conversion instructions, whose register forms compete for the shuffle port with
- * the block unpacking. */
-float kernels_fp16_table[65536];
-
-static inline float h2f(const uint8_t *p) { return kernels_fp16_table[rd_u16(p)]; }
+/* f16 -> f32 through kernels.h's table: a table load is cheaper than the conversion
+ * instructions, whose register forms compete for the shuffle port with the block unpacking. */
+static inline float h2f(const uint8_t *p) { return kernel_fp16_table[rd_u16(p)]; }
 /* The scale at p in all 8 lanes, straight from the table (a broadcast load). */
-static inline __m256 h2f_x8(const uint8_t *p) { return _mm256_broadcast_ss(&kernels_fp16_table[rd_u16(p)]); }
+static inline __m256 h2f_x8(const uint8_t *p) { return _mm256_broadcast_ss(&kernel_fp16_table[rd_u16(p)]); }
 
 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -783,13 +779,8 @@ static void rmsnorm_avx2(float *out, const float *x, const float *w, int n, floa
 
 /* ======================= the table entries ======================= */
 
-static void fill_fp16_table(void) {
-    for (int h = 0; h < 65536; h++) kernels_fp16_table[h] = _cvtsh_ss((unsigned short)h);
-}
-
-void kernels_avx2_install(type_traits *t) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, fill_fp16_table);
+void kernels_avx2_install(kernel_set *k) {
+    type_traits *t = k->type;
     t[GGML_TYPE_F32].vec_dot = vec_dot_f32;
     t[GGML_TYPE_F16].vec_dot = vec_dot_f16;
     t[GGML_TYPE_BF16].vec_dot = vec_dot_bf16;
@@ -823,11 +814,8 @@ void kernels_avx2_install(type_traits *t) {
     t[GGML_TYPE_Q8_0].from_float = quantize_q8_0;
     t[GGML_TYPE_Q8_1].from_float = quantize_q8_1;
     t[GGML_TYPE_Q8_K].from_float = quantize_q8_k;
-}
-
-void kernels_avx2_vec_install(vec_kernels *k) {
-    k->geglu = geglu_avx2;
-    k->rmsnorm = rmsnorm_avx2;
+    k->vec.geglu = geglu_avx2;
+    k->vec.rmsnorm = rmsnorm_avx2;
 }
 
 #else

@@ -38,7 +38,7 @@
 
 #include <immintrin.h>
 
-#include "cpu.h"
+#include "dispatch.h"
 #include "kernels.h"
 
 #define INLINE inline __attribute__((always_inline))
@@ -699,12 +699,10 @@ Q8_K_GEMM(gemm_q6_k, q6_k_group, q8_k6_prep, prep_q8_k6)
  * lane 1 its 16..31, lanes 2-3 block b+1. Block sums stay in their own 8 int32 lanes and are
  * scaled by a vector holding each block's scale product in its half. */
 
-extern float kernels_fp16_table[65536]; /* kernels/avx2.c, filled by kernels_avx2_install() */
-
 /* [f(p0) x 8, f(p1) x 8] from the f16 table: broadcast loads only. */
 static INLINE __m512 scale_pair(const uint8_t *p0, const uint8_t *p1) {
-    __m512 v = _mm512_set1_ps(kernels_fp16_table[rd_u16(p0)]);
-    return _mm512_mask_broadcastss_ps(v, 0xff00, _mm_load_ss(&kernels_fp16_table[rd_u16(p1)]));
+    __m512 v = _mm512_set1_ps(kernel_fp16_table[rd_u16(p0)]);
+    return _mm512_mask_broadcastss_ps(v, 0xff00, _mm_load_ss(&kernel_fp16_table[rd_u16(p1)]));
 }
 
 /* [16 bytes at p0 twice, 16 bytes at p1 twice] as nibbles: lane 0 = p0 & 15, lane 1 = p0 >> 4. */
@@ -835,7 +833,7 @@ static INLINE void q8_0_decode_rows(const int P, int nb, float *s, const uint8_t
             da = _mm512_set1_ps(prep->d[b]);
         } else {
             init = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, av));
-            da = _mm512_set1_ps(kernels_fp16_table[rd_u16(a)]);
+            da = _mm512_set1_ps(kernel_fp16_table[rd_u16(a)]);
         }
 #pragma GCC unroll 4
         for (int i = 0; i < P; i++) {
@@ -975,9 +973,9 @@ static INLINE __m512 k4_finish(const uint8_t *p, const __m512i x[4], const kdec_
     for (int i = 0; i < 4; i++)
         isum = _mm512_dpwssd_epi32(isum, x[i], _mm512_shuffle_epi8(scv, _mm512_load_si512((const void *)k4_pick[i])));
     __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), loadu128((const uint8_t *)k->bs[b]));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kernels_fp16_table[rd_u16(p)] * k->d[b]), acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kernel_fp16_table[rd_u16(p)] * k->d[b]), acc);
     return _mm512_fnmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(m)),
-                            _mm512_set1_ps(kernels_fp16_table[rd_u16(p + 2)] * k->d[b]), acc);
+                            _mm512_set1_ps(kernel_fp16_table[rd_u16(p + 2)] * k->d[b]), acc);
 }
 
 static INLINE __m512i kq(const kdec_prep *k, int b, int i) { return _mm512_load_si512((const void *)(k->q[b] + 64 * i)); }
@@ -1040,7 +1038,7 @@ static INLINE __m512 q6_k_row(const uint8_t *p, const uint8_t *a, const kdec_pre
         isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, loadu512(aq)), slo);
         isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, loadu512(aq + 64)), shi);
     }
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kernels_fp16_table[rd_u16(p + 208)] * k->d[b]), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kernel_fp16_table[rd_u16(p + 208)] * k->d[b]), acc);
 }
 
 /* The decode driver: per K-chunk of up to KPREP_MAX super-blocks the activation prep, then
@@ -1233,7 +1231,8 @@ static void rmsnorm_avx512(float *out, const float *x, const float *w, int n, fl
     }
 }
 
-void kernels_avx512_install(type_traits *t) {
+void kernels_avx512_install(kernel_set *k) {
+    type_traits *t = k->type;
     t[GGML_TYPE_F32].gemm = gemm_f32;
     t[GGML_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
     t[GGML_TYPE_Q4_0].gemm = gemm_q4_0;
@@ -1242,11 +1241,8 @@ void kernels_avx512_install(type_traits *t) {
     t[GGML_TYPE_Q4_K].gemm = gemm_q4_k_decode;
     t[GGML_TYPE_Q5_K].gemm = gemm_q5_k_decode;
     t[GGML_TYPE_Q6_K].gemm = gemm_q6_k_decode;
-}
-
-void kernels_avx512_vec_install(vec_kernels *k) {
-    k->geglu = geglu_avx512;
-    k->rmsnorm = rmsnorm_avx512;
+    k->vec.geglu = geglu_avx512;
+    k->vec.rmsnorm = rmsnorm_avx512;
 }
 
 #else

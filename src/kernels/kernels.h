@@ -1,6 +1,6 @@
-/* kernels.h - private to the quant layer: codebooks, the per-element decoders of every block
+/* kernels.h - private to src/kernels/: codebooks, the per-element decoders of every block
  * format, the scalar row-dot kernels, and the scalar elementwise kernels of the forward pass
- * (GEGLU, RMSNorm: cpu.h's vec_kernels).
+ * (GEGLU, RMSNorm: dispatch.h's vec_kernels), and the lookup tables they read.
  *
  * Blocks are read as bytes at the offsets of doc/formats.md#byte-maps (never through
  * structs: weight rows sit at arbitrary offsets of the mapping and MXFP4 blocks are 17 bytes),
@@ -138,12 +138,16 @@ void vec_dot_iq4_nl_q8_0(int n, float *s, const void *x, const void *y);
 void vec_dot_iq4_xs_q8_k(int n, float *s, const void *x, const void *y);
 void vec_dot_mxfp4_q8_0(int n, float *s, const void *x, const void *y);
 
-/* ---- elementwise kernels of the forward pass (vec_kernels, cpu.h) ---- */
+/* ---- elementwise kernels of the forward pass (vec_kernels, dispatch.h) ---- */
 
-/* GELU of every f16 input, rounded to f16, indexed by the input's bits (kernels/scalar.c).
- * Filled once by gelu_table_init(), which vec_kernels_install() calls. */
+/* The lookup tables the kernels read, filled once by dispatch.c before any kernel set is
+ * built (so no installer depends on another): GELU of every f16 input, rounded to f16,
+ * indexed by the input's bits (defined and filled by gelu_table_fill(), kernels/scalar.c);
+ * and f16 -> f32 of every half as the F16C instructions convert it (defined in dispatch.c):
+ * a table load is cheaper than the conversion instructions in the AVX kernels' hot loops. */
 extern float gelu_table[65536];
-void gelu_table_init(void);
+void gelu_table_fill(void);
+extern float kernel_fp16_table[65536];
 
 /* RMSNorm's sum of squares runs in RMS_LANES double lanes: x[i]^2 goes to lane i % RMS_LANES
  * (a short tail as if padded with zeros), and the lanes are then added by halving, lane k +=

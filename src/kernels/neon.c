@@ -13,9 +13,10 @@
  *  - ARMv8.2 dotprod: sdot adds four int8 products into each int32 lane.
  * The bodies take the choice as a compile-time constant, so each instantiation holds only its
  * own instructions (tests/test_neon.sh checks with objdump that the baseline set contains no
- * sdot). kernels_neon_install() installs the baseline set, kernels_neon_dotprod_install() the
- * sdot one; cpu.c picks by the kernel's HWCAP_ASIMDDP bit. Build flags (Makefile): this file
- * gets -march=armv8.2-a+dotprod+fp16; without dotprod only the baseline set is built.
+ * sdot). kernels_neon_install() installs the baseline layer, kernels_neon_dotprod_install()
+ * the sdot kernels over it; dispatch.c picks by the kernel's HWCAP_ASIMDDP bit (cpu.c). Build
+ * flags (Makefile): this file gets -march=armv8.2-a+dotprod+fp16; without dotprod only the
+ * baseline set is built.
  *
  * Results equal the scalar kernels' (kernels/scalar.c) up to float rounding: the integer part
  * of each block is exact, but float accumulation runs in four lanes, and K-quant super-blocks
@@ -29,7 +30,7 @@
 #include <arm_neon.h>
 #include <stdbool.h>
 
-#include "cpu.h"
+#include "dispatch.h"
 #include "kernels.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -616,10 +617,6 @@ static void rmsnorm_neon(float *out, const float *x, const float *w, int n, floa
     for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
 }
 
-void kernels_neon_vec_install(vec_kernels *k) {
-    k->geglu = geglu_neon;
-    k->rmsnorm = rmsnorm_neon;
-}
 
 /* The table rows one variant installs. */
 typedef struct {
@@ -666,9 +663,12 @@ static void install(type_traits *t, const neon_entry *e, size_t count) {
     }
 }
 
-/* Baseline kernels, valid on every AArch64 CPU (Advanced SIMD is mandatory there). */
-void kernels_neon_install(type_traits *t) {
-    install(t, neon_kernels, sizeof neon_kernels / sizeof neon_kernels[0]);
+/* Baseline kernels, valid on every AArch64 CPU (Advanced SIMD is mandatory there), with
+ * GEGLU and RMSNorm (no integer dots in those: both NEON sets use them). */
+void kernels_neon_install(kernel_set *k) {
+    install(k->type, neon_kernels, sizeof neon_kernels / sizeof neon_kernels[0]);
+    k->vec.geglu = geglu_neon;
+    k->vec.rmsnorm = rmsnorm_neon;
 }
 
 #if defined(__ARM_FEATURE_DOTPROD)
@@ -697,12 +697,13 @@ static const neon_entry sdot_kernels[] = {
 };
 #endif
 
-/* Baseline kernels with the integer formats replaced by their sdot versions; only for CPUs
- * with the dotprod extension. Built without dotprod, this is the baseline set. */
-void kernels_neon_dotprod_install(type_traits *t) {
-    kernels_neon_install(t);
+/* Over the baseline layer: the integer formats' sdot versions; only for CPUs with the
+ * dotprod extension. Built without dotprod, it adds nothing (the baseline set remains). */
+void kernels_neon_dotprod_install(kernel_set *k) {
 #if defined(__ARM_FEATURE_DOTPROD)
-    install(t, sdot_kernels, sizeof sdot_kernels / sizeof sdot_kernels[0]);
+    install(k->type, sdot_kernels, sizeof sdot_kernels / sizeof sdot_kernels[0]);
+#else
+    (void)k;
 #endif
 }
 

@@ -11,11 +11,9 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cpu.h"
 #include "kernels.h"
 #include "util.h"
 
@@ -838,66 +836,25 @@ static const type_traits scalar_traits[GGML_TYPE_COUNT] = {
     [GGML_TYPE_Q2_0] = {"Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
 };
 
-/* The table everyone else uses: a copy of the scalar one whose vec_dot entries quant_init()
- * may point at faster kernels. Copied once, on first use, whichever function comes first. */
-static type_traits active_traits[GGML_TYPE_COUNT];
-static pthread_once_t active_once = PTHREAD_ONCE_INIT;
-
-static void copy_scalar_table(void) { memcpy(active_traits, scalar_traits, sizeof active_traits); }
-
-const type_traits *ggml_type_traits(uint32_t type) {
-    if (type >= GGML_TYPE_COUNT) return NULL;
-    pthread_once(&active_once, copy_scalar_table);
-    return &active_traits[type];
-}
-
-const type_traits *ggml_type_traits_scalar(uint32_t type) {
+const type_traits *quant_traits(uint32_t type) {
     if (type >= GGML_TYPE_COUNT) return NULL;
     return &scalar_traits[type];
 }
 
-const char *ggml_type_name(uint32_t type) {
+const char *quant_type_name(uint32_t type) {
     static _Thread_local char buf[32];
     if (type < GGML_TYPE_COUNT && scalar_traits[type].name) return scalar_traits[type].name;
     snprintf(buf, sizeof buf, "type %u", type);
     return buf;
 }
 
-size_t ggml_row_size(uint32_t type, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
+size_t quant_row_size(uint32_t type, int64_t n) {
+    const type_traits *t = quant_traits(type);
     if (!t || t->blck_size == 0) return 0;
     return (size_t)(n / t->blck_size) * t->type_size;
 }
 
-/* ---- dispatch: the fastest kernel set this CPU and OS support (cpu.h) ---- */
-
-static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
-static kernel_set active_set = KERNELS_SCALAR;
-
-static void install_kernels(void) {
-    char warn[256];
-    kernel_set s = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), warn, sizeof warn);
-    if (warn[0]) fprintf(stderr, "gemma: %s\n", warn);
-    kernels_install(active_traits, s);
-    active_set = s;
-}
-
-bool quant_amx(void) {
-    quant_init();
-    return active_set == KERNELS_AMX;
-}
-
-bool quant_amx_bf16(void) { return quant_amx() && cpu_get()->has_amx_bf16; }
-
-
-/* Call before the table is used by several threads (model loading does): the kernel
- * pointers are written once, here. */
-void quant_init(void) {
-    pthread_once(&active_once, copy_scalar_table);
-    pthread_once(&kernels_once, install_kernels);
-}
-
-const char *ggml_ftype_name(int64_t ft) {
+const char *quant_ftype_name(int64_t ft) {
     static const char *const names[] = {
         [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
         [9] = "Q5_1", [10] = "Q2_K - Medium", [11] = "Q3_K - Small", [12] = "Q3_K - Medium",
@@ -914,19 +871,12 @@ const char *ggml_ftype_name(int64_t ft) {
     return ft >= 0 && ft < (int64_t)(sizeof names / sizeof names[0]) ? names[ft] : NULL;
 }
 
-const char *quant_kernel_path(void) { return kernel_set_name(active_set); }
-
-kernel_set kernel_set_active(void) {
-    quant_init();
-    return active_set;
-}
-
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
+    const type_traits *t = quant_traits(type);
     if (t && t->to_float) t->to_float(src, dst, n);
 }
 
 void quantize_row(uint32_t type, const float *src, void *dst, int64_t n) {
-    const type_traits *t = ggml_type_traits_scalar(type);
+    const type_traits *t = quant_traits(type);
     if (t && t->from_float) t->from_float(src, dst, n);
 }

@@ -5,8 +5,8 @@
  * T's `vec_dot_type` (F32 for float weights, Q8_0 / Q8_1 / Q8_K for quantized weights,
  * doc/formats.md#row-dot-products). Adding a type means adding a row here, never touching
  * the model.
- * The vec_dot pointers start at the portable scalar kernels; quant_init() may replace them
- * with SIMD versions chosen by CPU detection. */
+ * These rows hold the portable scalar kernels; a kernel set (dispatch.h) copies them and
+ * replaces the kernels it has faster versions of. */
 #ifndef GEMMA_QUANT_H
 #define GEMMA_QUANT_H
 
@@ -56,32 +56,18 @@ typedef struct {
     gemm_fn gemm;               /* optional tile kernel (SIMD paths), NULL = use vec_dot */
 } type_traits;
 
-/* Name of the kernel set quant_init() chose ("scalar", "AVX2", "AVX-512 VNNI", "NEON", ...).
- * The environment variable GEMMA_KERNELS (scalar, avx2, avx512, amx, neon) forces another. */
-const char *quant_kernel_path(void);
-
-/* NULL for ids >= GGML_TYPE_COUNT; removed ids return a row with blck_size 0. */
-const type_traits *ggml_type_traits(uint32_t type);
-const char *ggml_type_name(uint32_t type);          /* "type 99" style for unknown ids */
-size_t ggml_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
+/* The specification row of a type id: block format, exact dequantizer, reference quantizer,
+ * activation format, and the portable scalar row dot (the twin every SIMD kernel is tested
+ * against). NULL for ids >= GGML_TYPE_COUNT; removed ids give a row with blck_size 0. The
+ * kernels a run uses are the active kernel set's copy of these rows (dispatch.h:
+ * kernel_traits). */
+const type_traits *quant_traits(uint32_t type);
+const char *quant_type_name(uint32_t type);          /* "type 99" style for unknown ids */
+size_t quant_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
 
 /* llama.cpp's display name of a general.file_type value (doc/gguf.md#file-types), e.g.
  * "Q4_K - Medium"; NULL for values it does not know. */
-const char *ggml_ftype_name(int64_t ftype);
-
-/* Pick the fastest kernels this CPU supports (may be called more than once). */
-void quant_init(void);
-
-/* Whether the chosen set includes AMX tiles for prefill matmuls (amx.h), and bf16 tiles. */
-bool quant_amx(void);
-bool quant_amx_bf16(void);
-
-
-/* ---- scalar reference kernels (also the twins the SIMD tests compare against) ---- */
-
-/* The same rows as ggml_type_traits(), but vec_dot always points at the portable scalar
- * kernel, whatever quant_init() chose: the reference a SIMD kernel is tested against. */
-const type_traits *ggml_type_traits_scalar(uint32_t type);
+const char *quant_ftype_name(int64_t ftype);
 
 /* dst[0..n) = src decoded (bit-exact with ggml); does nothing for types without to_float. */
 void dequant_row(uint32_t type, const void *src, float *dst, int64_t n);

@@ -9,8 +9,6 @@
  * super-block, stays below 63 * 15 * 128 * 256 < 2^31 even for hostile bytes. */
 #include "kernels.h"
 
-#include <pthread.h>
-
 /* ---- float weights: f32 activations, weight converted on the fly, f32 accumulation ---- */
 
 void vec_dot_f32_f32(int n, float *s, const void *x, const void *y) {
@@ -259,14 +257,9 @@ static float gelu_exact(float x) {
     return 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x)));
 }
 
-static void fill_gelu_table(void) {
+void gelu_table_fill(void) {
     for (int h = 0; h < 65536; h++)
         gelu_table[h] = fp16_to_fp32(fp32_to_fp16(gelu_exact(fp16_to_fp32((uint16_t)h))));
-}
-
-void gelu_table_init(void) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, fill_gelu_table);
 }
 
 /* f32 -> f16 bits, round to nearest even, for |x| < 10: normal halves take the fast

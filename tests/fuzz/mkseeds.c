@@ -308,7 +308,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: mkseeds OUTDIR\n");
         return 2;
     }
-    quant_init();
     static const spec specs[] = {
         /* file           arch     L  E  H kv hd ff  wtype etype swa P hdS untied fused vk shr X Xu Fx pl lin smp bpe */
         {"gemma1-tiny", "gemma", 1, 8, 2, 1, 4, 16, GGML_TYPE_F32, GGML_TYPE_F16,
