@@ -10,7 +10,8 @@
  *     (Gemma 4: per-layer embedding, layer output scale)          ple_block()
  *   logits = softcap(W_out · norm(x))                             output_logits()
  * Activations are f32 throughout; weights stay in their file format (matmul.c); the
- * element-wise steps between the products are vec.h's. */
+ * element-wise steps between the products are vec.h's. At each block boundary dump() shows
+ * the activations to GEMMA_DUMP (dump.h), when it was set. */
 #include "forward.h"
 
 #include <math.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "kernels/dispatch.h"
+#include "dump.h"
 #include "kernels/quant.h"
 #include "util.h"
 #include "vec.h"
@@ -32,6 +34,12 @@ static void mm(gemma_context *c, float *y, const weight *w, const float *x, int 
 static void mm2(gemma_context *c, matmul_part p0, matmul_part p1, int64_t K, const float *x, int M) {
     matmul_part p[2] = {p0, p1};
     matmul_many(&c->mm, p, 2, K, x, M);
+}
+
+/* GEMMA_DUMP (dump.h): the activations at a block boundary, n rows of `width` from the
+ * batch's row r0, when the context was made with a dumper */
+static void dump(gemma_context *c, dump_point p, int il, const float *x, int width, int n, int r0) {
+    if (c->dump) dump_rows(c->dump, p, il, x, width, n, r0);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -114,8 +122,10 @@ static void embed(gemma_context *c, const int32_t *ids, int M) {
     for (int i = 0; i < M; i++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)ids[i] * m->tok_embd.row_bytes;
         dequant_row(m->tok_embd.type, row, c->x + (size_t)i * E, E);
-        scale(c->x + (size_t)i * E, s, E);
     }
+    dump(c, DUMP_INP_EMBD, -1, c->x, E, M, 0);
+    for (int i = 0; i < M; i++) scale(c->x + (size_t)i * E, s, E);
+    dump(c, DUMP_INP_SCALED, -1, c->x, E, M, 0);
 }
 
 /* Gemma 4 per-layer embedding inputs (doc/forward.md#per-layer-embedding-inputs), from the
@@ -160,6 +170,7 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
     int E = m->n_embd, kvd = l->n_head_kv * l->head_dim;
 
     norm(c, c->h, c->x, l->attn_norm, E, M);
+    dump(c, DUMP_ATTN_NORM, il, c->h, E, M, 0);
     /* Q, and K, V of this layer (layers sharing another layer's cache skip K and V), as
      * one pass over the threads */
     if (!l->has_kv) {
@@ -173,8 +184,11 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
     }
     /* K and V into the cache, then every query head over the keys it sees */
     attention(&c->attn, il, c->q, c->k, c->v, c->att, M, pos0);
+    dump(c, DUMP_KQV_OUT, il, c->att, l->n_head * l->head_dim, M, 0);
     mm(c, c->o, &l->wo, c->att, M);
+    dump(c, DUMP_ATTN_OUT, il, c->o, E, M, 0);
     residual(c, c->o, l->post_attn_norm, 1.0f, M);
+    dump(c, DUMP_FFN_INP, il, c->x, E, M, 0);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -333,6 +347,7 @@ static void ffn_block(gemma_context *c, int il, int M) {
         norm(c, c->h, c->x, l->ffn_norm, m->n_embd, M);
         ffn(c, c->o, &l->ffn_gate, &l->ffn_up, &l->ffn_down, c->h, M);
     }
+    dump(c, DUMP_FFN_OUT, il, c->o, m->n_embd, M, 0);
     residual(c, c->o, l->post_ffw_norm, 1.0f, M);
 }
 
@@ -365,10 +380,12 @@ static void output_logits(gemma_context *c, int r0, int rows, float *logits) {
     gemma_model *m = c->m;
     int E = m->n_embd;
     norm(c, c->h, c->x + (size_t)r0 * E, m->output_norm, E, rows);
+    dump(c, DUMP_RESULT_NORM, -1, c->h, E, rows, r0);
     const weight *w = m->output.data ? &m->output : &m->tok_embd; /* tied head: unscaled */
     mm(c, logits, w, c->h, rows);
     softcap_args a = {logits, m->n_vocab, m->final_softcap};
     if (a.cap > 0) for_rows(c, rows, a.n, softcap_rows, &a);
+    dump(c, DUMP_RESULT_OUTPUT, -1, logits, m->n_vocab, rows, r0);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -454,9 +471,12 @@ static int scratch_new(gemma_context *c, setup_alloc *a) {
 gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     context_params fit = context_params_fit(p);
     if (kv_cache_check(m, fit.n_ctx, fit.n_ubatch, err)) return NULL;
+    dumper *dump; /* GEMMA_DUMP, read once here */
+    if (dumper_new(getenv("GEMMA_DUMP"), getenv("GEMMA_DUMP_DIR"), m->n_layer, &dump, err)) return NULL;
     gemma_context *c = xcalloc(1, sizeof *c);
     c->m = m;
     c->p = fit;
+    c->dump = dump;
     setup_alloc a = {err, false};
     c->pool = pool_new(c->p.n_threads);
     attn_ctx_init(&c->attn, m, c->pool, c->p.n_ctx, c->p.n_ubatch, &a, &c->kv_bytes, &c->scratch_bytes);
@@ -480,6 +500,7 @@ void context_free(gemma_context *c) {
                     c->moe_acc, c->moe_in, c->moe_out, c->mm.qbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_lines(bufs[i]);
     pool_free(c->pool);
+    dumper_free(c->dump);
     free(c);
 }
 
@@ -512,18 +533,20 @@ int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, boo
     for (int b0 = 0; b0 < n; b0 += c->p.n_ubatch) {
         int M = n - b0 < c->p.n_ubatch ? n - b0 : c->p.n_ubatch;
         int pos0 = c->n_past;
+        if (c->dump) dump_batch(c->dump, pos0);
         embed(c, ids + b0, M);
         if (m->n_pl > 0) ple_inputs(c, ids + b0, M);
         for (int il = 0; il < m->n_layer; il++) {
             attention_block(c, il, M, pos0);
             ffn_block(c, il, M);
             if (m->arch == ARCH_GEMMA4) ple_block(c, il, M);
+            dump(c, DUMP_L_OUT, il, c->x, m->n_embd, M, 0);
         }
         c->n_past += M;
         if (all_logits) output_logits(c, 0, M, logits + (size_t)b0 * m->n_vocab);
         else if (b0 + M == n) output_logits(c, M - 1, 1, logits);
     }
-    return 0;
+    return c->dump ? dump_error(c->dump, err) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ typedef struct gemma_context {
     int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
     int *moe_rows;                           /* token slots grouped by expert */
     int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
+    struct dumper *dump;                     /* GEMMA_DUMP's points (dump.h); NULL: none */
 } gemma_context;
 
 gemma_context *context_new(gemma_model *m, const context_params *p, char *err);
