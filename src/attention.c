@@ -15,8 +15,8 @@
 
 #include <float.h>
 #include <math.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kernels/dispatch.h"

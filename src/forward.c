@@ -15,12 +15,11 @@
 #include "forward.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/dispatch.h"
 #include "dump.h"
+#include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "util.h"
 #include "vec.h"
