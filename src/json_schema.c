@@ -816,6 +816,7 @@ static char *array_body(schema_conv *c, const json_value *s, const char *name,
                          : !(json_typeof(extra) == JSON_BOOL && !json_bool(extra));
     long long n_prefix = (long long)json_len(prefix);
     if (hi >= 0 && n_prefix > hi) n_prefix = hi;      /* maxItems cuts the tuple */
+    if (lo < n_prefix) lo = n_prefix;                 /* otherwise it is written in full */
     if (!extras && lo > n_prefix) {
         conv_fail(c, path, "'minItems' %lld asks for more items than the tuple allows", lo);
         return NULL;
@@ -840,12 +841,9 @@ static char *array_body(schema_conv *c, const json_value *s, const char *name,
     }
     strbuf b = {0};
     sb_puts(&b, json ? "\"[\" space" : "\"[\"");
-    /* item i (0-based) of the tuple, optional from index lo on, then the extra items */
-    int opened = 0;
-    for (long long i = 0; i < n_prefix; i++) {
-        if (i >= lo) { sb_puts(&b, " ("); opened++; }
+    /* the tuple's items, then the extra ones */
+    for (long long i = 0; i < n_prefix; i++)
         sb_printf(&b, " %s%s%s", i ? sep : "", i ? " " : "", rules[i]);
-    }
     if (extras && (hi < 0 || hi > n_prefix)) {
         long long emin = lo > n_prefix ? lo - n_prefix : 0;
         long long emax = hi < 0 ? -1 : hi - n_prefix;
@@ -863,7 +861,6 @@ static char *array_body(schema_conv *c, const json_value *s, const char *name,
             put_count(&b, emin, emax);
         }
     }
-    for (int i = 0; i < opened; i++) sb_puts(&b, " )?");
     sb_puts(&b, json ? " \"]\" space" : " \"]\"");
     free(rules);
     return sb_take(&b);

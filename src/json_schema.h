@@ -14,9 +14,11 @@
  * side, and that is documented here:
  *   - object keys come in the declared order, each optional one present or not; without
  *     additionalProperties no other keys appear (JSON Schema's default allows any);
- *   - strings use no \/ escape and no \u escape of a surrogate half; extra keys no escape;
+ *   - a \u escape of a surrogate half only as a pair (so every string decodes); keys beyond
+ *     the declared ones use no escapes;
  *   - numbers have at most 16 integer and 16 fraction digits (as llama.cpp's grammars);
- *   - a tuple (prefixItems) is written in full unless maxItems cuts it;
+ *   - a tuple (prefixItems) is written in full unless maxItems cuts it; without items (or
+ *     additionalItems) no items follow it;
  *   - oneOf is accepted when its alternatives cannot overlap (different types, or objects
  *     told apart by a required property's const/enum values), else it is an error;
  *   - enum and const values that fail the schema's other keywords are left out.

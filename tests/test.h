@@ -44,5 +44,6 @@ void suite_neon(void);
 void suite_regress(void);
 void suite_fixtures(void);
 void suite_grammar(void);
+void suite_json_schema(void);
 
 #endif

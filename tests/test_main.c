@@ -99,6 +99,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"tokenizer", suite_tokenizer},
     {"sampler", suite_sampler},
     {"grammar", suite_grammar},
+    {"schema", suite_json_schema},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
     {"chat", suite_chat},
