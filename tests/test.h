@@ -45,5 +45,6 @@ void suite_regress(void);
 void suite_fixtures(void);
 void suite_grammar(void);
 void suite_json_schema(void);
+void suite_toolcall(void);
 
 #endif

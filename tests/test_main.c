@@ -100,6 +100,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"sampler", suite_sampler},
     {"grammar", suite_grammar},
     {"schema", suite_json_schema},
+    {"toolcall", suite_toolcall},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
     {"chat", suite_chat},
