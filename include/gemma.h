@@ -148,6 +148,11 @@ void gemma_grammar_reset(gemma_grammar *g);                 /* back to the start
 bool gemma_grammar_allows(gemma_grammar *g, int32_t id);
 /* Advance by a kept token; false (and no change) if the grammar does not allow it. */
 bool gemma_grammar_accept(gemma_grammar *g, int32_t id);
+/* At most this many more tokens will be sampled (e.g. what -n and the context leave; -1:
+ * no limit, the default, also after a reset): each accepted token spends one, and only
+ * tokens after which the grammar can still be completed in time are allowed, so output cut
+ * at the limit is still a whole sentence (when one that short exists). */
+void gemma_grammar_set_budget(gemma_grammar *g, int tokens);
 bool gemma_grammar_is_complete(const gemma_grammar *g);   /* the output is a sentence */
 bool gemma_grammar_is_done(const gemma_grammar *g);       /* ... and nothing can follow */
 /* Attach (NULL: detach). g stays the caller's and must outlive the attachment. */

@@ -102,6 +102,7 @@ void gemma_grammar_reset(gemma_grammar *g) { gmatch_reset(g->m); }
 bool gemma_grammar_allows(gemma_grammar *g, int32_t id) { return gmatch_allows_token(g->m, g->v, id); }
 bool gemma_grammar_accept(gemma_grammar *g, int32_t id) { return gmatch_accept_token(g->m, g->v, id); }
 bool gemma_grammar_is_complete(const gemma_grammar *g) { return gmatch_is_complete(g->m); }
+void gemma_grammar_set_budget(gemma_grammar *g, int tokens) { gmatch_set_budget(g->m, tokens); }
 bool gemma_grammar_is_done(const gemma_grammar *g) { return gmatch_is_done(g->m); }
 
 void gemma_sampler_set_grammar(gemma_sampler *s, gemma_grammar *g) {

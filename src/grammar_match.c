@@ -12,6 +12,10 @@
  *   tokens      one token: its printed text, or a token element; the whole vocabulary:
  *               a walk of the code point tree of the vocabulary (allowed_walk), which
  *               steps once per shared prefix instead of once per token
+ *   budget      the fewest tokens that can still complete the output (distance: bytes of
+ *               the shortest completion, each token element one; every Gemma vocabulary has
+ *               a token for each byte, so it is an upper bound); with a budget set, only
+ *               tokens after which the output can still be completed in time are allowed
  *   collection  nodes made while trying tokens are dropped at the next accept once they
  *               outnumber the live ones (collect)
  *
@@ -36,6 +40,7 @@ struct gmatch {
     uint32_t *pos, *parent;   /* top element, rest of the stack */
     uint32_t *next;           /* the stack after the top terminal is matched (cached) */
     uint32_t *cl_off, *cl_n;  /* closure in cl_pool (cl_n UNSET: not computed yet) */
+    uint32_t *dist;           /* tokens to empty the stack at least (UNSET: not known yet) */
     uint32_t *seen, *inset;   /* stamps: closure walk, set building */
     uint32_t n_nodes, cap_nodes;
     uint32_t *hash;           /* open addressing of node ids (0 = free slot) */
@@ -43,9 +48,12 @@ struct gmatch {
     idvec cl_pool;
     uint32_t seen_stamp, inset_stamp;
     uint32_t collect_at;
-    /* the state: stacks and a character cut by a token boundary */
+    /* shortest completions: per element, of the rest of its alternative */
+    uint32_t *suffix;
+    /* the state: stacks and a character cut by a token boundary; tokens left (-1: any) */
     idvec set;
     utf8_state partial;
+    int64_t budget;
     /* scratch */
     idvec a, b, work, arena;
 };
@@ -74,6 +82,7 @@ static void grow_nodes(gmatch *m) {
     m->next = xrealloc(m->next, (size_t)cap * sizeof *m->next);
     m->cl_off = xrealloc(m->cl_off, (size_t)cap * sizeof *m->cl_off);
     m->cl_n = xrealloc(m->cl_n, (size_t)cap * sizeof *m->cl_n);
+    m->dist = xrealloc(m->dist, (size_t)cap * sizeof *m->dist);
     m->seen = xrealloc(m->seen, (size_t)cap * sizeof *m->seen);
     m->inset = xrealloc(m->inset, (size_t)cap * sizeof *m->inset);
     m->cap_nodes = cap;
@@ -100,6 +109,7 @@ static uint32_t add_node(gmatch *m, uint32_t pos, uint32_t parent) {
     m->parent[id] = parent;
     m->next[id] = UNSET;
     m->cl_n[id] = UNSET;
+    m->dist[id] = id == EMPTY_STACK ? 0 : UNSET;
     m->cl_off[id] = 0;
     m->seen[id] = 0;
     m->inset[id] = 0;
@@ -200,7 +210,10 @@ static void add_closure(gmatch *m, idvec *out, uint32_t id) {
 
 /* The stack after node id's top terminal is matched (before expansion). */
 static uint32_t next_of(gmatch *m, uint32_t id) {
-    if (m->next[id] == UNSET) m->next[id] = continue_at(m, m->pos[id] + 1, m->parent[id]);
+    if (m->next[id] == UNSET) {
+        uint32_t x = continue_at(m, m->pos[id] + 1, m->parent[id]);  /* may move m->next */
+        m->next[id] = x;
+    }
     return m->next[id];
 }
 
@@ -245,6 +258,7 @@ static void collect(gmatch *m) {
     for (uint32_t id = 0; id < k; id++) {
         m->next[id] = UNSET;
         m->cl_n[id] = UNSET;
+        m->dist[id] = id == EMPTY_STACK ? 0 : UNSET;
         m->seen[id] = m->inset[id] = 0;
     }
     m->seen_stamp = m->inset_stamp = 0;
@@ -263,12 +277,163 @@ static void maybe_collect(gmatch *m) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Distances: how many tokens the shortest completion needs at most
+ * ------------------------------------------------------------------------------------- */
+
+#define FAR (UINT32_MAX / 4)
+
+static uint32_t sat_add(uint32_t a, uint32_t b) { return a + b >= FAR ? FAR : a + b; }
+
+static uint32_t utf8_bytes(uint32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+
+/* The fewest tokens a terminal needs: the UTF-8 length of its shortest character (a byte
+ * token each), or one for a token element. */
+static uint32_t terminal_cost(const grammar *g, gram_elem e) {
+    if (e.op == GE_CHAR) return utf8_bytes(e.value);
+    if (e.op == GE_ANY || e.op == GE_TOKEN || e.op == GE_TOKEN_NOT) return 1;
+    const char_class *k = &g->classes[e.value];
+    uint32_t best = FAR;
+    if (!k->negated) {
+        for (uint32_t i = 0; i < k->n; i++)
+            if (utf8_bytes(g->ranges[k->first + i].lo) < best)
+                best = utf8_bytes(g->ranges[k->first + i].lo);
+        return best;
+    }
+    for (uint32_t c = 0; c <= 0x10FFFF;) {    /* the smallest code point outside the ranges */
+        bool moved = false;
+        for (uint32_t i = 0; i < k->n; i++) {
+            cp_range r = g->ranges[k->first + i];
+            if (r.lo <= c && c <= r.hi) { c = r.hi + 1; moved = true; }
+        }
+        if (!moved) return utf8_bytes(c);
+    }
+    return FAR;
+}
+
+/* suffix[p]: the cheapest completion of p's alternative from p on. The cheapest of each rule
+ * is a fixed point (a rule's cost can only fall when one it refers to falls), found with a
+ * worklist over the rules that refer to a rule. */
+static void compute_suffixes(gmatch *m) {
+    const grammar *g = m->g;
+    uint32_t n = g->n_rules;
+    uint32_t *cost = xmalloc((size_t)(n ? n : 1) * sizeof *cost);
+    uint32_t *ref_first = xcalloc((size_t)n + 1, sizeof *ref_first), *refs;
+    for (uint32_t r = 0; r < n; r++) cost[r] = FAR;
+    for (uint32_t i = 0; i < g->n_elems; i++)                /* who refers to whom */
+        if (g->elems[i].op == GE_REF) ref_first[g->elems[i].value + 1]++;
+    for (uint32_t r = 0; r < n; r++) ref_first[r + 1] += ref_first[r];
+    refs = xmalloc((size_t)(ref_first[n] ? ref_first[n] : 1) * sizeof *refs);
+    uint32_t *fill = xmalloc((size_t)(n ? n : 1) * sizeof *fill);
+    memcpy(fill, ref_first, (size_t)n * sizeof *fill);
+    for (uint32_t r = 0; r < n; r++)
+        for (const gram_elem *e = g->elems + g->rules[r].start;; e++) {
+            if (e->op == GE_REF) refs[fill[e->value]++] = r;
+            if (e->op == GE_END) break;
+        }
+    uint8_t *queued = xmalloc(n ? n : 1);
+    uint32_t *queue = xmalloc((size_t)(n ? n : 1) * sizeof *queue), head = 0, count = n;
+    for (uint32_t r = 0; r < n; r++) { queue[r] = r; queued[r] = 1; }
+    while (count > 0) {
+        uint32_t r = queue[head];
+        head = (head + 1) % n;
+        count--;
+        queued[r] = 0;
+        uint32_t best = FAR, sum = 0;
+        for (const gram_elem *e = g->elems + g->rules[r].start;; e++) {
+            if (gram_is_end(*e)) {
+                if (sum < best) best = sum;
+                if (e->op == GE_END) break;
+                sum = 0;
+            } else {
+                sum = sat_add(sum, e->op == GE_REF ? cost[e->value] : terminal_cost(g, *e));
+            }
+        }
+        if (best < cost[r]) {
+            cost[r] = best;
+            for (uint32_t k = ref_first[r]; k < ref_first[r + 1]; k++)
+                if (!queued[refs[k]]) {
+                    queued[refs[k]] = 1;
+                    queue[(head + count++) % n] = refs[k];
+                }
+        }
+    }
+    m->suffix = xmalloc((size_t)(g->n_elems ? g->n_elems : 1) * sizeof *m->suffix);
+    for (uint32_t i = g->n_elems; i-- > 0;) {
+        gram_elem e = g->elems[i];
+        m->suffix[i] = gram_is_end(e) ? 0
+                     : sat_add(e.op == GE_REF ? cost[e.value] : terminal_cost(g, e), m->suffix[i + 1]);
+    }
+    free(cost);
+    free(ref_first);
+    free(refs);
+    free(fill);
+    free(queued);
+    free(queue);
+}
+
+/* The cheapest completion of a stack: its top's alternative, then its parent's. */
+static uint32_t node_dist(gmatch *m, uint32_t id) {
+    if (m->dist[id] != UNSET) return m->dist[id];
+    idvec *w = &m->work;                     /* the chain up to a known ancestor */
+    w->n = 0;
+    for (uint32_t x = id; m->dist[x] == UNSET; x = m->parent[x]) vec_push(w, x);
+    for (uint32_t i = w->n; i-- > 0;) {
+        uint32_t x = w->v[i];
+        m->dist[x] = sat_add(m->suffix[m->pos[x]], m->dist[m->parent[x]]);
+    }
+    return m->dist[id];
+}
+
+/* The cheapest completion from a set of stacks with u's bytes of a character pending. */
+static uint32_t set_dist(gmatch *m, const uint32_t *set, uint32_t n, utf8_state u) {
+    uint32_t best = FAR;
+    if (!u.remain) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t d = node_dist(m, set[i]);
+            if (d < best) best = d;
+        }
+        return best;
+    }
+    /* the stacks that can take the character: what follows it, plus its missing bytes */
+    uint32_t shift = 6u * (uint32_t)u.remain;
+    uint32_t lo = u.v << shift, hi = lo | ((1u << shift) - 1);
+    if (lo < u.min) lo = u.min;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t id = set[i];
+        if (id == EMPTY_STACK) continue;
+        gram_elem e = m->g->elems[m->pos[id]];
+        if (!gram_is_char(e) || !grammar_char_range_matches(m->g, e, lo, hi)) continue;
+        uint32_t d = sat_add((uint32_t)u.remain, node_dist(m, next_of(m, id)));
+        if (d < best) best = d;
+    }
+    return best;
+}
+
+/* With a budget, may the output stand as `after` (u pending) with one token fewer left?
+ * Always, when even the current state could not be completed in time. */
+static bool within_budget(gmatch *m, const uint32_t *after, uint32_t n, utf8_state u) {
+    if (m->budget < 0) return true;
+    uint64_t now = set_dist(m, m->set.v, m->set.n, m->partial);
+    if (now > (uint64_t)m->budget) return true;
+    return (int64_t)set_dist(m, after, n, u) <= m->budget - 1;
+}
+
+void gmatch_set_budget(gmatch *m, int64_t tokens) { m->budget = tokens; }
+int64_t gmatch_budget(const gmatch *m) { return m->budget; }
+int64_t gmatch_distance(gmatch *m) {
+    uint32_t d = set_dist(m, m->set.v, m->set.n, m->partial);
+    return d >= FAR ? -1 : (int64_t)d;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Matcher
  * ------------------------------------------------------------------------------------- */
 
 gmatch *gmatch_new(const grammar *g) {
     gmatch *m = xcalloc(1, sizeof *m);
     m->g = g;
+    m->budget = -1;
+    compute_suffixes(m);
     gmatch_reset(m);
     return m;
 }
@@ -281,6 +446,7 @@ void gmatch_reset(gmatch *m) {
     add_node(m, UNSET, EMPTY_STACK);                    /* node 0: the empty stack */
     m->collect_at = 65536;
     m->partial = (utf8_state){0, 0, 0};
+    m->budget = -1;
     /* the start: the closure of "root" on the empty stack, i.e. of each alternative */
     const grammar *g = m->g;
     m->set.n = 0;
@@ -302,6 +468,8 @@ void gmatch_free(gmatch *m) {
     free(m->next);
     free(m->cl_off);
     free(m->cl_n);
+    free(m->dist);
+    free(m->suffix);
     free(m->seen);
     free(m->inset);
     free(m->hash);
@@ -629,33 +797,53 @@ static bool any_token_elem_matches(const gmatch *m, int32_t tok) {
     return false;
 }
 
+/* The stacks after token id (its text, or a token element, or both readings) into *out and
+ * the cut character into *u; false if neither reading fits. An end-of-generation token
+ * that no token element takes gives false: it changes nothing. */
+static bool advance_token(gmatch *m, const gmatch_vocab *v, int32_t id, idvec **out,
+                          utf8_state *u) {
+    idvec *by_text = NULL;
+    *u = (utf8_state){0, 0, 0};
+    bool text_ok = (v->kind[id] == TOK_CLEAN || v->kind[id] == TOK_ODD) &&
+                   advance_text(m, v->bytes + v->off[id], v->off[id + 1] - v->off[id],
+                                &by_text, u);
+    if (!text_ok) *u = (utf8_state){0, 0, 0};
+    if (text_ok && u->remain) {              /* mid-character: no token element applies */
+        *out = by_text;
+        return true;
+    }
+    /* the union of both readings, in the scratch vector advance_text did not return */
+    idvec *both = by_text == &m->a ? &m->b : &m->a;
+    both->n = 0;
+    new_inset_stamp(m);
+    if (text_ok)
+        for (uint32_t i = 0; i < by_text->n; i++) add_closure(m, both, by_text->v[i]);
+    advance_token_elems(m, id, both);
+    *out = both;
+    return both->n > 0;
+}
+
 bool gmatch_allows_token(gmatch *m, const gmatch_vocab *v, int32_t id) {
     if (id < 0 || id >= v->n_vocab) return false;
-    if (any_token_elem_matches(m, id)) return true;
-    if (v->kind[id] == TOK_EOG) return gmatch_is_complete(m);
-    if (v->kind[id] == TOK_EMPTY) return false;
-    return gmatch_allows_text(m, v->bytes + v->off[id], v->off[id + 1] - v->off[id]);
+    if (v->kind[id] == TOK_EMPTY && !any_token_elem_matches(m, id)) return false;
+    idvec *out;
+    utf8_state u;
+    if (!advance_token(m, v, id, &out, &u))
+        return v->kind[id] == TOK_EOG && gmatch_is_complete(m);
+    return within_budget(m, out->v, out->n, u) ||
+           (v->kind[id] == TOK_EOG && gmatch_is_complete(m));
 }
 
 bool gmatch_accept_token(gmatch *m, const gmatch_vocab *v, int32_t id) {
     if (id < 0 || id >= v->n_vocab) return false;
-    idvec *by_text = NULL;
-    utf8_state u = {0, 0, 0};
-    bool text_ok = (v->kind[id] == TOK_CLEAN || v->kind[id] == TOK_ODD) &&
-                   advance_text(m, v->bytes + v->off[id], v->off[id + 1] - v->off[id],
-                                &by_text, &u);
-    /* the union of both readings, in the scratch vector advance_text did not return */
-    idvec *out = by_text == &m->a ? &m->b : &m->a;
-    out->n = 0;
-    new_inset_stamp(m);
-    if (text_ok)
-        for (uint32_t i = 0; i < by_text->n; i++) add_closure(m, out, by_text->v[i]);
-    if (!(text_ok && u.remain)) advance_token_elems(m, id, out);  /* not mid-character */
-    if (out->n == 0) {
+    idvec *out;
+    utf8_state u;
+    if (!advance_token(m, v, id, &out, &u)) {
         if (v->kind[id] == TOK_EOG && gmatch_is_complete(m)) return true;
         return false;
     }
-    commit(m, out, text_ok ? u : (utf8_state){0, 0, 0});
+    commit(m, out, u);
+    if (m->budget > 0) m->budget--;
     return true;
 }
 
@@ -677,7 +865,9 @@ static void allowed_walk(gmatch *m, const gmatch_vocab *v, uint32_t set_off, uin
         }
         uint32_t n = m->arena.n - base;
         if (n == 0) continue;
-        for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) allowed[v->tok[k]] = 1;
+        if (v->tok_first[c] < v->tok_first[c + 1] &&
+            within_budget(m, m->arena.v + base, n, (utf8_state){0, 0, 0}))
+            for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) allowed[v->tok[k]] = 1;
         if (v->end[c] > c + 1) allowed_walk(m, v, base, n, c, allowed);
         m->arena.n = base;
     }
@@ -695,6 +885,13 @@ int gmatch_allowed_tokens(gmatch *m, const gmatch_vocab *v, uint8_t *allowed) {
             if (id == EMPTY_STACK) continue;
             gram_elem e = m->g->elems[m->pos[id]];
             if (e.op != GE_TOKEN && e.op != GE_TOKEN_NOT) continue;
+            if (m->budget >= 0) {                 /* what follows the element, in time? */
+                idvec *after = &m->b;
+                after->n = 0;
+                new_inset_stamp(m);
+                add_closure(m, after, next_of(m, id));
+                if (!within_budget(m, after->v, after->n, (utf8_state){0, 0, 0})) continue;
+            }
             int32_t tok = m->g->tokens[e.value].id;
             if (e.op == GE_TOKEN && tok >= 0 && tok < n_vocab) allowed[tok] = 1;
             if (e.op == GE_TOKEN_NOT) {
@@ -718,8 +915,7 @@ int gmatch_allowed_tokens(gmatch *m, const gmatch_vocab *v, uint8_t *allowed) {
         for (int i = 0; i < n_vocab; i++) {
             uint32_t o = v->off[i];
             if ((v->kind[i] == TOK_CLEAN || v->kind[i] == TOK_ODD) && !allowed[i] &&
-                ((unsigned char)v->bytes[o] & 0xC0) == 0x80 &&
-                gmatch_allows_text(m, v->bytes + o, v->off[i + 1] - o))
+                ((unsigned char)v->bytes[o] & 0xC0) == 0x80 && gmatch_allows_token(m, v, i))
                 allowed[i] = 1;
         }
     } else {
@@ -728,9 +924,7 @@ int gmatch_allowed_tokens(gmatch *m, const gmatch_vocab *v, uint8_t *allowed) {
         allowed_walk(m, v, 0, m->set.n, 0, allowed);
         for (uint32_t k = 0; k < v->n_odd; k++) {
             int32_t i = v->odd[k];
-            if (!allowed[i] &&
-                gmatch_allows_text(m, v->bytes + v->off[i], v->off[i + 1] - v->off[i]))
-                allowed[i] = 1;
+            if (!allowed[i] && gmatch_allows_token(m, v, i)) allowed[i] = 1;
         }
     }
     int count = 0;

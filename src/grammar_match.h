@@ -29,7 +29,7 @@ typedef struct gmatch_vocab gmatch_vocab;
 /* A matcher at the start of g's start rule. g must outlive it. */
 gmatch *gmatch_new(const grammar *g);
 void gmatch_free(gmatch *m);
-void gmatch_reset(gmatch *m);             /* back to the start */
+void gmatch_reset(gmatch *m);             /* back to the start (and no budget) */
 
 /* ---- text ---- */
 /* Feed n bytes of output. Returns false, leaving the state unchanged, if they cannot
@@ -61,5 +61,16 @@ bool gmatch_accept_token(gmatch *m, const gmatch_vocab *v, int32_t id);
 /* allowed[id] = 1 for every token gmatch_allows_token() would accept, 0 otherwise; returns
  * how many. */
 int gmatch_allowed_tokens(gmatch *m, const gmatch_vocab *v, uint8_t *allowed);
+
+/* A budget of tokens (-1: none, the default): each accepted token spends one, and only tokens
+ * after which the output can still be completed within what is left are allowed, so output
+ * cut at the budget is still a sentence. This holds when the vocabulary has a token for every
+ * byte (every Gemma vocabulary has): the distance to completion counts the bytes of the
+ * shortest completion. If even the current state cannot be completed in time, no token is
+ * held back. */
+void gmatch_set_budget(gmatch *m, int64_t tokens);
+int64_t gmatch_budget(const gmatch *m);
+/* Tokens the shortest completion needs at most (-1: the grammar cannot be completed). */
+int64_t gmatch_distance(gmatch *m);
 
 #endif

@@ -46,5 +46,6 @@ void suite_fixtures(void);
 void suite_grammar(void);
 void suite_json_schema(void);
 void suite_toolcall(void);
+void suite_constrained(void);
 
 #endif

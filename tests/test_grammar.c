@@ -363,6 +363,55 @@ static void test_token_elements(void) {
     TEST_END();
 }
 
+static void test_budget(void) {
+    TEST_BEGIN("grammar: with a token budget the output is complete when the budget runs out");
+    /* 0-25 letters, 26 "!", 27 "\xc3" 28 "\xa9" (é in two tokens), 29 "ab", 30 eos */
+    const char *pieces[32];
+    static char letters[26][2];
+    for (int i = 0; i < 26; i++) {
+        letters[i][0] = (char)('a' + i);
+        pieces[i] = letters[i];
+    }
+    pieces[26] = "!";
+    pieces[27] = "\xc3";
+    pieces[28] = "\xa9";
+    pieces[29] = "ab";
+    pieces[30] = "";
+    pieces[31] = NULL;
+    const int eog[] = {30, -1};
+    test_vocab tv = make_vocab(pieces, 31, eog);
+    char err[GEMMA_ERR_LEN];
+    const char *gbnf = "root ::= [a-z]* \"\u00e9\" \"!\"";
+    grammar *g = grammar_parse(gbnf, strlen(gbnf), NULL, err);
+    gmatch *m = gmatch_new(g);
+    EXPECT(gmatch_distance(m) == 3, "é is 2 bytes, ! one: %lld", (long long)gmatch_distance(m));
+    gmatch_set_budget(m, 5);
+    check_allowed_set(m, tv.v, tv.n, "budget 5");
+    EXPECT(gmatch_allows_token(m, tv.v, 0) && gmatch_allows_token(m, tv.v, 29), "letters: 5 left");
+    EXPECT(gmatch_accept_token(m, tv.v, 0) && gmatch_accept_token(m, tv.v, 29), "a, ab");
+    /* 3 tokens left, 3 needed: only the way to the end */
+    EXPECT(!gmatch_allows_token(m, tv.v, 1) && gmatch_allows_token(m, tv.v, 27), "3 left");
+    check_allowed_set(m, tv.v, tv.n, "budget 3");
+    EXPECT(gmatch_accept_token(m, tv.v, 27) && gmatch_distance(m) == 2, "half of é");
+    EXPECT(gmatch_accept_token(m, tv.v, 28) && gmatch_accept_token(m, tv.v, 26) &&
+           gmatch_is_done(m) && gmatch_budget(m) == 0, "done at the budget");
+    /* a budget too small for any sentence restricts nothing */
+    gmatch_reset(m);
+    gmatch_set_budget(m, 2);
+    EXPECT(gmatch_allows_token(m, tv.v, 3), "infeasible budget: letters still allowed");
+    gmatch_free(m);
+    grammar_free(g);
+    /* no completion at all */
+    gbnf = "root ::= \"a\" root";
+    g = grammar_parse(gbnf, strlen(gbnf), NULL, err);
+    m = gmatch_new(g);
+    EXPECT(gmatch_distance(m) == -1, "endless grammar: %lld", (long long)gmatch_distance(m));
+    gmatch_free(m);
+    grammar_free(g);
+    gmatch_vocab_free(tv.v);
+    TEST_END();
+}
+
 /* A random vocabulary: ASCII words, accented and CJK text, 4-byte characters, byte pieces
  * (some lone lead or continuation bytes), an empty piece, an end-of-generation token. */
 static const char *const random_units[] = {
@@ -413,6 +462,7 @@ static void test_allowed_equals_one_by_one(void) {
         EXPECT(g != NULL, "grammar %zu: %s", gi, err);
         if (!g) continue;
         gmatch *m = gmatch_new(g);
+        gmatch_set_budget(m, 8 + 6 * (int)gi);               /* a budget that bites */
         uint8_t *allowed = malloc((size_t)n);
         for (int step = 0; step < 25; step++) {
             char where[64];
@@ -529,6 +579,7 @@ void suite_grammar(void) {
     test_state();
     test_cut_characters();
     test_token_elements();
+    test_budget();
     test_allowed_equals_one_by_one();
     test_sampler();
 }

@@ -101,6 +101,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"grammar", suite_grammar},
     {"schema", suite_json_schema},
     {"toolcall", suite_toolcall},
+    {"constrained", suite_constrained},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
     {"chat", suite_chat},
