@@ -194,6 +194,8 @@ char *gemma_tools_system_prompt(const gemma_tools *t, const char *system, char *
  * the tool's parameters). An error naming the model if it has no tool tokens. */
 gemma_grammar *gemma_tools_grammar(const gemma_model *m, const gemma_tools *t, bool required,
                                    char *err);
+/* The GBNF text of gemma_tools_grammar (malloc'd; for printing, no model needed). */
+char *gemma_tools_gbnf(const gemma_tools *t, bool required, char *err);
 /* The calls in generated text as JSON lines {"name":...,"arguments":{...}}\n (malloc'd,
  * "" if there are none); *n_calls their count. NULL + err on a malformed call. */
 char *gemma_tool_calls_parse(const gemma_tools *t, const char *text, size_t len, int *n_calls,

@@ -207,6 +207,10 @@ gemma_grammar *gemma_tools_grammar(const gemma_model *m, const gemma_tools *t, b
     return g;
 }
 
+char *gemma_tools_gbnf(const gemma_tools *t, bool required, char *err) {
+    return tools_grammar(t->list, required, err);
+}
+
 char *gemma_tool_calls_parse(const gemma_tools *t, const char *text, size_t len, int *n_calls,
                              char *err) {
     json_value *calls = tool_calls_read(t ? t->list : NULL, text, len, err);
