@@ -842,6 +842,10 @@ bool gmatch_accept_token(gmatch *m, const gmatch_vocab *v, int32_t id) {
         if (v->kind[id] == TOK_EOG && gmatch_is_complete(m)) return true;
         return false;
     }
+    if (!within_budget(m, out->v, out->n, u)) {   /* what gmatch_allows_token refuses */
+        if (v->kind[id] == TOK_EOG && gmatch_is_complete(m)) return true;
+        return false;
+    }
     commit(m, out, u);
     if (m->budget > 0) m->budget--;
     return true;
@@ -922,9 +926,11 @@ int gmatch_allowed_tokens(gmatch *m, const gmatch_vocab *v, uint8_t *allowed) {
         m->arena.n = 0;
         for (uint32_t i = 0; i < m->set.n; i++) vec_push(&m->arena, m->set.v[i]);
         allowed_walk(m, v, 0, m->set.n, 0, allowed);
+        /* tokens that may end inside a character: only the text reading applies then (see
+         * advance_token), so each is asked on its own, overriding the token elements */
         for (uint32_t k = 0; k < v->n_odd; k++) {
             int32_t i = v->odd[k];
-            if (!allowed[i] && gmatch_allows_token(m, v, i)) allowed[i] = 1;
+            allowed[i] = gmatch_allows_token(m, v, i);
         }
     }
     int count = 0;

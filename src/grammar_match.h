@@ -55,8 +55,8 @@ int gmatch_vocab_size(const gmatch_vocab *v);
 
 /* Token elements of m's grammar must be resolved (grammar_resolve_tokens) first. */
 bool gmatch_allows_token(gmatch *m, const gmatch_vocab *v, int32_t id);
-/* Advance by one token; false (state unchanged) if it is not allowed. An end-of-generation
- * token leaves a complete state as it is. */
+/* Advance by one token; false (state unchanged) if it is not allowed (by the grammar or, if
+ * one is set, by the budget). An end-of-generation token leaves a complete state as it is. */
 bool gmatch_accept_token(gmatch *m, const gmatch_vocab *v, int32_t id);
 /* allowed[id] = 1 for every token gmatch_allows_token() would accept, 0 otherwise; returns
  * how many. */
