@@ -77,6 +77,8 @@ void json_free(json_value *v) {
 
 /* ---- strings ---- */
 
+static size_t utf8_len(const unsigned char *s, size_t n);
+
 /* Four hex digits after "\u"; -1 if malformed. */
 static long read_hex4(parser *ps) {
     if (ps->end - ps->p < 4) return -1;
@@ -102,11 +104,14 @@ static bool parse_string_raw(parser *ps, char **out, size_t *out_len) {
         if (c < 0) { fail(ps, "unterminated string"); goto bad; }
         if (c == '"') { ps->p++; break; }
         if (c < 0x20) { fail(ps, "control character 0x%02x in a string", c); goto bad; }
-        if (c != '\\') {                      /* a run of plain bytes */
+        if (c != '\\') {                      /* a run of plain characters */
             const char *run = ps->p;
             while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' &&
-                   (unsigned char)*ps->p >= 0x20)
-                ps->p++;
+                   (unsigned char)*ps->p >= 0x20) {
+                size_t k = utf8_len((const unsigned char *)ps->p, (size_t)(ps->end - ps->p));
+                if (k == 0) { fail(ps, "invalid UTF-8 in a string"); goto bad; }
+                ps->p += k;
+            }
             sb_put(&b, run, (size_t)(ps->p - run));
             continue;
         }
@@ -525,8 +530,7 @@ bool json_equal(const json_value *a, const json_value *b) {
         for (size_t i = 0; i < a->n; i++)
             if (!json_equal(a->items[i], b->items[i])) return false;
         return true;
-    case JSON_OBJECT:
-        if (a->n != b->n) return false;
+    case JSON_OBJECT:        /* duplicate keys: the last one counts, as json_get() reads */
         for (size_t i = 0; i < a->n; i++) {
             if (json_get(a, a->keys[i]) != a->items[i]) continue;   /* an earlier duplicate */
             if (!json_equal(a->items[i], json_get(b, a->keys[i]))) return false;

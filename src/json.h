@@ -2,7 +2,8 @@
  * for JSON schemas, tool lists and tool calls, and by the tests for the fixtures.
  *
  * Reading: strings are decoded to UTF-8 (\uXXXX escapes included, surrogate pairs combined;
- * a lone surrogate is an error) and NUL-terminated; json_str_len() gives the exact length when
+ * a lone surrogate is an error, and so is text that is not well-formed UTF-8) and
+ * NUL-terminated; json_str_len() gives the exact length when
  * a string holds \u0000. Numbers keep their text as written (json_num_text) beside the double,
  * so a number is written back exactly as it was read. json_parse_lenient() also reads the bare
  * words NaN, Infinity and -Infinity as numbers (Python's json module writes them). Duplicate

@@ -741,7 +741,8 @@ static void test_json_malformed(void) {
         "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"",
         "\"\\ud800\\u0041\"", "\"a\nb\"", "\"a\\", "01", "1.", ".5", "-", "1e", "1e+", "+1",
         "--1", "tru", "nul", "falsey", "[1 2]", "[]]", "{}{}", "nan", "-NaN", "[1,\"a\":2]",
-        "{\"a\":1 \"b\":2}", "\x01", "[\"\xff\" \xfe]",
+        "{\"a\":1 \"b\":2}", "\x01", "[\"\xff\" \xfe]", "\"\xff\"", "\"\xc3\"", "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[GEMMA_ERR_LEN] = "";
