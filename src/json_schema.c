@@ -1764,6 +1764,10 @@ static bool validate(vctx *v, const json_value *s, const json_value *inst, bool 
         v->depth--;
         return ok;
     }
+    if (json_typeof(s) != JSON_OBJECT) {
+        v->depth--;
+        return vfail(v, "a schema must be an object or a boolean");
+    }
     const char *bad = unknown_keyword(s);
     if (bad) { v->depth--; return vfail(v, "unsupported keyword '%s'", bad); }
     const json_value *ref = json_get(s, "$ref");

@@ -87,7 +87,9 @@ static bool cset_has(const cset *s, uint32_t c) {
 }
 
 void gbnf_class_char(strbuf *b, uint32_t c) {
-    if (c == '\\' || c == ']' || c == '-' || c == '^' || c == '"' || c == '[') {
+    if (c == '^') {
+        sb_puts(b, "\\x5E");         /* GBNF has no \^, and a raw ^ first would negate */
+    } else if (c == '\\' || c == ']' || c == '-' || c == '"' || c == '[') {
         sb_putc(b, '\\');
         sb_putc(b, (char)c);
     } else if (c >= 0x20 && c < 0x7f) {

@@ -28,8 +28,8 @@ typedef enum { REGEX_RAW, REGEX_JSON, REGEX_GEMMA4 } regex_encoding;
  * Returns 0, or -1 with "pattern: what" in err. */
 int regex_to_gbnf(strbuf *out, const char *pattern, size_t len, regex_encoding enc, char *err);
 
-/* One code point written for a GBNF class or literal: escaped where it has to be (\ ] - ^
- * " [), \x \u \U for anything not printable ASCII. */
+/* One code point written for a GBNF class or literal: escaped where it has to be (\ ] - "
+ * [, and ^ as \x5E), \x \u \U for anything not printable ASCII. */
 void gbnf_class_char(strbuf *b, uint32_t c);
 
 /* Does s[0..n) match pattern (JSON Schema semantics)? -1 with err if the pattern is not

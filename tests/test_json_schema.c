@@ -211,6 +211,10 @@ static void test_objects(void) {
                  OK("{\"id\":1}"), OK("{\"id\":1,\"x\":true,\"idx\":false,\"i\":true}"),
                  NO("{\"id\":1,\"x\":2}"), NO("{\"x\":true}"),
                  DUPLICATE("{\"id\":1,\"id\":true}"));
+    /* declared names with characters a grammar class must escape (^ - ] \\) */
+    CHECK_SCHEMA("{\"properties\":{\"a^b\":{\"type\":\"null\"},\"^]-\":{\"type\":\"null\"}},"
+                 "\"additionalProperties\":{\"type\":\"integer\"}}", OK("{\"a^b\":null,\"^\":1}"),
+                 OK("{\"^]-\":null,\"^]\":2,\"a^\":3}"), DUPLICATE("{\"a^b\":null,\"a^b\":1}"));
     CHECK_SCHEMA("{\"additionalProperties\":true}", OK("{\"any\":[1,{}]}"), OK("{}"));
     CHECK_SCHEMA("{\"properties\":{\"a\":{\"const\":1}},\"additionalProperties\":false}",
                  OK("{\"a\":1}"), OK("{}"), NO("{\"a\":1,\"b\":2}"));
@@ -379,6 +383,7 @@ static void test_regex(void) {
         {"^a+?b*?$", "aab", 1}, {"^\\x41\\u00e9$", "A\xc3\xa9", 1}, {"^\\.\\*\\+$", ".*+", 1},
         {"^a{,2}$", "a{,2}", 1}, {"^[\\]\\-]+$", "]-]", 1}, {"^$", "", 1}, {"^$", "a", 0},
         {"^(a|bc|)d$", "d", 1}, {"^(a|bc|)d$", "bcd", 1}, {"^(a|bc|)d$", "bd", 0},
+        {"^[\\^x]+$", "^x^", 1}, {"^[\\^x]+$", "y", 0}, {"^[a^]$", "^", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[GEMMA_ERR_LEN] = "";
