@@ -495,7 +495,7 @@ static void test_sampler(void) {
                "only when none of the chain's fits");
     enum { N = 200 };
     const char *pieces[N + 1];
-    char names[N][8];
+    char names[N][16];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "%c%d", i < 100 ? 'a' : 'b', i);
         pieces[i] = names[i];
