@@ -523,7 +523,7 @@ static int32_t sample_candidates(sampler *s, const float *row) {
         if (grammar_allows(s, best)) return best;
         keep_best(s, row, SAMPLER_GRAMMAR_TRIES);
         if (!s->sorted) qsort(s->cand, (size_t)s->n_cand, sizeof *s->cand, compare_rank);
-        for (int i = 0; i < s->n_cand; i++)
+        for (int i = 0; i < s->n_cand && s->cand[i].logit > -INFINITY; i++)   /* not suppressed */
             if (s->cand[i].id != best && grammar_allows(s, s->cand[i].id)) return s->cand[i].id;
         return -1;
     }

@@ -522,11 +522,18 @@ static void test_sampler(void) {
     sampler_get_stats(s, &st);
     EXPECT(st.n_grammar_fallbacks == 1, "100 disallowed tokens above it: a fallback (%llu)",
            (unsigned long long)st.n_grammar_fallbacks);
+    /* a suppressed token is not chosen for the grammar's sake while others are allowed */
+    const int32_t suppressed[] = {100};
+    sampler_set_suppress(s, suppressed, 1);
+    EXPECT(sampler_sample(s, logits) == 101, "suppressed b100 skipped");
+    sampler_set_suppress(s, NULL, 0);
+    sampler_get_stats(s, &st);
+    const uint64_t fallbacks_before = st.n_grammar_fallbacks;
     /* with b-tokens on top, no fallback */
     logits[150] = 100;
     EXPECT(sampler_sample(s, logits) == 150, "best token allowed");
     sampler_get_stats(s, &st);
-    EXPECT(st.n_grammar_fallbacks == 1 && st.n_samples == 2, "no new fallback");
+    EXPECT(st.n_grammar_fallbacks == fallbacks_before && st.n_samples == 3, "no new fallback");
     sampler_free(s);
     /* with temperature: never a disallowed token, all allowed ones reachable */
     p.temp = 1.0f;
