@@ -595,6 +595,10 @@ struct gmatch_vocab {
     uint32_t *cp, *end, *tok_first;
     int32_t *tok;
     uint32_t n_nodes;
+    /* the root's children (tens of thousands: every first character) in code point order,
+     * to find those a class can match by binary search */
+    uint32_t *root_kids;
+    uint32_t n_root_kids;
 };
 
 /* Code points of a piece; false unless it is non-empty well-formed UTF-8. */
@@ -706,6 +710,8 @@ static void build_tree(gmatch_vocab *v, const cps_order *o, const int32_t *ids, 
     v->end[0] = v->n_nodes;
     v->tok_first[v->n_nodes] = n_tok;
     free(path);
+    v->root_kids = xmalloc((v->n_nodes ? v->n_nodes : 1) * sizeof *v->root_kids);
+    for (uint32_t c = 1; c < v->end[0]; c = v->end[c]) v->root_kids[v->n_root_kids++] = c;
 }
 
 gmatch_vocab *gmatch_vocab_new(int n_vocab, const char *const *pieces, const uint32_t *lens,
@@ -765,6 +771,7 @@ void gmatch_vocab_free(gmatch_vocab *v) {
     free(v->end);
     free(v->tok_first);
     free(v->tok);
+    free(v->root_kids);
     free(v);
 }
 
@@ -855,26 +862,90 @@ bool gmatch_accept_token(gmatch *m, const gmatch_vocab *v, int32_t id) {
  * of m->arena) takes their code points. The stacks after each child's code point are built
  * on the arena above the parent's, so the walk allocates nothing once the arena is grown. */
 static void allowed_walk(gmatch *m, const gmatch_vocab *v, uint32_t set_off, uint32_t set_n,
-                         uint32_t t, uint8_t *allowed) {
+                         uint32_t t, uint8_t *allowed);
+
+/* One child c of the walk: the stacks after its code point, its tokens, its subtree. */
+static void walk_child(gmatch *m, const gmatch_vocab *v, uint32_t set_off, uint32_t set_n,
+                       uint32_t c, uint8_t *allowed) {
     const grammar *g = m->g;
-    for (uint32_t c = t + 1; c < v->end[t]; c = v->end[c]) {
-        uint32_t cp = v->cp[c], base = m->arena.n;
-        new_inset_stamp(m);
-        for (uint32_t i = 0; i < set_n; i++) {
-            uint32_t id = m->arena.v[set_off + i];
-            if (id == EMPTY_STACK) continue;
-            gram_elem e = g->elems[m->pos[id]];
-            if (gram_is_char(e) && grammar_char_matches(g, e, cp))
-                add_closure(m, &m->arena, next_of(m, id));
-        }
-        uint32_t n = m->arena.n - base;
-        if (n == 0) continue;
-        if (v->tok_first[c] < v->tok_first[c + 1] &&
-            within_budget(m, m->arena.v + base, n, (utf8_state){0, 0, 0}))
-            for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) allowed[v->tok[k]] = 1;
-        if (v->end[c] > c + 1) allowed_walk(m, v, base, n, c, allowed);
-        m->arena.n = base;
+    uint32_t cp = v->cp[c], base = m->arena.n;
+    new_inset_stamp(m);
+    for (uint32_t i = 0; i < set_n; i++) {
+        uint32_t id = m->arena.v[set_off + i];
+        if (id == EMPTY_STACK) continue;
+        gram_elem e = g->elems[m->pos[id]];
+        if (gram_is_char(e) && grammar_char_matches(g, e, cp))
+            add_closure(m, &m->arena, next_of(m, id));
     }
+    uint32_t n = m->arena.n - base;
+    if (n == 0) return;
+    if (v->tok_first[c] < v->tok_first[c + 1] &&
+        within_budget(m, m->arena.v + base, n, (utf8_state){0, 0, 0}))
+        for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) allowed[v->tok[k]] = 1;
+    if (v->end[c] > c + 1) allowed_walk(m, v, base, n, c, allowed);
+    m->arena.n = base;
+}
+
+/* The first root child with a code point >= lo. */
+static uint32_t first_root_kid(const gmatch_vocab *v, uint32_t lo) {
+    uint32_t a = 0, b = v->n_root_kids;
+    while (a < b) {
+        uint32_t mid = a + (b - a) / 2;
+        if (v->cp[v->root_kids[mid]] < lo) a = mid + 1;
+        else b = mid;
+    }
+    return a;
+}
+
+/* At the root, when every stack wants a character from a few ranges (a literal or a
+ * positive class), only the children in those ranges are visited: found by binary search,
+ * then sorted so that each is visited once. With any negated class or '.', the root is
+ * walked like any node. Measured on Gemma 4's vocabulary (262144 tokens, tens of thousands
+ * of first characters): 0.6 ms -> 0.1 ms for the whole-vocabulary check between JSON values. */
+static bool walk_root_by_ranges(gmatch *m, const gmatch_vocab *v, uint32_t set_n,
+                                uint8_t *allowed) {
+    const grammar *g = m->g;
+    for (uint32_t i = 0; i < set_n; i++) {
+        uint32_t id = m->arena.v[i];
+        if (id == EMPTY_STACK) continue;
+        gram_elem e = g->elems[m->pos[id]];
+        if (e.op == GE_ANY || (e.op == GE_CLASS && g->classes[e.value].negated)) return false;
+    }
+    idvec *kids = &m->b;                      /* positions in root_kids, then sorted */
+    kids->n = 0;
+    for (uint32_t i = 0; i < set_n; i++) {
+        uint32_t id = m->arena.v[i];
+        if (id == EMPTY_STACK) continue;
+        gram_elem e = g->elems[m->pos[id]];
+        if (!gram_is_char(e)) continue;
+        uint32_t n_ranges = e.op == GE_CHAR ? 1 : g->classes[e.value].n;
+        for (uint32_t r = 0; r < n_ranges; r++) {
+            cp_range range = e.op == GE_CHAR ? (cp_range){e.value, e.value}
+                                             : g->ranges[g->classes[e.value].first + r];
+            for (uint32_t k = first_root_kid(v, range.lo);
+                 k < v->n_root_kids && v->cp[v->root_kids[k]] <= range.hi; k++)
+                vec_push(kids, k);
+        }
+    }
+    /* sort the few positions (insertion sort) and visit each once */
+    for (uint32_t i = 1; i < kids->n; i++)
+        for (uint32_t j = i; j > 0 && kids->v[j - 1] > kids->v[j]; j--) {
+            uint32_t x = kids->v[j];
+            kids->v[j] = kids->v[j - 1];
+            kids->v[j - 1] = x;
+        }
+    for (uint32_t i = 0; i < kids->n; i++) {
+        if (i > 0 && kids->v[i] == kids->v[i - 1]) continue;
+        walk_child(m, v, 0, set_n, v->root_kids[kids->v[i]], allowed);
+    }
+    return true;
+}
+
+static void allowed_walk(gmatch *m, const gmatch_vocab *v, uint32_t set_off, uint32_t set_n,
+                         uint32_t t, uint8_t *allowed) {
+    if (t == 0 && set_off == 0 && set_n <= 64 && walk_root_by_ranges(m, v, set_n, allowed))
+        return;
+    for (uint32_t c = t + 1; c < v->end[t]; c = v->end[c]) walk_child(m, v, set_off, set_n, c, allowed);
 }
 
 int gmatch_allowed_tokens(gmatch *m, const gmatch_vocab *v, uint8_t *allowed) {
