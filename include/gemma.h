@@ -146,7 +146,8 @@ gemma_grammar *gemma_grammar_json(const gemma_model *m, char *err);
 void gemma_grammar_free(gemma_grammar *g);
 void gemma_grammar_reset(gemma_grammar *g);                 /* back to the start */
 bool gemma_grammar_allows(gemma_grammar *g, int32_t id);
-/* Advance by a kept token; false (and no change) if the grammar does not allow it. */
+/* Advance by a kept token; false (and no change) if the grammar (or the budget) does not
+ * allow it. */
 bool gemma_grammar_accept(gemma_grammar *g, int32_t id);
 /* At most this many more tokens will be sampled (e.g. what -n and the context leave; -1:
  * no limit, the default, also after a reset): each accepted token spends one, and only
@@ -189,9 +190,10 @@ bool gemma_model_has_tool_tokens(const gemma_model *m);
 /* The system text with the tools declared after it (trimmed system + <|tool>declaration:
  * ...<tool|> per tool): pass it as gemma_chat_turn's system. malloc'd; NULL + err. */
 char *gemma_tools_system_prompt(const gemma_tools *t, const char *system, char *err);
-/* What the model may write: required = one or more calls right away (with thinking on, attach
- * it after the thought channel closes), else any text without calls, then optionally calls (<|tool_call>call:NAME{args}<tool_call|>, arguments matching
- * the tool's parameters). An error naming the model if it has no tool tokens. */
+/* What the model may write: required = one or more calls right away (with thinking on,
+ * attach it after the thought channel closes), else any text without calls, then optionally
+ * calls (<|tool_call>call:NAME{args}<tool_call|>, the arguments matching the tool's
+ * parameters). An error naming the model if it has no tool tokens. */
 gemma_grammar *gemma_tools_grammar(const gemma_model *m, const gemma_tools *t, bool required,
                                    char *err);
 /* The GBNF text of gemma_tools_grammar (malloc'd; for printing, no model needed). */
