@@ -150,7 +150,7 @@ static json_value *read_value(vreader *r, int depth);
 static char *read_key(vreader *r, size_t *len) {
     if (at_word(r, QUOTE)) return read_string(r, len);
     const char *s = r->p;
-    while (r->p < r->end && *r->p != ':' && !strchr(",{}[]<", *r->p)) r->p++;
+    while (r->p < r->end && *r->p && *r->p != ':' && !strchr(",{}[]<", *r->p)) r->p++;
     if (r->p == s) {
         rfail(r, "expected a key");
         return NULL;
@@ -226,7 +226,7 @@ static json_value *read_value(vreader *r, int depth) {
         return words[i].kind == 2 ? json_new_null() : json_new_bool(words[i].kind == 1);
     }
     const char *s = r->p;
-    while (r->p < r->end && strchr("+-.0123456789eE", *r->p)) r->p++;
+    while (r->p < r->end && *r->p && strchr("+-.0123456789eE", *r->p)) r->p++;
     if (r->p > s && json_is_number_text(s, (size_t)(r->p - s)))
         return json_new_number_text(s, (size_t)(r->p - s));
     r->p = s;
