@@ -423,7 +423,10 @@ static int items_write(strbuf *b, const json_value *items, char *err) {
 /* KEY:{description:...,nullable:true,enum:[...] / properties:{...},required:[...] /
  * items:{...},type:<|"|>TYPE<|"|>} for each property, sorted by name. The commas follow the
  * template exactly (it puts none before type after properties or items when there is no
- * description). */
+ * description). Two departures: a property named like one of the template's own keys
+ * (description, type, properties, required, nullable) is written, where the template drops
+ * it; an object property without "properties" gets an empty properties:{} rather than its
+ * own schema keys listed as properties. */
 static int parameters_write(strbuf *b, const json_value *props, char *err) {
     size_t n;
     const char **keys = sorted_keys(props, &n);
