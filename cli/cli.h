@@ -28,6 +28,7 @@ int cmd_bench(int argc, char **argv);       /* bench.c */
 int cmd_info(int argc, char **argv);        /* info.c */
 int cmd_quantize(int argc, char **argv);    /* quantize.c */
 int cmd_perplexity(int argc, char **argv);  /* perplexity.c */
+int cmd_grammar(int argc, char **argv);     /* grammar.c */
 
 /* ---- messages and exits ---- */
 extern bool log_enabled;                    /* --log-disable clears it */

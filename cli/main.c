@@ -757,6 +757,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "info")) return cmd_info(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "quantize")) return cmd_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "perplexity")) return cmd_perplexity(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "grammar")) return cmd_grammar(argc, argv);
     if (argc < 2) {
         usage();
         return EXIT_USAGE;

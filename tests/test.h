@@ -43,5 +43,9 @@ void suite_amx(void);
 void suite_neon(void);
 void suite_regress(void);
 void suite_fixtures(void);
+void suite_grammar(void);
+void suite_json_schema(void);
+void suite_toolcall(void);
+void suite_constrained(void);
 
 #endif

@@ -1,5 +1,5 @@
 /* test_sampler.c - the sampling chain (src/sampler.c) and the tests' JSON reader
- * (tests/json.c), including a check of every model fixture's .json against its logits. */
+ * (src/json.c), including a check of every model fixture's .json against its logits. */
 #include "test.h"
 
 #include <dirent.h>
@@ -693,6 +693,9 @@ static void test_json_values(void) {
         "  \"dup\": 1, \"dup\": 2, \"x\": [NaN, Infinity, -Infinity], \"raw\": \"\xc3\xa9\"} ";
     char err[GEMMA_ERR_LEN] = "";
     json_value *v = json_parse(doc, strlen(doc), err);
+    EXPECT(v == NULL && strstr(err, "unexpected 'N'"), "NaN accepted by the strict reader");
+    json_free(v);
+    v = json_parse_lenient(doc, strlen(doc), err);
     EXPECT(v != NULL, "parse failed: %s", err);
     if (v) {
         const json_value *a = json_get(v, "a");
@@ -738,7 +741,8 @@ static void test_json_malformed(void) {
         "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"",
         "\"\\ud800\\u0041\"", "\"a\nb\"", "\"a\\", "01", "1.", ".5", "-", "1e", "1e+", "+1",
         "--1", "tru", "nul", "falsey", "[1 2]", "[]]", "{}{}", "nan", "-NaN", "[1,\"a\":2]",
-        "{\"a\":1 \"b\":2}", "\x01", "[\"\xff\" \xfe]",
+        "{\"a\":1 \"b\":2}", "\x01", "[\"\xff\" \xfe]", "\"\xff\"", "\"\xc3\"", "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[GEMMA_ERR_LEN] = "";
