@@ -43,5 +43,6 @@ void suite_amx(void);
 void suite_neon(void);
 void suite_regress(void);
 void suite_fixtures(void);
+void suite_threads(void);
 
 #endif

@@ -98,6 +98,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"quants", suite_quants},
     {"tokenizer", suite_tokenizer},
     {"sampler", suite_sampler},
+    {"threads", suite_threads},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
     {"chat", suite_chat},
