@@ -43,6 +43,8 @@ void suite_amx(void);
 void suite_neon(void);
 void suite_regress(void);
 void suite_fixtures(void);
+void suite_lineedit(void);
+void suite_stream(void);
 void suite_threads(void);
 
 #endif
