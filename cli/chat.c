@@ -37,30 +37,35 @@ static const char *style(const chat *C, const char *sgr) { return C->color ? sgr
 #define DIM(C) style(C, "\033[2m")
 #define RESET(C) style(C, "\033[0m")
 
-/* A line without its newline from a pipe or file. Ctrl-C (SIGINT) while waiting interrupts. */
+/* A line without its newline from a pipe or file (read(2) through a buffer of our own, so a
+ * signal is seen even when it comes just before the wait). */
 static input plain_line(char **out) {
+    static char buf[4096];
+    static size_t len, pos;
     size_t cap = 256, n = 0;
-    char *buf = xmalloc(cap);
+    char *line = xmalloc(cap);
     for (;;) {
-        int c = fgetc(stdin);
-        if (c == EOF) {
-            if (ferror(stdin) && errno == EINTR) {
-                clearerr(stdin);
-                free(buf);
+        if (pos == len) {
+            ssize_t r = read_interruptible(STDIN_FILENO, buf, sizeof buf, &g_signal);
+            if (r < 0) {
+                free(line);
                 return IN_INTERRUPT;
             }
-            if (n == 0) {
-                free(buf);
+            if (r == 0) {
+                if (n > 0) break;   /* a last line without a newline */
+                free(line);
                 return IN_EOF;
             }
-            break;
+            len = (size_t)r;
+            pos = 0;
         }
+        char c = buf[pos++];
         if (c == '\n') break;
-        if (n + 2 > cap) buf = xrealloc(buf, cap *= 2);
-        buf[n++] = (char)c;
+        if (n + 2 > cap) line = xrealloc(line, cap *= 2);
+        line[n++] = c;
     }
-    buf[n] = 0;
-    *out = buf;
+    line[n] = 0;
+    *out = line;
     return IN_TEXT;
 }
 
@@ -217,7 +222,7 @@ int run_chat(session *S, const char *system, const char *first_turn) {
     const char *term = getenv("TERM");
     bool terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     chat C = {S, system, NULL, use_color(S->g->color, STDOUT_FILENO), true};
-    if (terminal && !(term && !strcmp(term, "dumb"))) C.ed = le_new(STDIN_FILENO, STDOUT_FILENO);
+    if (terminal && !(term && !strcmp(term, "dumb"))) C.ed = le_new(STDIN_FILENO, STDOUT_FILENO, &g_signal);
     if (S->fmt == GEMMA_CHAT_NONE) logf_("gemma: no chat template (or --raw): turns are plain text\n");
     printf("%sgemma chat%s with %s. /help lists the commands, /bye leaves; Ctrl-C stops an answer.\n",
            style(&C, "\033[1m"), RESET(&C), S->info.name);

@@ -260,11 +260,40 @@ static void free_gen_args(gen_args *g) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Signals: Ctrl-C stops the current answer (chat) or the run (one-shot), cleanly. */
+
+volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig) { g_signal = sig; }
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);   /* no SA_RESTART: a blocked read returns EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static double ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+bool use_color(int mode, int fd) {
+    if (mode >= 0) return mode == 1;
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+    return isatty(fd) && !(no && *no) && !(term && !strcmp(term, "dumb"));
+}
+
+/* ---------------------------------------------------------------------------------------
  * The prompt text: -p, -f, piped stdin, or piped stdin + blank line + -p (as ollama). One
  * trailing newline of a file or stdin prompt is dropped, as llama.cpp does for -f. */
 
 /* All of stdin. A program that starts gemma with a pipe it never closes would wait here
- * forever without a word, so after a few seconds without the end of input, say why. */
+ * forever without a word, so after a few seconds without the end of input, say why. The
+ * wait is in slices of 100 ms, so Ctrl-C ends it even between two reads. */
 static char *read_stdin_prompt(size_t *len) {
     enum { HINT_MS = 3000 };
     size_t cap = 4096, n = 0;
@@ -273,25 +302,20 @@ static char *read_stdin_prompt(size_t *len) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool hinted = false;
     for (;;) {
-        if (!hinted) {
-            struct timespec t1;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            long left = HINT_MS - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-            struct pollfd pf = {STDIN_FILENO, POLLIN, 0};
-            if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
-                logf_("gemma: still reading the prompt from stdin (it is not a terminal): end it, "
-                      "or give </dev/null\n");
-                hinted = true;
-            }
+        if (g_signal) exit(g_signal == SIGTERM ? 143 : 130);
+        struct pollfd pf = {STDIN_FILENO, POLLIN, 0};
+        int ready = poll(&pf, 1, 100);
+        if (!hinted && ms_since(&t0) >= HINT_MS) {
+            logf_("gemma: still reading the prompt from stdin (it is not a terminal): end it, "
+                  "or give </dev/null\n");
+            hinted = true;
         }
+        if (ready <= 0) continue;   /* a slice went by, or a signal: look again */
         if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
         ssize_t r = read(STDIN_FILENO, buf + n, cap - 1 - n);
         if (r == 0) break;
-        if (r < 0) {
-            if (errno == EINTR && !g_signal) continue;
-            if (errno == EINTR) exit(g_signal == SIGTERM ? 143 : 130);
-            die(EXIT_IO, "reading stdin failed: %s", strerror(errno));
-        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) die(EXIT_IO, "reading stdin failed: %s", strerror(errno));
         n += (size_t)r;
     }
     buf[n] = 0;
@@ -331,34 +355,6 @@ static char *build_prompt(const gen_args *g, size_t *len, bool stdin_is_tty) {
     *len = plen + 2 + n;
     free(piped);
     return text;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Signals: Ctrl-C stops the current answer (chat) or the run (one-shot), cleanly. */
-
-volatile sig_atomic_t g_signal;
-
-static void on_signal(int sig) { g_signal = sig; }
-
-static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);   /* no SA_RESTART: a blocked read returns EINTR */
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static double ms_since(const struct timespec *t0) {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-bool use_color(int mode, int fd) {
-    if (mode >= 0) return mode == 1;
-    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
-    return isatty(fd) && !(no && *no) && !(term && !strcmp(term, "dumb"));
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "lineedit.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ typedef enum { IN_TEXT, IN_ESC, IN_CSI, IN_SS3 } input_state;
 
 struct lineedit {
     int in, out;
+    const volatile sig_atomic_t *interrupt; /* set by a signal handler: stop reading */
     /* the line: bytes of well-formed UTF-8, the cursor on a character boundary */
     char *buf;
     size_t len, cap, pos;
@@ -472,13 +474,28 @@ static void show_changes(lineedit *e) {
     e->echo_len = 0;
 }
 
+/* read(2) that a signal cannot strand: the flag is checked, then poll waits at most
+ * 100 ms, so a signal whose handler ran just before the wait (no EINTR then) is still
+ * seen within 100 ms. >0 bytes, 0 end of input, -1 interrupted. */
+ssize_t read_interruptible(int fd, void *buf, size_t n, const volatile sig_atomic_t *flag) {
+    for (;;) {
+        if (flag && *flag) return -1;
+        struct pollfd pf = {fd, POLLIN, 0};
+        int ready = poll(&pf, 1, 100);
+        if (ready < 0 && errno == EINTR) continue; /* the flag says whether it matters */
+        if (ready == 0) continue;
+        ssize_t r = read(fd, buf, n);
+        if (r < 0 && errno == EINTR) continue;
+        return r < 0 ? 0 : r;
+    }
+}
+
 /* The next input byte: type-ahead first. 1 ok, 0 end of input, -1 interrupted. */
 static int next_byte(lineedit *e, unsigned char *c) {
     if (e->in_pos == e->in_len) {
         show_changes(e);
-        ssize_t r = read(e->in, e->inbuf, sizeof e->inbuf);
-        if (r < 0 && errno == EINTR) return -1;
-        if (r <= 0) return 0;
+        ssize_t r = read_interruptible(e->in, e->inbuf, sizeof e->inbuf, e->interrupt);
+        if (r <= 0) return (int)r;
         e->in_len = (size_t)r;
         e->in_pos = 0;
     }
@@ -497,7 +514,7 @@ le_status le_read(lineedit *e, const char *prompt, char **line) {
     refresh(e);
     le_status st = LE_MORE;
     while (st == LE_MORE) {
-        unsigned char c;
+        unsigned char c = 0;
         int r = next_byte(e, &c);
         if (r <= 0) {
             st = r == 0 ? LE_EOF : LE_INTERRUPT;
@@ -519,10 +536,11 @@ le_status le_read(lineedit *e, const char *prompt, char **line) {
     return st;
 }
 
-lineedit *le_new(int in_fd, int out_fd) {
+lineedit *le_new(int in_fd, int out_fd, const volatile sig_atomic_t *interrupt) {
     lineedit *e = xcalloc(1, sizeof *e);
     e->in = in_fd;
     e->out = out_fd;
+    e->interrupt = interrupt;
     e->cols = 80;
     e->prompt = "";
     set_line(e, "");

@@ -13,8 +13,10 @@
 #ifndef GEMMA_LINEEDIT_H
 #define GEMMA_LINEEDIT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct lineedit lineedit;
 
@@ -25,8 +27,9 @@ typedef enum {
     LE_INTERRUPT,  /* Ctrl-C on an empty line (or SIGINT while reading) */
 } le_status;
 
-/* An editor reading in_fd and drawing on out_fd (both a terminal for le_read). */
-lineedit *le_new(int in_fd, int out_fd);
+/* An editor reading in_fd and drawing on out_fd (both a terminal for le_read). le_read
+ * returns LE_INTERRUPT once *interrupt (a signal handler's flag; may be NULL) is set. */
+lineedit *le_new(int in_fd, int out_fd, const volatile sig_atomic_t *interrupt);
 void le_free(lineedit *e);
 
 /* Show the prompt (it may hold colour sequences) and read one entry: LE_LINE with a
@@ -39,6 +42,10 @@ void le_begin(lineedit *e);                        /* an empty line */
 le_status le_feed(lineedit *e, unsigned char c);   /* one input byte */
 const char *le_text(const lineedit *e, size_t *cursor); /* the line and the cursor's byte offset */
 void le_history_add(lineedit *e, const char *line);
+
+/* read(2) of up to n bytes that a signal cannot strand in a blocking wait: returns -1 once
+ * *flag is set (within 100 ms), 0 at the end of input or on an error, else the bytes read. */
+ssize_t read_interruptible(int fd, void *buf, size_t n, const volatile sig_atomic_t *flag);
 
 /* Columns a code point takes on a terminal: 0 (combining marks), 2 (East Asian wide, emoji)
  * or 1. */

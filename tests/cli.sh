@@ -287,6 +287,9 @@ run -m "$M4" -p hi -n 1 --raw --think
 check "--raw --think says --raw is why (not the model)" bash -c "grep -q 'with --raw it is ignored' $T/err && ! grep -q 'needs a Gemma 4' $T/err"
 (sleep 4; echo hi) | "$GEMMA" -m "$M" -p x -n 1 > /dev/null 2> "$T/err"
 check "a stdin that stays open gets a hint after a few seconds" grep -q "still reading the prompt from stdin" "$T/err"
+start=$SECONDS   # stdin: a pipe whose writer sleeps 20 s (bash does not wait for it)
+timeout --preserve-status -s INT 1 "$GEMMA" -m "$M" -p x -n 1 < <(sleep 20) > /dev/null 2>&1; rc=$?
+check "SIGINT while waiting for stdin: exit 130 at once" bash -c "[ $rc -eq 130 ] && [ $((SECONDS - start)) -lt 10 ]"
 
 # --- every subcommand has --help; their errors point to it ---
 for sub in info bench quantize perplexity logits tokenize dequant; do

@@ -37,7 +37,7 @@ static void check(lineedit *e, const char *what, const char *keys, const char *w
 }
 
 static void editing(void) {
-    lineedit *e = le_new(-1, -1);
+    lineedit *e = le_new(-1, -1, NULL);
     check(e, "typing", "hello", "hello", 5, LE_MORE);
     check(e, "Enter ends the line (CR, as a raw terminal sends it)", "hi\r", "hi", 2, LE_LINE);
     check(e, "Left, then typing inserts there", "helo" LEFT "l", "hello", 4, LE_MORE);
@@ -66,7 +66,7 @@ static void editing(void) {
 }
 
 static void utf8(void) {
-    lineedit *e = le_new(-1, -1);
+    lineedit *e = le_new(-1, -1, NULL);
     check(e, "UTF-8: Backspace removes a whole character", "caf\xc3\xa9\x7f", "caf", 3, LE_MORE);
     check(e, "UTF-8: Left steps over a 3-byte character", "a\xe2\x82\xac" LEFT "b", "ab\xe2\x82\xac", 2, LE_MORE);
     check(e, "UTF-8: a 4-byte character", "\xf0\x9f\xa6\x99" LEFT "x", "x\xf0\x9f\xa6\x99", 1, LE_MORE);
@@ -84,7 +84,7 @@ static void utf8(void) {
 }
 
 static void history(void) {
-    lineedit *e = le_new(-1, -1);
+    lineedit *e = le_new(-1, -1, NULL);
     le_history_add(e, "first");
     le_history_add(e, "second");
     le_history_add(e, "second");   /* a repeat is not stored twice */
@@ -102,7 +102,7 @@ static void history(void) {
 }
 
 static void paste(void) {
-    lineedit *e = le_new(-1, -1);
+    lineedit *e = le_new(-1, -1, NULL);
     check(e, "bracketed paste: three lines are one entry (CR, LF, CRLF)",
           "\033[200~line one\rline two\r\nline three\033[201~", "line one\nline two\nline three", 28, LE_MORE);
     check(e, "bracketed paste: Enter afterwards sends it", "\033[200~a\nb\033[201~\r", "a\nb", 3, LE_LINE);
