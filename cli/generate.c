@@ -660,6 +660,23 @@ static void print_timings(const session *S, stop_reason why, bool blank_line) {
 /* ---------------------------------------------------------------------------------------
  * The command */
 
+/* One pool serves both kinds of eval, with as many threads as the larger of -t and -tb.
+ * Without -t, generation gets the engine's default (physical cores), known once a context
+ * exists; a larger -tb then needs a context made again with that many. */
+static gemma_context *make_context(gemma_model *m, int n_ctx, const gen_args *g, char *err) {
+    int t = g->n_threads, tb = g->n_threads_batch;
+    gemma_context_params cp = {n_ctx, t ? (t > tb ? t : tb) : 0, g->n_batch};
+    gemma_context *c = gemma_context_new(m, &cp, err);
+    if (c && !t) t = gemma_n_threads(c);
+    if (c && tb > gemma_n_threads(c)) {
+        gemma_context_free(c);
+        cp.n_threads = tb;
+        c = gemma_context_new(m, &cp, err);
+    }
+    if (c) gemma_set_threads(c, t, tb ? tb : t);
+    return c;
+}
+
 static void load_session(session *S, gen_args *g, double *load_ms) {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -682,25 +699,14 @@ static void load_session(session *S, gen_args *g, double *load_ms) {
     if (S->n_ctx == 0) S->n_ctx = S->info.n_ctx_train;
     if (S->n_ctx < 0) S->n_ctx = S->info.n_ctx_train < 4096 ? S->info.n_ctx_train : 4096;
     char err[GEMMA_ERR_LEN];
-    /* one pool serves both kinds of eval: as many threads as the larger count (-t unset:
-     * the engine's default, physical cores, which is known once a context exists) */
-    int t = g->n_threads, tb = g->n_threads_batch;
-    gemma_context_params cp = {S->n_ctx, t > tb ? t : tb, g->n_batch};
-    if (!t) cp.n_threads = 0;
-    S->c = gemma_context_new(S->m, &cp, err);
-    if (S->c && !t) t = gemma_n_threads(S->c);
-    if (S->c && tb > t && gemma_n_threads(S->c) < tb) {
-        gemma_context_free(S->c);
-        cp.n_threads = tb;
-        S->c = gemma_context_new(S->m, &cp, err);
-    }
+    S->c = make_context(S->m, S->n_ctx, g, err);
     if (!S->c) die(EXIT_RUNTIME, "%s", err);
-    gemma_set_threads(S->c, t, tb ? tb : t);
     int nt = gemma_n_threads(S->c), ntb = gemma_n_threads_batch(S->c);
     char batch_threads[48] = "";
     if (ntb != nt) snprintf(batch_threads, sizeof batch_threads, " (%d for prompts)", ntb);
-    logf_("gemma: context %d tokens (model trained for %d%s), %d threads%s, %s kernels\n", S->n_ctx,
-          S->info.n_ctx_train, g->n_ctx < 0 ? "; -c to change" : "", nt, batch_threads, gemma_kernel_path());
+    logf_("gemma: context %d tokens (model trained for %d%s), %d thread%s%s, %s kernels\n", S->n_ctx,
+          S->info.n_ctx_train, g->n_ctx < 0 ? "; -c to change" : "", nt, nt == 1 ? "" : "s", batch_threads,
+          gemma_kernel_path());
     if (g->verbose)
         logf_("gemma: memory: model %.1f MiB (mapped), KV cache %.1f MiB, scratch %.1f MiB\n",
               S->info.n_bytes / 1048576.0, gemma_kv_bytes(S->c) / 1048576.0, gemma_scratch_bytes(S->c) / 1048576.0);
