@@ -302,7 +302,10 @@ static char *read_stdin_prompt(size_t *len) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool hinted = false;
     for (;;) {
-        if (g_signal) exit(g_signal == SIGTERM ? 143 : 130);
+        if (g_signal) {
+            free(buf);
+            exit(g_signal == SIGTERM ? 143 : 130);
+        }
         struct pollfd pf = {STDIN_FILENO, POLLIN, 0};
         int ready = poll(&pf, 1, 100);
         if (!hinted && ms_since(&t0) >= HINT_MS) {
