@@ -83,6 +83,13 @@ gemma_chat_format gemma_chat_format_of(const gemma_model *m);
  * thinking on. Returns a malloc'd string. */
 char *gemma_chat_turn(gemma_chat_format f, const char *system, const char *user, bool first,
                       bool think);
+/* The token ids of that turn (add_bos: BOS first, for the first turn). The template's own
+ * markers become control tokens; in the system and user text, control-token text such as
+ * "<start_of_turn>" becomes a control token only if parse_special, so with it off a pasted
+ * or piped document cannot forge a turn. Returns a malloc'd array of *n ids. */
+int32_t *gemma_chat_turn_tokens(const gemma_model *m, gemma_chat_format f, const char *system,
+                                const char *user, bool first, bool think, bool add_bos,
+                                bool parse_special, int *n);
 
 /* ---- inference context ---- */
 typedef struct {
@@ -99,7 +106,12 @@ int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool 
                char *err);
 int gemma_n_ctx(const gemma_context *c);
 int gemma_n_past(const gemma_context *c);
-int gemma_n_threads(const gemma_context *c);
+/* Threads from now on for evals of one token (generation) and of several (prompt
+ * processing), as llama_set_n_threads; each in [1, the n_threads the context was made with]
+ * (both are that number at first). */
+void gemma_set_threads(gemma_context *c, int n_threads, int n_threads_batch);
+int gemma_n_threads(const gemma_context *c);        /* for generation */
+int gemma_n_threads_batch(const gemma_context *c);  /* for prompt processing */
 size_t gemma_kv_bytes(const gemma_context *c);
 void gemma_context_reset(gemma_context *c);
 /* Keep the first n cached tokens; -1 if that is impossible (the context is then reset and
@@ -108,6 +120,9 @@ int gemma_context_truncate(gemma_context *c, int n);
 size_t gemma_scratch_bytes(const gemma_context *c);
 
 /* ---- sampling ---- */
+/* A seed from the clock, drawn in [0, 2^32 - 1): the range llama.cpp's -s accepts, below
+ * JSON's exact-integer limit 2^53, so the seed gemma_sampler_seed() reports reproduces the
+ * run when given back. */
 #define GEMMA_SEED_RANDOM UINT64_MAX
 typedef struct {
     float temp;           /* <= 0: greedy */
@@ -116,7 +131,7 @@ typedef struct {
     float min_p;          /* <= 0: off */
     float repeat_penalty; /* 1: off */
     int repeat_last_n;
-    uint64_t seed;        /* GEMMA_SEED_RANDOM: from the clock */
+    uint64_t seed;        /* GEMMA_SEED_RANDOM: from the clock (see above) */
 } gemma_sampler_params;
 void gemma_sampler_params_default(gemma_sampler_params *p); /* llama.cpp's CLI defaults */
 gemma_sampler *gemma_sampler_new(const gemma_model *m, const gemma_sampler_params *p, char *err);

@@ -52,7 +52,8 @@ double rng_uniform(sampler_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p
 float rng_uniformf(sampler_rng *r) { return (float)(rng_next(r) >> 40) * 0x1.0p-24f; }
 
 /* Mix the wall clock, the monotonic clock, the pid and a counter (two samplers made in the
- * same nanosecond still differ). Never returns SAMPLER_SEED_RANDOM itself. */
+ * same nanosecond still differ), into [0, 2^32 - 1): a seed the CLI's -s accepts and
+ * reports exactly (JSON numbers are exact below 2^53). */
 static uint64_t clock_seed(void) {
     static uint64_t counter;
     struct timespec rt, mono;
@@ -61,8 +62,7 @@ static uint64_t clock_seed(void) {
     uint64_t x = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
     x ^= ((uint64_t)mono.tv_nsec << 21) ^ ((uint64_t)getpid() << 40);
     x += ++counter * 0xD1B54A32D192ED03ull;
-    uint64_t seed = splitmix64(&x);
-    return seed == SAMPLER_SEED_RANDOM ? 0 : seed;
+    return splitmix64(&x) % SAMPLER_SEED_CLOCK_LIMIT;
 }
 
 /* ---------------------------------------------------------------------------------------

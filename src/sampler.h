@@ -43,8 +43,11 @@ float rng_uniformf(sampler_rng *r);             /* [0, 1), 24 random bits */
 
 /* ---- the sampler ---- */
 
-/* A seed meaning "pick one from the clock"; sampler_seed() tells which one was used. */
+/* A seed meaning "pick one from the clock"; sampler_seed() tells which one was used, a
+ * number below SAMPLER_SEED_CLOCK_LIMIT (2^32 - 1: llama.cpp's -s range without its
+ * "random" value 0xFFFFFFFF). */
 #define SAMPLER_SEED_RANDOM UINT64_MAX
+#define SAMPLER_SEED_CLOCK_LIMIT 0xFFFFFFFFull
 
 typedef struct {
     float temp;            /* 0.8;  <= 0: greedy */

@@ -256,6 +256,16 @@ static void test_seeds(void) {
     }
     sampler_free(r1);
     sampler_free(r2);
+    /* ... and drawn where -s can take them back: below 2^32 - 1 (llama.cpp's "random") */
+    uint64_t top = 0;
+    for (int i = 0; i < 200; i++) {
+        sampler *r = make(&p, N);
+        if (!r) break;
+        if (sampler_seed(r) > top) top = sampler_seed(r);
+        sampler_free(r);
+    }
+    EXPECT(top < SAMPLER_SEED_CLOCK_LIMIT && top > (1ull << 28),
+           "largest of 200 clock seeds %llu: outside [2^28, 2^32 - 1)", (unsigned long long)top);
     TEST_END();
 }
 
