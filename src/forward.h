@@ -16,7 +16,8 @@
 
 typedef struct {
     int n_ctx;        /* KV cache length in tokens (positions 0 .. n_ctx-1) */
-    int n_threads;
+    int n_threads;    /* threads of the pool; then of evals of one token (gemma_set_threads) */
+    int n_threads_batch; /* threads of evals of several tokens (gemma.c: pool_set_active) */
     int n_ubatch;     /* tokens per forward micro-batch (prompt processing) */
 } context_params;
 
