@@ -115,6 +115,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"amx", suite_amx},
     {"neon", suite_neon},
     {"regress", suite_regress},
+    {"dump", suite_dump},
 };
 
 int main(int argc, char **argv) {
