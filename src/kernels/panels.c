@@ -1,0 +1,189 @@
+/* panels.c - the row-panel layouts weights are repacked into at load, and their scalar
+ * kernels: the specification the SIMD panel kernels are tested against.
+ *
+ *   repack_*_r16 / unpack_*_r16   file rows -> one panel, one row of a panel -> file format
+ *   panel_dot_*_r16               the scalar panel kernels (quant.h: panel_fn)
+ *
+ * A panel holds PANEL_ROWS = 16 consecutive rows of a matrix, block by block along the row
+ * (32 elements per block). A panel block is the 16 rows' blocks rearranged so that
+ *   - the 16 rows' f16 scales come first, row r's at 2r: one vcvtph2ps widens all 16;
+ *   - then the codes in 4-byte groups: group l of row 0, of row 1, ... of row 15, so one
+ *     64-byte load holds group l of all 16 rows, one 32-bit lane per row.
+ * A 4-byte activation group broadcast to every lane then feeds one vpdpbusd (unsigned weight
+ * byte x signed activation byte, 4 products added into each int32 lane) for 16 rows at once:
+ * each lane sums its own row, and no horizontal reduction is ever needed (lane r is output
+ * r). The layouts keep the file's bytes per row, so a panel is 16 rows' worth of bytes.
+ *
+ * Q4_0_R16, 288 bytes per panel block (16 Q4_0 blocks):
+ *   @0  d[16] f16;  @32 + 64 l + 4 r (l = 0..3): row r's qs[4l .. 4l+3], unchanged: low
+ *   nibbles are elements 4l + i, high nibbles 16 + 4l + i. Codes u = q + 8 in 0..15.
+ * Q8_0_R16, 544 bytes:
+ *   @0  d[16];  @32 + 64 l + 4 r (l = 0..7): row r's codes 4l .. 4l+3 XOR 0x80, i.e. u = q + 128
+ *   in 0..255 (unsigned, as vpdpbusd wants the weight operand).
+ * Q5_0_R16, 352 bytes:
+ *   @0  d[16];  @32 the fifth bits as 8 masks of 64 bits, mask (h, l) at 32 + 8 (4h + l) with
+ *   bit 4r + i = the fifth bit of element 16h + 4l + i of row r: exactly the byte of the
+ *   64-byte group where that element's nibble lands (h = 0 low nibbles, 1 high), so a kernel
+ *   adds 16 under the mask (one kmov and one masked add per 64 codes);  @96 the nibbles as
+ *   Q4_0_R16's. Codes u = q + 16 in 0..31.
+ *
+ * Activations (Q8_0S, 40 bytes per block): Q8_0's codes @0, its d (the f16 value Q8_0 stores)
+ * as f32 @32, the sum of the codes @36. With u = q + c the block's integer dot is
+ *   sum_e q_e a_e = sum_e u_e a_e - c sum_e a_e,
+ * exact in int32 (below 2^21 in magnitude), so the kernels start each lane at -c * sum.
+ *
+ * Summation: per row, per block in order, one f32 step from acc = 0:
+ *   acc = fma((float)isum, d_w * d_a, acc).
+ * The SIMD kernels do exactly this in their lane for the row, so they give these kernels'
+ * bits. The row-major kernels add d_w d_a isum without fusing (llama.cpp's order for
+ * AVX-512), which differs by about an ulp per block; tests compare with a tolerance from
+ * sum |w a| there, and bit for bit between the twins. */
+#include <math.h>
+
+#include "kernels.h"
+
+/* ---- repacking: file blocks <-> panel blocks ----
+ * A panel block is built from the 16 rows' blocks at the same column (NULL: a padding row,
+ * taken as an all-zero block) and read back one row at a time. */
+
+typedef void (*block_put_fn)(uint8_t *pb, const uint8_t *const src[PANEL_ROWS]);
+typedef void (*block_get_fn)(uint8_t *dst, const uint8_t *pb, int r);
+
+static const uint8_t zero_block[64];
+
+static void put_q4_0(uint8_t *pb, const uint8_t *const src[PANEL_ROWS]) {
+    for (int r = 0; r < PANEL_ROWS; r++) {
+        const uint8_t *b = src[r] ? src[r] : zero_block;
+        memcpy(pb + 2 * r, b, 2);
+        for (int l = 0; l < 4; l++) memcpy(pb + 32 + 64 * l + 4 * r, b + 2 + 4 * l, 4);
+    }
+}
+
+static void get_q4_0(uint8_t *dst, const uint8_t *pb, int r) {
+    memcpy(dst, pb + 2 * r, 2);
+    for (int l = 0; l < 4; l++) memcpy(dst + 2 + 4 * l, pb + 32 + 64 * l + 4 * r, 4);
+}
+
+static void put_q8_0(uint8_t *pb, const uint8_t *const src[PANEL_ROWS]) {
+    for (int r = 0; r < PANEL_ROWS; r++) {
+        const uint8_t *b = src[r] ? src[r] : zero_block;
+        memcpy(pb + 2 * r, b, 2);
+        for (int l = 0; l < 8; l++) {
+            uint32_t g = rd_u32(b + 2 + 4 * l) ^ 0x80808080u;
+            memcpy(pb + 32 + 64 * l + 4 * r, &g, 4);
+        }
+    }
+}
+
+static void get_q8_0(uint8_t *dst, const uint8_t *pb, int r) {
+    memcpy(dst, pb + 2 * r, 2);
+    for (int l = 0; l < 8; l++) {
+        uint32_t g = rd_u32(pb + 32 + 64 * l + 4 * r) ^ 0x80808080u;
+        memcpy(dst + 2 + 4 * l, &g, 4);
+    }
+}
+
+static void put_q5_0(uint8_t *pb, const uint8_t *const src[PANEL_ROWS]) {
+    uint64_t mask[8] = {0};
+    for (int r = 0; r < PANEL_ROWS; r++) {
+        const uint8_t *b = src[r] ? src[r] : zero_block;
+        uint32_t qh = rd_u32(b + 2);
+        memcpy(pb + 2 * r, b, 2);
+        for (int k = 0; k < 8; k++) mask[k] |= (uint64_t)(qh >> 4 * k & 15) << 4 * r; /* k = 4h + l */
+        for (int l = 0; l < 4; l++) memcpy(pb + 96 + 64 * l + 4 * r, b + 6 + 4 * l, 4);
+    }
+    memcpy(pb + 32, mask, sizeof mask);
+}
+
+static void get_q5_0(uint8_t *dst, const uint8_t *pb, int r) {
+    uint32_t qh = 0;
+    for (int k = 0; k < 8; k++) qh |= (uint32_t)(rd_u64(pb + 32 + 8 * k) >> 4 * r & 15) << 4 * k;
+    memcpy(dst, pb + 2 * r, 2);
+    memcpy(dst + 2, &qh, 4);
+    for (int l = 0; l < 4; l++) memcpy(dst + 6 + 4 * l, pb + 96 + 64 * l + 4 * r, 4);
+}
+
+/* n rows (w_row bytes apart) of blocks of `bs` bytes into a panel of `pbs`-byte blocks. */
+static void repack_rows(uint8_t *dst, const uint8_t *rows, size_t w_row, int n, int64_t K, size_t bs, size_t pbs,
+                        block_put_fn put) {
+    const uint8_t *src[PANEL_ROWS];
+    for (int64_t b = 0; b < K / 32; b++) {
+        for (int r = 0; r < PANEL_ROWS; r++) src[r] = r < n ? rows + (size_t)r * w_row + (size_t)b * bs : NULL;
+        put(dst + (size_t)b * pbs, src);
+    }
+}
+
+static void unpack_row(uint8_t *dst, const uint8_t *panel, int r, int64_t K, size_t bs, size_t pbs, block_get_fn get) {
+    for (int64_t b = 0; b < K / 32; b++) get(dst + (size_t)b * bs, panel + (size_t)b * pbs, r);
+}
+
+void repack_q4_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
+    repack_rows(dst, rows, w_row, n, K, 18, 16 * 18, put_q4_0);
+}
+void repack_q5_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
+    repack_rows(dst, rows, w_row, n, K, 22, 16 * 22, put_q5_0);
+}
+void repack_q8_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
+    repack_rows(dst, rows, w_row, n, K, 34, 16 * 34, put_q8_0);
+}
+void unpack_q4_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_row(dst, panel, r, K, 18, 16 * 18, get_q4_0); }
+void unpack_q5_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_row(dst, panel, r, K, 22, 16 * 22, get_q5_0); }
+void unpack_q8_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_row(dst, panel, r, K, 34, 16 * 34, get_q8_0); }
+
+/* ---- the scalar panel kernels ---- */
+
+typedef enum { KIND_Q4_0, KIND_Q5_0, KIND_Q8_0 } panel_kind;
+
+static const struct {
+    size_t block;   /* bytes per panel block */
+    int offset;     /* c in u = q + c */
+} kinds[] = {[KIND_Q4_0] = {16 * 18, 8}, [KIND_Q5_0] = {16 * 22, 16}, [KIND_Q8_0] = {16 * 34, 128}};
+
+/* The unsigned code u of element e (0..31) of row r in a panel block. */
+static inline int panel_code(panel_kind kind, const uint8_t *pb, int r, int e) {
+    int h = e / 16, l = e % 16 / 4, i = e % 4;
+    switch (kind) {
+    case KIND_Q4_0:
+        return pb[32 + 64 * l + 4 * r + i] >> 4 * h & 15;
+    case KIND_Q5_0:
+        return (pb[96 + 64 * l + 4 * r + i] >> 4 * h & 15) | (int)(rd_u64(pb + 32 + 8 * (4 * h + l)) >> (4 * r + i) & 1) << 4;
+    default:
+        return pb[32 + 64 * (e / 4) + 4 * r + i];
+    }
+}
+
+/* Row r of a panel times one activation row, in the order the header describes. */
+static inline float panel_row_dot(panel_kind kind, const uint8_t *panel, int r, const uint8_t *a, int64_t K) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < K / 32; b++, a += 40) {
+        const uint8_t *pb = panel + (size_t)b * kinds[kind].block;
+        int32_t isum = -kinds[kind].offset * (int32_t)rd_u32(a + 36);
+        for (int e = 0; e < 32; e++) isum += panel_code(kind, pb, r, e) * (int8_t)a[e];
+        acc = fmaf((float)isum, rd_f16(pb + 2 * r) * rd_f32(a + 32), acc);
+    }
+    return acc;
+}
+
+static inline void panel_dot(panel_kind kind, int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows,
+                             const void *a, size_t a_stride, int64_t M) {
+    size_t panel_bytes = (size_t)(K / 32) * kinds[kind].block;
+    for (int64_t i = 0; i < n_rows; i++) {
+        const uint8_t *panel = (const uint8_t *)w + (size_t)(i / PANEL_ROWS) * panel_bytes;
+        for (int64_t m = 0; m < M; m++)
+            y[(size_t)m * y_stride + (size_t)i] =
+                panel_row_dot(kind, panel, (int)(i % PANEL_ROWS), (const uint8_t *)a + (size_t)m * a_stride, K);
+    }
+}
+
+void panel_dot_q4_0_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M) {
+    panel_dot(KIND_Q4_0, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+void panel_dot_q5_0_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M) {
+    panel_dot(KIND_Q5_0, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+void panel_dot_q8_0_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M) {
+    panel_dot(KIND_Q8_0, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
