@@ -58,6 +58,9 @@ float parse_float(const char *flag, const char *s, double lo, double hi);
 char *read_all(FILE *fp, size_t *len);                    /* NULL on read error */
 char *read_path(const char *path, size_t *len);           /* "-" = stdin; dies on error */
 gemma_model *load_or_die(const char *path, bool vocab_only);
+gemma_model *load_model_or_die(const char *path, const gemma_model_params *p);
+/* "repacked 183 weight matrices (Q4_0_R16 x 183), 536.3 MiB, ... in 2 MiB pages, in 120 ms" */
+void describe_repack(const gemma_model_info *info, char *buf, size_t cap);
 void write_floats(const char *path, const float *v, size_t n); /* "-" = stdout */
 
 /* ---- threads: fn(ctx, ith, nth) on n threads (the caller is thread 0), returning when all

@@ -62,6 +62,8 @@ static void usage(void) {
         "performance:\n"
         "  -t, --threads N           threads (default: physical cores)\n"
         "  -b, --batch-size N        prompt tokens per forward batch (default 512)\n"
+        "  -nr, --no-repack          keep the weights in the file's layout (default: repacked at\n"
+        "                            load for the kernels; -v says which)\n"
         "output:\n"
         "      --json                print one JSON object (text, token counts, timings, stop reason)\n"
         "      --display-prompt      print the prompt before the generated text (--no-display-prompt)\n"
@@ -96,7 +98,7 @@ static void completion_bash(void) {
         "  if [ $COMP_CWORD -eq 1 ] && [[ \"$cur\" != -* ]]; then\n"
         "    COMPREPLY=( $(compgen -W 'info bench quantize perplexity logits tokenize dequant' -- \"$cur\") ); return\n"
         "  fi\n"
-        "  COMPREPLY=( $(compgen -W '-m --model -p --prompt -f --file -sys --system-prompt -sysf --raw -no-cnv -cnv --chat --think --hide-thinking -n --n-predict -r --reverse-prompt --ignore-eos -c --ctx-size --context-shift --keep --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n -s --seed -t --threads -b --batch-size --json --display-prompt --no-display-prompt --color --log-disable -v --verbose -h --help --version --completion-bash' -- \"$cur\") )\n"
+        "  COMPREPLY=( $(compgen -W '-m --model -p --prompt -f --file -sys --system-prompt -sysf --raw -no-cnv -cnv --chat --think --hide-thinking -n --n-predict -r --reverse-prompt --ignore-eos -c --ctx-size --context-shift --keep --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n -s --seed -t --threads -b --batch-size -nr --no-repack --json --display-prompt --no-display-prompt --color --log-disable -v --verbose -h --help --version --completion-bash' -- \"$cur\") )\n"
         "}\n"
         "complete -o default -F _gemma gemma\n");
 }
@@ -107,7 +109,7 @@ typedef struct {
     const char *model, *prompt, *file, *system, *system_file;
     int n_predict, n_ctx, n_threads, n_batch, keep;
     bool ignore_eos, display_prompt, raw, chat, think, hide_thinking, json, context_shift;
-    bool verbose;
+    bool verbose, no_repack;
     int color;                       /* -1 auto, 0 off, 1 on */
     const char *rprompts[MAX_RPROMPTS];
     int n_rprompts;
@@ -181,6 +183,7 @@ static void parse_gen_args(int argc, char **argv, gen_args *g) {
         }
         else if (IS("--log-disable")) log_enabled = false;
         else if (IS("-v") || IS("--verbose")) g->verbose = true;
+        else if (IS("-nr") || IS("--no-repack")) g->no_repack = true;
         else if (a[0] == '-') die_usage("unknown option '%s'", a);
         else die_usage("unexpected argument '%s'", a);
 #undef IS
@@ -657,11 +660,16 @@ static int cmd_generate(int argc, char **argv) {
     if (log_enabled && isatty(STDERR_FILENO)) fprintf(stderr, "gemma: loading %s ...\r", g.model);
     session S = {0};
     S.g = &g;
-    S.m = load_or_die(g.model, false);
+    S.m = load_model_or_die(g.model, &(gemma_model_params){.no_repack = g.no_repack});
     gemma_model_get_info(S.m, &S.info);
     double load_ms = ms_since(&t0);
     logf_("gemma: loaded %s '%s' from %s: %.2fB params, %s, %.1f MiB, in %.0f ms\n", S.info.arch,
           S.info.name, g.model, S.info.n_params / 1e9, S.info.ftype, S.info.n_bytes / 1048576.0, load_ms);
+    if (g.verbose) {
+        char repack[256];
+        describe_repack(&S.info, repack, sizeof repack);
+        logf_("gemma: %s\n", repack);
+    }
 
     /* sampling: the file's recommended values unless the user chose */
     if (S.info.has_temp && !g.set_temp) g.sp.temp = S.info.temp;
