@@ -5,9 +5,10 @@
  *    the file's bytes back; rows past N unpack as zero blocks;
  *  - the scalar panel kernels (the specification) against the scalar row dots of the file
  *    types on the same data: they differ only in the float accumulation (one fused
- *    multiply-add per block against a product and an add), each step rounding to within
- *    2^-24 of a partial sum, and every partial sum is at most S = sum |w[e] a[e]| over the
- *    dequantized rows; so they agree to (2 blocks + 1) x 2^-24 x S;
+ *    multiply-add per block, two for Q4_K's scales and mins, against products and adds),
+ *    each step rounding to within 2^-24 of a partial sum, and every partial sum is at most
+ *    S = sum |w[e] a[e]| over the dequantized rows (d and min parts bounded apart); so they
+ *    agree to (2 steps + 1) x 2^-24 x S;
  *  - every SIMD set's panel kernels against the scalar ones: the same integer sums and the
  *    same float steps in the same order, so bit for bit, for every tile shape (1 .. 17
  *    activation rows, i.e. two full groups of 8 and a remainder), rows not a multiple of 16,
@@ -36,8 +37,17 @@
 #include "threads.h"
 #include "util.h"
 
-static const uint32_t layouts[] = {TYPE_Q4_0_R16, TYPE_Q5_0_R16, TYPE_Q8_0_R16};
+static const uint32_t layouts[] = {TYPE_Q4_0_R16, TYPE_Q5_0_R16, TYPE_Q8_0_R16, TYPE_Q4_K_R16, TYPE_Q6_K_R16};
 #define N_LAYOUTS (int)(sizeof layouts / sizeof layouts[0])
+
+/* Where a file type's f16 scale fields sit in its block: d, and the min's (-1: none). */
+static void scale_fields(uint32_t type, int *d, int *dmin) {
+    *d = type == GGML_TYPE_Q6_K ? 208 : 0;
+    *dmin = type == GGML_TYPE_Q4_K ? 2 : -1;
+}
+
+/* Float steps per block of a layout's kernels (the K-quants' mins take a second one). */
+static int steps_per_block(uint32_t layout) { return layout == TYPE_Q4_K_R16 ? 2 : 1; }
 
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
@@ -48,8 +58,13 @@ static uint8_t *random_rows(uint32_t type, int n, int64_t K, bool hostile) {
     size_t size = quant_row_size(type, K) * (size_t)n;
     uint8_t *w = malloc(size);
     if (hostile) {
+        int d, dmin;
+        scale_fields(type, &d, &dmin);
         for (size_t i = 0; i < size; i++) w[i] = (uint8_t)rng_u64();
-        for (size_t b = 0; b < size; b += t->type_size) put_u16(w + b, fp32_to_fp16((float)(0.015625 + rng_uniform() / 8)));
+        for (size_t b = 0; b < size; b += t->type_size) {
+            put_u16(w + b + d, fp32_to_fp16((float)(0.015625 + rng_uniform() / 8)));
+            if (dmin >= 0) put_u16(w + b + dmin, fp32_to_fp16((float)(0.015625 + rng_uniform() / 8)));
+        }
     } else {
         float *x = malloc((size_t)K * sizeof(float));
         for (int r = 0; r < n; r++) {
@@ -74,32 +89,35 @@ static uint8_t *repacked(uint32_t layout, const uint8_t *rows, int n, int64_t K)
     return p;
 }
 
-/* M activation rows of K: floats, their Q8_0S and Q8_0 forms. */
+/* M activation rows of K: floats, in the layout's activation format (act) and in its base
+ * type's (base: what the row dots take). */
 typedef struct {
     float *x;
-    uint8_t *q8s, *q8;
-    size_t q8s_row, q8_row;
+    uint8_t *act, *base;
+    size_t act_row, base_row;
 } acts;
 
-static acts random_acts(int M, int64_t K) {
+static acts random_acts(uint32_t layout, int M, int64_t K) {
+    const type_traits *t = quant_traits(layout);
+    uint32_t at = t->vec_dot_type, bt = quant_traits(t->panel_base)->vec_dot_type;
     acts a;
-    a.q8s_row = quant_row_size(TYPE_Q8_0S, K);
-    a.q8_row = quant_row_size(GGML_TYPE_Q8_0, K);
+    a.act_row = quant_row_size(at, K);
+    a.base_row = quant_row_size(bt, K);
     a.x = malloc((size_t)M * (size_t)K * sizeof(float));
-    a.q8s = malloc(a.q8s_row * (size_t)M);
-    a.q8 = malloc(a.q8_row * (size_t)M);
+    a.act = malloc(a.act_row * (size_t)M);
+    a.base = malloc(a.base_row * (size_t)M);
     for (int64_t i = 0; i < M * K; i++) a.x[i] = (float)rng_gauss();
     for (int m = 0; m < M; m++) {
-        quantize_row(TYPE_Q8_0S, a.x + (size_t)m * (size_t)K, a.q8s + a.q8s_row * (size_t)m, K);
-        quantize_row(GGML_TYPE_Q8_0, a.x + (size_t)m * (size_t)K, a.q8 + a.q8_row * (size_t)m, K);
+        quantize_row(at, a.x + (size_t)m * (size_t)K, a.act + a.act_row * (size_t)m, K);
+        quantize_row(bt, a.x + (size_t)m * (size_t)K, a.base + a.base_row * (size_t)m, K);
     }
     return a;
 }
 
 static void acts_free(acts *a) {
     free(a->x);
-    free(a->q8s);
-    free(a->q8);
+    free(a->act);
+    free(a->base);
 }
 
 /* ---------------------------------------------------------------- layouts */
@@ -109,11 +127,11 @@ static void test_round_trip(uint32_t layout) {
     TEST_BEGIN("panels: %s repacks %s rows and gives every row back byte for byte (5..48 rows, 1..7 blocks)", t->name,
                quant_type_name(t->panel_base));
     static const int ns[] = {5, 16, 17, 37, 48};
-    static const int64_t ks[] = {32, 96, 224};
+    static const int64_t blocks[] = {1, 3, 7};
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
-        for (size_t b = 0; b < sizeof ks / sizeof ks[0]; b++) {
+        for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
             int n = ns[a];
-            int64_t K = ks[b];
+            int64_t K = blocks[b] * t->blck_size;
             size_t row = quant_row_size(t->panel_base, K), pb = quant_panel_size(layout, K);
             EXPECT(pb == (size_t)t->panel * row, "panel bytes %zu != 16 rows of %zu", pb, row);
             uint8_t *rows = random_rows(t->panel_base, n, K, true);
@@ -135,35 +153,50 @@ static void test_round_trip(uint32_t layout) {
 
 /* ---------------------------------------------------------------- kernels */
 
-/* sum |w[e] a[e]| of file row w and Q8_0 activation row a (dequantized). */
-static double abs_terms(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t K) {
+/* S = sum |w[e] a[e]| of file row w and activation row a (of type at), dequantized: a bound
+ * on every partial sum. For a type with mins the d and the min parts of each weight are
+ * bounded separately (each with the other scale zeroed), since they may cancel. */
+static double abs_terms(uint32_t type, uint32_t at, const uint8_t *w, const uint8_t *a, int64_t K) {
+    const type_traits *t = quant_traits(type);
+    size_t size = quant_row_size(type, K);
     float *wf = malloc((size_t)K * sizeof(float)), *af = malloc((size_t)K * sizeof(float));
-    dequant_row(type, w, wf, K);
-    dequant_row(GGML_TYPE_Q8_0, a, af, K);
+    uint8_t *copy = malloc(size);
+    int field[2];
+    scale_fields(type, &field[0], &field[1]);
+    dequant_row(at, a, af, K);
     double s = 0;
-    for (int64_t e = 0; e < K; e++) s += fabs((double)wf[e] * af[e]);
+    for (int k = 0; k < (field[1] < 0 ? 1 : 2); k++) {
+        memcpy(copy, w, size);
+        if (field[1] >= 0)
+            for (size_t b = 0; b < size; b += t->type_size) put_u16(copy + b + field[1 - k], 0);
+        dequant_row(type, copy, wf, K);
+        for (int64_t e = 0; e < K; e++) s += fabs((double)wf[e] * af[e]);
+    }
     free(wf);
     free(af);
+    free(copy);
     return s;
 }
 
 static void test_scalar_twin(uint32_t layout, int64_t K, bool hostile) {
     const type_traits *t = quant_traits(layout), *base = quant_traits(t->panel_base);
-    TEST_BEGIN("panels: scalar %s kernel = scalar %s row dot within (2 blocks + 1) 2^-24 sum|w a|, K %lld%s", t->name,
+    TEST_BEGIN("panels: scalar %s kernel = scalar %s row dot within (2 steps + 1) 2^-24 sum|w a|, K %lld%s", t->name,
                base->name, (long long)K, hostile ? ", random bytes" : "");
     enum { N = 37, M = 3 };
     uint8_t *rows = random_rows(t->panel_base, N, K, hostile), *p = repacked(layout, rows, N, K);
-    acts a = random_acts(M, K);
+    acts a = random_acts(layout, M, K);
     float y[M * N];
-    t->panel_dot(K, y, N, p, N, a.q8s, a.q8s_row, M);
+    t->panel_dot(K, y, N, p, N, a.act, a.act_row, M);
     size_t row = quant_row_size(t->panel_base, K);
+    int steps = steps_per_block(layout) * (int)(K / t->blck_size);
     double worst = 0;
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             float want;
-            base->vec_dot((int)K, &want, rows + row * (size_t)n, a.q8 + a.q8_row * (size_t)m);
-            double S = abs_terms(t->panel_base, rows + row * (size_t)n, a.q8 + a.q8_row * (size_t)m, K);
-            double tol = (double)(2 * (K / 32) + 1) * 0x1p-24 * S, d = fabs((double)y[m * N + n] - want);
+            base->vec_dot((int)K, &want, rows + row * (size_t)n, a.base + a.base_row * (size_t)m);
+            double S = abs_terms(t->panel_base, base->vec_dot_type, rows + row * (size_t)n,
+                                 a.base + a.base_row * (size_t)m, K);
+            double tol = (double)(2 * steps + 1) * 0x1p-24 * S, d = fabs((double)y[m * N + n] - want);
             EXPECT(d <= tol, "row %d, activation %d: %.9g vs %.9g (tolerance %.3g)", n, m, y[m * N + n], want, tol);
             if (S > 0 && d / S > worst) worst = d / S;
         }
@@ -179,23 +212,24 @@ static void test_set_kernel(const kernel_set *s, uint32_t layout) {
     const type_traits *t = &s->type[layout], *ref = quant_traits(layout);
     if (t->panel_dot == ref->panel_dot) return;
     TEST_BEGIN("panels %s: %s kernel = the scalar one bit for bit: 1..17 activation rows, 1..49 weight rows, 1..216 "
-               "blocks, random and hostile data",
+               "blocks (K-quants: 1..33), random and hostile data",
                s->name, ref->name);
     static const int ns[] = {1, 15, 16, 17, 49};
-    static const int64_t ks[] = {32, 64, 160, 1152, 6912};
+    static const int64_t blocks[] = {1, 2, 5, 36, 216};
     int shapes = 0;
-    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+    for (size_t ki = 0; ki < sizeof blocks / sizeof blocks[0]; ki++)
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
-            int64_t K = ks[ki];
-            int N = ns[ni], M = ks[ki] >= 1152 ? 9 : 17, stride = N + 3;
+            int64_t K = blocks[ki] * ref->blck_size;
+            if (K > 8192) K = 8192 / ref->blck_size * ref->blck_size + ref->blck_size; /* K-quants: 33 blocks */
+            int N = ns[ni], M = K >= 1152 ? 9 : 17, stride = N + 3;
             uint8_t *rows = random_rows(ref->panel_base, N, K, ni % 2 == 0), *p = repacked(layout, rows, N, K);
-            acts a = random_acts(M, K);
+            acts a = random_acts(layout, M, K);
             size_t cells = (size_t)M * (size_t)stride;
             float *want = malloc(cells * sizeof(float)), *got = malloc(cells * sizeof(float));
-            ref->panel_dot(K, want, (size_t)stride, p, N, a.q8s, a.q8s_row, M);
+            ref->panel_dot(K, want, (size_t)stride, p, N, a.act, a.act_row, M);
             for (int m = 1; m <= M; m += (m < 9 ? 1 : 8)) { /* every group size, and two groups + 1 */
                 for (size_t i = 0; i < cells; i++) got[i] = -7.0f;
-                t->panel_dot(K, got, (size_t)stride, p, N, a.q8s, a.q8s_row, m);
+                t->panel_dot(K, got, (size_t)stride, p, N, a.act, a.act_row, m);
                 shapes++;
                 for (int r = 0; r < M; r++)
                     for (int c = 0; c < stride; c++) {
@@ -235,25 +269,34 @@ static void ctx_free(matmul_ctx *mc) {
     free(mc->qbuf);
 }
 
-/* Three panel parts (Q4_0, Q5_0, Q8_0 layouts) sharing one input through matmul_many on 1,
- * 2 and 3 threads: each part's outputs are the panel kernel's on the same activations. */
+/* One part of every panel layout (two activation formats) sharing one input through
+ * matmul_many, after a part in the file's layout, on 1, 2 and 3 threads: each panel part's
+ * outputs are its panel kernel's on the same activations. */
 static void test_matmul(int M) {
-    TEST_BEGIN("panels: matmul_many of three panel layouts on 1, 2 and 3 threads = the panel kernels, %d tokens", M);
-    const int64_t K = 256;
-    const int N[N_LAYOUTS] = {1000, 37, 160};
+    TEST_BEGIN("panels: matmul_many of every panel layout on 1, 2 and 3 threads = the panel kernels, %d tokens", M);
+    const int64_t K = 512;
+    const int N[N_LAYOUTS] = {1000, 37, 160, 48, 33};
     uint8_t *p[N_LAYOUTS];
     float *want[N_LAYOUTS], *got[N_LAYOUTS];
-    acts a = random_acts(M, K);
     const kernel_set *ks = kernels_active();
+    float *x = NULL;
     for (int i = 0; i < N_LAYOUTS; i++) {
         const type_traits *t = quant_traits(layouts[i]);
+        rng_seed(500 + (uint64_t)M);
+        acts a = random_acts(layouts[i], M, K); /* the same floats for every part */
         uint8_t *rows = random_rows(t->panel_base, N[i], K, false);
         p[i] = repacked(layouts[i], rows, N[i], K);
         free(rows);
         want[i] = malloc((size_t)M * N[i] * sizeof(float));
         got[i] = malloc((size_t)M * N[i] * sizeof(float));
-        ks->type[layouts[i]].panel_dot(K, want[i], (size_t)N[i], p[i], N[i], a.q8s, a.q8s_row, M);
+        ks->type[layouts[i]].panel_dot(K, want[i], (size_t)N[i], p[i], N[i], a.act, a.act_row, M);
+        if (!x) {
+            x = a.x;
+            a.x = NULL;
+        }
+        acts_free(&a);
     }
+    acts a = {x, NULL, NULL, 0, 0};
     for (int threads = 1; threads <= 3; threads++) {
         matmul_ctx mc = ctx_new(threads, K, M);
         matmul_part parts[N_LAYOUTS];
@@ -261,7 +304,8 @@ static void test_matmul(int M) {
             for (int k = 0; k < M * N[i]; k++) got[i][k] = NAN;
             parts[i] = (matmul_part){got[i], p[i], layouts[i], N[i]};
         }
-        matmul_many(&mc, parts, N_LAYOUTS, K, a.x, M);
+        matmul_many(&mc, parts, MATMUL_MAX_PARTS, K, a.x, M);
+        matmul_many(&mc, parts + MATMUL_MAX_PARTS, N_LAYOUTS - MATMUL_MAX_PARTS, K, a.x, M);
         for (int i = 0; i < N_LAYOUTS; i++)
             EXPECT(memcmp(got[i], want[i], (size_t)M * N[i] * sizeof(float)) == 0, "%d threads: %s part differs",
                    threads, quant_type_name(layouts[i]));
@@ -366,9 +410,10 @@ void suite_panels(void) {
     rng_seed(1601);
     for (int i = 0; i < N_LAYOUTS; i++) test_round_trip(layouts[i]);
     for (int i = 0; i < N_LAYOUTS; i++) {
-        test_scalar_twin(layouts[i], 1152, false);
+        int64_t bs = quant_traits(layouts[i])->blck_size;
+        test_scalar_twin(layouts[i], 1152 / bs * bs + (bs > 32 ? bs : 0), false); /* Q4_K: 1280 */
         test_scalar_twin(layouts[i], 6912, false);
-        test_scalar_twin(layouts[i], 96, true);
+        test_scalar_twin(layouts[i], 3 * bs, true);
     }
     for (int s = 0; s < KERNELS_COUNT; s++) {
         if (s == KERNELS_SCALAR || !kernel_set_supported(cpu_get(), (kernel_set_id)s)) continue;

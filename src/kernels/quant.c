@@ -811,12 +811,13 @@ static void quantize_q6_k(const float *src, void *dst, int64_t n) {
 
 /* The scalar table is the specification. ROW's fields: name, block size, bytes per block,
  * supported (as a weight), to_float, from_float, vec_dot_type, vec_dot; PANELS' are a
- * panel layout's (kernels/panels.c): name, base type, panel kernel. */
+ * panel layout's (kernels/panels.c): name, base type, its block size and bytes per row block,
+ * activation format, repacking both ways, scalar panel kernel. */
 #define ROW(NAME, BLCK, SIZE, SUPPORTED, TO_FLOAT, FROM_FLOAT, VEC_DOT_TYPE, VEC_DOT)                           \
     {.name = NAME, .blck_size = BLCK, .type_size = SIZE, .supported = SUPPORTED, .to_float = TO_FLOAT,         \
      .from_float = FROM_FLOAT, .vec_dot_type = VEC_DOT_TYPE, .vec_dot = VEC_DOT}
-#define PANELS(NAME, BASE, SIZE, REPACK, UNPACK, KERNEL)                                                       \
-    {.name = NAME, .blck_size = 32, .type_size = SIZE, .vec_dot_type = TYPE_Q8_0S, .panel = PANEL_ROWS,          \
+#define PANELS(NAME, BASE, BLCK, SIZE, ACT, REPACK, UNPACK, KERNEL)                                            \
+    {.name = NAME, .blck_size = BLCK, .type_size = SIZE, .vec_dot_type = ACT, .panel = PANEL_ROWS,               \
      .panel_base = BASE, .repack = REPACK, .unpack_row = UNPACK, .panel_dot = KERNEL}
 static const type_traits scalar_traits[TYPE_COUNT] = {
     [GGML_TYPE_F32] = ROW("F32", 1, 4, true, dequant_f32, quantize_f32, GGML_TYPE_F32, vec_dot_f32_f32),
@@ -865,9 +866,16 @@ static const type_traits scalar_traits[TYPE_COUNT] = {
     [GGML_TYPE_Q2_0] = ROW("Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL),
     /* our own ids: the panel layouts' activations, and the layouts */
     [TYPE_Q8_0S] = ROW("Q8_0S", 32, 40, false, dequant_q8_0s, quantize_q8_0s, TYPE_Q8_0S, NULL),
-    [TYPE_Q4_0_R16] = PANELS("Q4_0_R16", GGML_TYPE_Q4_0, 18, repack_q4_0_r16, unpack_q4_0_r16, panel_dot_q4_0_r16),
-    [TYPE_Q5_0_R16] = PANELS("Q5_0_R16", GGML_TYPE_Q5_0, 22, repack_q5_0_r16, unpack_q5_0_r16, panel_dot_q5_0_r16),
-    [TYPE_Q8_0_R16] = PANELS("Q8_0_R16", GGML_TYPE_Q8_0, 34, repack_q8_0_r16, unpack_q8_0_r16, panel_dot_q8_0_r16),
+    [TYPE_Q4_0_R16] = PANELS("Q4_0_R16", GGML_TYPE_Q4_0, 32, 18, TYPE_Q8_0S, repack_q4_0_r16, unpack_q4_0_r16,
+                             panel_dot_q4_0_r16),
+    [TYPE_Q5_0_R16] = PANELS("Q5_0_R16", GGML_TYPE_Q5_0, 32, 22, TYPE_Q8_0S, repack_q5_0_r16, unpack_q5_0_r16,
+                             panel_dot_q5_0_r16),
+    [TYPE_Q8_0_R16] = PANELS("Q8_0_R16", GGML_TYPE_Q8_0, 32, 34, TYPE_Q8_0S, repack_q8_0_r16, unpack_q8_0_r16,
+                             panel_dot_q8_0_r16),
+    [TYPE_Q4_K_R16] = PANELS("Q4_K_R16", GGML_TYPE_Q4_K, QK_K, 144, GGML_TYPE_Q8_K, repack_q4_k_r16, unpack_q4_k_r16,
+                             panel_dot_q4_k_r16),
+    [TYPE_Q6_K_R16] = PANELS("Q6_K_R16", GGML_TYPE_Q6_K, QK_K, 210, GGML_TYPE_Q8_K, repack_q6_k_r16, unpack_q6_k_r16,
+                             panel_dot_q6_k_r16),
 };
 
 const type_traits *quant_traits(uint32_t type) {
