@@ -407,6 +407,7 @@ static uint64_t huge_page_bytes(const void *p, size_t n) {
 
 /* An anonymous buffer of n bytes in 4 KiB pages or (huge) asking for 2 MiB ones. */
 static uint64_t *membw_buffer(size_t n, bool huge) {
+    /* cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS takes fd -1 (POSIX: portable code passes it) */
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)

@@ -92,6 +92,7 @@ static void plan_model(plan *p, gemma_model *m) {
 /* size bytes of anonymous memory at a 2 MiB boundary, asked for in huge pages. */
 static void *region_new(size_t size) {
     size_t span = size + HUGE_PAGE;
+    /* cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS takes fd -1 (POSIX: portable code passes it) */
     uint8_t *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     uint8_t *start = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
