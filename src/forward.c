@@ -119,8 +119,7 @@ static void embed(gemma_context *c, const int32_t *ids, int M) {
     int E = m->n_embd;
     float s = sqrtf((float)E); /* exact f32 sqrt, as llama.cpp (HF rounds it to bf16) */
     for (int i = 0; i < M; i++) {
-        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)ids[i] * m->tok_embd.row_bytes;
-        dequant_row(m->tok_embd.type, row, c->x + (size_t)i * E, E);
+        weight_row(&m->tok_embd, ids[i], c->x + (size_t)i * E); /* file rows or panels (repack.c) */
     }
     dump(c, DUMP_INP_EMBD, -1, c->x, E, M, 0);
     for (int i = 0; i < M; i++) scale(c->x + (size_t)i * E, s, E);

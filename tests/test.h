@@ -39,6 +39,7 @@ void suite_mkmodel(void);
 void suite_quantize(void);
 void suite_perplexity(void);
 void suite_simd(void);
+void suite_panels(void);
 void suite_amx(void);
 void suite_neon(void);
 void suite_regress(void);

@@ -1314,6 +1314,10 @@ static void install(kernel_set *k, bool bf16) {
     t->gated_rows_q8 = amx_gated_rows_q8;
     t->q8_k_input = amx_q8_k_input;
     t->put_q8_k = amx_put_q8_k;
+    /* The tiles read the file's layout: weights they take stay in it (the AVX-512 layer's
+     * panels would leave prefill to the vector kernels). */
+    for (uint32_t type = 0; type < GGML_TYPE_COUNT; type++)
+        if (format_of(type)) k->repack_to[type] = 0;
     if (!bf16) return; /* attention takes bf16 tiles */
     t->kv_block = 32;
     t->attn_supports = amx_attn_supports;

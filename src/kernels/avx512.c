@@ -1243,6 +1243,7 @@ void kernels_avx512_install(kernel_set *k) {
     t[GGML_TYPE_Q6_K].gemm = gemm_q6_k_decode;
     k->vec.geglu = geglu_avx512;
     k->vec.rmsnorm = rmsnorm_avx512;
+    kernels_avx512_panels_install(k);
 }
 
 #else
