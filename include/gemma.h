@@ -86,7 +86,9 @@ char *gemma_chat_turn(gemma_chat_format f, const char *system, const char *user,
 /* The token ids of that turn (add_bos: BOS first, for the first turn). The template's own
  * markers become control tokens; in the system and user text, control-token text such as
  * "<start_of_turn>" becomes a control token only if parse_special, so with it off a pasted
- * or piped document cannot forge a turn. Returns a malloc'd array of *n ids. */
+ * or piped document cannot forge a turn; Gemma 4 tool declarations in the system text
+ * (gemma_tools_system_prompt) keep their <|tool> and <tool|> tokens either way. Returns a
+ * malloc'd array of *n ids. */
 int32_t *gemma_chat_turn_tokens(const gemma_model *m, gemma_chat_format f, const char *system,
                                 const char *user, bool first, bool think, bool add_bos,
                                 bool parse_special, int *n);
