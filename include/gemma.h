@@ -130,8 +130,11 @@ typedef struct {
     float top_p;          /* >= 1: off */
     float min_p;          /* <= 0: off */
     float repeat_penalty; /* 1: off */
-    int repeat_last_n;
+    int repeat_last_n;    /* the window of all three penalties (< 0: since the sampler began) */
     uint64_t seed;        /* GEMMA_SEED_RANDOM: from the clock (see above) */
+    /* OpenAI's, over the accepted tokens in the window, after the repeat penalty: logit -=
+     * count * frequency_penalty + (count > 0) * presence_penalty. 0: off. */
+    float presence_penalty, frequency_penalty;
 } gemma_sampler_params;
 void gemma_sampler_params_default(gemma_sampler_params *p); /* llama.cpp's CLI defaults */
 gemma_sampler *gemma_sampler_new(const gemma_model *m, const gemma_sampler_params *p, char *err);
