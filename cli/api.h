@@ -9,7 +9,7 @@
 #include "buf.h"
 #include "gemma.h"
 #include "http.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct {
     const char *model_id;             /* the name /v1/models lists (--alias, else the file's) */

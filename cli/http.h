@@ -7,7 +7,7 @@
  *   int rc = http_parse_head(bytes, n, &limits, &r);
  *   rc > 0: the head is r.head_len bytes; the body is the next r.content_length bytes
  *   rc == 0: incomplete, read more (the limits are already checked on what is there)
- *   rc < 0: -status to answer before closing (400, 413, 414, 431, 501, 505)
+ *   rc < 0: -status to answer before closing (400, 413, 414, 417, 431, 501, 505)
  *
  * What it accepts: a request line METHOD SP TARGET SP HTTP/1.0|1.1, header fields NAME:
  * VALUE, lines ended by CRLF or a bare LF, empty lines before the request line (RFC 9112

@@ -3,11 +3,11 @@
  *   cmd_serve        options (the table below) -> the model loaded and the slots' contexts
  *                    made (a model that cannot be loaded is an error before the port
  *                    opens) -> the port opened -> the inference thread started
- *                    (sched.c) -> the connection loop (server.c) until SIGTERM/SIGINT and
+ *                    (scheduler.c) -> the connection loop (server.c) until SIGTERM/SIGINT and
  *                    its drain -> exit 0
  *
  * The modules: http.c (HTTP/1.1 parsing and framing), server.c (connections, poll, timeouts,
- * shutdown), api.c (the endpoints and their JSON), sched.c (slots, queue, the step over all
+ * shutdown), api.c (the endpoints and their JSON), scheduler.c (slots, queue, the step over all
  * active slots), serve_page.html (the chat page at /, built into the binary). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "api.h"
 #include "cli.h"
 #include "options.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "server.h"
 
 enum {

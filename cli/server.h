@@ -5,7 +5,7 @@
 
 #include "api.h"
 #include "http.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct {
     int listen_fd;          /* bound and listening, non-blocking */

@@ -50,5 +50,6 @@ void suite_constrained(void);
 void suite_lineedit(void);
 void suite_stream(void);
 void suite_threads(void);
+void suite_http(void);
 
 #endif

@@ -108,6 +108,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"lineedit", suite_lineedit},
     {"chat", suite_chat},
     {"stream", suite_stream},
+    {"http", suite_http},
     {"mkmodel", suite_mkmodel},
     {"quantize", suite_quantize},
     {"perplexity", suite_perplexity},

@@ -1,5 +1,5 @@
-/* sched.c - the scheduler of `gemma serve`: slots, the request queue, and the inference
- * thread that advances every active slot one step at a time (see sched.h).
+/* scheduler.c - the scheduler of `gemma serve`: slots, the request queue, and the inference
+ * thread that advances every active slot one step at a time (see scheduler.h).
  *
  *   sched_main           the inference thread: assign queued jobs to free slots, then step
  *     assign_jobs        queue -> the free slot whose cache shares the longest prefix with
@@ -18,9 +18,9 @@
  * Prompts go in chunks of n_chunk tokens, so a long prompt delays the other slots' next token
  * by one chunk's evaluation at a time, never by the whole prompt. A chunk's size does not
  * depend on what else runs, so a request's tokens do not either (for the quantized types,
- * whose rows do not depend on each other: tests/serve_test.c checks a greedy request alone
+ * whose rows do not depend on each other: tests/test_serve.c checks a greedy request alone
  * and among seven others). */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <errno.h>
 #include <stdlib.h>

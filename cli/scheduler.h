@@ -1,6 +1,6 @@
-/* sched.h - the server's inference side: jobs (one request's generation), slots (a context
+/* scheduler.h - the server's inference side: jobs (one request's generation), slots (a context
  * each, with the tokens in its cache) and the scheduler that runs every active slot one
- * step at a time on the inference thread (sched.c).
+ * step at a time on the inference thread (scheduler.c).
  *
  * A job is shared by two threads: the connection loop (server.c) that submitted it and
  * reads its output, and the inference thread that generates it. The request part is written
@@ -11,8 +11,8 @@
  * What the scheduler produces is events (text deltas, then the end with its reason and
  * counts); the job's emit function (api.c) turns them into the bytes of the response, in
  * job->out, and the scheduler wakes the connection loop (wake_fd). */
-#ifndef GEMMA_SCHED_H
-#define GEMMA_SCHED_H
+#ifndef GEMMA_SCHEDULER_H
+#define GEMMA_SCHEDULER_H
 
 #include <pthread.h>
 #include <stdatomic.h>
