@@ -313,7 +313,12 @@ static void stream_event(job *j, writer *w, const job_event *e) {
         buf_puts(b, "\n\ndata: [DONE]\n\n");
         return;
     }
-    if (e->finish == FINISH_CANCELLED) return;
+    if (e->finish == FINISH_CANCELLED) {   /* the shutdown's grace time ran out (or nobody reads) */
+        buf_puts(b, "data: ");
+        error_json(b, 503, "the generation was cancelled: the server is shutting down", NULL);
+        buf_puts(b, "\n\ndata: [DONE]\n\n");
+        return;
+    }
     if (e->content_len || e->reasoning_len) {
         sse_chunk(j, w, e, !w->started, NULL);
         w->started = true;
@@ -666,7 +671,8 @@ static void models(api *A, api_reply *out) {
 static void health(api *A, api_reply *out) {
     sched_stats st;
     sched_get_stats(A->S, &st);
-    const char *status = atomic_load(&A->draining) ? "shutting down" : st.queued >= st.max_queue ? "busy" : "ok";
+    bool full = st.queued >= st.max_queue + st.n_slots - st.slots_busy;   /* as sched_submit */
+    const char *status = atomic_load(&A->draining) ? "shutting down" : full ? "busy" : "ok";
     buf_printf(&out->body, "{\"status\":\"%s\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}", status,
                st.n_slots - st.slots_busy, st.slots_busy, st.queued);
     reply_json(out, strcmp(status, "ok") ? 503 : 200);

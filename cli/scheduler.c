@@ -117,7 +117,7 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
     S->ch_close = channels ? gemma_token_id(m, "<channel|>") : -1;
     pthread_mutex_init(&S->mu, NULL);
     pthread_cond_init(&S->cv, NULL);
-    S->queue = xcalloc((size_t)p->max_queue + 1, sizeof *S->queue);
+    S->queue = xcalloc((size_t)p->max_queue + (size_t)p->n_slots, sizeof *S->queue);
     S->slots = xcalloc((size_t)p->n_slots, sizeof *S->slots);
     S->st.n_slots = p->n_slots;
     S->st.max_queue = p->max_queue;
@@ -160,10 +160,12 @@ void sched_free(sched *S) {
 
 int sched_n_ctx(const sched *S) { return S->p.n_ctx; }
 
+/* A job is taken while a slot is free for it or the queue has room: n_queue counts both the
+ * jobs waiting and those about to get a free slot at the next assign_jobs. */
 int sched_submit(sched *S, job *j) {
     pthread_mutex_lock(&S->mu);
     int rc = -1;
-    if (S->n_queue < S->p.max_queue && !S->stop) {
+    if (S->n_queue < S->p.max_queue + S->p.n_slots - S->st.slots_busy && !S->stop) {
         job_retain(j);
         j->t_submit = now_seconds();
         S->queue[S->n_queue++] = j;

@@ -145,12 +145,7 @@ static void pump_job(server *sv, conn *c) {
     }
     pthread_mutex_unlock(&j->mu);
     if (!done) return;
-    if (c->stream) {
-        if (status == 0) {   /* cancelled by the shutdown: say so before the end */
-            static const char msg[] = "data: {\"error\":{\"message\":\"the server is shutting down\",\"type\":"
-                                      "\"unavailable_error\",\"param\":null,\"code\":503}}\n\ndata: [DONE]\n\n";
-            http_chunk(&c->out, msg, sizeof msg - 1);
-        }
+    if (c->stream) {   /* the writer said how it ended (api.c: [DONE], or an error event) */
         http_chunk_end(&c->out);
     } else if (status == 0) {
         api_reply r;
@@ -182,7 +177,7 @@ static void next_request(server *sv, conn *c) {
         if (!c->t_request) c->t_request = now_seconds();
         if (rc == 0) return;
         c->t0 = c->t_request;
-        if (rc > 0) {
+        if (rc > 0 || r.path_len > 0) {   /* the request line was read (413 ...): name it */
             snprintf(c->method, sizeof c->method, "%.*s", (int)(r.method_len < 15 ? r.method_len : 15), r.method);
             snprintf(c->path, sizeof c->path, "%.*s", (int)(r.path_len < 95 ? r.path_len : 95), r.target);
         } else {
