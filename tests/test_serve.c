@@ -80,6 +80,7 @@ static bool server_start(server_proc *sp, const char *model, const char *const a
     for (int i = 0; args[i] && n < 39; i++) argv[n++] = (char *)args[i];
     argv[n] = NULL;
     snprintf(sp->log, sizeof sp->log, "%s/serve-%d.log", tmp_dir(), (int)getpid());
+    unlink(sp->log);   /* an earlier run's "listening" line is not this server's */
     sp->pid = fork();
     if (sp->pid < 0) return false;
     if (sp->pid == 0) {
@@ -162,7 +163,11 @@ static void read_response(int fd, response *r, double t_sent, int timeout_ms) {
     for (double t0 = now_ms(); now_ms() - t0 < timeout_ms;) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 100) <= 0) continue;
-        if (r->len + 65536 + 1 > cap) r->data = realloc(r->data, cap *= 2);
+        if (r->len + 65536 + 1 > cap) {
+            char *grown = realloc(r->data, cap *= 2);
+            if (!grown) break;
+            r->data = grown;
+        }
         ssize_t k = recv(fd, r->data + r->len, 65536, 0);
         if (k <= 0) {
             r->closed = true;
@@ -271,7 +276,7 @@ static char *stream_text(const char *raw, int *n_events, bool *done) {
 
 static void streaming(int port) {
     TEST_BEGIN("serve: a streamed answer arrives event by event over the generation, and adds up to the answer");
-    char *body = chat_body("Tell me a story about the sea", 64, true, 0, 1);
+    char *body = chat_body("Tell me a story about the sea", 128, true, 0, 1);
     response r;
     request(port, "POST", "/v1/chat/completions", body, &r);
     free(body);
@@ -292,16 +297,18 @@ static void streaming(int port) {
         last = r.t[i];
     }
     double total = r.n_reads ? r.t[r.n_reads - 1] : 0;
-    EXPECT(reads_with_events >= 16, "events came in %d reads (of 64 tokens): buffered, not streamed",
+    /* the tiny model makes a token in ~1 ms, so reads may gather a few events each; a
+     * buffered answer comes in one or two */
+    EXPECT(reads_with_events >= 8, "events came in %d reads (of 128 tokens): buffered, not streamed",
            reads_with_events);
-    EXPECT(last - first >= 0.5 * (total - 0) - 1, "events from %.1f ms to %.1f ms of %.1f ms", first, last, total);
+    EXPECT(last - first >= 0.5 * total, "events from %.1f ms to %.1f ms of %.1f ms", first, last, total);
     int n_events;
     bool done;
     char *text = stream_text(r.data, &n_events, &done);
-    EXPECT(done && n_events >= 16, "%d events, [DONE] %s", n_events, done ? "seen" : "missing");
+    EXPECT(done && n_events >= 32, "%d events, [DONE] %s", n_events, done ? "seen" : "missing");
     free(r.data);
     /* the same request whole */
-    body = chat_body("Tell me a story about the sea", 64, false, 0, 1);
+    body = chat_body("Tell me a story about the sea", 128, false, 0, 1);
     request(port, "POST", "/v1/chat/completions", body, &r);
     free(body);
     char *whole = chat_content(&r);
@@ -538,7 +545,7 @@ void suite_serve(void) {
         return;
     }
     signal(SIGPIPE, SIG_IGN);
-    server_proc sp;
+    server_proc sp = {0};
     const char *args[] = {"-np", "8", "-c", "1024", "--timeout", "2", "--max-body", "1048576", "-t", "1", NULL};
     TEST_BEGIN("serve: starts and prints the port it listens on");
     bool up = server_start(&sp, model, args);

@@ -33,6 +33,7 @@ fi
 # start NAME ARGS...: the server in the background, its stderr in $T/NAME.log; sets $pid, $port
 start() {
   local name=$1; shift
+  rm -f "$T/$name.log"   # not an earlier run's port: the shell may read before the server writes
   "$GEMMA" serve -m "$M" --port 0 -t 1 "$@" > /dev/null 2> "$T/$name.log" &
   pid=$!
   port=
@@ -193,12 +194,12 @@ if start b -np 1 --queue 0 -c 512; then
   stop
   check "server b: SIGTERM exit 0" test $rc -eq 0
   # a second server on a port in use: a clear error
-  start c -np 1 -c 512 --timeout 1
+  start c -np 1 -c 2048 --timeout 0.2
   used=$port
   "$GEMMA" serve -m "$M" --port "$used" > /dev/null 2> "$T/dup.log"; rc=$?
   check "a port in use: an error naming it, non-zero exit" bash -c "[ $rc -ne 0 ] && grep -q ':$used' $T/dup.log"
   # SIGTERM with a stream longer than --timeout: cancelled, and the client is told
-  curl -sN "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Count","max_tokens":500,"stream":true}' > "$T/long" &
+  curl -sN "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Count","max_tokens":2000,"stream":true}' > "$T/long" &
   curl_pid=$!
   for _ in $(seq 200); do grep -q '^data: {' "$T/long" && break; sleep 0.05; done
   stop

@@ -34,6 +34,7 @@ fi
 # start NAME ARGS...: the server in the background (stderr in $T/NAME.log); sets $pid, $port
 start() {
   local name=$1; shift
+  rm -f "$T/$name.log"   # not an earlier run's port: the shell may read before the server writes
   "$GEMMA" serve -m "$M" --port 0 -t 1 "$@" > /dev/null 2> "$T/$name.log" &
   pid=$!
   port=
@@ -62,7 +63,7 @@ fi
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
 if [ -z "$CHROMIUM" ]; then missing chromium; exit 0; fi
 # no max_tokens from the page: -n makes the answer long enough to stop while it streams
-if start page -np 1 -c 1024 -n 900; then
+if start page -np 1 -c 4096 -n 4000; then
   node tests/node/chat_page.cjs "http://127.0.0.1:$port" "$CHROMIUM"
   stop page
 else
