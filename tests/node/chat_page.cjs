@@ -35,7 +35,7 @@ async function main() {
     await page.fill("#system", "You are terse.");
     await page.fill("#input", "Tell me a long story");
     await page.press("#input", "Enter");
-    const answer = ".msg.assistant .content";
+    const answer = "#log .msg:nth-child(2) .content";   // the answer's bubble (class "msg error" on an error)
     await page.waitForFunction((sel) => { const e = document.querySelector(sel); return e && e.textContent.length > 0; },
                                answer, { timeout: 60000 });
     // while it streams: the text grows between looks, and only Stop is enabled
@@ -47,10 +47,12 @@ async function main() {
     check("while streaming: Send disabled, Stop enabled",
           (await page.isDisabled("#send")) && !(await page.isDisabled("#stop")));
     check("the user's message is shown", (await page.textContent(".msg.user .content")) === "Tell me a long story");
+    const shown = await page.getAttribute("#log .msg:nth-child(2)", "class");
+    check("the answer is not an error", shown === "msg assistant", { class: shown, text: (await page.textContent(answer)).slice(-300) });
 
     await page.click("#stop");
-    await page.waitForSelector(".msg.assistant .meta", { timeout: 10000 });
-    const meta = await page.textContent(".msg.assistant .meta");
+    await page.waitForSelector("#log .msg:nth-child(2) .meta", { timeout: 10000 });
+    const meta = await page.textContent("#log .msg:nth-child(2) .meta");
     check("Stop ends the answer: 'stopped after ...'", /^stopped after/.test(meta), meta);
     const after = (await page.textContent(answer)).length;
     await sleep(400);
