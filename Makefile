@@ -37,7 +37,7 @@ LIB_SRC  = $(wildcard src/*.c src/kernels/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      = $(BUILD)/libgemma.a
 CLI_SRC  = $(filter-out cli/main.c,$(wildcard cli/*.c))
-CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/serve_page.o
 TEST_SRC = $(wildcard tests/*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -59,6 +59,22 @@ $(BIN): $(BUILD)/obj/cli/main.o $(CLI_OBJ) $(LIB)
 # The tests call the CLI's subcommands in-process too (cmd_quantize, ...).
 $(BUILD)/test_runner: $(TEST_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
+
+# The server's chat page (cli/serve_page.html) as a C array, made with od and sed (POSIX):
+# serve_page[] and serve_page_len, NUL-terminated.
+define embed_page
+	@mkdir -p $(dir $(2))
+	{ echo '/* generated from $(1) by the Makefile: do not edit */'; \
+	  echo 'const char serve_page[] = {'; \
+	  od -An -v -tx1 $(1) | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0};'; echo 'const unsigned long serve_page_len = sizeof serve_page - 1;'; } > $(2).tmp
+	mv $(2).tmp $(2)
+endef
+$(BUILD)/gen/serve_page.c: cli/serve_page.html
+	$(call embed_page,$<,$@)
+$(BUILD)/obj/gen/serve_page.o: $(BUILD)/gen/serve_page.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Header dependencies come from the compiler (-MMD -MP): a header change rebuilds only the
 # objects that include it.

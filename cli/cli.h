@@ -31,6 +31,7 @@ int cmd_info(int argc, char **argv);        /* info.c */
 int cmd_quantize(int argc, char **argv);    /* quantize.c */
 int cmd_perplexity(int argc, char **argv);  /* perplexity.c */
 int cmd_grammar(int argc, char **argv);     /* grammar.c */
+int cmd_serve(int argc, char **argv);       /* serve.c: the HTTP server */
 void print_completion_bash(void);           /* commands.c: gemma --completion-bash */
 int run_command(int argc, char **argv);     /* commands.c: the subcommand argv[1] names */
 

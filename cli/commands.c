@@ -3,6 +3,7 @@
  *
  *   gemma -m MODEL -p TEXT ...     generation and chat (generate.c, chat.c, lineedit.c)
  *   gemma info|bench|quantize|perplexity|logits|tokenize|dequant ...   (one file each)
+ *   gemma serve -m MODEL           the OpenAI-compatible server (serve.c and its modules)
  *
  * Every subcommand has --help; its usage errors point to `gemma SUB --help` (cli_command).
  * Subcommands with an option table (options.h) take --name=value themselves; for the others
@@ -14,7 +15,7 @@
 #include "cli.h"
 #include "options.h"
 
-extern const cli_option gen_options[], logits_options[], tokenize_options[], dequant_options[];
+extern const cli_option gen_options[], logits_options[], tokenize_options[], dequant_options[], serve_options[];
 
 typedef struct {
     const char *name;
@@ -35,6 +36,7 @@ static const subcommand subcommands[] = {
     {"logits", cmd_logits, logits_options, NULL},
     {"tokenize", cmd_tokenize, tokenize_options, NULL},
     {"dequant", cmd_dequant, dequant_options, NULL},
+    {"serve", cmd_serve, serve_options, NULL},
     {"grammar", cmd_grammar, NULL,
      "-j --json-schema -jf --json-schema-file --format --tools --tools-required --grammar "
      "--grammar-file --root --match -h --help"},

@@ -111,6 +111,41 @@ int32_t *gemma_chat_turn_tokens(const gemma_model *m, gemma_chat_format f, const
                                 const char *user, bool first, bool think, bool add_bos,
                                 bool parse_special, int *n);
 
+/* A whole conversation (OpenAI's messages) as the chat template renders it, followed by
+ * the generation prompt. Roles: "system" (or "developer"), "user", "assistant" (or "model"),
+ * "tool". Gemma 1-3 fold the system text into the first turn and have no tool roles; Gemma 4
+ * renders a system turn (with <|think|> and the tool declarations), earlier answers with
+ * their thoughts cut out, an assistant's tool calls as <|tool_call>call:NAME{...}<tool_call|>
+ * and tool results as <|tool_response>response:NAME{...}<tool_response|> in the same model
+ * turn, which stays open after them, as it is when the model calls tools live
+ * (doc/chat.md#conversations). A model without a chat template (GEMMA_CHAT_NONE) gets the
+ * contents, system first, separated by blank lines. */
+typedef struct {
+    const char *role;
+    const char *content;     /* NULL: none */
+    /* assistant: its calls in OpenAI's JSON, [{"type":"function","function":{"name":"f",
+     * "arguments":"{\"x\":1}"}}, ...] (arguments a JSON text or an object); NULL: none */
+    const char *tool_calls;
+    const char *name;        /* tool: the function whose result the content is */
+} gemma_chat_message;
+
+typedef struct gemma_tools gemma_tools;
+typedef struct {
+    bool think;                  /* Gemma 4: let the model think first */
+    const gemma_tools *tools;    /* Gemma 4: tools declared in the system turn; NULL: none */
+} gemma_chat_options;
+
+/* The rendered text (malloc'd), for inspection; NULL + err on a message it cannot render
+ * (an unknown role, a tool role or tool calls outside Gemma 4, malformed calls). */
+char *gemma_chat_render_text(gemma_chat_format f, const gemma_chat_message *msgs, int n,
+                             const gemma_chat_options *o, char *err);
+/* Its token ids, BOS first, tokenized as gemma_chat_turn_tokens does: the template's markers
+ * become control tokens, the messages' text only with parse_special (off: a pasted
+ * "<start_of_turn>" stays text). malloc'd array of *n_ids; NULL + err. */
+int32_t *gemma_chat_render(const gemma_model *m, gemma_chat_format f, const gemma_chat_message *msgs,
+                           int n, const gemma_chat_options *o, bool parse_special, int *n_ids,
+                           char *err);
+
 /* ---- inference context ---- */
 typedef struct {
     int n_ctx;       /* KV cache size in tokens (<= 0: min(training context, 4096)) */
@@ -150,8 +185,11 @@ typedef struct {
     float top_p;          /* >= 1: off */
     float min_p;          /* <= 0: off */
     float repeat_penalty; /* 1: off */
-    int repeat_last_n;
+    int repeat_last_n;    /* the window of all three penalties (< 0: since the sampler began) */
     uint64_t seed;        /* GEMMA_SEED_RANDOM: from the clock (see above) */
+    /* OpenAI's, over the accepted tokens in the window, after the repeat penalty: logit -=
+     * count * frequency_penalty + (count > 0) * presence_penalty. 0: off. */
+    float presence_penalty, frequency_penalty;
 } gemma_sampler_params;
 void gemma_sampler_params_default(gemma_sampler_params *p); /* llama.cpp's CLI defaults */
 gemma_sampler *gemma_sampler_new(const gemma_model *m, const gemma_sampler_params *p, char *err);
@@ -231,7 +269,6 @@ int gemma_gbnf_match(const char *gbnf, size_t len, const char *root, const char 
 
 /* Gemma 4 tool calls. Tools are JSON in the OpenAI format:
  * [{"type":"function","function":{"name":...,"description":...,"parameters":{schema}}}]. */
-typedef struct gemma_tools gemma_tools;
 gemma_tools *gemma_tools_parse(const char *json, size_t len, char *err);
 void gemma_tools_free(gemma_tools *t);
 /* Does the model have Gemma 4's tool tokens (<|tool_call> ...)? Gemma 1-3 do not. */

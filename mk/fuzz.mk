@@ -2,7 +2,7 @@
 #
 #   make fuzz                  build and run every harness for FUZZ_TIME seconds each
 #   make fuzz FUZZ_TIME=600    longer run
-#   make fuzz-build            only build build-fuzz/fuzz_{gguf,tokenizer,args,grammar,json}
+#   make fuzz-build            only build build-fuzz/fuzz_{gguf,tokenizer,args,grammar,json,http}
 #   make fuzz-seeds            regenerate the committed hand-made GGUF seeds
 #   make fuzz-clean            remove build-fuzz/ (binaries, working corpora, artifacts)
 #
@@ -15,12 +15,12 @@ FUZZ_CC       ?= clang
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_TIME     ?= 60
 FUZZ_FIXTURES ?= tests/fixtures
-FUZZ_NAMES    ?= gguf tokenizer args grammar json
+FUZZ_NAMES    ?= gguf tokenizer args grammar json http
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -Icli \
                  $(FUZZ_SAN)
 FUZZ_LIB_OBJ   = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard src/*.c src/kernels/*.c) \
-                   $(filter-out cli/main.c,$(wildcard cli/*.c)))
+                   $(filter-out cli/main.c,$(wildcard cli/*.c))) $(FUZZ_BUILD)/obj/gen/serve_page.o
 FUZZ_DEPS      = $(wildcard src/*.h src/kernels/*.h cli/*.h include/*.h)
 FUZZ_BINS      = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -42,6 +42,13 @@ fuzz_cov = $(if $(filter $(FUZZ_NOCOV),$(1)),,-fsanitize=fuzzer-no-link)
 $(FUZZ_BUILD)/obj/%.o: %.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call fuzz_cov,$*) $(call isa_flags,$<) -c -o $@ $<
+
+# The server's chat page, embedded as in the Makefile.
+$(FUZZ_BUILD)/gen/serve_page.c: cli/serve_page.html
+	$(call embed_page,$<,$@)
+$(FUZZ_BUILD)/obj/gen/serve_page.o: $(FUZZ_BUILD)/gen/serve_page.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
 # amx_emulated.c is amx.c compiled once more (the tiles emulated).
 $(FUZZ_BUILD)/obj/src/kernels/amx_emulated.o: src/kernels/amx.c

@@ -28,10 +28,6 @@ struct gemma_grammar {
     gmatch_vocab *v;
 };
 
-struct gemma_tools {
-    tool_list *list;
-};
-
 /* The vocabulary as the matcher reads it: each token's printed piece. */
 static gmatch_vocab *vocab_of(const gemma_model *m) {
     int n = m->n_vocab;

@@ -131,11 +131,14 @@ void gemma_sampler_params_default(gemma_sampler_params *p) {
     p->repeat_penalty = sp.repeat_penalty;
     p->repeat_last_n = sp.repeat_last_n;
     p->seed = GEMMA_SEED_RANDOM;
+    p->presence_penalty = sp.presence_penalty;
+    p->frequency_penalty = sp.frequency_penalty;
 }
 
 gemma_sampler *gemma_sampler_new(const gemma_model *m, const gemma_sampler_params *p, char *err) {
     sampler_params sp = {p->temp, p->top_k, p->top_p, p->min_p, p->repeat_penalty,
-                         p->repeat_last_n, p->seed == GEMMA_SEED_RANDOM ? SAMPLER_SEED_RANDOM : p->seed};
+                         p->repeat_last_n, p->seed == GEMMA_SEED_RANDOM ? SAMPLER_SEED_RANDOM : p->seed,
+                         p->presence_penalty, p->frequency_penalty};
     sampler *s = sampler_new(&sp, m->n_vocab, err);
     if (!s) return NULL;
     /* Gemma 4 "unified" files list tokens that must never be generated. */

@@ -541,3 +541,31 @@ bool json_equal(const json_value *a, const json_value *b) {
     }
     return false;
 }
+
+/* ---- the public API (include/gemma_json.h): the same functions under gemma_ names ---- */
+
+#include "gemma_json.h"
+
+/* The public enum lists the types in json_type's order. */
+_Static_assert((int)GEMMA_JSON_OBJECT == (int)JSON_OBJECT && (int)GEMMA_JSON_NULL == (int)JSON_NULL,
+               "gemma_json_type follows json_type");
+
+gemma_json *gemma_json_parse(const char *text, size_t len, char *err) { return json_parse(text, len, err); }
+void gemma_json_free(gemma_json *v) { json_free(v); }
+gemma_json_type gemma_json_typeof(const gemma_json *v) { return (gemma_json_type)json_typeof(v); }
+const char *gemma_json_type_name(gemma_json_type t) { return json_type_name((json_type)t); }
+const gemma_json *gemma_json_get(const gemma_json *obj, const char *key) { return json_get(obj, key); }
+size_t gemma_json_len(const gemma_json *v) { return json_len(v); }
+const gemma_json *gemma_json_at(const gemma_json *arr, size_t i) { return json_at(arr, i); }
+const char *gemma_json_key_at(const gemma_json *obj, size_t i) { return json_key_at(obj, i); }
+double gemma_json_num(const gemma_json *v) { return json_num(v); }
+bool gemma_json_bool(const gemma_json *v) { return json_bool(v); }
+const char *gemma_json_str(const gemma_json *v) { return json_str(v); }
+size_t gemma_json_str_len(const gemma_json *v) { return json_str_len(v); }
+char *gemma_json_to_string(const gemma_json *v) { return json_to_string(v); }
+
+char *gemma_json_quote(const char *s, size_t len) {
+    strbuf b = {0};
+    json_write_string(&b, s, len);
+    return sb_take(&b);
+}

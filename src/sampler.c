@@ -126,7 +126,7 @@ struct gemma_sampler {
     int32_t *suppress;
     int n_suppress;
 
-    /* Repeat-penalty history, allocated only when the penalty is on. A ring of the last
+    /* Penalty history, allocated only when a penalty is on. A ring of the last
      * ring_cap tokens (none when the window is unbounded), a count per token, and the
      * distinct tokens with count > 0 so the penalty touches each exactly once. */
     bool penalize;
@@ -151,6 +151,8 @@ void sampler_params_default(sampler_params *p) {
     p->repeat_penalty = 1.0f;
     p->repeat_last_n = 64;
     p->seed = SAMPLER_SEED_RANDOM;
+    p->presence_penalty = 0.0f;
+    p->frequency_penalty = 0.0f;
 }
 
 sampler *sampler_new(const sampler_params *p, int n_vocab, char *err) {
@@ -158,8 +160,9 @@ sampler *sampler_new(const sampler_params *p, int n_vocab, char *err) {
         set_err(err, "sampler: n_vocab %d must be positive", n_vocab);
         return NULL;
     }
-    if (isnan(p->temp) || isnan(p->top_p) || isnan(p->min_p) || isnan(p->repeat_penalty)) {
-        set_err(err, "sampler: temp, top_p, min_p and repeat_penalty must be numbers");
+    if (isnan(p->temp) || isnan(p->top_p) || isnan(p->min_p) || isnan(p->repeat_penalty) ||
+        !isfinite(p->presence_penalty) || !isfinite(p->frequency_penalty)) {
+        set_err(err, "sampler: temp, top_p, min_p and the penalties must be numbers");
         return NULL;
     }
     if (!(p->repeat_penalty > 0)) {
@@ -177,7 +180,8 @@ sampler *sampler_new(const sampler_params *p, int n_vocab, char *err) {
     s->work = xmalloc((size_t)n_vocab * sizeof *s->work);
     s->cand = xmalloc((size_t)n_vocab * sizeof *s->cand);
     s->best = xmalloc(BEST_GUESS * sizeof *s->best);
-    s->penalize = p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
+    s->penalize = (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f ||
+                   p->frequency_penalty != 0.0f) && p->repeat_last_n != 0;
     if (s->penalize) {
         s->ring_cap = p->repeat_last_n > 0 ? p->repeat_last_n : 0;
         int max_seen = s->ring_cap > 0 && s->ring_cap < n_vocab ? s->ring_cap : n_vocab;
@@ -224,7 +228,7 @@ static void history_add(sampler *s, int32_t t) {
         s->seen_pos[t] = s->n_seen;
         s->seen[s->n_seen++] = t;
     }
-    if (s->count[t] < INT32_MAX) s->count[t]++;  /* only ever > 0 matters when unbounded */
+    if (s->count[t] < INT32_MAX) s->count[t]++;  /* saturates after 2^31 tokens: never */
 }
 
 static void history_drop(sampler *s, int32_t t) {
@@ -263,7 +267,7 @@ void sampler_reset(sampler *s) {
 /* ---- the chain ---- */
 
 /* The row the chain reads: the caller's logits as they are when nothing needs changing,
- * else a copy in work with suppressed tokens at -inf and the repeat penalty applied to each
+ * else a copy in work with suppressed tokens at -inf and the penalties applied to each
  * distinct token of the window (after suppress, as llama.cpp's logit bias comes first;
  * -inf stays -inf). NaN and +inf are left for clean_logit() where values are read. */
 static const float *prepare_logits(sampler *s, const float *logits) {
@@ -271,10 +275,11 @@ static const float *prepare_logits(sampler *s, const float *logits) {
     float *w = s->work;
     memcpy(w, logits, (size_t)s->n_vocab * sizeof *w);
     for (int i = 0; i < s->n_suppress; i++) w[s->suppress[i]] = -INFINITY;
-    float pen = s->p.repeat_penalty;
+    float pen = s->p.repeat_penalty, freq = s->p.frequency_penalty, pres = s->p.presence_penalty;
     for (int i = 0; i < s->n_seen; i++) {
         float *v = &w[s->seen[i]];
         *v = *v > 0 ? *v / pen : *v * pen;
+        *v -= (float)s->count[s->seen[i]] * freq + pres;   /* every seen token has count > 0 */
     }
     return w;
 }

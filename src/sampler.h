@@ -3,13 +3,16 @@
  * The chain is llama.cpp's default one (common_params_sampling), minus the samplers that are
  * off by default (dry, top_n_sigma, typical_p, xtc):
  *
- *   suppress -> repeat penalty -> top_k -> top_p -> min_p -> temperature -> softmax -> draw
+ *   suppress -> penalties -> top_k -> top_p -> min_p -> temperature -> softmax -> draw
  *
  *   suppress        tokens listed with sampler_set_suppress() get logit -inf (Gemma 4's
  *                   tokenizer.ggml.suppress_tokens; llama.cpp does it with a logit bias,
  *                   which also comes first in its chain).
- *   repeat penalty  every distinct token among the last repeat_last_n accepted tokens, once:
- *                   logit > 0 ? logit / penalty : logit * penalty.
+ *   penalties       every distinct token j among the last repeat_last_n accepted tokens, once,
+ *                   with c[j] its count there: first the repeat penalty,
+ *                   logit > 0 ? logit / repeat_penalty : logit * repeat_penalty, then
+ *                   OpenAI's logit -= c[j] * frequency_penalty + (c[j] > 0) * presence_penalty
+ *                   (llama.cpp's penalties sampler, in the same order).
  *   top_k           keep the k largest logits.
  *   top_p           keep the smallest prefix (by descending logit) whose probability mass,
  *                   softmax over the tokens top_k kept and BEFORE temperature, is >= top_p.
@@ -57,8 +60,10 @@ typedef struct {
     float repeat_penalty;  /* 1.0 = off; must be > 0 */
     int repeat_last_n;     /* 64;   0: off; < 0: every token accepted since the last reset
                               (llama.cpp's -1 means "context size", the same thing when the
-                              caller resets with the context) */
+                              caller resets with the context); the window of all penalties */
     uint64_t seed;         /* SAMPLER_SEED_RANDOM: from the clock */
+    float presence_penalty;   /* 0 = off; OpenAI's range is [-2, 2] */
+    float frequency_penalty;  /* 0 = off; likewise */
 } sampler_params;
 
 typedef struct gemma_sampler sampler;   /* the API's opaque gemma_sampler (gemma.h) */

@@ -502,6 +502,17 @@ static int declaration_write(strbuf *b, const tool_def *tool, char *err) {
     return 0;
 }
 
+char *tools_declaration(const tool_list *t, int i, char *err) {
+    strbuf b = {0};
+    char derr[GEMMA_ERR_LEN];
+    if (declaration_write(&b, &t->tools[i], derr)) {
+        set_err(err, "tools: '%s': %s", t->tools[i].name, derr);
+        sb_free(&b);
+        return NULL;
+    }
+    return sb_take(&b);
+}
+
 char *tools_declarations(const tool_list *t, char *err) {
     strbuf b = {0};
     for (int i = 0; i < t->n; i++) {

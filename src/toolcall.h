@@ -42,8 +42,15 @@ tool_list *tools_parse(const char *json, size_t len, char *err);
 void tools_free(tool_list *t);
 const tool_def *tools_find(const tool_list *t, const char *name, size_t len);
 
-/* <|tool>declaration:NAME{...}<tool|> for each tool (malloc'd), as the template writes them. */
+/* <|tool>declaration:NAME{...}<tool|> for each tool (malloc'd), as the template writes them;
+ * tools_declaration: that of tool i alone. */
 char *tools_declarations(const tool_list *t, char *err);
+char *tools_declaration(const tool_list *t, int i, char *err);
+
+/* The API's gemma_tools (gemma.h): a parsed tool list. */
+struct gemma_tools {
+    tool_list *list;
+};
 
 /* GBNF for what the model may write: required: one or more calls, right away; otherwise any
  * tokens but <|tool_call>, then optionally calls. Each call is

@@ -295,7 +295,7 @@ timeout --preserve-status -s INT 1 "$GEMMA" -m "$M" -p x -n 1 < <(sleep 20) > /d
 check "SIGINT while waiting for stdin: exit 130 at once" bash -c "[ $rc -eq 130 ] && [ $((SECONDS - start)) -lt 10 ]"
 
 # --- every subcommand has --help; their errors point to it ---
-for sub in info bench quantize perplexity logits tokenize dequant; do
+for sub in info bench quantize perplexity logits tokenize dequant serve; do
   run $sub --help
   check "gemma $sub --help: exit 0, its usage on stdout" bash -c "[ $rc -eq 0 ] && head -1 $T/out | grep -q 'usage: gemma $sub'"
   check "the man page has a section for gemma $sub" grep -q "^\.SH GEMMA ${sub^^}\$" doc/gemma.1

@@ -53,5 +53,7 @@ void suite_step(void);
 void suite_lineedit(void);
 void suite_stream(void);
 void suite_threads(void);
+void suite_http(void);
+void suite_serve(void);
 
 #endif

@@ -109,6 +109,8 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"lineedit", suite_lineedit},
     {"chat", suite_chat},
     {"stream", suite_stream},
+    {"http", suite_http},
+    {"serve", suite_serve},
     {"mkmodel", suite_mkmodel},
     {"quantize", suite_quantize},
     {"perplexity", suite_perplexity},

@@ -119,6 +119,7 @@ static void test_defaults_and_errors(void) {
            "temp %g top_k %d top_p %g min_p %g", p.temp, p.top_k, p.top_p, p.min_p);
     EXPECT(p.repeat_penalty == 1.0f && p.repeat_last_n == 64 && p.seed == SAMPLER_SEED_RANDOM,
            "repeat_penalty %g repeat_last_n %d", p.repeat_penalty, p.repeat_last_n);
+    EXPECT(p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f, "OpenAI penalties on by default");
     char err[GEMMA_ERR_LEN];
     struct { const char *what; sampler_params p; int n_vocab; } bad[] = {
         {"n_vocab 0", p, 0}, {"penalty 0", p, 8}, {"NaN temp", p, 8}, {"NaN top_p", p, 8},
@@ -523,6 +524,70 @@ static void test_repeat_window(void) {
     TEST_END();
 }
 
+static void test_openai_penalties(void) {
+    TEST_BEGIN("sampler: presence and frequency penalties subtract count * freq + presence, after the repeat penalty");
+    const float pos[2] = {2.0f, 0.8f};
+    sampler_params p = params(1.0f, 0, 1.0f, 0.0f);
+    p.presence_penalty = 0.5f;
+    p.frequency_penalty = 0.25f;
+    sampler *s = make(&p, 2);
+    if (s) {
+        EXPECT(fabs(p_first(s, pos) - sigmoid(1.2)) < 1e-6, "no history: a penalty applied");
+        sampler_accept(s, 0);
+        EXPECT(fabs(p_first(s, pos) - sigmoid(2.0 - 0.25 - 0.5 - 0.8)) < 1e-6, "one use: p %g",
+               p_first(s, pos));
+        sampler_accept(s, 0);
+        sampler_accept(s, 0);
+        EXPECT(fabs(p_first(s, pos) - sigmoid(2.0 - 0.75 - 0.5 - 0.8)) < 1e-6,
+               "three uses: frequency counts each, presence once (p %g)", p_first(s, pos));
+        sampler_accept(s, 1);   /* token 1 is penalised too: logit 0.8 - 0.25 - 0.5 */
+        EXPECT(fabs(p_first(s, pos) - sigmoid(0.75 - 0.05)) < 1e-6, "both used: p %g", p_first(s, pos));
+    }
+    sampler_free(s);
+    /* after the repeat penalty, as llama.cpp: 2 / 2 - 2 * 0.25 - 0.5 = 0 */
+    p.repeat_penalty = 2.0f;
+    s = make(&p, 2);
+    if (s) {
+        sampler_accept(s, 0);
+        sampler_accept(s, 0);
+        EXPECT(fabs(p_first(s, pos) - sigmoid(0.0 - 0.8)) < 1e-6, "with repeat penalty: p %g", p_first(s, pos));
+    }
+    sampler_free(s);
+    /* the same window as the repeat penalty: the last 2 tokens */
+    p.repeat_penalty = 1.0f;
+    p.repeat_last_n = 2;
+    s = make(&p, 2);
+    if (s) {
+        for (int i = 0; i < 5; i++) sampler_accept(s, 0);
+        EXPECT(fabs(p_first(s, pos) - sigmoid(2.0 - 0.5 - 0.5 - 0.8)) < 1e-6, "window of 2: p %g", p_first(s, pos));
+    }
+    sampler_free(s);
+    /* greedy sees them; a negative penalty favours the token (OpenAI allows [-2, 2]) */
+    sampler_params pg = params(0, 40, 1.0f, 0.0f);
+    pg.presence_penalty = 1.0f;
+    s = make(&pg, 2);
+    if (s) {
+        const float close[2] = {1.0f, 0.5f};
+        sampler_accept(s, 0);
+        EXPECT(sampler_sample(s, close) == 1, "greedy: presence penalty moves the argmax");
+    }
+    sampler_free(s);
+    pg.presence_penalty = -1.0f;
+    s = make(&pg, 2);
+    if (s) {
+        const float close[2] = {0.5f, 1.0f};
+        sampler_accept(s, 0);
+        EXPECT(sampler_sample(s, close) == 0, "greedy: a negative presence penalty favours a used token");
+    }
+    sampler_free(s);
+    char err[GEMMA_ERR_LEN] = "";
+    pg.presence_penalty = NAN;
+    s = sampler_new(&pg, 2, err);
+    EXPECT(!s && strstr(err, "penalties"), "NaN presence penalty accepted (err '%s')", err);
+    sampler_free(s);
+    TEST_END();
+}
+
 static void test_suppress(void) {
     TEST_BEGIN("sampler: suppressed tokens are never drawn");
     enum { N = 10 };
@@ -914,6 +979,7 @@ void suite_sampler(void) {
     test_temperature();
     test_repeat_penalty();
     test_repeat_window();
+    test_openai_penalties();
     test_suppress();
     test_odd_logits();
     test_against_reference();

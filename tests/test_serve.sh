@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# `gemma serve` as curl sees it: every endpoint and error status (OpenAI-shaped bodies),
+# server-sent events, the API key, /metrics as Prometheus text, one log line per request,
+# SIGTERM (a running stream finishes, exit 0), 503 when every slot is busy, and a model
+# that cannot be loaded (a clear error before the port opens).
+# The socket-level checks (streaming over time, robustness, greedy batching): test_serve.c.
+# Prints "ok   serve: name" / "FAIL serve: name" per check (tests/run.sh counts them).
+GEMMA=${GEMMA_BIN:-./gemma}
+MKMODEL=${MKMODEL:-$(dirname "${TEST_RUNNER:-build/test_runner}")/mkmodel}
+FIX=${GEMMA_FIXTURES:-tests/fixtures}
+T=build/tmp/serve-sh
+mkdir -p "$T"
+# the model of test_serve.c: Gemma 3 270M's shape / 4, two layers, the real vocabulary
+M=build/tmp/serve-gemma3-tiny-Q4_0.gguf
+
+ok()   { echo "ok   serve: $1"; }
+fail() { echo "FAIL serve: $1"; shift; for l in "$@"; do echo "    $l"; done; }
+check() { # check NAME CONDITION-COMMAND...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else fail "$name" "failed: $*" "status: $code" "body: $(head -c 600 "$T/body")"; fi
+}
+for tool in curl jq; do
+  if ! command -v $tool > /dev/null; then
+    if [ -n "${GEMMA_CI:-}" ]; then fail "$tool is installed (CI)" "$tool not found"; exit 1; fi
+    echo "skip serve: curl checks ($tool not found)"; exit 0
+  fi
+done
+if [ ! -f "$M" ]; then
+  "$MKMODEL" --preset gemma3-270m --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-3.gguf" -q \
+    -o "$M.part" && mv "$M.part" "$M" || { fail "the test model ($MKMODEL)"; exit 1; }
+fi
+
+# start NAME ARGS...: the server in the background, its stderr in $T/NAME.log; sets $pid, $port
+start() {
+  local name=$1; shift
+  rm -f "$T/$name.log"   # not an earlier run's port: the shell may read before the server writes
+  "$GEMMA" serve -m "$M" --port 0 -t 1 "$@" > /dev/null 2> "$T/$name.log" &
+  pid=$!
+  port=
+  for _ in $(seq 600); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log")
+    [ -n "$port" ] && return 0
+    kill -0 $pid 2> /dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# stop: SIGTERM; sets $rc to the exit status (124: still running after 30 s, then killed)
+stop() {
+  kill -TERM $pid
+  for _ in $(seq 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+  if kill -0 $pid 2> /dev/null; then kill -KILL $pid; wait $pid; rc=124; else wait $pid; rc=$?; fi
+}
+# req METHOD PATH [BODY] [CURL ARGS...]: body -> $T/body, headers -> $T/head, status -> $code
+n_requests=0
+req() {
+  local method=$1 path=$2 data=${3-}; shift 3 2> /dev/null || shift $#
+  n_requests=$((n_requests + 1))
+  if [ -n "$data" ]; then
+    code=$(curl -s -o "$T/body" -D "$T/head" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+           --data-binary "$data" "$@" "http://127.0.0.1:$port$path")
+  else
+    code=$(curl -s -o "$T/body" -D "$T/head" -w '%{http_code}' -X "$method" "$@" "http://127.0.0.1:$port$path")
+  fi
+}
+KEY=(-H 'Authorization: Bearer sekret')
+j() { jq -e "$1" "$T/body" > /dev/null 2>&1; }   # j FILTER: true when FILTER holds on the body
+error_is() { j ".error.code == $1 and (.error.message | length > 0) and (.error.type | length > 0)"; }
+
+# --- a model that cannot be loaded ---
+head -c 4096 /dev/urandom > "$T/garbage.gguf"
+"$GEMMA" serve -m "$T/garbage.gguf" --port 0 > /dev/null 2> "$T/bad.log"; rc=$?
+check "a model that cannot be loaded: exit 3, one line naming the file, no port opened" \
+  bash -c "[ $rc -eq 3 ] && [ \$(wc -l < $T/bad.log) -eq 1 ] && grep -q garbage.gguf $T/bad.log && ! grep -q listening $T/bad.log"
+"$GEMMA" serve --port 0 > /dev/null 2> "$T/bad.log"; rc=$?
+check "no -m: usage error (2)" test $rc -eq 2
+
+# --- server A: an API key, small bodies ---
+if ! start a --api-key sekret -np 2 -c 512 --max-body 2048 --timeout 10; then
+  fail "server starts" "$(cat "$T/a.log")"; exit 1
+fi
+ok "server starts and logs its port ($port)"
+
+req GET /health
+check "GET /health: 200 ok, without the key" bash -c "[ $code = 200 ] && jq -e '.status == \"ok\"' $T/body > /dev/null"
+req GET /v1/models
+check "GET /v1/models without the key: 401, OpenAI error" bash -c "[ $code = 401 ] && grep -qi '^WWW-Authenticate: Bearer' $T/head"
+error_is 401 || fail "401 body" "$(cat "$T/body")"
+req GET /v1/models "" -H 'Authorization: Bearer wrong!'
+check "a wrong key: 401" test "$code" = 401
+req GET /v1/models "" "${KEY[@]}"
+check "GET /v1/models: the model listed" j '.object == "list" and .data[0].id == "serve-gemma3-tiny-Q4_0" and .data[0].object == "model"'
+
+chat='{"model":"x","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi there"}],"max_tokens":5,"temperature":0}'
+req POST /v1/chat/completions "$chat" "${KEY[@]}"
+check "POST /v1/chat/completions: 200, a chat.completion with its answer" \
+  j '.object == "chat.completion" and .choices[0].message.role == "assistant" and (.choices[0].message.content | type == "string")'
+check "usage: 5 completion tokens (max_tokens 5, finish length), totals add up" \
+  j '.usage.completion_tokens == 5 and .choices[0].finish_reason == "length" and .usage.prompt_tokens > 5 and .usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens'
+cp "$T/body" "$T/chat1"
+req POST /v1/chat/completions "$chat" "${KEY[@]}"
+check "the same request again: the same answer, its prompt found in the slot's cache" \
+  bash -c "[ \"\$(jq .choices $T/body)\" = \"\$(jq .choices $T/chat1)\" ] && jq -e '.usage.prompt_tokens_details.cached_tokens > 0' $T/body > /dev/null"
+
+req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":6,"stream":true,"stream_options":{"include_usage":true}}' "${KEY[@]}" -N
+grep '^data: {' "$T/body" | sed 's/^data: //' > "$T/events"
+check "stream: text/event-stream, chunks with deltas, a usage chunk, data: [DONE] last" \
+  bash -c "grep -qi '^Content-Type: text/event-stream' $T/head &&
+           [ \"\$(grep -v '^$' $T/body | tail -1)\" = 'data: [DONE]' ] &&
+           jq -se '.[0].choices[0].delta.role == \"assistant\" and (map(select(.object == \"chat.completion.chunk\")) | length) == length and
+                   (.[-1].choices | length) == 0 and .[-1].usage.completion_tokens == 6' $T/events > /dev/null"
+
+req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":4,"temperature":0}' "${KEY[@]}"
+check "POST /v1/completions: a text_completion" \
+  j '.object == "text_completion" and (.choices[0].text | type == "string") and .usage.completion_tokens == 4'
+req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":4,"stop":["a"],"temperature":0}' "${KEY[@]}"
+check "stop strings: the text ends before one" j '(.choices[0].text | contains("a") | not) and .choices[0].finish_reason != null'
+
+req POST /tokenize '{"content":"Hello world"}' "${KEY[@]}"
+tokens=$(jq -c .tokens "$T/body")
+check "POST /tokenize: token ids" j '(.tokens | length) >= 2 and (.tokens | all(type == "number"))'
+req POST /detokenize "{\"tokens\":$tokens}" "${KEY[@]}"
+check "POST /detokenize: the text back" j '.content == "Hello world"'
+
+# --- error statuses ---
+req POST /v1/chat/completions '{"messages":[' "${KEY[@]}"
+check "bad JSON: 400" bash -c "[ $code = 400 ] && jq -e '.error.type == \"invalid_request_error\"' $T/body > /dev/null"
+req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"temperature":"hot"}' "${KEY[@]}"
+check "a bad parameter: 400 naming it" bash -c "[ $code = 400 ] && jq -e '.error.param == \"temperature\"' $T/body > /dev/null"
+req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":1.5}' "${KEY[@]}"
+check "a fractional max_tokens: 400" test "$code" = 400
+req POST /v1/chat/completions '{"messages":[]}' "${KEY[@]}"
+check "no messages: 400" bash -c "[ $code = 400 ] && jq -e '.error.param == \"messages\"' $T/body > /dev/null"
+req POST /v1/completions "{\"prompt\":\"$(printf 'word %.0s' $(seq 600))\",\"max_tokens\":1}" "${KEY[@]}"
+check "a body past --max-body: 413" bash -c "[ $code = 413 ] && jq -e '.error.code == 413' $T/body > /dev/null"
+req POST /v1/completions "{\"prompt\":\"$(printf 'a b %.0s' $(seq 300))\"}" "${KEY[@]}"
+check "a prompt longer than the slot's context: 400" bash -c "[ $code = 400 ] && grep -q context $T/body"
+req GET /v1/nothing
+check "an unknown path: 404" bash -c "[ $code = 404 ] && jq -e '.error.type == \"not_found_error\"' $T/body > /dev/null"
+req GET /v1/chat/completions "" "${KEY[@]}"
+check "a wrong method: 405 with Allow" bash -c "[ $code = 405 ] && grep -qi '^Allow:' $T/head"
+
+req GET /
+check "GET /: the chat page (HTML, a stop button)" \
+  bash -c "[ $code = 200 ] && grep -qi '^Content-Type: text/html' $T/head && grep -qi '<title>' $T/body && grep -qi 'stop' $T/body"
+
+answered=$n_requests
+req GET /metrics
+# Prometheus text format 0.0.4: comments (# HELP / # TYPE), samples NAME{LABELS} VALUE;
+# every sample after its family's TYPE line
+check "GET /metrics: Prometheus text, every sample typed" awk '
+  /^# HELP [a-z_:][a-z0-9_:]* / { next }
+  /^# TYPE [a-z_:][a-z0-9_:]* (counter|gauge)$/ { typed[$3] = 1; next }
+  /^[a-z_:][a-z0-9_:]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eE]+$/ {
+      name = $1; sub(/\{.*/, "", name); if (!(name in typed)) { print "untyped " name; bad = 1 }; n++; next }
+  { print "bad line: " $0; bad = 1 }
+  END { exit bad || n < 10 }' "$T/body"
+check "/metrics counts the requests answered before it ($answered)" \
+  grep -qx "gemma_requests_total $answered" "$T/body"
+check "/metrics counts generated tokens (5+5+6+4+4 at least)" \
+  awk '$1 == "gemma_tokens_predicted_total" && $2 >= 24 { f = 1 } END { exit !f }' "$T/body"
+
+# --- SIGTERM with a stream running: it finishes, then exit 0 ---
+curl -sN -H 'Content-Type: application/json' "${KEY[@]}" "http://127.0.0.1:$port/v1/chat/completions" \
+  -d '{"messages":[{"role":"user","content":"Go on"}],"max_tokens":60,"stream":true}' > "$T/long" &
+curl_pid=$!
+n_requests=$((n_requests + 1))
+for _ in $(seq 200); do grep -q '^data: {' "$T/long" && break; sleep 0.05; done
+stop
+wait $curl_pid
+check "SIGTERM: exit 0" test $rc -eq 0
+check "SIGTERM: the running stream finished first (all 60 tokens, [DONE])" \
+  bash -c "grep -q '^data: \[DONE\]' $T/long && ! grep -q 'shutting down' $T/long &&
+           grep -qE 'POST /v1/chat/completions 200, [0-9]+ prompt tokens \([0-9]+ cached\), 60 generated' $T/a.log"
+check "SIGTERM: 'shutting down' and 'stopped' logged" \
+  bash -c "grep -q 'shutting down: 1 request running' $T/a.log && grep -q 'gemma: stopped' $T/a.log"
+lines=$(grep -cE '^gemma: 127\.0\.0\.1:[0-9]+ [A-Z]+ /[^ ]* [0-9]{3}, ' "$T/a.log")
+check "one log line per request ($n_requests requests, $lines lines)" test "$lines" -eq "$n_requests"
+check "a generation's log line: method, path, status, tokens, time" \
+  grep -qE '^gemma: 127\.0\.0\.1:[0-9]+ POST /v1/chat/completions 200, [0-9]+ prompt tokens \([0-9]+ cached\), 5 generated, [0-9]+ ms$' "$T/a.log"
+
+# --- server B: one slot, no queue: busy is 503 ---
+if start b -np 1 --queue 0 -c 512; then
+  curl -sN "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Count","max_tokens":500,"stream":true}' > "$T/long" &
+  curl_pid=$!
+  for _ in $(seq 200); do grep -q '^data: {' "$T/long" && break; sleep 0.05; done
+  req POST /v1/completions '{"prompt":"Me too","max_tokens":2}'
+  check "every slot busy and no queue: 503" bash -c "[ $code = 503 ] && jq -e '.error.type == \"unavailable_error\"' $T/body > /dev/null"
+  req GET /health
+  check "... and /health says 503 busy" bash -c "[ $code = 503 ] && jq -e '.status == \"busy\"' $T/body > /dev/null"
+  kill $curl_pid 2> /dev/null; wait $curl_pid 2> /dev/null
+  for _ in $(seq 100); do req GET /health; [ "$code" = 200 ] && break; sleep 0.05; done
+  check "the client gone, /health is 200 again" test "$code" = 200
+  stop
+  check "server b: SIGTERM exit 0" test $rc -eq 0
+  # a second server on a port in use: a clear error
+  start c -np 1 -c 2048 --timeout 0.2
+  used=$port
+  "$GEMMA" serve -m "$M" --port "$used" > /dev/null 2> "$T/dup.log"; rc=$?
+  check "a port in use: an error naming it, non-zero exit" bash -c "[ $rc -ne 0 ] && grep -q ':$used' $T/dup.log"
+  # SIGTERM with a stream longer than --timeout: cancelled, and the client is told
+  curl -sN "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Count","max_tokens":2000,"stream":true}' > "$T/long" &
+  curl_pid=$!
+  for _ in $(seq 200); do grep -q '^data: {' "$T/long" && break; sleep 0.05; done
+  stop
+  wait $curl_pid
+  check "SIGTERM past --timeout: the stream is cancelled with an error event and [DONE], exit 0" \
+    bash -c "[ $rc -eq 0 ] && grep -q '^data: {\"error\".*shutting down' $T/long &&
+             [ \"\$(grep -v '^$' $T/long | tail -1)\" = 'data: [DONE]' ]"
+else
+  fail "server b starts" "$(cat "$T/b.log")"
+fi

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `gemma serve` against real clients: the official `openai` npm package
+# (tests/node/openai_client.cjs) and the chat page in headless Chromium through
+# playwright-core (tests/node/chat_page.cjs), on the random-weight model of test_serve.c.
+# The npm packages go to $GEMMA_NPM (default build/npm, ignored by git); .ci/run installs
+# them (tests/test_serve_node.sh --install), and this script does when they are missing. Without node (or chromium for the page)
+# the checks are skipped with the reason, except under CI (GEMMA_CI set), where it fails.
+# Prints "ok   serve-node: name" / "FAIL serve-node: name" per check.
+GEMMA=${GEMMA_BIN:-./gemma}
+MKMODEL=${MKMODEL:-$(dirname "${TEST_RUNNER:-build/test_runner}")/mkmodel}
+FIX=${GEMMA_FIXTURES:-tests/fixtures}
+export GEMMA_NPM=${GEMMA_NPM:-build/npm}
+NPM_PACKAGES="openai@6.49.0 playwright-core@1.65.2"
+T=build/tmp/serve-node
+mkdir -p "$T"
+M=build/tmp/serve-gemma3-tiny-Q4_0.gguf
+
+fail() { echo "FAIL serve-node: $1"; shift; for l in "$@"; do echo "    $l"; done; }
+missing() { # missing WHAT: skip locally, fail under CI
+  if [ -n "${GEMMA_CI:-}" ]; then fail "$1 is installed (CI must have it)"; exit 1; fi
+  echo "skip serve-node: $1 not found"
+}
+if ! command -v node > /dev/null; then missing node; exit 0; fi
+if [ "${1-}" = --install ] || [ ! -d "$GEMMA_NPM/node_modules/openai" ] || [ ! -d "$GEMMA_NPM/node_modules/playwright-core" ]; then
+  npm install --prefix "$GEMMA_NPM" --no-audit --no-fund --loglevel=error $NPM_PACKAGES > "$T/npm.log" 2>&1 ||
+    { fail "npm install $NPM_PACKAGES" "$(tail -5 "$T/npm.log")"; exit 1; }
+fi
+[ "${1-}" = --install ] && exit 0   # .ci/run: only the packages
+if [ ! -f "$M" ]; then
+  "$MKMODEL" --preset gemma3-270m --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-3.gguf" -q \
+    -o "$M.part" && mv "$M.part" "$M" || { fail "the test model ($MKMODEL)"; exit 1; }
+fi
+
+# start NAME ARGS...: the server in the background (stderr in $T/NAME.log); sets $pid, $port
+start() {
+  local name=$1; shift
+  rm -f "$T/$name.log"   # not an earlier run's port: the shell may read before the server writes
+  "$GEMMA" serve -m "$M" --port 0 -t 1 "$@" > /dev/null 2> "$T/$name.log" &
+  pid=$!
+  port=
+  for _ in $(seq 600); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log")
+    [ -n "$port" ] && return 0
+    kill -0 $pid 2> /dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+stop() { # SIGTERM; $rc the exit status
+  kill -TERM $pid
+  for _ in $(seq 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+  if kill -0 $pid 2> /dev/null; then kill -KILL $pid; wait $pid; rc=124; else wait $pid; rc=$?; fi
+  [ $rc -eq 0 ] && echo "ok   serve-node: $1: the server exits 0 at SIGTERM" || fail "$1: server exit status $rc" "$(tail -5 "$T/$1.log")"
+}
+
+if start openai --api-key sekret -np 2 -c 1024; then
+  node tests/node/openai_client.cjs "http://127.0.0.1:$port" sekret
+  stop openai
+else
+  fail "openai: server starts" "$(cat "$T/openai.log")"
+fi
+
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
+if [ -z "$CHROMIUM" ]; then missing chromium; exit 0; fi
+# no max_tokens from the page: -n makes the answer long enough to stop while it streams
+if start page -np 1 -c 4096 -n 4000; then
+  node tests/node/chat_page.cjs "http://127.0.0.1:$port" "$CHROMIUM"
+  stop page
+else
+  fail "page: server starts" "$(cat "$T/page.log")"
+fi
