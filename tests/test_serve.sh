@@ -161,17 +161,19 @@ check "/metrics counts generated tokens (5+5+6+4+4 at least)" \
   awk '$1 == "gemma_tokens_predicted_total" && $2 >= 24 { f = 1 } END { exit !f }' "$T/body"
 
 # --- SIGTERM with a stream running: it finishes, then exit 0 ---
+# (400 tokens, so that the stream still runs when the signal lands on a fast machine: 60
+# finished between its first event and the signal here; well within --timeout 10)
 curl -sN -H 'Content-Type: application/json' "${KEY[@]}" "http://127.0.0.1:$port/v1/chat/completions" \
-  -d '{"messages":[{"role":"user","content":"Go on"}],"max_tokens":60,"stream":true}' > "$T/long" &
+  -d '{"messages":[{"role":"user","content":"Go on"}],"max_tokens":400,"stream":true}' > "$T/long" &
 curl_pid=$!
 n_requests=$((n_requests + 1))
 for _ in $(seq 200); do grep -q '^data: {' "$T/long" && break; sleep 0.05; done
 stop
 wait $curl_pid
 check "SIGTERM: exit 0" test $rc -eq 0
-check "SIGTERM: the running stream finished first (all 60 tokens, [DONE])" \
+check "SIGTERM: the running stream finished first (all 400 tokens, [DONE])" \
   bash -c "grep -q '^data: \[DONE\]' $T/long && ! grep -q 'shutting down' $T/long &&
-           grep -qE 'POST /v1/chat/completions 200, [0-9]+ prompt tokens \([0-9]+ cached\), 60 generated' $T/a.log"
+           grep -qE 'POST /v1/chat/completions 200, [0-9]+ prompt tokens \([0-9]+ cached\), 400 generated' $T/a.log"
 check "SIGTERM: 'shutting down' and 'stopped' logged" \
   bash -c "grep -q 'shutting down: 1 request running' $T/a.log && grep -q 'gemma: stopped' $T/a.log"
 lines=$(grep -cE '^gemma: 127\.0\.0\.1:[0-9]+ [A-Z]+ /[^ ]* [0-9]{3}, ' "$T/a.log")
