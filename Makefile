@@ -92,15 +92,22 @@ demo: $(BIN) tools
 	@echo "== gemma bench (real speed on this machine) =="
 	./$(BIN) bench -m $(DEMO_MODEL) -p 64 -n 16 -r 2
 
-# `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary and the man page.
+# `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary, the man page and the
+# bash completion.
 PREFIX ?= /usr/local
+# The bash completion comes from the binary itself (gemma --completion-bash), so it always
+# knows the options of the binary it completes.
+BASH_COMPLETION_DIR = $(PREFIX)/share/bash-completion/completions
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(BASH_COMPLETION_DIR)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gemma
 	install -m 644 doc/gemma.1 $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
+	./$(BIN) --completion-bash > $(DESTDIR)$(BASH_COMPLETION_DIR)/gemma
+	chmod 644 $(DESTDIR)$(BASH_COMPLETION_DIR)/gemma
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/gemma $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/gemma $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1 \
+	    $(DESTDIR)$(BASH_COMPLETION_DIR)/gemma
 
 clean:
 	rm -rf build build-san build-clang build-arm64 build-fuzz $(BIN)

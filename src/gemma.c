@@ -90,6 +90,7 @@ gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, 
     context_params cp;
     cp.n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
     cp.n_threads = p->n_threads > 0 ? p->n_threads : gemma_default_threads();
+    cp.n_threads_batch = cp.n_threads;
     cp.n_ubatch = p->n_batch > 0 ? p->n_batch : 512;
     return context_new(m, &cp, err);
 }
@@ -98,12 +99,23 @@ void gemma_context_free(gemma_context *c) { context_free(c); }
 
 int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
                char *err) {
+    pool_set_active(c->pool, n > 1 ? c->p.n_threads_batch : c->p.n_threads);
     return context_eval(c, ids, n, logits, all_logits, err);
 }
 
 int gemma_n_ctx(const gemma_context *c) { return c->p.n_ctx; }
 int gemma_n_past(const gemma_context *c) { return c->n_past; }
-int gemma_n_threads(const gemma_context *c) { return pool_size(c->pool); }
+/* The pool keeps the threads it was made with; an eval wakes as many as its kind uses. */
+static int clamp_threads(const gemma_context *c, int n) {
+    int max = pool_size(c->pool);
+    return n < 1 ? 1 : n > max ? max : n;
+}
+void gemma_set_threads(gemma_context *c, int n_threads, int n_threads_batch) {
+    c->p.n_threads = clamp_threads(c, n_threads);
+    c->p.n_threads_batch = clamp_threads(c, n_threads_batch);
+}
+int gemma_n_threads(const gemma_context *c) { return clamp_threads(c, c->p.n_threads); }
+int gemma_n_threads_batch(const gemma_context *c) { return clamp_threads(c, c->p.n_threads_batch); }
 size_t gemma_kv_bytes(const gemma_context *c) { return c->kv_bytes; }
 void gemma_context_reset(gemma_context *c) { context_reset(c); }
 int gemma_context_truncate(gemma_context *c, int n) { return context_truncate(c, n); }

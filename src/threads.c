@@ -1,6 +1,10 @@
-/* threads.c - persistent worker pool. Workers spin briefly on a generation counter (cheap
+/* threads.c - persistent worker pool. Workers spin briefly on a job counter (cheap
  * hand-off between the many small parallel loops of one forward pass), then sleep on a
- * condition variable so an idle engine burns no CPU. */
+ * condition variable so an idle engine burns no CPU.
+ *
+ * The job word carries the job's number and its thread count in one atomic, so a worker
+ * left out of a job (pool_set_active) decides so from the word alone: the caller does not
+ * wait for it, and it never reads fn/ctx, which the next job may already be writing. */
 #include "threads.h"
 
 #include <pthread.h>
@@ -18,9 +22,10 @@ struct threadpool {
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    atomic_int generation;   /* bumped by pool_run to start a job */
+    atomic_uint job;         /* (job number << 16) | its thread count; pool_run bumps it */
     atomic_int pending;      /* workers still running the current job */
     atomic_bool quit;
+    atomic_int active;       /* threads the next jobs use (pool_set_active) */
     pool_fn fn;
     void *ctx;
 };
@@ -28,35 +33,40 @@ struct threadpool {
 typedef struct { threadpool *p; int ith; } worker_arg;
 
 #define SPIN_ITERS 20000
+#define JOB_THREADS(job) ((int)((job) & 0xFFFFu))
+#define MAX_THREADS 0xFFFF
 
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     threadpool *p = wa->p;
     int ith = wa->ith;
     free(wa);
-    int seen = 0;
+    unsigned seen = 0;
     for (;;) {
-        int gen = atomic_load(&p->generation);
-        for (int i = 0; gen == seen && i < SPIN_ITERS; i++) gen = atomic_load(&p->generation);
-        if (gen == seen) {
+        unsigned job = atomic_load(&p->job);
+        /* a worker left out of the jobs (pool_set_active) sleeps instead of spinning */
+        int spin = ith < atomic_load(&p->active) ? SPIN_ITERS : 0;
+        for (int i = 0; job == seen && i < spin; i++) job = atomic_load(&p->job);
+        if (job == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((gen = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit))
+            while ((job = atomic_load(&p->job)) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->wake, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) return NULL;
-        seen = gen;
-        p->fn(p->ctx, ith, p->n);
+        seen = job;
+        if (ith >= JOB_THREADS(job)) continue; /* not part of this job */
+        p->fn(p->ctx, ith, JOB_THREADS(job));
         atomic_fetch_sub(&p->pending, 1);
     }
 }
 
 threadpool *pool_new(int n_threads) {
     threadpool *p = xcalloc(1, sizeof *p);
-    p->n = n_threads < 1 ? 1 : n_threads;
+    p->n = n_threads < 1 ? 1 : n_threads > MAX_THREADS ? MAX_THREADS : n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    atomic_init(&p->generation, 0);
+    atomic_init(&p->job, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->quit, false);
     p->threads = xcalloc((size_t)p->n, sizeof(pthread_t));
@@ -70,6 +80,7 @@ threadpool *pool_new(int n_threads) {
             break;
         }
     }
+    atomic_init(&p->active, p->n);
     return p;
 }
 
@@ -88,19 +99,27 @@ void pool_free(threadpool *p) {
 
 int pool_size(const threadpool *p) { return p ? p->n : 1; }
 
+void pool_set_active(threadpool *p, int n) {
+    if (p) atomic_store(&p->active, n < 1 ? 1 : n > p->n ? p->n : n);
+}
+
+int pool_active(const threadpool *p) { return p ? atomic_load(&p->active) : 1; }
+
 void pool_run(threadpool *p, pool_fn fn, void *ctx) {
-    if (!p || p->n == 1) {
+    int nth = pool_active(p);
+    if (nth == 1) {
         fn(ctx, 0, 1);
         return;
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->pending, p->n - 1);
+    atomic_store(&p->pending, nth - 1);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->generation, 1);
+    unsigned next = ((atomic_load(&p->job) >> 16) + 1) << 16; /* only this thread writes it */
+    atomic_store(&p->job, next | (unsigned)nth);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    fn(ctx, 0, p->n);
+    fn(ctx, 0, nth);
     /* Workers usually finish within microseconds: spin, but yield the core now and then so
      * a descheduled worker (busy machine) can run. */
     for (unsigned spins = 0; atomic_load(&p->pending) > 0; spins++)

@@ -98,9 +98,17 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"quants", suite_quants},
     {"tokenizer", suite_tokenizer},
     {"sampler", suite_sampler},
+    {"grammar", suite_grammar},
+    {"schema", suite_json_schema},
+    {"toolcall", suite_toolcall},
+    {"constrained", suite_constrained},
+    {"step", suite_step},
+    {"threads", suite_threads},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
+    {"lineedit", suite_lineedit},
     {"chat", suite_chat},
+    {"stream", suite_stream},
     {"mkmodel", suite_mkmodel},
     {"quantize", suite_quantize},
     {"perplexity", suite_perplexity},
@@ -109,6 +117,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"amx", suite_amx},
     {"neon", suite_neon},
     {"regress", suite_regress},
+    {"dump", suite_dump},
 };
 
 int main(int argc, char **argv) {

@@ -467,7 +467,7 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
     }
 }
 
-/* The float tiles at prefill attention's shapes (forward.c's dot_tile: Q·K^T over head_dim
+/* The float tiles at prefill attention's shapes (attention.c's dot_tile: Q·K^T over head_dim
  * 256 / 512, P·V^T over up to 512 keys) and at lengths on either side of a 16-float vector,
  * which the row lengths above leave out, each on a 32 x 8 tile with unaligned strides. */
 static void test_gemm_f32_lengths(const type_traits *tab, kernel_set_id set) {
@@ -790,7 +790,7 @@ static void test_rmsnorm(const vec_kernels *k, const vec_kernels *ref, kernel_se
                 EXPECT(d == n, "n=%d %s%s: element %d (x %a): got %a, scalar %a", n, norm_kind_names[kind],
                        weighted ? " weighted" : "", d, x[off + d], got[off + d], want[d]);
                 EXPECT(got[off + n] == -12345.0f, "n=%d: wrote past the row", n);
-                k->rmsnorm(x + off, x + off, wp, n, eps); /* out == x, as forward.c does */
+                k->rmsnorm(x + off, x + off, wp, n, eps); /* out == x, as forward.c and attention.c do */
                 d = first_difference(x + off, want, n);
                 EXPECT(d == n, "n=%d %s in place: element %d: got %a, scalar %a", n, norm_kind_names[kind], d,
                        x[off + d], want[d]);

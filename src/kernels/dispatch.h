@@ -81,7 +81,7 @@ typedef void (*geglu_fn)(float *out, const float *gate, const float *up, int n);
  * on activations it first rearranges ("packs") into its own layout, one group at a time;
  * weights are taken from the mapping and unpacked per call into panels in a per-thread
  * scratch. matmul.c drives the products (and decides when a batch is large enough);
- * forward.c's attention runs its steps on the attention entries. The AMX set (amx.c) is
+ * attention.c's online softmax runs its steps on the attention entries. The AMX set (amx.c) is
  * the one implementation so far: group 16, panel 16. Weights repacked at load into row
  * panels do not come through here but through their own type rows (panel_dot, above). */
 typedef struct {
