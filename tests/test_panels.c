@@ -5,7 +5,7 @@
  *    the file's bytes back; rows past N unpack as zero blocks;
  *  - the scalar panel kernels (the specification) against the scalar row dots of the file
  *    types on the same data: they differ only in the float accumulation (one fused
- *    multiply-add per block, two for Q4_K's scales and mins, against products and adds),
+ *    multiply-add per block, two for Q4_K's and Q5_K's scales and mins, against products and adds),
  *    each step rounding to within 2^-24 of a partial sum, and every partial sum is at most
  *    S = sum |w[e] a[e]| over the dequantized rows (d and min parts bounded apart); so they
  *    agree to (2 steps + 1) x 2^-24 x S;
@@ -37,17 +37,18 @@
 #include "threads.h"
 #include "util.h"
 
-static const uint32_t layouts[] = {TYPE_Q4_0_R16, TYPE_Q5_0_R16, TYPE_Q8_0_R16, TYPE_Q4_K_R16, TYPE_Q6_K_R16};
+static const uint32_t layouts[] = {TYPE_Q4_0_R16, TYPE_Q5_0_R16, TYPE_Q8_0_R16, TYPE_Q4_K_R16, TYPE_Q5_K_R16,
+                                   TYPE_Q6_K_R16};
 #define N_LAYOUTS (int)(sizeof layouts / sizeof layouts[0])
 
 /* Where a file type's f16 scale fields sit in its block: d, and the min's (-1: none). */
 static void scale_fields(uint32_t type, int *d, int *dmin) {
     *d = type == GGML_TYPE_Q6_K ? 208 : 0;
-    *dmin = type == GGML_TYPE_Q4_K ? 2 : -1;
+    *dmin = type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K ? 2 : -1;
 }
 
 /* Float steps per block of a layout's kernels (the K-quants' mins take a second one). */
-static int steps_per_block(uint32_t layout) { return layout == TYPE_Q4_K_R16 ? 2 : 1; }
+static int steps_per_block(uint32_t layout) { return layout == TYPE_Q4_K_R16 || layout == TYPE_Q5_K_R16 ? 2 : 1; }
 
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
@@ -275,7 +276,7 @@ static void ctx_free(matmul_ctx *mc) {
 static void test_matmul(int M) {
     TEST_BEGIN("panels: matmul_many of every panel layout on 1, 2 and 3 threads = the panel kernels, %d tokens", M);
     const int64_t K = 512;
-    const int N[N_LAYOUTS] = {1000, 37, 160, 48, 33};
+    const int N[N_LAYOUTS] = {1000, 37, 160, 48, 40, 33};
     uint8_t *p[N_LAYOUTS];
     float *want[N_LAYOUTS], *got[N_LAYOUTS];
     const kernel_set *ks = kernels_active();

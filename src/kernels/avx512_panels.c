@@ -136,119 +136,182 @@ static void panel_dot_q8_0(int64_t K, float *y, size_t y_stride, const void *w, 
     panel_dot(KIND_Q8_0, K, y, y_stride, w, n_rows, a, a_stride, M);
 }
 
-/* ---- K-quants: one f32 step per super-block of 256 ----
- * A panel super-block is unpacked once into codes for its 64 element groups and the 16
- * rows' scales (a few KB, in L1), then every activation row runs over it: per sub-block the
- * exact dot (vpdpbusd), times the sub-block scale (vpmulld), into the super-block's int32. */
+/* ---- K-quants (Q4_K, Q5_K, Q6_K): one f32 step per super-block of 256 ----
+ * Per super-block and activation row: isum = sum over sub-blocks of scale x exact dot
+ * (vpdpbusd, then vpmulld by the sub-block scale), one cvt + fma (Q4_K/Q5_K: a second for
+ * the mins). Prefill (k_rows): each sub-block's codes are unpacked once into registers and
+ * serve up to 8 activation rows, one load (the broadcast activation group) per vpdpbusd;
+ * Q6_K's -32 offsets and Q4_K's mins come once per super-block and row from the activation
+ * sums (vpmaddwd of 16-bit scale pairs x sum pairs). Integer sums are exact in any grouping,
+ * so every path gives the scalar twin's bits. Decode (one row) reads the panel straight
+ * through (q4_k_decode, q6_k_decode). */
 
-typedef struct {
-    __m512i q[64];      /* q[g]: element group g (elements 4g .. 4g+3) of the 16 rows */
-    __m512i sc[16];     /* per sub-block scale (Q4_K: 8 of 32 elements, Q6_K: 16 of 16) */
-    __m512i mn[8];      /* Q4_K: per sub-block min */
-    __m512 d, dmin;
-} k_block;
+typedef enum { KQ4, KQ5, KQ6 } k_kind;
+
+/* Bytes per panel super-block of each kind. */
+static INLINE size_t k_block_bytes(const k_kind kind) { return kind == KQ4 ? 16 * 144 : kind == KQ5 ? 16 * 176 : 16 * 210; }
 
 static INLINE __m512i bits(__m512i v, int shift, int width) {
     return _mm512_and_si512(_mm512_srli_epi32(v, shift), _mm512_set1_epi32((1 << width) - 1));
 }
 
-static INLINE void unpack_q4_k(const uint8_t *pb, k_block *k) {
+/* Q5_K: 16 in every byte of H whose bit b is set (the fifth bit of its code), else 0. */
+static INLINE __m512i fifth_bit(__m512i H, const int b) {
+    __m512i moved = b <= 4 ? _mm512_slli_epi16(H, (unsigned)(4 - b)) : _mm512_srli_epi16(H, (unsigned)(b - 4));
+    return _mm512_and_si512(moved, _mm512_set1_epi8(16));
+}
+
+/* Q4_K / Q5_K: the 6-bit scale (S = S0, the low bits in S2) or min (S = S1) of sub-block j
+ * of the 16 rows, from the three dword groups of packed scales (kernels.h's k4_scale_min). */
+static INLINE __m512i k4_field(__m512i S, __m512i S2, const int j, const bool min) {
+    if (j < 4) return bits(S, 8 * j, 6);
+    return _mm512_or_si512(bits(S2, 8 * (j - 4) + (min ? 4 : 0), 4), _mm512_slli_epi32(bits(S, 8 * (j - 4) + 6, 2), 4));
+}
+
+/* A 16-bit pair (lo, hi) in every lane. */
+static INLINE __m512i pair16(int32_t lo, int32_t hi) {
+    return _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
+}
+
+/* isum[r] += sc x (exact dot of the 4 n code groups q with row r's groups g0 .. g0 + 4n - 1). */
+static INLINE void sub_block_rows(const int na, const int n, const __m512i *q, __m512i sc, const uint8_t *a,
+                                  size_t a_stride, int g0, __m512i *isum) {
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) {
+        const uint8_t *aq = a + (size_t)r * a_stride + 4;
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], act_group(aq, g0));
+        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], act_group(aq, g0 + 1));
+#pragma GCC unroll 8
+        for (int l = 2; l < n; l += 2) {
+            s = _mm512_dpbusd_epi32(s, q[l], act_group(aq, g0 + l));
+            t = _mm512_dpbusd_epi32(t, q[l + 1], act_group(aq, g0 + l + 1));
+        }
+        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_add_epi32(s, t), sc));
+    }
+}
+
+/* Q4_K / Q5_K (`five`) prefill: one panel super-block against na activation rows' Q8_K
+ * super-blocks (a_stride apart). */
+static INLINE void q4_k_rows(const bool five, const int na, const uint8_t *pb, const uint8_t *a, size_t a_stride,
+                             __m512 *acc) {
     const __m512i m4 = _mm512_set1_epi8(15);
-    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
-    k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + 32)));
     __m512i S0 = loadu512(pb + 64), S1 = loadu512(pb + 128), S2 = loadu512(pb + 192);
+    __m512i isum[PANEL_NA];
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) isum[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) { /* sub-block j: chunk j / 2, low nibbles for even j */
+        __m512i q[8];
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) {
+            __m512i v = loadu512(pb + (five ? 768 : 256) + 64 * (8 * (j / 2) + l));
+            q[l] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+            if (five) q[l] = _mm512_or_si512(q[l], fifth_bit(loadu512(pb + 256 + 64 * l), j));
+        }
+        sub_block_rows(na, 8, q, k4_field(S0, S2, j, false), a, a_stride, 8 * j, isum);
+    }
+    __m512i mpair[4];
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) { /* kernels.h's k4_scale_min, 16 rows at a time */
-        k->sc[j] = bits(S0, 8 * j, 6);
-        k->mn[j] = bits(S1, 8 * j, 6);
-        k->sc[j + 4] = _mm512_or_si512(bits(S2, 8 * j, 4), _mm512_slli_epi32(bits(S0, 8 * j + 6, 2), 4));
-        k->mn[j + 4] = _mm512_or_si512(bits(S2, 8 * j + 4, 4), _mm512_slli_epi32(bits(S1, 8 * j + 6, 2), 4));
-    }
-#pragma GCC unroll 32
-    for (int G = 0; G < 32; G++) { /* chunk c = G / 8: sub-block 2c low, 2c + 1 high */
-        __m512i v = loadu512(pb + 256 + 64 * G);
-        int c = G / 8, l = G % 8;
-        k->q[16 * c + l] = _mm512_and_si512(v, m4);
-        k->q[16 * c + 8 + l] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    for (int k = 0; k < 4; k++)
+        mpair[k] = _mm512_or_si512(k4_field(S1, S2, 2 * k, true), _mm512_slli_epi32(k4_field(S1, S2, 2 * k + 1, true), 16));
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
+    __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + 32)));
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) {
+        const uint8_t *ab = a + (size_t)r * a_stride;
+        __m512i msum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
+            int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
+            int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
+            msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mpair[k], pair16(b0, b1)));
+        }
+        __m512 da = _mm512_set1_ps(rd_f32(ab));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_mul_ps(d, da), acc[r]);
+        acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, da), acc[r]);
     }
 }
 
-static INLINE void unpack_q6_k(const uint8_t *pb, k_block *k) {
+/* Q6_K prefill, as q4_k_rows. Sub-block sb holds element groups 4 sb + k (k < 4): half
+ * h = sb / 8, g = sb % 8 / 2 (low nibbles of ql group 16h + 8(g & 1) + l4 shifted by 4(g >> 1),
+ * two bits of qh group 8h + l4 at 2g), l4 = 4 (sb % 2) + k. */
+static INLINE void q6_k_rows(const int na, const uint8_t *pb, const uint8_t *a, size_t a_stride, __m512 *acc) {
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
-    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
-#pragma GCC unroll 16
-    for (int sb = 0; sb < 16; sb++) /* int8 scale sb % 4 of dword group sb / 4, sign-extended */
-        k->sc[sb] = _mm512_srai_epi32(_mm512_slli_epi32(loadu512(pb + 32 + 64 * (sb / 4)), 24 - 8 * (sb % 4)), 24);
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) { /* h = i / 8, l4 = i % 8: ql groups 16h + l4 (A), + 8 (B), qh 8h + l4 */
-        int h = i / 8, l4 = i % 8;
-        __m512i A = loadu512(pb + q6_k_ql_at(16 * h + l4)), B = loadu512(pb + q6_k_ql_at(16 * h + 8 + l4));
-        __m512i H = loadu512(pb + q6_k_qh_at(8 * h + l4));
-        /* element 128h + 32g + 4 l4 + i: low4 from A (g = 0, 2) or B (g = 1, 3), 2 bits of H at 2g */
-        k->q[32 * h + l4] = _mm512_or_si512(_mm512_and_si512(A, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
-        k->q[32 * h + 8 + l4] = _mm512_or_si512(_mm512_and_si512(B, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
-        k->q[32 * h + 16 + l4] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(A, 4), m4), _mm512_and_si512(H, m30));
-        k->q[32 * h + 24 + l4] =
-            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(B, 4), m4), _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
-    }
-}
-
-/* The exact dot of groups g0 .. g0 + n - 1 (n even) with one activation row's codes aq,
- * started at s (two chains, added at the end). */
-static INLINE __m512i groups_dot(const k_block *k, int g0, int n, const uint8_t *aq, __m512i s) {
-    __m512i t = _mm512_setzero_si512();
+    __m512i isum[PANEL_NA];
 #pragma GCC unroll 8
-    for (int g = g0; g < g0 + n; g += 2) {
-        s = _mm512_dpbusd_epi32(s, k->q[g], act_group(aq, g));
-        t = _mm512_dpbusd_epi32(t, k->q[g + 1], act_group(aq, g + 1));
-    }
-    return _mm512_add_epi32(s, t);
-}
-
-/* One activation row's Q8_K super-block ab against the unpacked panel super-block. */
-static INLINE __m512 q4_k_step(const k_block *k, const uint8_t *ab, __m512 acc) {
-    const uint8_t *aq = ab + 4;
-    __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; j++) {
-        __m512i dot = groups_dot(k, 8 * j, 8, aq, _mm512_setzero_si512());
-        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, k->sc[j]));
-        int32_t bsum = (int32_t)rd_i16(ab + 260 + 4 * j) + rd_i16(ab + 262 + 4 * j);
-        msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(k->mn[j], _mm512_set1_epi32(bsum)));
-    }
-    __m512 da = _mm512_set1_ps(rd_f32(ab));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(k->d, da), acc);
-    return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(k->dmin, da), acc);
-}
-
-static INLINE __m512 q6_k_step(const k_block *k, const uint8_t *ab, __m512 acc) {
-    const uint8_t *aq = ab + 4;
-    __m512i isum = _mm512_setzero_si512();
+    for (int r = 0; r < na; r++) isum[r] = _mm512_setzero_si512();
 #pragma GCC unroll 16
     for (int sb = 0; sb < 16; sb++) {
-        __m512i dot = groups_dot(k, 4 * sb, 4, aq, _mm512_set1_epi32(-32 * (int32_t)rd_i16(ab + 260 + 2 * sb)));
-        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, k->sc[sb]));
+        int h = sb / 8, g = sb % 8 / 2;
+        __m512i q[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            int l4 = 4 * (sb % 2) + k;
+            __m512i L = loadu512(pb + q6_k_ql_at(16 * h + 8 * (g & 1) + l4)), H = loadu512(pb + q6_k_qh_at(8 * h + l4));
+            __m512i hi2 = g < 2 ? _mm512_slli_epi16(H, (unsigned)(4 - 2 * g)) : g == 2 ? H : _mm512_srli_epi16(H, 2);
+            q[k] = _mm512_or_si512(_mm512_and_si512(g >> 1 ? _mm512_srli_epi16(L, 4) : L, m4), _mm512_and_si512(hi2, m30));
+        }
+        __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(loadu512(pb + 32 + 64 * (sb / 4)), 24 - 8 * (sb % 4)), 24);
+        sub_block_rows(na, 4, q, sc, a, a_stride, 4 * sb, isum);
     }
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(k->d, _mm512_set1_ps(rd_f32(ab))), acc);
+    /* the -32 offsets: isum -= 32 x sum over sub-blocks of scale x activation sum */
+    __m512i spair[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) { /* int8 scales 2k, 2k + 1 as sign-extended 16-bit pairs */
+        __m512i S = loadu512(pb + 32 + 64 * (k / 2));
+        __m512i lo = _mm512_srai_epi32(_mm512_slli_epi32(S, 24 - 16 * (k % 2)), 24);
+        __m512i hi = _mm512_srai_epi32(_mm512_slli_epi32(S, 16 - 16 * (k % 2)), 24);
+        spair[k] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+    }
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) {
+        const uint8_t *ab = a + (size_t)r * a_stride;
+        __m512i off = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            off = _mm512_add_epi32(off, _mm512_madd_epi16(spair[k], pair16(rd_i16(ab + 260 + 4 * k), rd_i16(ab + 262 + 4 * k))));
+        __m512i total = _mm512_sub_epi32(isum[r], _mm512_slli_epi32(off, 5));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(rd_f32(ab))), acc[r]);
+    }
 }
 
-/* One activation row (decode): the same sums straight from the loaded weights, a
- * sub-block at a time, without going through k_block (its stores and loads halved the
- * speed). Integer sums are exact in any grouping, so this gives k_tile's bits. */
-static INLINE __m512 q4_k_decode(const uint8_t *pb, const uint8_t *ab, __m512 acc) {
+/* A compiler barrier: the loads before it are issued before the ones after it. For Q5_K's
+ * decode GCC otherwise folds the loads into the ALU operations and spreads them over the
+ * whole 2816-byte super-block out of order, and the hardware prefetchers lose the stream:
+ * 10.5 GB/s from DRAM on one core, 23.8 with a barrier after the qh groups and after each
+ * chunk (Q4_K, whose loads GCC keeps in order: 32). */
+static INLINE void read_in_order(const bool on) {
+    if (on) __asm__ volatile("" ::: "memory");
+}
+
+/* One activation row (decode): the same sums straight from the loaded weights, a chunk
+ * of two sub-blocks at a time (unpacking a super-block into a buffer first halved the
+ * speed). Q5_K (`five`): the 8 qh groups are read once and serve every chunk. */
+static INLINE __m512 q4_k_decode(const bool five, const uint8_t *pb, const uint8_t *ab, __m512 acc) {
     const __m512i m4 = _mm512_set1_epi8(15);
     const uint8_t *aq = ab + 4;
     __m512i S0 = loadu512(pb + 64), S1 = loadu512(pb + 128), S2 = loadu512(pb + 192);
     __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
+    __m512i H[8];
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; l++) H[l] = five ? loadu512(pb + 256 + 64 * l) : _mm512_setzero_si512();
+    read_in_order(five);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int l = 0; l < 8; l++) {
-            __m512i v = loadu512(pb + 256 + 64 * (8 * c + l));
-            lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, m4), act_group(aq, 16 * c + l));
-            hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), act_group(aq, 16 * c + 8 + l));
+            __m512i v = loadu512(pb + (five ? 768 : 256) + 64 * (8 * c + l));
+            __m512i ql = _mm512_and_si512(v, m4), qhi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if (five) {
+                ql = _mm512_or_si512(ql, fifth_bit(H[l], 2 * c));
+                qhi = _mm512_or_si512(qhi, fifth_bit(H[l], 2 * c + 1));
+            }
+            lo = _mm512_dpbusd_epi32(lo, ql, act_group(aq, 16 * c + l));
+            hi = _mm512_dpbusd_epi32(hi, qhi, act_group(aq, 16 * c + 8 + l));
         }
+        read_in_order(five);
         int j = 2 * c; /* sub-blocks j (low nibbles) and j + 1 (high) */
         __m512i sc0, sc1, mn0, mn1;
         if (c < 2) {
@@ -311,46 +374,46 @@ static INLINE __m512 q6_k_decode(const uint8_t *pb, const uint8_t *ab, __m512 ac
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(rd_f32(ab))), acc);
 }
 
-/* One panel's rows for activation rows 0 .. na - 1; `six`: Q6_K, else Q4_K. */
-static INLINE void k_tile(const bool six, const int na, int64_t nsb, float *y, size_t y_stride, const uint8_t *panel,
+/* One panel's rows for activation rows 0 .. na - 1. */
+static INLINE void k_tile(const k_kind kind, const int na, int64_t nsb, float *y, size_t y_stride, const uint8_t *panel,
                           __mmask16 rows, const uint8_t *a, size_t a_stride) {
     __m512 acc[PANEL_NA];
 #pragma GCC unroll 8
     for (int j = 0; j < na; j++) acc[j] = _mm512_setzero_ps();
-    k_block k;
     for (int64_t b = 0; b < nsb; b++) {
-        const uint8_t *pb = panel + (size_t)b * (six ? 16 * 210 : 16 * 144);
+        const uint8_t *pb = panel + (size_t)b * k_block_bytes(kind);
         if (na == 1) {
-            acc[0] = six ? q6_k_decode(pb, a + 292 * (size_t)b, acc[0]) : q4_k_decode(pb, a + 292 * (size_t)b, acc[0]);
+            acc[0] = kind == KQ6 ? q6_k_decode(pb, a + 292 * (size_t)b, acc[0])
+                                 : q4_k_decode(kind == KQ5, pb, a + 292 * (size_t)b, acc[0]);
             continue;
         }
-        if (six) unpack_q6_k(pb, &k);
-        else unpack_q4_k(pb, &k);
-        for (int j = 0; j < na; j++) { /* k's codes come from L1 for every row */
-            const uint8_t *ab = a + (size_t)j * a_stride + 292 * (size_t)b;
-            acc[j] = six ? q6_k_step(&k, ab, acc[j]) : q4_k_step(&k, ab, acc[j]);
-        }
+        if (kind == KQ6) q6_k_rows(na, pb, a + 292 * (size_t)b, a_stride, acc);
+        else q4_k_rows(kind == KQ5, na, pb, a + 292 * (size_t)b, a_stride, acc);
     }
 #pragma GCC unroll 8
     for (int j = 0; j < na; j++) _mm512_mask_storeu_ps(y + (size_t)j * y_stride, rows, acc[j]);
 }
 
-static INLINE void k_panel_dot(const bool six, int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows,
+static INLINE void k_panel_dot(const k_kind kind, int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows,
                                const void *a, size_t a_stride, int64_t M) {
     int64_t nsb = K / QK_K;
-    size_t panel_bytes = (size_t)nsb * (six ? 16 * 210 : 16 * 144);
-    for (int64_t m = 0; m < M; m += 4) {
-        int na = (int)(M - m < 4 ? M - m : 4);
+    size_t panel_bytes = (size_t)nsb * k_block_bytes(kind);
+    for (int64_t m = 0; m < M; m += PANEL_NA) {
+        int na = (int)(M - m < PANEL_NA ? M - m : PANEL_NA);
         const uint8_t *am = (const uint8_t *)a + (size_t)m * a_stride;
         for (int64_t r = 0; r < n_rows; r += PANEL_ROWS) {
             const uint8_t *panel = (const uint8_t *)w + (size_t)(r / PANEL_ROWS) * panel_bytes;
             __mmask16 rows = n_rows - r >= PANEL_ROWS ? 0xffff : (__mmask16)((1u << (n_rows - r)) - 1);
             float *yr = y + (size_t)m * y_stride + (size_t)r;
             switch (na) {
-            case 1: k_tile(six, 1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
-            case 2: k_tile(six, 2, nsb, yr, y_stride, panel, rows, am, a_stride); break;
-            case 3: k_tile(six, 3, nsb, yr, y_stride, panel, rows, am, a_stride); break;
-            default: k_tile(six, 4, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 1: k_tile(kind, 1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 2: k_tile(kind, 2, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 3: k_tile(kind, 3, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 4: k_tile(kind, 4, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 5: k_tile(kind, 5, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 6: k_tile(kind, 6, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 7: k_tile(kind, 7, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            default: k_tile(kind, 8, nsb, yr, y_stride, panel, rows, am, a_stride); break;
             }
         }
     }
@@ -358,11 +421,15 @@ static INLINE void k_panel_dot(const bool six, int64_t K, float *y, size_t y_str
 
 static void panel_dot_q4_k(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                            size_t a_stride, int64_t M) {
-    k_panel_dot(false, K, y, y_stride, w, n_rows, a, a_stride, M);
+    k_panel_dot(KQ4, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+static void panel_dot_q5_k(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    k_panel_dot(KQ5, K, y, y_stride, w, n_rows, a, a_stride, M);
 }
 static void panel_dot_q6_k(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                            size_t a_stride, int64_t M) {
-    k_panel_dot(true, K, y, y_stride, w, n_rows, a, a_stride, M);
+    k_panel_dot(KQ6, K, y, y_stride, w, n_rows, a, a_stride, M);
 }
 
 /* The panel layouts this layer repacks into, and their kernels (called by the AVX-512
@@ -375,8 +442,10 @@ void kernels_avx512_panels_install(kernel_set *k) {
     k->type[TYPE_Q5_0_R16].panel_dot = panel_dot_q5_0;
     k->type[TYPE_Q8_0_R16].panel_dot = panel_dot_q8_0;
     k->repack_to[GGML_TYPE_Q4_K] = TYPE_Q4_K_R16;
+    k->repack_to[GGML_TYPE_Q5_K] = TYPE_Q5_K_R16;
     k->repack_to[GGML_TYPE_Q6_K] = TYPE_Q6_K_R16;
     k->type[TYPE_Q4_K_R16].panel_dot = panel_dot_q4_k;
+    k->type[TYPE_Q5_K_R16].panel_dot = panel_dot_q5_k;
     k->type[TYPE_Q6_K_R16].panel_dot = panel_dot_q6_k;
 }
 

@@ -141,6 +141,7 @@ void kernel_set_build(kernel_set *k, kernel_set_id s) {
         k->repack_to[GGML_TYPE_Q5_0] = TYPE_Q5_0_R16;
         k->repack_to[GGML_TYPE_Q8_0] = TYPE_Q8_0_R16;
         k->repack_to[GGML_TYPE_Q4_K] = TYPE_Q4_K_R16;
+        k->repack_to[GGML_TYPE_Q5_K] = TYPE_Q5_K_R16;
         k->repack_to[GGML_TYPE_Q6_K] = TYPE_Q6_K_R16;
         break;
 #if defined(__x86_64__)

@@ -165,10 +165,14 @@ static inline int q6_k_qh_at(int G) {
     return 288 + 768 * (2 * h + l4 / 4) + 64 * (8 + l4 % 4);
 }
 void repack_q4_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void repack_q5_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
 void repack_q6_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
 void unpack_q4_k_r16(void *dst, const void *panel, int r, int64_t K);
+void unpack_q5_k_r16(void *dst, const void *panel, int r, int64_t K);
 void unpack_q6_k_r16(void *dst, const void *panel, int r, int64_t K);
 void panel_dot_q4_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+void panel_dot_q5_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                         size_t a_stride, int64_t M);
 void panel_dot_q6_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                         size_t a_stride, int64_t M);

@@ -3,7 +3,8 @@
  *
  *   repack_*_r16 / unpack_*_r16   file rows -> one panel, one row of a panel -> file format
  *   panel_dot_*_r16               the scalar panel kernels (quant.h: panel_fn): Q4_0, Q5_0,
- *                                 Q8_0 with Q8_0S activations, Q4_K and Q6_K with Q8_K ones
+ *                                 Q8_0 with Q8_0S activations, Q4_K, Q5_K and Q6_K with Q8_K
+ *                                 ones
  *
  * A panel holds PANEL_ROWS = 16 consecutive rows of a matrix, block by block along the row
  * (32 elements per block). A panel block is the 16 rows' blocks rearranged so that
@@ -33,6 +34,11 @@
  *   12 packed 6-bit scales and mins (decoded as kernels.h's k4_scale_min);  @256 + 64 G + 4 r
  *   (G = 0..31): row r's qs[4G .. 4G+3]: chunk c = G / 8 holds sub-block 2c in its low and
  *   2c+1 in its high nibbles, elements 64c + 4(G % 8) + i (+ 32 for the high ones).
+ * Q5_K_R16, 2816 bytes:
+ *   Q4_K_R16's first 256 bytes;  @256 + 64 l + 4 r (l = 0..7): row r's qh[4l .. 4l+3] (bit j
+ *   of qh[4l + i] is the fifth bit of element 32j + 4l + i, so this group lines up byte for
+ *   byte with qs group 8c + l: bit 2c for its low nibbles, 2c+1 for its high ones);  @768 the
+ *   codes as Q4_K_R16's @256. Codes 0..31.
  * Q6_K_R16, 3360 bytes:
  *   @0 d[16];  @32 + 64 k + 4 r (k = 0..3): row r's int8 scales of sub-blocks 4k .. 4k+3;
  *   then row r's ql[4G .. 4G+3] at q6_k_ql_at(G) + 4r and qh[4G .. 4G+3] at q6_k_qh_at(G) + 4r
@@ -49,7 +55,8 @@
  * Summation: per row, per block in order, one f32 step from acc = 0:
  *   acc = fma((float)isum, d_w * d_a, acc);
  * for the K-quants per super-block of 256, isum = sum over sub-blocks of scale x exact dot
- * (Q6_K's dots start at -32 x the sub-block's activation sum), and Q4_K's mins once more:
+ * (Q6_K's dots start at -32 x the sub-block's activation sum), and Q4_K's / Q5_K's mins once
+ * more:
  *   acc = fma(-(float)msum, dmin_w * d_a, acc),  msum = sum_j min_j x (activation sum of j).
  * The SIMD kernels do exactly this in their lane for the row, so they give these kernels'
  * bits. The row-major kernels add d_w d_a isum without fusing (llama.cpp's order for
@@ -146,6 +153,22 @@ static void get_q4_k(uint8_t *dst, const uint8_t *pb, int r) {
     get_groups(dst, pb, r, 16, 256, 32);
 }
 
+static void put_q5_k(uint8_t *pb, const uint8_t *b, int r) {
+    memcpy(pb + 2 * r, b, 2);
+    memcpy(pb + 32 + 2 * r, b + 2, 2);
+    put_groups(pb, b, r, 64, 4, 3);
+    put_groups(pb, b, r, 256, 16, 8);
+    put_groups(pb, b, r, 768, 48, 32);
+}
+
+static void get_q5_k(uint8_t *dst, const uint8_t *pb, int r) {
+    memcpy(dst, pb + 2 * r, 2);
+    memcpy(dst + 2, pb + 32 + 2 * r, 2);
+    get_groups(dst, pb, r, 4, 64, 3);
+    get_groups(dst, pb, r, 16, 256, 8);
+    get_groups(dst, pb, r, 48, 768, 32);
+}
+
 static void put_q6_k(uint8_t *pb, const uint8_t *b, int r) {
     memcpy(pb + 2 * r, b + 208, 2);
     put_groups(pb, b, r, 32, 192, 4);
@@ -187,6 +210,9 @@ void repack_q8_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K
 void repack_q4_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
     repack_rows(dst, rows, w_row, n, K, QK_K, 144, 16 * 144, put_q4_k);
 }
+void repack_q5_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
+    repack_rows(dst, rows, w_row, n, K, QK_K, 176, 16 * 176, put_q5_k);
+}
 void repack_q6_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
     repack_rows(dst, rows, w_row, n, K, QK_K, 210, 16 * 210, put_q6_k);
 }
@@ -195,6 +221,9 @@ void unpack_q5_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_ro
 void unpack_q8_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_row(dst, panel, r, K, 32, 34, 16 * 34, get_q8_0); }
 void unpack_q4_k_r16(void *dst, const void *panel, int r, int64_t K) {
     unpack_row(dst, panel, r, K, QK_K, 144, 16 * 144, get_q4_k);
+}
+void unpack_q5_k_r16(void *dst, const void *panel, int r, int64_t K) {
+    unpack_row(dst, panel, r, K, QK_K, 176, 16 * 176, get_q5_k);
 }
 void unpack_q6_k_r16(void *dst, const void *panel, int r, int64_t K) {
     unpack_row(dst, panel, r, K, QK_K, 210, 16 * 210, get_q6_k);
@@ -222,9 +251,11 @@ static inline int panel_code(panel_kind kind, const uint8_t *pb, int r, int e) {
     }
 }
 
-/* Q4_K: the unsigned code of element e of row r; the row's 12 scale bytes. */
-static inline int q4_k_panel_code(const uint8_t *pb, int r, int e) {
-    return pb[256 + 64 * (8 * (e / 64) + e % 32 / 4) + 4 * r + e % 4] >> 4 * (e % 64 / 32) & 15;
+/* Q4_K / Q5_K: the unsigned code of element e of row r (the low 4 bits at qs, Q5_K's fifth
+ * bit from its qh groups); the row's 12 scale bytes. */
+static inline int q4_k_panel_code(const uint8_t *pb, int r, int e, bool five) {
+    int low = pb[(five ? 768 : 256) + 64 * (8 * (e / 64) + e % 32 / 4) + 4 * r + e % 4] >> 4 * (e % 64 / 32) & 15;
+    return five ? low | (pb[256 + 64 * (e % 32 / 4) + 4 * r + e % 4] >> e / 32 & 1) << 4 : low;
 }
 static inline void q4_k_panel_scales(const uint8_t *pb, int r, uint8_t S[12]) {
     for (int t = 0; t < 12; t++) S[t] = pb[64 + 64 * (t / 4) + 4 * r + t % 4];
@@ -241,22 +272,22 @@ static inline int q6_k_panel_scale(const uint8_t *pb, int r, int k) {
     return (int8_t)pb[32 + 64 * (k / 4) + 4 * r + k % 4];
 }
 
-/* Row r of a Q4_K_R16 / Q6_K_R16 panel times one Q8_K activation row. */
+/* Row r of a Q4_K_R16 / Q5_K_R16 / Q6_K_R16 panel times one Q8_K activation row. */
 static float panel_row_dot_k(uint32_t type, const uint8_t *panel, int r, const uint8_t *a, int64_t K) {
-    size_t block = type == TYPE_Q4_K_R16 ? 16 * 144 : 16 * 210;
+    size_t block = quant_panel_size(type, QK_K);
     float acc = 0.0f;
     for (int64_t b = 0; b < K / QK_K; b++, a += 292) {
         const uint8_t *pb = panel + (size_t)b * block;
         const int8_t *aq = q8_k_qs(a);
         float da = q8_k_d(a);
         int32_t isum = 0, msum = 0;
-        if (type == TYPE_Q4_K_R16) {
+        if (type != TYPE_Q6_K_R16) {
             uint8_t S[12];
             q4_k_panel_scales(pb, r, S);
             for (int j = 0; j < 8; j++) {
                 int sc, m, dot = 0;
                 k4_scale_min(S, j, &sc, &m);
-                for (int e = 32 * j; e < 32 * j + 32; e++) dot += q4_k_panel_code(pb, r, e) * aq[e];
+                for (int e = 32 * j; e < 32 * j + 32; e++) dot += q4_k_panel_code(pb, r, e, type == TYPE_Q5_K_R16) * aq[e];
                 isum += sc * dot;
                 msum += m * (q8_k_bsum(a, 2 * j) + q8_k_bsum(a, 2 * j + 1));
             }
@@ -288,6 +319,10 @@ static void panel_dot_k(uint32_t type, int64_t K, float *y, size_t y_stride, con
 void panel_dot_q4_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                         size_t a_stride, int64_t M) {
     panel_dot_k(TYPE_Q4_K_R16, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+void panel_dot_q5_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M) {
+    panel_dot_k(TYPE_Q5_K_R16, K, y, y_stride, w, n_rows, a, a_stride, M);
 }
 void panel_dot_q6_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                         size_t a_stride, int64_t M) {

@@ -876,6 +876,8 @@ static const type_traits scalar_traits[TYPE_COUNT] = {
                              panel_dot_q4_k_r16),
     [TYPE_Q6_K_R16] = PANELS("Q6_K_R16", GGML_TYPE_Q6_K, QK_K, 210, GGML_TYPE_Q8_K, repack_q6_k_r16, unpack_q6_k_r16,
                              panel_dot_q6_k_r16),
+    [TYPE_Q5_K_R16] = PANELS("Q5_K_R16", GGML_TYPE_Q5_K, QK_K, 176, GGML_TYPE_Q8_K, repack_q5_k_r16, unpack_q5_k_r16,
+                             panel_dot_q5_k_r16),
 };
 
 const type_traits *quant_traits(uint32_t type) {

@@ -31,11 +31,12 @@ enum ggml_type {
  * (kernels/panels.c), and the activation format their kernels read. */
 enum {
     TYPE_Q8_0S = GGML_TYPE_COUNT, /* activations: Q8_0's codes, its d as f32, the codes' sum */
-    TYPE_Q4_0_R16,                /* 16-row panels of Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K blocks */
+    TYPE_Q4_0_R16,                /* 16-row panels of Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K / Q5_K blocks */
     TYPE_Q5_0_R16,
     TYPE_Q8_0_R16,
     TYPE_Q4_K_R16,
     TYPE_Q6_K_R16,
+    TYPE_Q5_K_R16,
     TYPE_COUNT
 };
 
