@@ -76,6 +76,9 @@ char *read_named(const char *path, const char *what, size_t *len);
 /* llama.cpp's escapes in place: \n \t \r \\ \" \' (others stay as written); returns s. */
 char *unescape(char *s);
 gemma_model *load_or_die(const char *path, bool vocab_only);
+gemma_model *load_model_or_die(const char *path, const gemma_model_params *p);
+/* "repacked 183 weight matrices (Q4_0_R16 x 183), 536.3 MiB, ... in 2 MiB pages, in 120 ms" */
+void describe_repack(const gemma_model_info *info, char *buf, size_t cap);
 void write_floats(const char *path, const float *v, size_t n); /* "-" = stdout */
 
 /* ---- threads: fn(ctx, ith, nth) on n threads (the caller is thread 0), returning when all

@@ -240,6 +240,24 @@ gemma_model *load_or_die(const char *path, bool vocab_only) {
     return m;
 }
 
+gemma_model *load_model_or_die(const char *path, const gemma_model_params *p) {
+    char err[GEMMA_ERR_LEN];
+    if (!path) die_usage("no model given: use -m FILE.gguf");
+    gemma_model *m = gemma_model_load_params(path, p, err);
+    if (!m) die(EXIT_MODEL, "%s", err);
+    return m;
+}
+
+void describe_repack(const gemma_model_info *info, char *buf, size_t cap) {
+    if (!info->n_repacked) {
+        snprintf(buf, cap, "weights in the file's layout (not repacked)");
+        return;
+    }
+    snprintf(buf, cap, "repacked %d weight matrices (%s), %.1f MiB, %.1f MiB of it in 2 MiB pages, in %.0f ms",
+             info->n_repacked, info->repacked_layouts, (double)info->repacked_bytes / 1048576.0,
+             (double)info->repacked_huge_bytes / 1048576.0, info->repack_seconds * 1e3);
+}
+
 void write_floats(const char *path, const float *v, size_t n) {
     FILE *fp = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
     if (!fp) die(EXIT_IO, "cannot open '%s' for writing: %s", path, strerror(errno));

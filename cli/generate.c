@@ -32,7 +32,7 @@ enum {
     O_RAW, O_CHAT, O_THINK, O_HIDE_THINKING, O_ESCAPE, O_NO_ESCAPE, O_SPECIAL, O_N_PREDICT,
     O_RPROMPT, O_IGNORE_EOS, O_CTX, O_SHIFT, O_NO_SHIFT, O_KEEP, O_TEMP, O_TOP_K, O_TOP_P,
     O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_THREADS, O_THREADS_BATCH, O_BATCH,
-    O_JSON, O_DISPLAY_PROMPT, O_NO_DISPLAY_PROMPT, O_COLOR, O_LOG_DISABLE, O_VERBOSE,
+    O_NO_REPACK, O_JSON, O_DISPLAY_PROMPT, O_NO_DISPLAY_PROMPT, O_COLOR, O_LOG_DISABLE, O_VERBOSE,
     O_GRAMMAR, O_GRAMMAR_FILE, O_SCHEMA, O_SCHEMA_FILE, O_FORMAT, O_TOOLS, O_TOOL_CHOICE,
     O_TOOL_CALL, O_TOOL_RESPONSE,
     /* llama.cpp flags that mean nothing here: accepted with a note (ignored_reason) */
@@ -94,6 +94,8 @@ const cli_option gen_options[] = {
     {"-t|--threads", "N", O_THREADS, "threads for generation (default: physical cores)"},
     {"-tb|--threads-batch", "N", O_THREADS_BATCH, "threads for prompt processing (default: as -t)"},
     {"-b|--batch-size|-ub|--ubatch-size", "N", O_BATCH, "prompt tokens per forward batch (default 512)"},
+    {"-nr|--no-repack", NULL, O_NO_REPACK,
+     "keep the weights in the file's layout (default: repacked at load; -v says which)"},
     {"output:", NULL, 0, NULL},
     {"--json", NULL, O_JSON, "print one JSON object (text, token counts, timings, stop reason, seed)"},
     {"--display-prompt", NULL, O_DISPLAY_PROMPT, "print the prompt before the generated text"},
@@ -252,6 +254,7 @@ static void set_option(gen_args *g, pending_args *pa, int id, const char *f, con
     case O_COLOR: g->color = color_arg(v); break;
     case O_LOG_DISABLE: log_enabled = false; break;
     case O_VERBOSE: g->verbose = true; break;
+    case O_NO_REPACK: g->no_repack = true; break;
     case O_GRAMMAR: case O_GRAMMAR_FILE: case O_SCHEMA: case O_SCHEMA_FILE: case O_FORMAT: case O_TOOLS:
         if (pa->constraint)
             die_usage("give one of --grammar, --grammar-file, -j, -jf, --format and --tools, not two "
@@ -968,11 +971,16 @@ static void load_session(session *S, gen_args *g, double *load_ms) {
     if (log_enabled && isatty(STDERR_FILENO)) fprintf(stderr, "gemma: loading %s ...\r", g->model);
     S->g = g;
     S->answer_start = -1;
-    S->m = load_or_die(g->model, false);
+    S->m = load_model_or_die(g->model, &(gemma_model_params){.no_repack = g->no_repack});
     gemma_model_get_info(S->m, &S->info);
     *load_ms = ms_since(&t0);
     logf_("gemma: loaded %s '%s' from %s: %.2fB params, %s, %.1f MiB, in %.0f ms\n", S->info.arch,
           S->info.name, g->model, S->info.n_params / 1e9, S->info.ftype, S->info.n_bytes / 1048576.0, *load_ms);
+    if (g->verbose) {
+        char repack[256];
+        describe_repack(&S->info, repack, sizeof repack);
+        logf_("gemma: %s\n", repack);
+    }
 
     /* sampling: the file's recommended values unless the user chose */
     if (S->info.has_temp && !g->set_temp) g->sp.temp = S->info.temp;

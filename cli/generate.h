@@ -20,7 +20,7 @@ typedef struct {
     char *prompt, *system;           /* owned copies (escapes processed unless --no-escape) */
     int n_predict, n_ctx, n_threads, n_threads_batch, n_batch, keep;
     bool ignore_eos, display_prompt, raw, chat, think, hide_thinking, json, context_shift;
-    bool verbose, escape, special;
+    bool verbose, escape, special, no_repack;
     int color;                       /* -1 auto, 0 off, 1 on */
     char *rprompts[MAX_RPROMPTS];
     int n_rprompts;

@@ -25,7 +25,18 @@ typedef struct gemma_context gemma_context;
 typedef struct gemma_sampler gemma_sampler;
 
 /* ---- model ---- */
+typedef struct {
+    /* Keep every weight in the file's layout (llama.cpp's --no-repack). By default the
+     * matrices whose types the kernels have panel layouts for are repacked once at load into
+     * anonymous memory (2 MiB pages where the OS gives them), and the file's pages of them
+     * are released, so memory stays about the file's size. The environment variable
+     * GEMMA_NO_REPACK=1 turns it off for every load. */
+    bool no_repack;
+} gemma_model_params;
+
+/* gemma_model_load_params with every parameter at its default. */
 gemma_model *gemma_model_load(const char *path, char *err);
+gemma_model *gemma_model_load_params(const char *path, const gemma_model_params *p, char *err);
 /* Only the vocabulary (works on vocabulary-only GGUF files): for the tokenizer calls. */
 gemma_model *gemma_vocab_load(const char *path, char *err);
 void gemma_model_free(gemma_model *m);
@@ -41,6 +52,13 @@ typedef struct {
      * CPU is bound by reading these, so bytes x tokens/s is the bandwidth it achieves. */
     uint64_t weight_bytes_per_token;
     bool has_chat_template;  /* tokenizer.chat_template is present */
+    /* Weights repacked at load (gemma_model_params): how many matrices, their bytes, how
+     * many of those bytes the OS put in 2 MiB pages, the time it took, and the layouts,
+     * e.g. "Q4_0_R16 x 183". n_repacked 0: all in the file's layout. */
+    int n_repacked;
+    uint64_t repacked_bytes, repacked_huge_bytes;
+    double repack_seconds;
+    const char *repacked_layouts;
     /* sampling defaults stored in the file (general.sampling.*); has_* false if absent */
     bool has_temp, has_top_k, has_top_p, has_min_p;
     float temp, top_p, min_p;

@@ -6,6 +6,7 @@
 
 #include "forward.h"
 #include "model.h"
+#include "repack.h"
 #include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "sampler.h"
@@ -13,9 +14,18 @@
 #include "tokenizer.h"
 #include "util.h"
 
-gemma_model *gemma_model_load(const char *path, char *err) {
+gemma_model *gemma_model_load_params(const char *path, const gemma_model_params *p, char *err) {
     (void)kernels_active(); /* the kernel set is chosen (and its warning printed) up front */
-    return model_load(path, err);
+    gemma_model *m = model_load(path, err);
+    const char *env = getenv("GEMMA_NO_REPACK");
+    bool no_repack = p->no_repack || (env && *env && strcmp(env, "0") != 0);
+    if (m && !no_repack) model_repack(m);
+    return m;
+}
+
+gemma_model *gemma_model_load(const char *path, char *err) {
+    gemma_model_params p = {0};
+    return gemma_model_load_params(path, &p, err);
 }
 
 gemma_model *gemma_vocab_load(const char *path, char *err) { return model_load_vocab(path, err); }
@@ -34,6 +44,11 @@ void gemma_model_get_info(const gemma_model *m, gemma_model_info *info) {
     info->n_bytes = m->weight_bytes;
     info->weight_bytes_per_token = weight_bytes_per_token(m);
     info->has_chat_template = m->gguf && gguf_find(m->gguf, "tokenizer.chat_template");
+    info->n_repacked = m->repacked.n_matrices;
+    info->repacked_bytes = m->repacked.bytes;
+    info->repacked_huge_bytes = m->repacked.huge_bytes;
+    info->repack_seconds = m->repacked.seconds;
+    info->repacked_layouts = m->repacked.layouts;
     info->has_temp = m->has_temp;
     info->has_top_k = m->has_top_k;
     info->has_top_p = m->has_top_p;

@@ -164,6 +164,9 @@ pid=$!; sleep 1; kill -TERM $pid; wait $pid; rc=$?
 check "SIGTERM mid-generation: exit 143" test $rc -eq 143
 run -m "$M" -p hello -n 4 -v
 check "-v prints a memory report" grep -q "memory: model" "$T/err"
+check "-v says which weights were repacked at load" grep -qE "repacked [0-9]+ weight matrices \(Q8_0_R16|file's layout \(not repacked\)" "$T/err"
+run -m "$M" -p hello -n 4 -v -nr
+check "-nr (--no-repack): the weights stay in the file's layout" grep -q "file's layout (not repacked)" "$T/err"
 run --completion-bash
 check "--completion-bash prints a completion function" grep -q "complete -o default -F _gemma gemma" "$T/out"
 run -m "$M" --think -p hello -n 4

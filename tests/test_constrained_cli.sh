@@ -41,6 +41,8 @@ def ok(s, v, root):
     if 'const' in s and v != s['const']: return False
     if 'enum' in s and v not in s['enum']: return False
     t = s.get('type')
+    if isinstance(t, list):   # "type": ["string", "null"]: any of them
+        return any(ok(dict(s, type=x), v, root) for x in t)
     types = {'object': dict, 'array': list, 'string': str, 'boolean': bool, 'null': type(None)}
     if t in types and not isinstance(v, types[t]): return False
     if t == 'integer' and (not isinstance(v, int) or isinstance(v, bool)): return False

@@ -113,9 +113,11 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"quantize", suite_quantize},
     {"perplexity", suite_perplexity},
     {"simd", suite_simd},
+    {"panels", suite_panels},
     {"amx", suite_amx},
     {"neon", suite_neon},
     {"regress", suite_regress},
+    {"dump", suite_dump},
 };
 
 int main(int argc, char **argv) {
