@@ -7,13 +7,14 @@
  *                       budget first set to what the caller has left
  *   step_token          the phase (open -> thought -> answer), the grammar advanced, a tool
  *                       call held back from <|tool_call> on
- *   step_calls          the held-back text read into JSON lines through the last whole call */
+ *   step_calls          the held-back text read into JSON lines through the last whole call
+ *
+ * Only gemma.h and the C library: no output, no exit, no globals (step.h says why). */
 #include "step.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "cli.h"
 
 const char *stop_reason_name(stop_reason why) {
     static const char *names[] = {"eos", "limit", "context", "reverse_prompt", "interrupted",
@@ -95,7 +96,10 @@ void step_rules_free(step_rules *R) {
 int step_system_prompt(const step_rules *R, const char *system, char **out, char *err) {
     *out = NULL;
     if (!R->tools) {
-        if (system) *out = xstrdup(system);
+        if (system && !(*out = strdup(system))) {
+            snprintf(err, GEMMA_ERR_LEN, "out of memory copying the system prompt");
+            return -1;
+        }
         return 0;
     }
     *out = gemma_tools_system_prompt(R->tools, system, err);
@@ -144,13 +148,22 @@ int32_t step_sample(step *S, const float *logits, int budget) {
     return gemma_sampler_sample(S->s, logits);
 }
 
+/* The token's piece appended to the held-back call (out of memory: the call is marked
+ * lost, and step_calls says so). */
 static void hold_back(step *S, int32_t id) {
     char piece[512];
     size_t k = gemma_token_to_piece(S->R->m, id, piece, sizeof piece);
     if (k > sizeof piece) k = sizeof piece;
+    if (S->call_lost) return;
     if (S->call_len + k + 1 > S->call_cap) {
-        S->call_cap = (S->call_len + k + 1) * 2;
-        S->call = xrealloc(S->call, S->call_cap);
+        size_t cap = (S->call_len + k + 1) * 2;
+        char *p = realloc(S->call, cap);
+        if (!p) {
+            S->call_lost = true;
+            return;
+        }
+        S->call = p;
+        S->call_cap = cap;
     }
     memcpy(S->call + S->call_len, piece, k);
     S->call_len += k;
@@ -201,6 +214,10 @@ int step_calls(const step *S, char **lines, int *n, bool *cut_off, char *err) {
     *lines = NULL;
     *n = 0;
     *cut_off = false;
+    if (S->call_lost) {
+        snprintf(err, GEMMA_ERR_LEN, "out of memory holding back a tool call");
+        return -1;
+    }
     if (!S->call_len) return 0;
     size_t end = 0, k = strlen(close);
     for (size_t i = 0; i + k <= S->call_len; i++)
@@ -221,5 +238,6 @@ void step_end(step *S) {
     free(S->call);
     S->call = NULL;
     S->call_len = S->call_cap = 0;
+    S->call_lost = false;
     S->attached = false;
 }

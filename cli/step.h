@@ -2,7 +2,23 @@
  * (generate.c, chat.c) and meant for the HTTP server: which tokens the sampler may pick (a
  * GBNF grammar, a JSON schema, any JSON, Gemma 4 tool calls), where a token's text goes (the
  * answer, the thoughts, a tool call held back), when the answer ends and why, and the calls
- * read back at its end. Only the public API (gemma.h) is used.
+ * read back at its end.
+ *
+ * For a caller that drives many answers at once (the server, one per slot): the module uses
+ * only gemma.h and the C library, writes nothing to stdout or stderr, never exits, and keeps
+ * no global state; errors come back as -1 with a line in err (GEMMA_ERR_LEN bytes). What it
+ * reads and writes is all in the caller's objects:
+ *   - step_spec: plain text, checked without a model by step_spec_check (a request's 400);
+ *   - step_rules: the grammars bound to the model's vocabulary. They carry the parse state
+ *     of the answer in progress, so one rule set serves one answer at a time: a slot needs
+ *     its own, even for the same spec. Binding indexes the vocabulary (about 50 ms for JSON,
+ *     100 ms for a schema on the 262,144-token Gemma 3 vocabulary; twice with tools): do it
+ *     once per request, not per token;
+ *   - step: one answer, on the slot's own gemma_sampler (the grammar is set on it by
+ *     step_begin and taken off by step_end);
+ *   - the budget: the tokens the caller will still sample at most (max_tokens, the room left
+ *     in the context), so output cut there is still whole.
+ * Timings: gemma_sampler_get_timings on the slot's sampler (a grammar's share included).
  *
  *   step_spec sp = {.json_schema = text, .channels = ..., .think = ...};
  *   step_spec_check(&sp, err);                  before loading a model: the text is valid
@@ -107,6 +123,7 @@ typedef struct {
     bool attached;           /* g is on the sampler */
     step_phase phase;        /* OPEN: a thought may come first (the grammar waits) */
     bool in_call;            /* from <|tool_call> on, the text is held back in call */
+    bool call_lost;          /* out of memory holding it back: step_calls fails */
     char *call;
     size_t call_len, call_cap;
 } step;
@@ -120,7 +137,8 @@ step_kind step_token(step *S, int32_t id);
 bool step_done(const step *S);
 /* The calls of the answer as JSON lines {"name":...,"arguments":{...}}\n (malloc'd; NULL and
  * *n = 0 when there are none). Text after the last whole call (cut off by -n or the context)
- * is dropped and *cut_off set. 0, or -1 with err for a call that does not parse. */
+ * is dropped and *cut_off set. 0, or -1 with err for a call that does not parse (or that
+ * could not be held back for want of memory). */
 int step_calls(const step *S, char **lines, int *n, bool *cut_off, char *err);
 /* Detach the grammar, free the answer's buffers. */
 void step_end(step *S);

@@ -384,6 +384,24 @@ static uint32_t node_dist(gmatch *m, uint32_t id) {
     return m->dist[id];
 }
 
+/* Can the element at pos take a character whose first bytes are in u? The character is one
+ * of [lo, hi] (the missing bytes free), minus what utf8_feed will refuse when it completes:
+ * overlong forms (below u.min), past U+10FFFF, and the surrogates U+D800-U+DFFF. Without
+ * that last cut, 0xED 0xBE (a surrogate's first bytes) passed under a negated class such as
+ * [^<], and no byte could then follow: the grammar allowed no token at all. */
+static bool partial_char_matches(const gmatch *m, uint32_t pos, utf8_state u) {
+    gram_elem e = m->g->elems[pos];
+    if (!gram_is_char(e)) return false;
+    uint32_t shift = 6u * (uint32_t)u.remain;
+    uint32_t lo = u.v << shift, hi = lo | ((1u << shift) - 1);
+    if (lo < u.min) lo = u.min;
+    if (hi > 0x10FFFF) hi = 0x10FFFF;
+    if (lo > hi) return false;
+    if (hi < 0xD800 || lo > 0xDFFF) return grammar_char_range_matches(m->g, e, lo, hi);
+    return (lo < 0xD800 && grammar_char_range_matches(m->g, e, lo, 0xD7FF)) ||
+           (hi > 0xDFFF && grammar_char_range_matches(m->g, e, 0xE000, hi));
+}
+
 /* The cheapest completion from a set of stacks with u's bytes of a character pending. */
 static uint32_t set_dist(gmatch *m, const uint32_t *set, uint32_t n, utf8_state u) {
     uint32_t best = FAR;
@@ -395,14 +413,10 @@ static uint32_t set_dist(gmatch *m, const uint32_t *set, uint32_t n, utf8_state 
         return best;
     }
     /* the stacks that can take the character: what follows it, plus its missing bytes */
-    uint32_t shift = 6u * (uint32_t)u.remain;
-    uint32_t lo = u.v << shift, hi = lo | ((1u << shift) - 1);
-    if (lo < u.min) lo = u.min;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t id = set[i];
         if (id == EMPTY_STACK) continue;
-        gram_elem e = m->g->elems[m->pos[id]];
-        if (!gram_is_char(e) || !grammar_char_range_matches(m->g, e, lo, hi)) continue;
+        if (!partial_char_matches(m, m->pos[id], u)) continue;
         uint32_t d = sat_add((uint32_t)u.remain, node_dist(m, next_of(m, id)));
         if (d < best) best = d;
     }
@@ -517,16 +531,9 @@ static int utf8_feed(utf8_state *u, unsigned b, uint32_t *cp) {
 
 /* Can some stack of set take a character that starts with the bytes in u? */
 static bool partial_possible(const gmatch *m, const idvec *set, utf8_state u) {
-    uint32_t shift = 6u * (uint32_t)u.remain;
-    uint32_t lo = u.v << shift, hi = lo | ((1u << shift) - 1);
-    if (lo < u.min) lo = u.min;
-    if (hi > 0x10FFFF) hi = 0x10FFFF;
-    if (lo > hi) return false;
     for (uint32_t i = 0; i < set->n; i++) {
         uint32_t id = set->v[i];
-        if (id == EMPTY_STACK) continue;
-        gram_elem e = m->g->elems[m->pos[id]];
-        if (gram_is_char(e) && grammar_char_range_matches(m->g, e, lo, hi)) return true;
+        if (id != EMPTY_STACK && partial_char_matches(m, m->pos[id], u)) return true;
     }
     return false;
 }

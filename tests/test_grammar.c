@@ -322,6 +322,42 @@ static void test_cut_characters(void) {
     TEST_END();
 }
 
+/* A lead byte and a continuation that can only become a surrogate (U+D800-U+DFFF), which no
+ * UTF-8 text holds: refused at once, not left as a dead end where no byte may follow (a
+ * random-weight model found it: 0xED 0xBE inside a [^<] string of a tool call). */
+static void test_cut_surrogates(void) {
+    TEST_BEGIN("grammar: bytes that could only end in a surrogate are refused");
+    /* 0: "\xed" 1: "\x9f" 2: "\xbe" 3: "\x80" 4: "a" 5: eos */
+    const char *pieces[] = {"\xed", "\x9f", "\xbe", "\x80", "a", "", NULL};
+    const int eog[] = {5, -1};
+    test_vocab tv = make_vocab(pieces, 6, eog);
+    char err[GEMMA_ERR_LEN];
+    const char *gbnf = "root ::= [^<]+";
+    grammar *g = grammar_parse(gbnf, strlen(gbnf), NULL, err);
+    gmatch *m = gmatch_new(g);
+    EXPECT(gmatch_allows_token(m, tv.v, 0), "\xed may start U+D000-U+D7FF");
+    EXPECT(gmatch_accept_token(m, tv.v, 0), "accept \xed");
+    EXPECT(gmatch_allows_token(m, tv.v, 1), "\xed \x9f: U+D7C0-U+D7FF");
+    EXPECT(!gmatch_allows_token(m, tv.v, 2), "\xed \xbe: only surrogates");
+    check_allowed_set(m, tv.v, tv.n, "after \xed");
+    EXPECT(gmatch_accept_token(m, tv.v, 1) && gmatch_accept_token(m, tv.v, 3), "U+D7C0");
+    EXPECT(gmatch_is_complete(m), "U+D7C0 complete");
+    gmatch_free(m);
+    grammar_free(g);
+    /* a class of surrogates alone: no byte can start one of its characters */
+    gbnf = "root ::= \"a\" [\\uD800-\\uDFFF]";
+    g = grammar_parse(gbnf, strlen(gbnf), NULL, err);
+    EXPECT(g != NULL, "%s", err);
+    m = gmatch_new(g);
+    EXPECT(gmatch_accept_token(m, tv.v, 4), "a");
+    EXPECT(!gmatch_allows_token(m, tv.v, 0), "\xed refused: it could only be a surrogate here");
+    check_allowed_set(m, tv.v, tv.n, "surrogate class");
+    gmatch_free(m);
+    grammar_free(g);
+    gmatch_vocab_free(tv.v);
+    TEST_END();
+}
+
 static void test_token_elements(void) {
     TEST_BEGIN("grammar: token elements <text>, <[id]>, !<...>; end-of-generation tokens");
     /* 0 <call> (prints its text) 1 <end> 2 "x" 3 "y" 4 <think> (prints nothing) 5 eos */
@@ -585,6 +621,7 @@ void suite_grammar(void) {
     test_limits();
     test_state();
     test_cut_characters();
+    test_cut_surrogates();
     test_token_elements();
     test_budget();
     test_allowed_equals_one_by_one();

@@ -2,7 +2,8 @@
  * with logits written by hand so that each case knows what an unconstrained sampler would
  * pick: the thought channel is free and the grammar applies after it, a refused first token
  * is drawn again under the grammar, the caller's budget reaches the grammar, tool calls are
- * held back and read back, --ignore-eos stops when the grammar is done. */
+ * held back and read back, --ignore-eos stops when the grammar is done, two answers
+ * interleaved on their own rules and samplers (the server's slots) stay apart. */
 #include "test.h"
 
 #include <math.h>
@@ -204,6 +205,48 @@ static void test_ignore_eos(fixture *f) {
     TEST_END();
 }
 
+/* The server's use: answers in several slots at once, interleaved token by token, each with
+ * its own rules and sampler: one slot's grammar state does not reach the other's. */
+static void test_slots(fixture *f) {
+    TEST_BEGIN("step: two answers interleaved, each on its own rules and sampler (server slots)");
+    char err[GEMMA_ERR_LEN] = "";
+    step_spec sp = {.json_schema = "{\"enum\":[\"yes\",\"no\"]}"};
+    EXPECT(step_spec_check(&sp, err) == 0, "%s", err);
+    gemma_sampler_params p;
+    gemma_sampler_params_default(&p);
+    p.temp = 0;
+    gemma_sampler *s2 = gemma_sampler_new(f->m, &p, err);
+    step_rules R1, R2;
+    EXPECT(s2 && step_rules_init(&R1, f->m, &sp, err) == 0 && step_rules_init(&R2, f->m, &sp, err) == 0,
+           "%s", err);
+    int32_t quote = token_of(f, "\""), yes = token_of(f, "yes"), no = token_of(f, "no");
+    EXPECT(quote >= 0 && yes >= 0 && no >= 0, "one token each: %d %d %d", quote, yes, no);
+    step A, B;
+    step_begin(&A, &R1, f->s, false);
+    step_begin(&B, &R2, s2, false);
+    int32_t a = step_sample(&A, rank(f, quote, -1), -1);
+    EXPECT(a == quote && step_token(&A, a) == STEP_TEXT, "A opens the string: %d", a);
+    a = step_sample(&A, rank(f, yes, no), -1);
+    EXPECT(a == yes && step_token(&A, a) == STEP_TEXT, "A: yes (%d)", a);
+    /* B starts while A is inside its string: B's grammar is at the start */
+    int32_t b = step_sample(&B, rank(f, yes, quote), -1);
+    EXPECT(b == quote && step_token(&B, b) == STEP_TEXT, "B: a bare yes is refused, the quote kept (%d)", b);
+    b = step_sample(&B, rank(f, no, yes), -1);
+    EXPECT(b == no && step_token(&B, b) == STEP_TEXT, "B: no (%d)", b);
+    a = step_sample(&A, rank(f, no, quote), -1);
+    EXPECT(a == quote && step_token(&A, a) == STEP_TEXT, "A: after yes only the closing quote (%d)", a);
+    EXPECT(gemma_grammar_is_complete(A.g) && !gemma_grammar_is_complete(B.g), "A complete, B not yet");
+    step_end(&A);
+    b = step_sample(&B, rank(f, quote, -1), -1);
+    EXPECT(b == quote && step_token(&B, b) == STEP_TEXT && gemma_grammar_is_complete(B.g),
+           "B completes after A has ended (%d)", b);
+    step_end(&B);
+    step_rules_free(&R1);
+    step_rules_free(&R2);
+    gemma_sampler_free(s2);
+    TEST_END();
+}
+
 void suite_step(void) {
     fixture f;
     if (!open_fixture(&f)) {
@@ -215,5 +258,6 @@ void suite_step(void) {
     test_budget(&f);
     test_tool_calls(&f);
     test_ignore_eos(&f);
+    test_slots(&f);
     close_fixture(&f);
 }
