@@ -1,5 +1,6 @@
 /* test_chat.c - chat formatting (exact turn strings) and the interactive chat driven
- * through a pseudo-terminal: two turns, /clear, Ctrl-C during an answer, Ctrl-D. */
+ * through a pseudo-terminal: two turns, no CPU burnt while it waits for input, /clear,
+ * Ctrl-C during an answer, Ctrl-D. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -133,6 +134,23 @@ static void pty_send(pty_session *p, const char *s) {
     (void)w;
 }
 
+/* CPU time (user + system, all threads) process pid has used, in clock ticks; -1 if
+ * /proc does not say. */
+static long cpu_ticks(pid_t pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    size_t n = fread(line, 1, sizeof line - 1, fp);
+    fclose(fp);
+    line[n] = 0;
+    const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+    unsigned long utime, stime;
+    /* after ")": state, then fields 4-13, then utime (14) and stime (15) */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return -1;
+    return (long)(utime + stime);
+}
+
 /* One-shot output of the same first turn, for comparison. */
 static char *oneshot(const char *bin, const char *model, const char *prompt) {
     char cmd[1024];
@@ -153,7 +171,8 @@ static void interactive(void) {
     char mpath[512];
     snprintf(mpath, sizeof mpath, "%s", model);
     char *want = oneshot(bin, mpath, "hello");
-    char *argv[] = {(char *)bin, "-m", mpath, "--temp", "0", "-n", "8", "--color", "off", NULL};
+    /* two threads, so the pool has a worker that could spin */
+    char *argv[] = {(char *)bin, "-m", mpath, "--temp", "0", "-n", "8", "--color", "off", "-t", "2", NULL};
     pty_session p;
     TEST_BEGIN("chat: starts on a terminal with no prompt and shows the prompt marker");
     bool ok = pty_spawn(&p, argv);
@@ -182,6 +201,22 @@ static void interactive(void) {
     next = pty_expect(&p, mark + 10, "\n> ", 10000);
     EXPECT(next >= 0, "no prompt after the second answer; screen: '%s'", p.buf + mark);
     TEST_END();
+
+    /* The pool's threads spin for a fraction of a millisecond after a job, then sleep
+     * (threads.c): a chat waiting for its user costs no CPU. A spinning thread would use
+     * ~100 ticks per second. */
+    usleep(100000);
+    long t0 = cpu_ticks(p.pid);
+    usleep(1000000);
+    long t1 = cpu_ticks(p.pid);
+    if (t0 < 0 || t1 < 0) {
+        test_skip("chat: waiting for input uses no CPU (no /proc/PID/stat)");
+    } else {
+        TEST_BEGIN("chat: waiting for input uses no CPU");
+        EXPECT(t1 - t0 <= 2, "%ld clock ticks of CPU in 1 s of waiting (%ld per second is one core)", t1 - t0,
+               sysconf(_SC_CLK_TCK));
+        TEST_END();
+    }
 
     TEST_BEGIN("chat: /regen redoes the last answer (greedy: the same text again)");
     {
