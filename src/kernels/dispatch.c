@@ -134,6 +134,7 @@ void kernel_set_build(kernel_set *k, kernel_set_id s) {
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) k->type[t] = *quant_traits(t);
     k->vec.geglu = geglu_scalar;
     k->vec.rmsnorm = rmsnorm_scalar;
+    k->vec.softcap = softcap_scalar;
     switch (s) {
 #if defined(__x86_64__)
     case KERNELS_AVX2:
