@@ -151,7 +151,8 @@ static void tile_chunk(const matmul_job *j, const part_job *pj, int64_t n0, int6
     }
 }
 
-/* Step 3: chunks of weight rows of all parts, dynamically scheduled. */
+/* Step 3: chunks of weight rows of all parts, dynamically scheduled, each followed by its
+ * part's epilogue. */
 static void matmul_worker(void *arg, int ith, int nth) {
     (void)nth;
     matmul_job *j = arg;
@@ -162,6 +163,9 @@ static void matmul_worker(void *arg, int ith, int nth) {
         if (pj->tiled) tile_chunk(j, pj, n0, n1, j->tile_scratch + j->tile_each * (size_t)ith, ith);
         else if (pj->tt->gemm) tiles(j, pj, n0, n1);
         else rows_times_all(j, pj, n0, n1);
+        if (pj->p.epilogue)
+            for (int64_t m = 0; m < j->M; m++)
+                pj->p.epilogue(pj->p.epilogue_arg, pj->p.y + m * pj->p.N + n0, n1 - n0);
     }
 }
 
@@ -352,7 +356,7 @@ void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, con
 
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
             const float *x, int64_t M) {
-    matmul_part p = {y, w, type, N};
+    matmul_part p = {.y = y, .w = w, .type = type, .N = N};
     matmul_many(mc, &p, 1, K, x, M);
 }
 
@@ -386,7 +390,7 @@ static bool tiles_gate(const tile_kernels *t, uint32_t type, int64_t K) {
 /* The gated products on the tiles: one part whose chunks write geglu(gate, up). */
 static void gated_on_tiles(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
                            int64_t K, const float *x, int64_t M) {
-    matmul_part p = {y, gate, type, N};
+    matmul_part p = {.y = y, .w = gate, .type = type, .N = N};
     matmul_job j;
     job_init(&j, &p, 1, K, x, M);
     j.part[0].up = up;
@@ -399,7 +403,8 @@ void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, ui
         gated_on_tiles(mc, y, gate, up, type, N, K, x, M);
         return;
     }
-    matmul_part p[2] = {{y, gate, type, N}, {up_scratch, up, type, N}};
+    matmul_part p[2] = {{.y = y, .w = gate, .type = type, .N = N},
+                        {.y = up_scratch, .w = up, .type = type, .N = N}};
     matmul_many(mc, p, 2, K, x, M);
     geglu_args a = {y, y, up_scratch, (size_t)N, (size_t)N, (size_t)N, (int)N};
     geglu_pass(mc, &a, M);
@@ -423,7 +428,7 @@ static void ffn_on_tiles(matmul_ctx *mc, const tile_kernels *t, float *out, cons
                          const float *x, int64_t M) {
     bool q8_k = t->q8_k_input(w->down_type);
     uint8_t *act = grown(&mc->ffn_act, &mc->ffn_act_size, packed_size(t, w->down_type, w->F, M));
-    matmul_part p = {NULL, w->gate, w->gate_type, w->F};
+    matmul_part p = {.w = w->gate, .type = w->gate_type, .N = w->F};
     matmul_job j;
     job_init(&j, &p, 1, w->E, x, M);
     j.part[0].up = w->up;
@@ -434,7 +439,7 @@ static void ffn_on_tiles(matmul_ctx *mc, const tile_kernels *t, float *out, cons
         j.part[0].q8_out = act;
     }
     job_run(mc, &j);
-    matmul_part d = {out, w->down, w->down_type, w->E};
+    matmul_part d = {.y = out, .w = w->down, .type = w->down_type, .N = w->E};
     job_init(&j, &d, 1, w->F, NULL, M);
     j.packed = true;
     j.lay[0] = (tile_layout){q8_k ? GGML_TYPE_Q8_K : GGML_TYPE_Q8_0, w->down_type, NULL, act};
@@ -467,7 +472,8 @@ void matmul_ffn(matmul_ctx *mc, float *out, const matmul_ffn_weights *w, const f
         geglu_pass(mc, &a, M);
     } else {
         float *up = mid + (size_t)M * F;
-        matmul_part p[2] = {{act, w->gate, w->gate_type, F}, {up, w->up, w->up_type, F}};
+        matmul_part p[2] = {{.y = act, .w = w->gate, .type = w->gate_type, .N = F},
+                            {.y = up, .w = w->up, .type = w->up_type, .N = F}};
         matmul_many(mc, p, 2, E, x, M);
         geglu_args a = {act, act, up, (size_t)F, (size_t)F, (size_t)F, (int)F};
         geglu_pass(mc, &a, M);

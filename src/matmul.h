@@ -33,13 +33,20 @@ typedef struct {
     size_t ffn_rows_size;
 } matmul_ctx;
 
+/* An epilogue of a product: fn(arg, y, n) on each run of n finished outputs y = &Y[m][n0 ..
+ * n0 + n - 1], called by the thread that computed them while they are in its cache (the
+ * logits' soft-capping). Outputs are independent of the split, so is the epilogue's work. */
+typedef void (*matmul_epilogue_fn)(const void *arg, float *y, int64_t n);
+
 /* One of several products that share their input (matmul_many): y = X · w^T, w = N rows
- * of `type`. */
+ * of `type`; then, if given, the epilogue on y. */
 typedef struct {
     float *y;
     const void *w;
     uint32_t type;
     int64_t N;
+    matmul_epilogue_fn epilogue;   /* NULL: none */
+    const void *epilogue_arg;
 } matmul_part;
 #define MATMUL_MAX_PARTS 4
 

@@ -229,7 +229,8 @@ static void test_gated(const kernel_set *s, const amx_type *t, int N, int K, int
     float *fused = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
     int old = matmul_set_tile_min_rows(1);
     matmul_geglu(&mc, fused, gate, up, t->type, N, K, x, M, u);
-    matmul_part p[2] = {{g, gate, t->type, N}, {u, up, t->type, N}};
+    matmul_part p[2] = {{.y = g, .w = gate, .type = t->type, .N = N},
+                          {.y = u, .w = up, .type = t->type, .N = N}};
     matmul_many(&mc, p, 2, K, x, M);
     s->vec.geglu(g, g, u, (int)n);
     matmul_set_tile_min_rows(old);
@@ -535,7 +536,8 @@ static void test_many(int M) {
     uint8_t *w[4];
     for (int i = 0; i < 4; i++) {
         w[i] = random_weights(&parts[i], N[i], K);
-        p[i] = (matmul_part){malloc((size_t)M * N[i] * sizeof(float)), w[i], parts[i].type, N[i]};
+        p[i] = (matmul_part){.y = malloc((size_t)M * N[i] * sizeof(float)), .w = w[i], .type = parts[i].type,
+                             .N = N[i]};
         one[i] = malloc((size_t)M * N[i] * sizeof(float));
         matmul(&mc, one[i], w[i], parts[i].type, N[i], K, x, M);
     }
