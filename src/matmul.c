@@ -46,15 +46,16 @@ static const tile_kernels *tiles_for(int64_t M) {
 
 bool matmul_tile_batch(int64_t M) { return tiles_for(M) != NULL; }
 
-/* The activations in one format. */
+/* The activations in one format: one input (the job's, or a part's own) in one type. */
 typedef struct {
+    const float *x;           /* the input rows */
     uint32_t type;            /* a vec_dot_type; GGML_TYPE_F32: the input floats themselves */
     uint8_t *a;               /* NULL: not converted (only tile parts use it, see step 2) */
     size_t a_row;             /* bytes per row */
     bool vector;              /* a part reads it with the vector kernels */
 } act_format;
 
-/* The activations packed for the tile kernels, one per layout. */
+/* The activations packed for the tile kernels, one per layout and input. */
 typedef struct {
     uint32_t key, type;       /* the layout; a weight type that uses it */
     const act_format *af;
@@ -97,7 +98,7 @@ static void quantize_worker(void *arg, int ith, int nth) {
         const act_format *f = &j->fmt[i / j->M];
         int64_t m = i % j->M;
         if (f->type != GGML_TYPE_F32 && f->a)
-            kernel_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
+            kernel_traits(f->type)->from_float(f->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
 }
 
@@ -200,7 +201,7 @@ static void pack_worker(void *arg, int ith, int nth) {
         } else { /* convert the group's rows here (the scratch is free until step 3) */
             uint8_t *rows = j->tile_scratch + j->tile_each * (size_t)ith;
             for (int r = 0; r < n; r++)
-                kernel_traits(af->type)->from_float(j->x + (m0 + r) * j->K, rows + (size_t)r * af->a_row, j->K);
+                kernel_traits(af->type)->from_float(af->x + (m0 + r) * j->K, rows + (size_t)r * af->a_row, j->K);
             a = rows;
         }
         t->pack(l->type, a, af->a_row, j->K, n, l->dst + t->group_size(l->type, j->K) * (size_t)(m0 / t->group));
@@ -218,7 +219,7 @@ static size_t choose_tiles(matmul_job *j, size_t *each) {
         if (!t->supports(pj->p.type, j->K)) continue;
         uint32_t key = t->layout(pj->p.type);
         int k = 0;
-        while (k < j->n_lay && j->lay[k].key != key) k++;
+        while (k < j->n_lay && (j->lay[k].key != key || j->lay[k].af->x != pj->af->x)) k++;
         if (k == j->n_lay) {
             j->lay[j->n_lay++] = (tile_layout){key, pj->p.type, pj->af, (uint8_t *)(uintptr_t)total};
             total += packed_size(t, pj->p.type, j->K, j->M);
@@ -259,16 +260,17 @@ size_t matmul_scratch_size(int64_t K, int64_t M) {
     return per_row * (size_t)M;
 }
 
-/* The activation format of every part. */
+/* The activation format of every part: its input in its weights' vec_dot_type. */
 static void assign_formats(matmul_job *j) {
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
         uint32_t t = pj->tt->vec_dot_type;
+        const float *x = pj->p.x ? pj->p.x : j->x;
         int f = 0;
-        while (f < j->n_fmt && j->fmt[f].type != t) f++;
+        while (f < j->n_fmt && (j->fmt[f].type != t || j->fmt[f].x != x)) f++;
         if (f == j->n_fmt)
-            j->fmt[j->n_fmt++] = (act_format){t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
-                                                                          : quant_row_size(t, j->K), false};
+            j->fmt[j->n_fmt++] = (act_format){x, t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
+                                                                             : quant_row_size(t, j->K), false};
         pj->af = &j->fmt[f];
     }
 }
@@ -287,7 +289,7 @@ static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
     for (int f = 0; f < j->n_fmt; f++) {
         act_format *af = &j->fmt[f];
         if (af->type == GGML_TYPE_F32) {
-            af->a = (uint8_t *)j->x;
+            af->a = (uint8_t *)af->x;
         } else if (!af->vector) {
             af->a = NULL;
         } else if (conv++ == 0) {
