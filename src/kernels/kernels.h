@@ -164,8 +164,8 @@ static inline float rms_scale(double sum_sq, int n, float eps) {
  * every version uses, so that all give the same bits. */
 #define TANH_CLAMP 10.0f                         /* tanh(a) rounds to 1 in float from a = 9.01 */
 #define EXPM1_LOG2E 1.44269504088896341f
-#define EXPM1_LN2_HI 0.693147182464599609375f    /* ln 2 = LN2_HI + LN2_LO */
-#define EXPM1_LN2_LO -1.904654323148236e-09f
+#define EXPM1_LN2_HI 0.693145751953125f          /* ln 2 = LN2_HI + LN2_LO; 16 bits, so */
+#define EXPM1_LN2_LO 1.42860682030941723212e-6f   /* n * LN2_HI is exact for |n| < 256 */
 /* expm1(r) = r + r^2 (C2 + C3 r + ... + C8 r^6): the Taylor series, truncated where the
  * rest is below 1e-9 relative for |r| <= ln2 / 2. */
 #define EXPM1_C2 0.5f

@@ -24,7 +24,7 @@
  *
  * The forward pass's elementwise kernels (GEGLU, RMSNorm, soft-capping) give the scalar ones'
  * bits: the same f16 rounding and table for GELU, the same double lanes for the sum of
- * squares, the same fused and rounded operations for tanh. Both NEON sets use them. */
+ * squares, the same rounded operations in the same order for tanh. Both NEON sets use them. */
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
@@ -617,8 +617,8 @@ static void rmsnorm_neon(float *out, const float *x, const float *w, int n, floa
     for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
 }
 
-/* As softcap_scalar (kernels/scalar.c) for 4 lanes, the same operations in the same order
- * (vfmaq_f32 is fused, vrndnq_f32 rounds to nearest even); a NaN lane keeps its input. */
+/* As softcap_scalar (kernels/scalar.c) for 4 lanes, the same operations in the same order (no
+ * fused ones; vrndnq_f32 rounds to nearest even); a NaN lane keeps its input. */
 static inline float32x4_t softcap4(float32x4_t v, float32x4_t cap) {
     const float32x4_t one = vdupq_n_f32(1.0f);
     const uint32x4_t sign = vdupq_n_u32(0x80000000u);
@@ -626,19 +626,20 @@ static inline float32x4_t softcap4(float32x4_t v, float32x4_t cap) {
     float32x4_t a = vminq_f32(vdupq_n_f32(TANH_CLAMP), vabsq_f32(y)); /* NaN stays */
     float32x4_t z = vmulq_f32(vdupq_n_f32(-2.0f), a);
     float32x4_t nf = vrndnq_f32(vmulq_f32(z, vdupq_n_f32(EXPM1_LOG2E)));
-    float32x4_t r = vfmaq_f32(z, nf, vdupq_n_f32(-EXPM1_LN2_HI));
-    r = vfmaq_f32(r, nf, vdupq_n_f32(-EXPM1_LN2_LO));
+    float32x4_t r = vsubq_f32(z, vmulq_f32(nf, vdupq_n_f32(EXPM1_LN2_HI)));
+    r = vsubq_f32(r, vmulq_f32(nf, vdupq_n_f32(EXPM1_LN2_LO)));
     float32x4_t q = vdupq_n_f32(EXPM1_C8);
-    q = vfmaq_f32(vdupq_n_f32(EXPM1_C7), q, r);
-    q = vfmaq_f32(vdupq_n_f32(EXPM1_C6), q, r);
-    q = vfmaq_f32(vdupq_n_f32(EXPM1_C5), q, r);
-    q = vfmaq_f32(vdupq_n_f32(EXPM1_C4), q, r);
-    q = vfmaq_f32(vdupq_n_f32(EXPM1_C3), q, r);
-    q = vfmaq_f32(vdupq_n_f32(EXPM1_C2), q, r);
-    float32x4_t p = vfmaq_f32(r, q, vmulq_f32(r, r));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C7));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C6));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C5));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C4));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C3));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C2));
+    float32x4_t p = vaddq_f32(vmulq_f32(vmulq_f32(r, r), q), r);
     float32x4_t s = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(nf), vdupq_n_s32(127)), 23));
-    float32x4_t num = vfmaq_f32(vsubq_f32(s, one), s, p);
-    float32x4_t den = vfmaq_f32(vaddq_f32(s, one), s, p);
+    float32x4_t sp = vmulq_f32(s, p);
+    float32x4_t num = vaddq_f32(sp, vsubq_f32(s, one));
+    float32x4_t den = vaddq_f32(sp, vaddq_f32(s, one));
     float32x4_t th = vdivq_f32(vnegq_f32(num), den);
     th = vbslq_f32(sign, y, vabsq_f32(th)); /* copysign(th, y) */
     uint32x4_t nan = vmvnq_u32(vceqq_f32(y, y));

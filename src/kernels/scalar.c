@@ -316,31 +316,33 @@ void rmsnorm_scalar(float *out, const float *x, const float *w, int n, float eps
  * which keeps its relative accuracy for small a through expm1 (1 - 2 / (exp(2a) + 1) would
  * lose it to cancellation) and is exactly 1 once e is below half an ulp of 1 (a is clamped to
  * TANH_CLAMP first, so nothing overflows; a NaN stays a NaN). With z = -2a in [-20, 0] =
- * n ln2 + r, n = round(z / ln2), |r| <= ln2 / 2 (r from two fmas, ln2 split in two), and
- * p = expm1(r) (a polynomial, kernels.h), e = 2^n (1 + p), so
- *   numerator   -expm1(z) = -fma(2^n, p, 2^n - 1)   (2^n - 1 exact)
- *   denominator   1 + e  =  fma(2^n, p, 2^n + 1)   (one rounding, not two: ~0.5 ulp less)
- * Every operation rounds once, in this order, in every version. Measured against tanh in
- * double over every float: at most 1.91 ulp; cap * tanh(x / cap) with the two roundings
- * around it (cap 30 or 50): at most 3.5 ulp in 2^24 samples (tests/test_simd.c samples both). */
+ * n ln2 + r, n = round(z / ln2), |r| <= ln2 / 2 (z - n LN2_HI is exact), p = expm1(r) (a
+ * polynomial, kernels.h) and s = 2^n, e = s (1 + p), so
+ *   numerator   -expm1(z) = -(s p + (s - 1))   (s p and s - 1 exact: one rounding)
+ *   denominator   1 + e  =   s p + (s + 1)
+ * No fused multiply-add: a CPU without one (where this scalar set runs) would take a slow
+ * library call for each, and the plain operations cost at most 0.03 ulp more. Every
+ * operation rounds once, in this order, in every version. Measured against tanh in double
+ * over every float: at most 1.94 ulp; cap * tanh(x / cap) with the two roundings around it
+ * (cap 30 or 50): at most 3.6 ulp in 2^24 samples (tests/test_simd.c samples both). */
 static inline float tanh_abs(float a) {
     if (TANH_CLAMP < a) a = TANH_CLAMP;
     float z = -2.0f * a;
     float n = rintf(z * EXPM1_LOG2E);
-    float r = fmaf(n, -EXPM1_LN2_HI, z);
-    r = fmaf(n, -EXPM1_LN2_LO, r);
+    float r = z - n * EXPM1_LN2_HI;
+    r = r - n * EXPM1_LN2_LO;
     float q = EXPM1_C8;
-    q = fmaf(q, r, EXPM1_C7);
-    q = fmaf(q, r, EXPM1_C6);
-    q = fmaf(q, r, EXPM1_C5);
-    q = fmaf(q, r, EXPM1_C4);
-    q = fmaf(q, r, EXPM1_C3);
-    q = fmaf(q, r, EXPM1_C2);
-    float p = fmaf(q, r * r, r);
+    q = q * r + EXPM1_C7;
+    q = q * r + EXPM1_C6;
+    q = q * r + EXPM1_C5;
+    q = q * r + EXPM1_C4;
+    q = q * r + EXPM1_C3;
+    q = q * r + EXPM1_C2;
+    float p = r * r * q + r;
     uint32_t bits = (uint32_t)((int)n + 127) << 23; /* 2^n, n in [-29, 0] */
     float s;
     memcpy(&s, &bits, 4);
-    return -fmaf(s, p, s - 1.0f) / fmaf(s, p, s + 1.0f);
+    return -(s * p + (s - 1.0f)) / (s * p + (s + 1.0f));
 }
 
 void softcap_scalar(float *x, int n, float cap) {
