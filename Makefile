@@ -15,6 +15,7 @@ MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
 ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
+ISA_FLAGS_avx512_panels = $(ISA_FLAGS_avx512)
 ISA_FLAGS_amx    = $(ISA_FLAGS_avx512) -mamx-tile -mamx-int8 -mamx-bf16 -mprfchw
 # amx.c again, with the tile instructions emulated in C (src/kernels/amx_ops.h)
 ISA_FLAGS_amx_emulated = $(ISA_FLAGS_avx512)
@@ -91,15 +92,22 @@ demo: $(BIN) tools
 	@echo "== gemma bench (real speed on this machine) =="
 	./$(BIN) bench -m $(DEMO_MODEL) -p 64 -n 16 -r 2
 
-# `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary and the man page.
+# `make install PREFIX=/usr/local` (DESTDIR for packaging): the binary, the man page and the
+# bash completion.
 PREFIX ?= /usr/local
+# The bash completion comes from the binary itself (gemma --completion-bash), so it always
+# knows the options of the binary it completes.
+BASH_COMPLETION_DIR = $(PREFIX)/share/bash-completion/completions
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(BASH_COMPLETION_DIR)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gemma
 	install -m 644 doc/gemma.1 $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
+	./$(BIN) --completion-bash > $(DESTDIR)$(BASH_COMPLETION_DIR)/gemma
+	chmod 644 $(DESTDIR)$(BASH_COMPLETION_DIR)/gemma
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/gemma $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/gemma $(DESTDIR)$(PREFIX)/share/man/man1/gemma.1 \
+	    $(DESTDIR)$(BASH_COMPLETION_DIR)/gemma
 
 clean:
 	rm -rf build build-san build-clang build-arm64 build-fuzz $(BIN)

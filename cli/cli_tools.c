@@ -1,8 +1,10 @@
 /* cli_tools.c - the small subcommands tests and curious users rely on:
  *   gemma logits   -m FILE --ids 2,17,99 -o OUT.f32 [--decode]
  *   gemma tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--no-parse-special]
- *   gemma dequant  -m FILE --tensor NAME -o OUT.f32 */
+ *   gemma dequant  -m FILE --tensor NAME -o OUT.f32
+ * Each has an option table (options.h) that its --help prints. */
 #include "cli.h"
+#include "options.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,18 +15,64 @@
 /* ---------------------------------------------------------------------------------------
  * Subcommands */
 
+enum { T_HELP = 1, T_MODEL, T_IDS, T_OUT, T_DECODE, T_THREADS, T_PROMPT, T_FILE, T_NO_BOS,
+       T_NO_SPECIAL, T_TENSOR };
+
+const cli_option logits_options[] = {
+    {"usage: gemma logits -m MODEL.gguf --ids 2,17,99 -o OUT.f32 [--decode] [-t N]\n\n"
+     "The logits of every position of a token sequence, as little-endian float32\n"
+     "(len(ids) x n_vocab), for comparing against another implementation.\n", NULL, 0, NULL},
+    {"-m|--model", "FILE", T_MODEL, "model file (GGUF)"},
+    {"--ids", "LIST", T_IDS, "token ids, comma-separated"},
+    {"-o|--output", "FILE", T_OUT, "where the floats go ('-' = stdout)"},
+    {"--decode", NULL, T_DECODE, "feed one token at a time instead of one batch"},
+    {"-t|--threads", "N", T_THREADS, "threads (default: physical cores)"},
+    {"-h|--help", NULL, T_HELP, "this help"},
+    {0},
+};
+
+const cli_option tokenize_options[] = {
+    {"usage: gemma tokenize -m MODEL.gguf (-p TEXT | -f FILE) [--no-bos] [--no-parse-special]\n\n"
+     "The token ids of a text on one line (the model file may hold only a vocabulary).\n", NULL, 0, NULL},
+    {"-m|--model", "FILE", T_MODEL, "model or vocabulary file (GGUF)"},
+    {"-p|--prompt", "TEXT", T_PROMPT, "the text"},
+    {"-f|--file", "FILE", T_FILE, "read the text from FILE, byte for byte ('-' = stdin)"},
+    {"--no-bos", NULL, T_NO_BOS, "no BOS token first"},
+    {"--no-parse-special", NULL, T_NO_SPECIAL, "control-token text such as <start_of_turn> stays text"},
+    {"-h|--help", NULL, T_HELP, "this help"},
+    {0},
+};
+
+const cli_option dequant_options[] = {
+    {"usage: gemma dequant -m MODEL.gguf --tensor NAME -o OUT.f32\n\n"
+     "One tensor of a GGUF file as little-endian float32 (any supported type).\n", NULL, 0, NULL},
+    {"-m|--model", "FILE", T_MODEL, "GGUF file"},
+    {"--tensor", "NAME", T_TENSOR, "the tensor's name (gemma info FILE --tensors lists them)"},
+    {"-o|--output", "FILE", T_OUT, "where the floats go ('-' = stdout)"},
+    {"-h|--help", NULL, T_HELP, "this help"},
+    {0},
+};
+
+_Noreturn static void help_exit(const cli_option *opts) {
+    opt_print_help(stdout, opts);
+    exit(0);
+}
+
 int cmd_logits(int argc, char **argv) {
-    const char *model = NULL, *ids_arg = NULL, *out = NULL;
+    const char *model = NULL, *ids_arg = NULL, *out = NULL, *v;
     bool decode = false;
     int threads = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--ids")) ids_arg = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "-o")) out = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--decode")) decode = true;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = (int)parse_int(a, arg_value(argc, argv, &i), 1, 1024);
-        else die_usage("unknown option '%s' for 'gemma logits'", a);
+    opt_iter it = opt_start(logits_options, argc, argv, 2);
+    for (int id; (id = opt_next(&it, &v)) != OPT_END;) {
+        switch (id) {
+        case T_HELP: help_exit(logits_options);
+        case T_MODEL: model = v; break;
+        case T_IDS: ids_arg = v; break;
+        case T_OUT: out = v; break;
+        case T_DECODE: decode = true; break;
+        case T_THREADS: threads = (int)parse_int(it.name, v, 1, 1024); break;
+        default: die_usage("unexpected argument '%s'", v);
+        }
     }
     if (!ids_arg || !out) die_usage("'gemma logits' needs -m FILE --ids 1,2,3 -o OUT.f32");
     int n = 0, cap = 64;
@@ -66,16 +114,19 @@ int cmd_logits(int argc, char **argv) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL, *file = NULL;
+    const char *model = NULL, *prompt = NULL, *file = NULL, *v;
     bool bos = true, special = true;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) file = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--no-bos")) bos = false;
-        else if (!strcmp(a, "--no-parse-special")) special = false;
-        else die_usage("unknown option '%s' for 'gemma tokenize'", a);
+    opt_iter it = opt_start(tokenize_options, argc, argv, 2);
+    for (int id; (id = opt_next(&it, &v)) != OPT_END;) {
+        switch (id) {
+        case T_HELP: help_exit(tokenize_options);
+        case T_MODEL: model = v; break;
+        case T_PROMPT: prompt = v; break;
+        case T_FILE: file = v; break;
+        case T_NO_BOS: bos = false; break;
+        case T_NO_SPECIAL: special = false; break;
+        default: die_usage("unexpected argument '%s'", v);
+        }
     }
     if (!prompt == !file) die_usage("'gemma tokenize' needs -m FILE and exactly one of -p TEXT or -f FILE");
     size_t len = 0;
@@ -98,21 +149,24 @@ int cmd_tokenize(int argc, char **argv) {
 }
 
 int cmd_dequant(int argc, char **argv) {
-    const char *model = NULL, *name = NULL, *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--tensor")) name = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "-o")) out = arg_value(argc, argv, &i);
-        else die_usage("unknown option '%s' for 'gemma dequant'", a);
+    const char *model = NULL, *name = NULL, *out = NULL, *v;
+    opt_iter it = opt_start(dequant_options, argc, argv, 2);
+    for (int id; (id = opt_next(&it, &v)) != OPT_END;) {
+        switch (id) {
+        case T_HELP: help_exit(dequant_options);
+        case T_MODEL: model = v; break;
+        case T_TENSOR: name = v; break;
+        case T_OUT: out = v; break;
+        default: die_usage("unexpected argument '%s'", v);
+        }
     }
     if (!model || !name || !out) die_usage("'gemma dequant' needs -m FILE --tensor NAME -o OUT.f32");
     char err[GEMMA_ERR_LEN];
     size_t n = 0;
-    float *v = gemma_dequant_tensor(model, name, &n, err);
-    if (!v) die(EXIT_MODEL, "%s", err);
-    write_floats(out, v, n);
-    free(v);
+    float *values = gemma_dequant_tensor(model, name, &n, err);
+    if (!values) die(EXIT_MODEL, "%s", err);
+    write_floats(out, values, n);
+    free(values);
     return 0;
 }
 

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 bool log_enabled = true;
+const char *cli_command;
 
 void logf_(const char *fmt, ...) {
     if (!log_enabled) return;
@@ -31,23 +33,48 @@ _Noreturn void die(int code, const char *fmt, ...) {
     exit(code);
 }
 
+_Noreturn void die_usage(const char *fmt, ...) {
+    va_list ap;
+    fputs("gemma: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cli_command) fprintf(stderr, " (see 'gemma %s --help')\n", cli_command);
+    else fputs(" (see 'gemma --help')\n", stderr);
+    exit(EXIT_USAGE);
+}
+
+void warn_threads(const char *flag, int n) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 0 && n > cpus)
+        logf_("gemma: warning: %s %d is more threads than this machine's %ld CPUs; "
+              "they will take turns and run slower\n", flag, n, cpus);
+}
+
 
 /* ---------------------------------------------------------------------------------------
- * Output: stdout gets generated text only, flushed per token. A closed pipe ends the
- * program quietly with status 0 (`gemma ... | head -c 10`). */
+ * Output: stdout gets generated text only; the generation loop flushes it per token. A
+ * closed pipe ends the program quietly with status 0 (`gemma ... | head -c 10`), or, once
+ * generation has called out_defer_close(), stops it at the next token. */
+
+static bool defer_close, closed;
+
+void out_defer_close(void) { defer_close = true; }
+bool out_closed(void) { return closed; }
+
+static void out_failed(void) {
+    if (errno != EPIPE) die(EXIT_IO, "writing to stdout failed: %s", strerror(errno));
+    if (!defer_close) exit(0);
+    closed = true;
+}
 
 void out_write(const char *buf, size_t len) {
-    if (len && fwrite(buf, 1, len, stdout) != len) {
-        if (errno == EPIPE) exit(0);
-        die(EXIT_IO, "writing to stdout failed: %s", strerror(errno));
-    }
+    if (closed || !len) return;
+    if (fwrite(buf, 1, len, stdout) != len) out_failed();
 }
 
 void out_flush(void) {
-    if (fflush(stdout) != 0) {
-        if (errno == EPIPE) exit(0);
-        die(EXIT_IO, "writing to stdout failed: %s", strerror(errno));
-    }
+    if (!closed && fflush(stdout) != 0) out_failed();
 }
 
 /* Streams token bytes without ever printing half a UTF-8 character: a trailing incomplete
@@ -175,19 +202,34 @@ char *read_all(FILE *fp, size_t *len) {
     return buf;
 }
 
-char *read_path(const char *path, size_t *len) {
+char *read_named(const char *path, const char *what, size_t *len) {
     if (strcmp(path, "-") == 0) {
         char *b = read_all(stdin, len);
         if (!b) die(EXIT_IO, "reading stdin failed: %s", strerror(errno));
         return b;
     }
     FILE *fp = fopen(path, "rb");
-    if (!fp) die(EXIT_IO, "cannot open prompt file '%s': %s", path, strerror(errno));
+    if (!fp) die(EXIT_IO, "cannot open %s '%s': %s", what, path, strerror(errno));
     char *b = read_all(fp, len);
     int e = errno;
     fclose(fp);
-    if (!b) die(EXIT_IO, "reading '%s' failed: %s", path, strerror(e));
+    if (!b) die(EXIT_IO, "reading %s '%s' failed: %s", what, path, strerror(e));
     return b;
+}
+
+char *read_path(const char *path, size_t *len) { return read_named(path, "file", len); }
+
+char *unescape(char *s) {
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r != '\\' || !r[1]) { *w++ = *r; continue; }
+        char c = r[1], out = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r'
+                             : c == '\\' || c == '"' || c == '\'' ? c : 0;
+        if (out) { *w++ = out; r++; }
+        else *w++ = *r;                /* unknown escape: the backslash stays, as written */
+    }
+    *w = 0;
+    return s;
 }
 
 gemma_model *load_or_die(const char *path, bool vocab_only) {
@@ -196,6 +238,24 @@ gemma_model *load_or_die(const char *path, bool vocab_only) {
     gemma_model *m = vocab_only ? gemma_vocab_load(path, err) : gemma_model_load(path, err);
     if (!m) die(EXIT_MODEL, "%s", err);
     return m;
+}
+
+gemma_model *load_model_or_die(const char *path, const gemma_model_params *p) {
+    char err[GEMMA_ERR_LEN];
+    if (!path) die_usage("no model given: use -m FILE.gguf");
+    gemma_model *m = gemma_model_load_params(path, p, err);
+    if (!m) die(EXIT_MODEL, "%s", err);
+    return m;
+}
+
+void describe_repack(const gemma_model_info *info, char *buf, size_t cap) {
+    if (!info->n_repacked) {
+        snprintf(buf, cap, "weights in the file's layout (not repacked)");
+        return;
+    }
+    snprintf(buf, cap, "repacked %d weight matrices (%s), %.1f MiB, %.1f MiB of it in 2 MiB pages, in %.0f ms",
+             info->n_repacked, info->repacked_layouts, (double)info->repacked_bytes / 1048576.0,
+             (double)info->repacked_huge_bytes / 1048576.0, info->repack_seconds * 1e3);
 }
 
 void write_floats(const char *path, const float *v, size_t n) {

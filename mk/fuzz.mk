@@ -2,7 +2,7 @@
 #
 #   make fuzz                  build and run every harness for FUZZ_TIME seconds each
 #   make fuzz FUZZ_TIME=600    longer run
-#   make fuzz-build            only build build-fuzz/fuzz_{gguf,tokenizer,args}
+#   make fuzz-build            only build build-fuzz/fuzz_{gguf,tokenizer,args,grammar,json}
 #   make fuzz-seeds            regenerate the committed hand-made GGUF seeds
 #   make fuzz-clean            remove build-fuzz/ (binaries, working corpora, artifacts)
 #
@@ -15,7 +15,7 @@ FUZZ_CC       ?= clang
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_TIME     ?= 60
 FUZZ_FIXTURES ?= tests/fixtures
-FUZZ_NAMES    ?= gguf tokenizer args
+FUZZ_NAMES    ?= gguf tokenizer args grammar json
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -Icli \
                  $(FUZZ_SAN)

@@ -1,39 +1,32 @@
 /* forward.h - the transformer forward pass over a model, with its KV cache and scratch.
  *
- * A context owns everything that changes while a model runs: the KV cache, activation
- * buffers (allocated once, sized for one micro-batch), the thread pool. eval() feeds tokens
- * at the next positions and writes logits. */
+ * A context owns everything that changes while a model runs: attention's state (the KV
+ * cache, attention.h), activation buffers (allocated once, sized for one micro-batch), the
+ * thread pool. eval() feeds tokens at the next positions and writes logits. */
 #ifndef GEMMA_FORWARD_H
 #define GEMMA_FORWARD_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "attention.h"
 #include "matmul.h"
 #include "model.h"
 #include "threads.h"
 
 typedef struct {
     int n_ctx;        /* KV cache length in tokens (positions 0 .. n_ctx-1) */
-    int n_threads;
+    int n_threads;    /* threads of the pool; then of evals of one token (gemma_set_threads) */
+    int n_threads_batch; /* threads of evals of several tokens (gemma.c: pool_set_active) */
     int n_ubatch;     /* tokens per forward micro-batch (prompt processing) */
 } context_params;
-
-typedef struct {
-    int len;          /* cells in this layer's ring (n_ctx, or the window + a batch) */
-    int kv_dim;       /* n_head_kv * head_dim */
-    float *k;         /* [len][kv_dim] */
-    float *v;         /* transposed, [kv_dim][v_stride]: attention sums over cells */
-    int v_stride;     /* floats per row of v: len padded to an odd number of cache lines */
-    int32_t *pos;     /* position stored in each cell, -1 if empty */
-} kv_layer;
 
 typedef struct gemma_context {
     gemma_model *m;
     context_params p;
     threadpool *pool;
     matmul_ctx mm;
-    kv_layer *kv;     /* per layer; len 0 for layers that read another layer's cache */
+    attn_ctx attn;    /* the KV cache, RoPE tables and attention's scratch */
     int n_past;       /* tokens already in the cache = position of the next token */
     size_t kv_bytes, scratch_bytes;
 
@@ -45,19 +38,7 @@ typedef struct gemma_context {
     int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
     int *moe_rows;                           /* token slots grouped by expert */
     int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
-    float *scores;                           /* attention scratch, per thread */
-    size_t scores_each;                      /* floats of it per thread */
-    struct {
-        void *data;          /* one layer's K and V packed for the tile kernels' attention
-                                (kernels/dispatch.h), per kv head; NULL: none */
-        size_t head_bytes;   /* bytes per kv head in it */
-        int layer, b0, b1;   /* it holds blocks b0 .. b1 - 1 of that layer's cache (layer
-                                -1: nothing valid) */
-    } kv_packed;
-    int head_dim_max;                        /* over the layers, sizes the scratch */
-    float *rope_cos, *rope_sin;              /* RoPE angles, [n_ubatch][n_rot/2] */
-    int rope_layer;                          /* layer whose angles they hold, -1: none */
-    double **inv_freq;                       /* per layer: RoPE inverse frequencies */
+    struct dumper *dump;                     /* GEMMA_DUMP's points (dump.h); NULL: none */
 } gemma_context;
 
 gemma_context *context_new(gemma_model *m, const context_params *p, char *err);

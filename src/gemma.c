@@ -6,6 +6,7 @@
 
 #include "forward.h"
 #include "model.h"
+#include "repack.h"
 #include "kernels/dispatch.h"
 #include "kernels/quant.h"
 #include "sampler.h"
@@ -13,9 +14,18 @@
 #include "tokenizer.h"
 #include "util.h"
 
-gemma_model *gemma_model_load(const char *path, char *err) {
+gemma_model *gemma_model_load_params(const char *path, const gemma_model_params *p, char *err) {
     (void)kernels_active(); /* the kernel set is chosen (and its warning printed) up front */
-    return model_load(path, err);
+    gemma_model *m = model_load(path, err);
+    const char *env = getenv("GEMMA_NO_REPACK");
+    bool no_repack = p->no_repack || (env && *env && strcmp(env, "0") != 0);
+    if (m && !no_repack) model_repack(m);
+    return m;
+}
+
+gemma_model *gemma_model_load(const char *path, char *err) {
+    gemma_model_params p = {0};
+    return gemma_model_load_params(path, &p, err);
 }
 
 gemma_model *gemma_vocab_load(const char *path, char *err) { return model_load_vocab(path, err); }
@@ -34,6 +44,11 @@ void gemma_model_get_info(const gemma_model *m, gemma_model_info *info) {
     info->n_bytes = m->weight_bytes;
     info->weight_bytes_per_token = weight_bytes_per_token(m);
     info->has_chat_template = m->gguf && gguf_find(m->gguf, "tokenizer.chat_template");
+    info->n_repacked = m->repacked.n_matrices;
+    info->repacked_bytes = m->repacked.bytes;
+    info->repacked_huge_bytes = m->repacked.huge_bytes;
+    info->repack_seconds = m->repacked.seconds;
+    info->repacked_layouts = m->repacked.layouts;
     info->has_temp = m->has_temp;
     info->has_top_k = m->has_top_k;
     info->has_top_p = m->has_top_p;
@@ -75,6 +90,7 @@ gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, 
     context_params cp;
     cp.n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
     cp.n_threads = p->n_threads > 0 ? p->n_threads : gemma_default_threads();
+    cp.n_threads_batch = cp.n_threads;
     cp.n_ubatch = p->n_batch > 0 ? p->n_batch : 512;
     return context_new(m, &cp, err);
 }
@@ -83,12 +99,23 @@ void gemma_context_free(gemma_context *c) { context_free(c); }
 
 int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
                char *err) {
+    pool_set_active(c->pool, n > 1 ? c->p.n_threads_batch : c->p.n_threads);
     return context_eval(c, ids, n, logits, all_logits, err);
 }
 
 int gemma_n_ctx(const gemma_context *c) { return c->p.n_ctx; }
 int gemma_n_past(const gemma_context *c) { return c->n_past; }
-int gemma_n_threads(const gemma_context *c) { return pool_size(c->pool); }
+/* The pool keeps the threads it was made with; an eval wakes as many as its kind uses. */
+static int clamp_threads(const gemma_context *c, int n) {
+    int max = pool_size(c->pool);
+    return n < 1 ? 1 : n > max ? max : n;
+}
+void gemma_set_threads(gemma_context *c, int n_threads, int n_threads_batch) {
+    c->p.n_threads = clamp_threads(c, n_threads);
+    c->p.n_threads_batch = clamp_threads(c, n_threads_batch);
+}
+int gemma_n_threads(const gemma_context *c) { return clamp_threads(c, c->p.n_threads); }
+int gemma_n_threads_batch(const gemma_context *c) { return clamp_threads(c, c->p.n_threads_batch); }
 size_t gemma_kv_bytes(const gemma_context *c) { return c->kv_bytes; }
 void gemma_context_reset(gemma_context *c) { context_reset(c); }
 int gemma_context_truncate(gemma_context *c, int n) { return context_truncate(c, n); }

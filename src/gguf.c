@@ -420,7 +420,8 @@ static int parse_tensor_info(cursor *c, gguf_file *f, gguf_index *ix, uint64_t *
 
     field_at = c->pos;
     if (!read_u32(c, "type", &t->type)) return -1;
-    const type_traits *tr = quant_traits(t->type);
+    /* ids from GGML_TYPE_COUNT on are the engine's own (panel layouts), never a file's */
+    const type_traits *tr = t->type < GGML_TYPE_COUNT ? quant_traits(t->type) : NULL;
     if (!tr) return fail(c, field_at, "has unknown type id %u", t->type);
     if (tr->blck_size <= 0)
         return fail(c, field_at, "has type id %u (%s), which was removed from ggml", t->type,

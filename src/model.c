@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/quant.h"
+#include "repack.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -679,8 +680,23 @@ fail:
     return NULL;
 }
 
+void weight_row(const weight *w, int64_t r, float *out) {
+    const type_traits *tt = quant_traits(w->type);
+    int64_t K = w->ne[0];
+    if (!tt->panel) {
+        dequant_row(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes, out, K);
+        return;
+    }
+    uint8_t *row = xmalloc(w->row_bytes);
+    const uint8_t *panel = (const uint8_t *)w->data + (size_t)(r / tt->panel) * quant_panel_size(w->type, K);
+    tt->unpack_row(row, panel, (int)(r % tt->panel), K);
+    dequant_row(tt->panel_base, row, out, K);
+    free(row);
+}
+
 void model_free(gemma_model *m) {
     if (!m) return;
+    model_repack_free(m);
     if (m->layers) {
         for (int il = 0; il < m->n_layer; il++) {
             layer_weights *l = &m->layers[il];

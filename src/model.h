@@ -16,7 +16,8 @@
 
 typedef enum { ARCH_GEMMA = 1, ARCH_GEMMA2, ARCH_GEMMA3, ARCH_GEMMA4 } gemma_arch;
 
-/* A weight matrix (or stack of expert matrices) used in place from the mapping. */
+/* A weight matrix (or stack of expert matrices), used in place from the mapping or repacked
+ * at load into a panel layout (repack.c; type is then the layout's id, kernels/quant.h). */
 typedef struct {
     const void *data;   /* NULL if the tensor is absent */
     uint32_t type;      /* ggml type */
@@ -55,6 +56,17 @@ typedef struct {
     float *ple_post_norm;                /* {n_embd} */
 } layer_weights;
 
+/* Weights repacked at load (repack.c): what, and the anonymous memory holding them. */
+typedef struct {
+    int n_matrices;        /* matrices (or expert stacks) repacked */
+    uint64_t bytes;        /* their bytes */
+    uint64_t huge_bytes;   /* of those, in 2 MiB pages (as the kernel reports after the copy) */
+    double seconds;        /* time the repacking took */
+    char layouts[128];     /* "Q4_0_R16 x 182, Q8_0_R16 x 1" */
+    void *region;          /* the memory, region_size bytes (NULL: nothing repacked) */
+    size_t region_size;
+} model_repacked;
+
 typedef struct gemma_model {
     char *path;
     gguf_file *gguf;
@@ -81,6 +93,7 @@ typedef struct gemma_model {
 
     uint64_t n_params;
     uint64_t weight_bytes;
+    model_repacked repacked;
 
     /* sampling defaults from general.sampling.* (has_* false when absent) */
     bool has_temp, has_top_k, has_top_p, has_min_p;
@@ -92,6 +105,9 @@ gemma_model *model_load(const char *path, char *err);
 /* Only the GGUF and its tokenizer (vocabulary-only files): no weights bound. */
 gemma_model *model_load_vocab(const char *path, char *err);
 void model_free(gemma_model *m);
+/* Row r of a weight matrix as w->ne[0] floats, whichever its layout (file rows or panels):
+ * the embedding lookup. */
+void weight_row(const weight *w, int64_t r, float *out);
 /* Name of the type holding the most bytes among the 2-D weights, e.g. "Q8_0". */
 const char *model_ftype_name(const gemma_model *m);
 /* "<arch> <size class> <file type>" as llama.cpp describes a model (gemma_model_desc). */

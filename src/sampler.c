@@ -52,7 +52,8 @@ double rng_uniform(sampler_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p
 float rng_uniformf(sampler_rng *r) { return (float)(rng_next(r) >> 40) * 0x1.0p-24f; }
 
 /* Mix the wall clock, the monotonic clock, the pid and a counter (two samplers made in the
- * same nanosecond still differ). Never returns SAMPLER_SEED_RANDOM itself. */
+ * same nanosecond still differ), into [0, 2^32 - 1): a seed the CLI's -s accepts and
+ * reports exactly (JSON numbers are exact below 2^53). */
 static uint64_t clock_seed(void) {
     static uint64_t counter;
     struct timespec rt, mono;
@@ -61,8 +62,7 @@ static uint64_t clock_seed(void) {
     uint64_t x = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
     x ^= ((uint64_t)mono.tv_nsec << 21) ^ ((uint64_t)getpid() << 40);
     x += ++counter * 0xD1B54A32D192ED03ull;
-    uint64_t seed = splitmix64(&x);
-    return seed == SAMPLER_SEED_RANDOM ? 0 : seed;
+    return splitmix64(&x) % SAMPLER_SEED_CLOCK_LIMIT;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -136,6 +136,11 @@ struct gemma_sampler {
     int32_t *seen;            /* distinct tokens in the window */
     int32_t *seen_pos;        /* [n_vocab] index of a token in seen (when count > 0) */
     int n_seen;
+
+    gmatch *grammar;          /* the caller's, NULL: unconstrained */
+    const gmatch_vocab *grammar_vocab;
+    uint8_t *allowed;         /* [n_vocab] the grammar's verdicts in a fallback */
+    sampler_stats stats;
 };
 
 void sampler_params_default(sampler_params *p) {
@@ -196,6 +201,7 @@ void sampler_free(sampler *s) {
     free(s->count);
     free(s->seen);
     free(s->seen_pos);
+    free(s->allowed);
     free(s);
 }
 
@@ -313,8 +319,8 @@ static int32_t argmax(const float *row, int n) {
  * weakest kept so far. A later id never beats an equal logit, so one '>' against the root
  * rejects almost every token (NaN included); the cleaned value is checked again for +inf.
  * Off: every token, in id order, unsorted. */
-static void keep_top_k(sampler *s, const float *row) {
-    int n = s->n_vocab, k = s->p.top_k;
+static void keep_best(sampler *s, const float *row, int k) {
+    int n = s->n_vocab;
     candidate *h = s->cand;
     if (k <= 0 || k >= n) {
         for (int i = 0; i < n; i++) h[i] = (candidate){clean_logit(row[i]), i};
@@ -349,6 +355,8 @@ static void keep_top_k(sampler *s, const float *row) {
     s->n_cand = k;
     s->sorted = true;
 }
+
+static void keep_top_k(sampler *s, const float *row) { keep_best(s, row, s->p.top_k); }
 
 static float max_logit(const sampler *s) {
     if (s->sorted) return s->cand[0].logit;
@@ -476,22 +484,107 @@ static double run_chain(sampler *s, const float *row) {
     return sum;
 }
 
-int32_t sampler_sample(sampler *s, const float *logits) {
-    const float *row = prepare_logits(s, logits);
-    if (!(s->p.temp > 0)) return argmax(row, s->n_vocab);
-    double sum = run_chain(s, row);
-    /* inverse CDF: the first candidate whose running sum passes u * sum; if rounding keeps
-     * u * sum out of reach, the last candidate that has any probability */
+/* inverse CDF over the candidates' weights work[0..n_cand) summing to sum: the first
+ * candidate whose running sum passes u * sum; if rounding keeps u * sum out of reach, the
+ * last candidate that has any weight. Returns its index in cand. */
+static int draw(sampler *s, double sum) {
     double target = rng_uniform(&s->rng) * sum, cum = 0;
     int last = 0;
     for (int i = 0; i < s->n_cand; i++) {
         if (s->work[i] <= 0) continue;
         last = i;
         cum += s->work[i];
-        if (cum > target) return s->cand[i].id;
+        if (cum > target) return i;
     }
-    return s->cand[last].id;
+    return last;
 }
+
+static int32_t sample_row(sampler *s, const float *row) {
+    if (!(s->p.temp > 0)) return argmax(row, s->n_vocab);
+    double sum = run_chain(s, row);
+    return s->cand[draw(s, sum)].id;
+}
+
+static bool grammar_allows(sampler *s, int32_t id) {
+    double t0 = now_seconds();
+    bool ok = gmatch_allows_token(s->grammar, s->grammar_vocab, id);
+    s->stats.grammar_s += now_seconds() - t0;
+    s->stats.n_grammar_checks++;
+    return ok;
+}
+
+/* The chain's own choice if the grammar allows it, else its next best (greedy) or its next
+ * draw without replacement, up to SAMPLER_GRAMMAR_TRIES tokens; -1 if none fits. Drawing
+ * without replacement until a token fits gives each allowed candidate its probability
+ * conditioned on being allowed. */
+static int32_t sample_candidates(sampler *s, const float *row) {
+    if (!(s->p.temp > 0)) {
+        int32_t best = argmax(row, s->n_vocab);
+        if (grammar_allows(s, best)) return best;
+        keep_best(s, row, SAMPLER_GRAMMAR_TRIES);
+        if (!s->sorted) qsort(s->cand, (size_t)s->n_cand, sizeof *s->cand, compare_rank);
+        for (int i = 0; i < s->n_cand && s->cand[i].logit > -INFINITY; i++)   /* not suppressed */
+            if (s->cand[i].id != best && grammar_allows(s, s->cand[i].id)) return s->cand[i].id;
+        return -1;
+    }
+    double sum = run_chain(s, row);
+    for (int tries = 0; tries < SAMPLER_GRAMMAR_TRIES && sum > 0; tries++) {
+        int i = draw(s, sum);
+        if (s->work[i] <= 0) break;            /* nothing with weight is left */
+        if (grammar_allows(s, s->cand[i].id)) return s->cand[i].id;
+        s->work[i] = 0;
+        sum = 0;                               /* re-add rather than subtract: no drift */
+        for (int k = 0; k < s->n_cand; k++) sum += s->work[k];
+    }
+    return -1;
+}
+
+/* No candidate fits: every token the grammar disallows gets -inf and the chain runs on that
+ * row. An allowed token is returned even if its logit is -inf (suppressed): the grammar's
+ * word is final. */
+static int32_t sample_allowed(sampler *s, const float *logits) {
+    s->stats.n_grammar_fallbacks++;
+    if (!s->allowed) s->allowed = xmalloc((size_t)s->n_vocab);
+    double t0 = now_seconds();
+    int n = gmatch_allowed_tokens(s->grammar, s->grammar_vocab, s->allowed);
+    s->stats.grammar_s += now_seconds() - t0;
+    if (n == 0) return SAMPLER_NO_TOKEN;
+    const float *row = prepare_logits(s, logits);
+    float *w = s->work;
+    if (row != w) memcpy(w, row, (size_t)s->n_vocab * sizeof *w);
+    int32_t first = -1;
+    bool finite = false;
+    for (int i = 0; i < s->n_vocab; i++) {
+        if (!s->allowed[i]) w[i] = -INFINITY;
+        else {
+            if (first < 0) first = i;
+            if (clean_logit(w[i]) > -INFINITY) finite = true;
+        }
+    }
+    if (!finite) return first;
+    return sample_row(s, w);
+}
+
+int32_t sampler_sample(sampler *s, const float *logits) {
+    double t0 = now_seconds();
+    int32_t id;
+    if (!s->grammar) {
+        id = sample_row(s, prepare_logits(s, logits));
+    } else {
+        id = sample_candidates(s, prepare_logits(s, logits));
+        if (id < 0) id = sample_allowed(s, logits);
+    }
+    s->stats.sample_s += now_seconds() - t0;
+    s->stats.n_samples++;
+    return id;
+}
+
+void sampler_set_grammar(sampler *s, gmatch *m, const gmatch_vocab *v) {
+    s->grammar = m && v && gmatch_vocab_size(v) == s->n_vocab ? m : NULL;
+    s->grammar_vocab = s->grammar ? v : NULL;
+}
+
+void sampler_get_stats(const sampler *s, sampler_stats *st) { *st = s->stats; }
 
 int sampler_candidates(sampler *s, const float *logits, int32_t *ids, float *probs, int cap) {
     const float *row = prepare_logits(s, logits);

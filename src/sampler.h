@@ -30,6 +30,8 @@
 
 #include <stdint.h>
 
+#include "grammar_match.h"
+
 /* ---- random numbers ---- */
 
 typedef struct { uint64_t s[4]; } sampler_rng;
@@ -41,8 +43,11 @@ float rng_uniformf(sampler_rng *r);             /* [0, 1), 24 random bits */
 
 /* ---- the sampler ---- */
 
-/* A seed meaning "pick one from the clock"; sampler_seed() tells which one was used. */
+/* A seed meaning "pick one from the clock"; sampler_seed() tells which one was used, a
+ * number below SAMPLER_SEED_CLOCK_LIMIT (2^32 - 1: llama.cpp's -s range without its
+ * "random" value 0xFFFFFFFF). */
 #define SAMPLER_SEED_RANDOM UINT64_MAX
+#define SAMPLER_SEED_CLOCK_LIMIT 0xFFFFFFFFull
 
 typedef struct {
     float temp;            /* 0.8;  <= 0: greedy */
@@ -84,6 +89,29 @@ void sampler_reset(sampler *s);
  * call sampler_accept() with it. If every token is impossible (all -inf), returns the
  * lowest id among the candidates left. NaN logits count as -inf, +inf as FLT_MAX. */
 int32_t sampler_sample(sampler *s, const float *logits);
+
+/* ---- grammar-constrained sampling ----
+ * With a grammar matcher attached, sampler_sample() returns only tokens the matcher allows
+ * (gmatch_allows_token). The chain runs as usual, then its candidates are tried in the order
+ * of the draw: a draw without replacement (greedy: rank order) until one is allowed, at most
+ * SAMPLER_GRAMMAR_TRIES of them. Only when none of those fits is the whole vocabulary checked
+ * (gmatch_allowed_tokens), the other tokens set to -inf and the chain run again on that row.
+ * The matcher is not advanced: the caller accepts the token it keeps (gmatch_accept_token),
+ * as it calls sampler_accept(). */
+#define SAMPLER_GRAMMAR_TRIES 64
+#define SAMPLER_NO_TOKEN (-1)    /* the grammar allows no token at all */
+
+/* m and v stay the caller's; NULL m: no grammar. */
+void sampler_set_grammar(sampler *s, gmatch *m, const gmatch_vocab *v);
+
+typedef struct {
+    uint64_t n_samples;          /* sampler_sample() calls */
+    double sample_s;             /* time in them, grammar work included */
+    double grammar_s;            /* of which in the grammar's checks */
+    uint64_t n_grammar_checks;   /* candidates checked one by one */
+    uint64_t n_grammar_fallbacks;/* times the whole vocabulary was checked */
+} sampler_stats;
+void sampler_get_stats(const sampler *s, sampler_stats *st);
 
 /* The tokens the chain would draw from for these logits and their final probabilities,
  * sorted by descending probability (ties: lower id first); no random number is used.

@@ -11,7 +11,12 @@
  *     leave the core to other threads on a busy machine, where spinning without bound is
  *     what makes OpenMP runtimes collapse.
  * A sleeper is woken only if one is asleep (the `sleepers` / `caller_asleep` flags), so a
- * job started while everyone spins costs no system call. */
+ * job started while everyone spins costs no system call.
+ *
+ * The job word carries the job's number and its thread count in one atomic, so a worker
+ * left out of a job (pool_set_active) decides so from the word alone: the caller does not
+ * wait for it, and it never reads fn/ctx, which the next job may already be writing. A
+ * worker left out of the jobs sleeps at once instead of spinning. */
 #include "threads.h"
 
 #include <pthread.h>
@@ -31,11 +36,12 @@ struct threadpool {
     pthread_mutex_t mu;
     pthread_cond_t wake;     /* workers sleep here between jobs */
     pthread_cond_t done;     /* the caller sleeps here while a job's workers are still busy */
-    atomic_int generation;   /* bumped by pool_run to start a job */
+    atomic_uint job;         /* (job number << 16) | its thread count; pool_run bumps it */
     atomic_int pending;      /* workers still running the current job */
     atomic_int sleepers;     /* workers asleep on `wake` (or about to be) */
     atomic_bool caller_asleep;
     atomic_bool quit;
+    atomic_int active;       /* threads the next jobs use (pool_set_active) */
     pool_fn fn;
     void *ctx;
 };
@@ -84,18 +90,24 @@ static bool spin_step(spinner *s) {
 
 /* ---- the workers ---- */
 
-/* The generation after `seen`: spin, then sleep until pool_run (or pool_free) bumps it. */
-static int next_generation(threadpool *p, int seen) {
-    int gen;
-    spinner s = spin_begin();
-    while ((gen = atomic_load(&p->generation)) == seen && spin_step(&s)) {}
-    if (gen != seen) return gen;
+#define JOB_THREADS(job) ((int)((job) & 0xFFFFu))
+#define MAX_THREADS 0xFFFF
+
+/* The job word after `seen`: spin (unless worker ith is left out of the jobs), then sleep
+ * until pool_run (or pool_free) changes it. */
+static unsigned next_job(threadpool *p, unsigned seen, int ith) {
+    unsigned job = atomic_load(&p->job);
+    if (ith < atomic_load(&p->active)) {
+        spinner s = spin_begin();
+        while ((job = atomic_load(&p->job)) == seen && spin_step(&s)) {}
+    }
+    if (job != seen) return job;
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->sleepers, 1); /* before the re-check: pool_run bumps, then looks */
-    while ((gen = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->wake, &p->mu);
+    atomic_fetch_add(&p->sleepers, 1); /* before the re-check: pool_run stores, then looks */
+    while ((job = atomic_load(&p->job)) == seen) pthread_cond_wait(&p->wake, &p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
-    return gen;
+    return job;
 }
 
 static void *worker_main(void *arg) {
@@ -103,10 +115,11 @@ static void *worker_main(void *arg) {
     threadpool *p = wa->p;
     int ith = wa->ith;
     free(wa);
-    for (int seen = 0;;) {
-        seen = next_generation(p, seen);
+    for (unsigned seen = 0;;) {
+        seen = next_job(p, seen, ith);
         if (atomic_load(&p->quit)) return NULL;
-        p->fn(p->ctx, ith, p->n);
+        if (ith >= JOB_THREADS(seen)) continue; /* not part of this job */
+        p->fn(p->ctx, ith, JOB_THREADS(seen));
         /* the last one out wakes a caller that went to sleep (it sets the flag, then looks) */
         if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_asleep)) {
             pthread_mutex_lock(&p->mu);
@@ -118,11 +131,11 @@ static void *worker_main(void *arg) {
 
 threadpool *pool_new(int n_threads) {
     threadpool *p = xcalloc(1, sizeof *p);
-    p->n = n_threads < 1 ? 1 : n_threads;
+    p->n = n_threads < 1 ? 1 : n_threads > MAX_THREADS ? MAX_THREADS : n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
-    atomic_init(&p->generation, 0);
+    atomic_init(&p->job, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->caller_asleep, false);
@@ -138,12 +151,15 @@ threadpool *pool_new(int n_threads) {
             break;
         }
     }
+    atomic_init(&p->active, p->n);
     return p;
 }
 
-/* Start a new generation: the spinning workers see it, the sleeping ones are woken. */
-static void start_generation(threadpool *p) {
-    atomic_fetch_add(&p->generation, 1);
+/* Start the next job on nth threads: the spinning workers see it, the sleeping ones are
+ * woken. Only the caller (pool_run, pool_free) writes the word. */
+static void start_job(threadpool *p, int nth) {
+    unsigned next = ((atomic_load(&p->job) >> 16) + 1) << 16;
+    atomic_store(&p->job, next | (unsigned)nth);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
@@ -154,7 +170,7 @@ static void start_generation(threadpool *p) {
 void pool_free(threadpool *p) {
     if (!p) return;
     atomic_store(&p->quit, true);
-    start_generation(p);
+    start_job(p, p->n);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
@@ -165,16 +181,23 @@ void pool_free(threadpool *p) {
 
 int pool_size(const threadpool *p) { return p ? p->n : 1; }
 
+void pool_set_active(threadpool *p, int n) {
+    if (p) atomic_store(&p->active, n < 1 ? 1 : n > p->n ? p->n : n);
+}
+
+int pool_active(const threadpool *p) { return p ? atomic_load(&p->active) : 1; }
+
 void pool_run(threadpool *p, pool_fn fn, void *ctx) {
-    if (!p || p->n == 1) {
+    int nth = pool_active(p);
+    if (nth == 1) {
         fn(ctx, 0, 1);
         return;
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->pending, p->n - 1);
-    start_generation(p);
-    fn(ctx, 0, p->n);
+    atomic_store(&p->pending, nth - 1);
+    start_job(p, nth);
+    fn(ctx, 0, nth);
     /* The workers usually finish within microseconds of the caller's own share. */
     spinner s = spin_begin();
     while (atomic_load(&p->pending) > 0 && spin_step(&s)) {}

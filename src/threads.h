@@ -1,7 +1,7 @@
 /* threads.h - a persistent pool of worker threads for data-parallel loops.
  *
- * pool_run(pool, fn, ctx) calls fn(ctx, ith, nth) once on each of the nth threads (the
- * caller is thread 0) and returns when all are done. Work inside fn is usually split with
+ * pool_run(pool, fn, ctx) calls fn(ctx, ith, nth) once on each of the nth active threads
+ * (the caller is thread 0) and returns when all are done. Work inside fn is usually split with
  * pool_next(): an atomic counter handing out chunk indices, so a fast thread takes more
  * chunks and no core idles while another finishes its share. */
 #ifndef GEMMA_THREADS_H
@@ -17,6 +17,11 @@ threadpool *pool_new(int n_threads);   /* n_threads >= 1; 1 means no extra threa
 void pool_free(threadpool *p);
 int pool_size(const threadpool *p);
 void pool_run(threadpool *p, pool_fn fn, void *ctx);
+/* Threads the next pool_run calls use: the first n (clamped to [1, pool_size]); the others
+ * sleep. One pool thus serves prompt processing (-tb) and generation (-t) with different
+ * counts; per-thread scratch stays sized by pool_size. */
+void pool_set_active(threadpool *p, int n);
+int pool_active(const threadpool *p);
 
 /* Shared chunk counter for dynamic scheduling inside one pool_run. */
 typedef struct { atomic_int next; } chunk_counter;

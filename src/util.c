@@ -100,6 +100,17 @@ void *xalloc_lines(size_t n) {
     return p;
 }
 
+void *setup_alloc_lines(setup_alloc *a, size_t n, size_t *total, const char *what) {
+    if (a->failed) return NULL;
+    void *p = alloc_lines(n);
+    if (!p) {
+        set_err(a->err, "cannot allocate %zu MiB for the %s", n >> 20, what);
+        a->failed = true;
+    }
+    *total += n;
+    return p;
+}
+
 void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) { fprintf(stderr, "gemma: out of memory allocating %zu bytes\n", n); exit(1); }

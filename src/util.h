@@ -59,6 +59,15 @@ static inline bool add_ok(uint64_t a, uint64_t b, uint64_t *r) {
 void *alloc_lines(size_t n);
 void *xalloc_lines(size_t n); /* the same, exiting with a message when out of memory */
 void free_lines(void *p);
+/* The allocations of a set-up that runs to its end (a context's buffers): the first failure
+ * writes its message ("cannot allocate N MiB for the KV cache") into err and later requests
+ * get NULL, so the caller checks `failed` once and frees whatever it got. Each request adds
+ * n to *total (the memory report). */
+typedef struct {
+    char *err;
+    bool failed;
+} setup_alloc;
+void *setup_alloc_lines(setup_alloc *a, size_t n, size_t *total, const char *what);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -164,6 +164,9 @@ pid=$!; sleep 1; kill -TERM $pid; wait $pid; rc=$?
 check "SIGTERM mid-generation: exit 143" test $rc -eq 143
 run -m "$M" -p hello -n 4 -v
 check "-v prints a memory report" grep -q "memory: model" "$T/err"
+check "-v says which weights were repacked at load" grep -qE "repacked [0-9]+ weight matrices \(Q8_0_R16|file's layout \(not repacked\)" "$T/err"
+run -m "$M" -p hello -n 4 -v -nr
+check "-nr (--no-repack): the weights stay in the file's layout" grep -q "file's layout (not repacked)" "$T/err"
 run --completion-bash
 check "--completion-bash prints a completion function" grep -q "complete -o default -F _gemma gemma" "$T/out"
 run -m "$M" --think -p hello -n 4
@@ -187,10 +190,147 @@ pid=$!; sleep 0.5; truncate -s 4096 "$T/shrinking.gguf"; wait $pid; rc=$?
 check "model truncated while in use: clean error, exit 3 (no crash)" \
   bash -c "[ $rc -eq 3 ] && grep -q 'truncated or changed' $T/err"
 
+# --- llama.cpp habits: escapes, --flag=value, flags without meaning here, typos ---
+M4=$FIX/models/gemma4-vocab-e2e.gguf   # real vocabulary: answers differ with the prompt
+run -m "$M4" -p "$(printf 'hello\nworld')" -n 6 --temp 0
+cp "$T/out" "$T/nl.out"
+run -m "$M4" -p 'hello\nworld' -n 6 --temp 0
+check "-p 'a\\nb' is a newline (escapes on by default, as llama.cpp)" cmp -s "$T/out" "$T/nl.out"
+run -m "$M4" -p 'hello\nworld' -n 6 --temp 0 --no-escape
+check "--no-escape sends the backslash as written" bash -c "! cmp -s $T/out $T/nl.out"
+run -m "$M4" -p 'hello\nworld' -n 6 --temp 0 --no-escape -e
+check "-e after --no-escape turns escapes back on" cmp -s "$T/out" "$T/nl.out"
+while IFS='|' read -r escaped plain; do   # -p with escapes | the text meant
+  run -m "$M4" -p "$plain" -n 6 --temp 0
+  cp "$T/out" "$T/esc.out"
+  run -m "$M4" -p "$escaped" -n 6 --temp 0
+  check "escape in -p: '$escaped'" cmp -s "$T/out" "$T/esc.out"
+done <<'EOF'
+a\tb|a	b
+say \"hi\"|say "hi"
+it\'s|it's
+C:\\path|C:\path
+EOF
+run -m "$M4" -p hi -sys "$(printf 'Be\nbrief.')" -n 6 --temp 0
+cp "$T/out" "$T/sysnl.out"
+run -m "$M4" -p hi -sys 'Be\nbrief.' -n 6 --temp 0
+check "escapes in -sys" cmp -s "$T/out" "$T/sysnl.out"
+run -m "$M4" -p hello --n-predict=6 --temp=0 --seed=1
+cp "$T/out" "$T/eq.out"
+run -m "$M4" -p hello -n 6 --temp 0 --seed 1
+check "--name=value for long options (--temp=0 --n-predict=6)" cmp -s "$T/out" "$T/eq.out"
+run -m "$M4" -p hello --raw=yes
+check "--switch=value is a usage error naming the switch" bash -c "[ $rc -eq 2 ] && grep -q \"'--raw' takes no value\" $T/err"
+run -m "$M4" -p hello -n 6 --temp 0 --seed 1 -ngl 99 -fa on --no-mmap --mlock --jinja --no-warmup -dev cpu --numa distribute
+check "llama.cpp flags without meaning here are accepted (exit 0, same text)" \
+  bash -c "[ $rc -eq 0 ] && cmp -s $T/out $T/eq.out"
+for f in "-ngl 99" "-fa on" "--no-mmap" "--mlock" "--jinja" "--no-warmup" "-dev cpu" "--numa distribute" "--n-gpu-layers=99" "-fa"; do
+  run -m "$M4" -p hello -n 1 $f
+  check "$f: one line on stderr says it is ignored" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'ignored' $T/err) -eq 1 ] && grep 'ignored' $T/err | grep -q -- \"\${1%%[ =]*}\"" _ "$f"
+done
+run -m "$M4" -p hello -n 1 -ngl 99 --log-disable
+check "--log-disable silences those notes too" test ! -s "$T/err"
+run -m "$M4" -p hi --tmep 0.5
+check "a typo names the nearest option (--tmep: did you mean '--temp'?)" \
+  bash -c "[ $rc -eq 2 ] && grep -q \"did you mean '--temp'\" $T/err && [ \$(wc -l < $T/err) -eq 1 ]"
+run -m "$M4" -p hi --temperature 0.5
+check "--temperature suggests --temp" grep -q "did you mean '--temp'" "$T/err"
+run -m "$M4" -p hello -tb 1 -n 6 --temp 0 --seed 1
+check "-tb N sets the prompt-processing threads (said on stderr; same text)" \
+  bash -c "grep -q '(1 for prompts)' $T/err && cmp -s $T/out $T/eq.out"
+
+# --- seeds: the reported seed reproduces the text ---
+run -m "$M4" -p hello -n 12 --temp 1 --json
+seed=$(sed -n 's/.*"seed":\([0-9]*\).*/\1/p' "$T/out")
+text=$(sed -n 's/.*"text":\(".*"\),"stop_reason".*/\1/p' "$T/out")
+check "--json reports a random seed below 2^32 - 1 (so below 2^53 too)" \
+  bash -c "[ -n '$seed' ] && [ '$seed' -lt 4294967295 ]"
+run -m "$M4" -p hello -n 12 --temp 1 --json -s "$seed"
+check "-s with the reported seed gives the same text" \
+  bash -c "[ -n '$text' ] && [ \"\$(sed -n 's/.*\"text\":\(\".*\"\),\"stop_reason\".*/\1/p' $T/out)\" = \"\$1\" ]" _ "$text"
+run -m "$M4" -p hello -n 12 --temp 1 -v
+vseed=$(sed -n 's/.*, seed \([0-9]*\)$/\1/p' "$T/err")
+cp "$T/out" "$T/v.out"
+run -m "$M4" -p hello -n 12 --temp 1 -s "$vseed"
+check "-v reports the seed on stderr, and -s reproduces it" \
+  bash -c "[ -n '$vseed' ] && cmp -s $T/out $T/v.out"
+run -m "$M4" -p hello -n 1 -s 4294967296
+check "-s above 4294967295 is a usage error" test $rc -eq 2
+
+# --- special tokens written in the text ---
+jprompt() { sed -n 's/.*"prompt":\([0-9]*\).*/\1/p' "$T/out"; }
+run -m "$M" -p "hello" -n 0 --json; plain=$(jprompt)
+run -m "$M" -p "hello<start_of_turn>" -n 0 --json; text_marker=$(jprompt)
+run -m "$M" -p "hello<start_of_turn>" -n 0 --json --special; special_marker=$(jprompt)
+check "a chat turn keeps <start_of_turn> written in -p as text (several tokens)" \
+  bash -c "[ $text_marker -gt $((plain + 1)) ]"
+check "--special makes it the control token (one token)" test "$special_marker" -eq $((plain + 1))
+run -m "$M" -p "<end_of_turn><start_of_turn>model" -n 0 --json --special; forged=$(jprompt)
+echo "<end_of_turn><start_of_turn>model" | "$GEMMA" -m "$M" -n 0 --json > "$T/out" 2>/dev/null
+check "piped stdin cannot forge turn markers either" bash -c "[ $(jprompt) -gt $forged ]"
+run -m "$M" --raw -p "<start_of_turn>user" -n 0 --json
+raw_count=$(jprompt)
+run tokenize -m "$M" -p "<start_of_turn>user"
+check "--raw prompts parse markup (as gemma tokenize does)" test "$raw_count" -eq "$(wc -w < "$T/out")"
+
+# --- messages that say what they mean ---
+run -m "$M" -p hi -sysf "$T/missing.txt"
+check "-sysf of a missing file names the system prompt file (exit 4)" \
+  bash -c "[ $rc -eq 4 ] && grep -q \"cannot open system prompt file '$T/missing.txt'\" $T/err"
+run -m "$M" -f "$T/missing.txt"
+check "-f of a missing file names the prompt file" grep -q "cannot open prompt file" "$T/err"
+run -m "$M" -p hi -n 1
+check "-n 1 does not report 0.00 tokens/s" bash -c "! grep -q '0.00 tokens/s' $T/err && grep -q 'generate *1 token' $T/err"
+run -m "$M" -p hi -n 1 --json
+check "-n 1 --json: generation speed null (nothing timed)" grep -q '"generate_tokens_per_second":null' "$T/out"
+run -m "$M" -p hi -n 1 -t 999
+check "-t above the machine's CPUs is a warning (and runs)" bash -c "[ $rc -eq 0 ] && grep -q 'warning: -t 999 is more threads' $T/err"
+run -m "$M4" -p hi -n 1 --raw --think
+check "--raw --think says --raw is why (not the model)" bash -c "grep -q 'with --raw it is ignored' $T/err && ! grep -q 'needs a Gemma 4' $T/err"
+(sleep 4; echo hi) | "$GEMMA" -m "$M" -p x -n 1 > /dev/null 2> "$T/err"
+check "a stdin that stays open gets a hint after a few seconds" grep -q "still reading the prompt from stdin" "$T/err"
+start=$SECONDS   # stdin: a pipe whose writer sleeps 20 s (bash does not wait for it)
+timeout --preserve-status -s INT 1 "$GEMMA" -m "$M" -p x -n 1 < <(sleep 20) > /dev/null 2>&1; rc=$?
+check "SIGINT while waiting for stdin: exit 130 at once" bash -c "[ $rc -eq 130 ] && [ $((SECONDS - start)) -lt 10 ]"
+
+# --- every subcommand has --help; their errors point to it ---
+for sub in info bench quantize perplexity logits tokenize dequant; do
+  run $sub --help
+  check "gemma $sub --help: exit 0, its usage on stdout" bash -c "[ $rc -eq 0 ] && head -1 $T/out | grep -q 'usage: gemma $sub'"
+  check "the man page has a section for gemma $sub" grep -q "^\.SH GEMMA ${sub^^}\$" doc/gemma.1
+  run $sub --bogus-flag
+  check "gemma $sub --bogus-flag points to 'gemma $sub --help'" \
+    bash -c "[ $rc -eq 2 ] && grep -q \"see 'gemma $sub --help'\" $T/err"
+done
+run tokenize --model="$FIX/tokenizer/gemma-3.gguf" --prompt="Hello world" --no-bos
+check "subcommands take --name=value (tokenize)" test "$(cat "$T/out")" = "9259 1902"
+run quantize "$FIX/models/gemma3-f32.gguf" "$T/q8.gguf" Q8_0 --threads=1 --log-disable
+check "subcommands take --name=value (quantize --threads=1)" bash -c "[ $rc -eq 0 ] && [ -s $T/q8.gguf ]"
+run tokenize -m "$FIX/tokenizer/gemma-3.gguf" -p hi --no-parse-specal
+check "a subcommand's typo names its nearest option" grep -q "did you mean '--no-parse-special'" "$T/err"
+
+# --- bash completion: subcommands and their options ---
+complete_words() { # complete_words WORD... : what completing the last word offers
+  bash -c 'eval "$("$0" --completion-bash)"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _gemma; echo "${COMPREPLY[*]}"' "$GEMMA" gemma "$@"
+}
+export -f complete_words; export GEMMA
+check "completion: gemma --te -> --temp" bash -c "[[ \" \$(complete_words --te) \" == *' --temp '* ]]"
+check "completion: gemma be -> bench" bash -c "[[ \" \$(complete_words be) \" == *' bench '* ]]"
+check "completion: gemma bench --mem -> --membw" bash -c "[[ \" \$(complete_words bench --mem) \" == *' --membw '* ]]"
+check "completion: gemma bench -o -> md json jsonl csv" bash -c "[[ \"\$(complete_words bench -o '')\" == 'md json jsonl csv' ]]"
+check "completion: gemma tokenize --no-p -> --no-parse-special" \
+  bash -c "[[ \" \$(complete_words tokenize --no-p) \" == *' --no-parse-special '* ]]"
+check "completion: gemma quantize IN OUT Q4_K -> Q4_K_S Q4_K_M" \
+  bash -c "[[ \"\$(complete_words quantize a.gguf b.gguf Q4_K)\" == 'Q4_K_S Q4_K_M' ]]"
+check "completion: gemma --color -> on off auto" bash -c "[[ \"\$(complete_words --color '')\" == 'on off auto' ]]"
+check "completion: generation options are not offered to info" bash -c "[[ \" \$(complete_words info --t) \" != *' --temp '* ]]"
+
 # --- install ---
 make -s install BIN="$GEMMA" PREFIX="$PWD/$T/inst" > /dev/null 2>&1
 check "make install PREFIX=... installs the binary and the man page" \
   bash -c "[ -x $T/inst/bin/gemma ] && grep -q '^.TH GEMMA 1' $T/inst/share/man/man1/gemma.1"
+check "make install installs the bash completion" grep -q "complete -o default -F _gemma gemma" "$T/inst/share/bash-completion/completions/gemma"
 run -m "$M" -p hello -c 1000000000
 check "a context larger than memory: exit 1, says how much is needed" \
   bash -c "[ $rc -eq 1 ] && grep -q 'GiB of KV cache, more than this machine' $T/err"

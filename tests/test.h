@@ -39,9 +39,19 @@ void suite_mkmodel(void);
 void suite_quantize(void);
 void suite_perplexity(void);
 void suite_simd(void);
+void suite_panels(void);
 void suite_amx(void);
 void suite_neon(void);
 void suite_regress(void);
 void suite_fixtures(void);
+void suite_dump(void);
+void suite_grammar(void);
+void suite_json_schema(void);
+void suite_toolcall(void);
+void suite_constrained(void);
+void suite_step(void);
+void suite_lineedit(void);
+void suite_stream(void);
+void suite_threads(void);
 
 #endif

@@ -300,7 +300,7 @@ static void split_probs(const float *P, size_t stride, int n, uint16_t *pt) {
 }
 
 /* The attention tiles against double sums: a kv head of len cells (not a multiple of 32, so
- * the last block is padding), packed from a cache with two heads (strides as forward.c's);
+ * the last block is padding), packed from a cache with two heads (strides as attention.c's);
  * scores of 12 query rows (the block's other 4 zero) over two steps, the second running into
  * the padding; P V over the same cells. Scores must match to f32 precision (2^-22 of
  * sum |q k|), P V to 2^-15 of sum |p v| (two-part splits). */

@@ -126,6 +126,22 @@ assert rows[1][h.index("n_prompt")] == "8" and rows[2][h.index("n_gen")] == "4"
 '
 fi
 
+# --- -nr: weights repacked at load (0, the default) or in the file's layout (1) ---
+run -m "$M" -p 0 -n 2 -r 1 -nr 0,1 -o json --no-membw
+check "-nr 0,1: exit 0" test $rc -eq 0
+if have_py; then
+  check "-nr 0,1 -o json: one result per value, in order, with no_repack" py '
+import json, sys
+d = json.load(sys.stdin)
+assert [o["no_repack"] for o in d] == [0, 1], d
+'
+fi
+run -m "$M" -p 0 -n 2 -r 1 -nr 1 --no-membw -v
+check "-nr 1: an nr column holding 1, and -v says the weights stay in the file's layout" \
+  bash -c "[ $rc -eq 0 ] && grep -qE '^\| model .*\| nr \|' $T/out && grep ' tg2 |' $T/out | grep -q '|  1 |' && grep -q \"file's layout (not repacked)\" $T/err"
+run -m "$M" -p 0 -n 2 -r 1 -nr 2 --no-membw
+check "-nr 2: exit 2" test $rc -eq 2
+
 # --- memory bandwidth (measured once here: it streams through a large buffer) ---
 run --membw -t 1 -o json
 check "--membw alone: exit 0" test $rc -eq 0
@@ -143,6 +159,7 @@ fi
 run -m "$M" -p 0 -n 2 -r 1 -t 1
 check "tg with bandwidth measured: '% of membw' column and bandwidth line" \
   bash -c "[ $rc -eq 0 ] && grep -q '% of membw' $T/out && grep ' tg2 |' $T/out | grep -qE '[0-9.]+ % \|\$' && grep -q '^memory read bandwidth: [0-9.]* GB/s with 1 thread' $T/out"
+check "the bandwidth line names its page size" grep -q '^memory read bandwidth: .*4 KiB pages' "$T/out"
 
 # --- errors ---
 run -m "$M" -p 8 --frobnicate

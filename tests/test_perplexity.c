@@ -132,7 +132,12 @@ typedef struct {
     double ppl, unc;
 } reference;
 
-/* llama.cpp's perplexity, computed from whole-chunk all-logits evaluation. */
+/* llama.cpp's perplexity, computed from all-logits evaluation of each chunk, independently
+ * of the CLI's code. The chunk goes in as the CLI feeds it: the unscored first half (only
+ * its last logits asked for), then the scored half. Attention steps over the keys from the
+ * first key a block of queries sees, so a chunk evaluated in one piece or in two adds the
+ * same keys in other SIMD lanes; on this random model a last-bit difference there can flip
+ * an f16 rounding in GELU and move a huge logit by ~0.1. */
 static bool reference_ppl(gemma_model *m, const int32_t *tokens, int n_tokens, int n_ctx, int max_chunks,
                           reference *r) {
     gemma_model_info info;
@@ -154,7 +159,11 @@ static bool reference_ppl(gemma_model *m, const int32_t *tokens, int n_tokens, i
         memcpy(ids, tokens + (size_t)k * (size_t)n_ctx, (size_t)n_ctx * sizeof(int32_t));
         ids[0] = bos[0];
         gemma_context_reset(c);
-        if (gemma_eval(c, ids, n_ctx, logits, true, err)) { ok = false; break; }
+        if (gemma_eval(c, ids, first, logits, false, err) ||
+            gemma_eval(c, ids + first, n_ctx - first, logits + (size_t)first * (size_t)V, true, err)) {
+            ok = false;
+            break;
+        }
         for (int j = first; j < n_ctx - 1; j++) {
             const float *row = logits + (size_t)j * (size_t)V;
             double mx = row[0], sum = 0;

@@ -183,7 +183,10 @@ static void test_table(void) {
         EXPECT(a->to_float && a->from_float, "%s: activation format %s cannot be produced",
                t->name, a->name);
     }
-    EXPECT(quant_traits(GGML_TYPE_COUNT) == NULL, "id past the table has a row");
+    EXPECT(quant_traits(TYPE_COUNT) == NULL, "id past the table has a row");
+    EXPECT(quant_traits(TYPE_Q4_0_R16)->panel == 16 && !quant_traits(TYPE_Q4_0_R16)->supported &&
+               quant_traits(TYPE_Q8_0S)->from_float && !quant_traits(TYPE_Q8_0S)->supported,
+           "our own ids: a panel layout and its activation format, neither a file's weight type");
     EXPECT(quant_traits(1000) == NULL, "id past the table has a scalar row");
     EXPECT(strcmp(quant_type_name(99), "type 99") == 0, "unknown name %s", quant_type_name(99));
     EXPECT(quant_traits(4)->blck_size == 0 && quant_row_size(4, 32) == 0, "removed id 4");

@@ -44,7 +44,7 @@ static const unsigned char gguf_dequant_zero_row[] = {
  * the value yet): a minimal gemma3 model (1 sliding layer, n_embd 2, vocabulary of 4) with
  * attention.sliding_window = 2^31 - 1, which model.c accepts ([0, INT32_MAX]).
  * context_new() sizes the sliding layer's cache as n_swa + n_ubatch in int
- * (src/forward.c:421): signed overflow, a UBSan report; in a plain build the wrapped
+ * (src/forward.c:421 then; kv_cells in src/attention.c now): signed overflow, a UBSan report; in a plain build the wrapped
  * negative length reaches the allocations. */
 static const unsigned char gguf_swa_overflow[] = {
     0x47, 0x47, 0x55, 0x46, 0x03, 0x00, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -177,7 +177,7 @@ static const unsigned char gguf_swa_overflow[] = {
 /* fuzz_gguf path (crafted from the gemma4-shared-ple seed after reading model.c): a minimal
  * gemma4 model, 2 sliding layers, the second sharing the first's KV cache
  * (shared_kv_layers 1) and declaring head_count_kv [1, 0]. model.c accepts 0 KV heads on a
- * shared layer, but the attention (src/forward.c:151, attn_worker) computes
+ * shared layer, but the attention (src/forward.c:151 then, attn_worker; attend in src/attention.c now) computes
  * n_head / n_head_kv of the layer itself: integer division by zero, SIGFPE. */
 static const unsigned char gguf_shared_kv_zero_heads[] = {
     0x47, 0x47, 0x55, 0x46, 0x03, 0x00, 0x00, 0x00, 0x19, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,

@@ -1,5 +1,5 @@
 /* test_sampler.c - the sampling chain (src/sampler.c) and the tests' JSON reader
- * (tests/json.c), including a check of every model fixture's .json against its logits. */
+ * (src/json.c), including a check of every model fixture's .json against its logits. */
 #include "test.h"
 
 #include <dirent.h>
@@ -256,6 +256,16 @@ static void test_seeds(void) {
     }
     sampler_free(r1);
     sampler_free(r2);
+    /* ... and drawn where -s can take them back: below 2^32 - 1 (llama.cpp's "random") */
+    uint64_t top = 0;
+    for (int i = 0; i < 200; i++) {
+        sampler *r = make(&p, N);
+        if (!r) break;
+        if (sampler_seed(r) > top) top = sampler_seed(r);
+        sampler_free(r);
+    }
+    EXPECT(top < SAMPLER_SEED_CLOCK_LIMIT && top > (1ull << 28),
+           "largest of 200 clock seeds %llu: outside [2^28, 2^32 - 1)", (unsigned long long)top);
     TEST_END();
 }
 
@@ -693,6 +703,9 @@ static void test_json_values(void) {
         "  \"dup\": 1, \"dup\": 2, \"x\": [NaN, Infinity, -Infinity], \"raw\": \"\xc3\xa9\"} ";
     char err[GEMMA_ERR_LEN] = "";
     json_value *v = json_parse(doc, strlen(doc), err);
+    EXPECT(v == NULL && strstr(err, "unexpected 'N'"), "NaN accepted by the strict reader");
+    json_free(v);
+    v = json_parse_lenient(doc, strlen(doc), err);
     EXPECT(v != NULL, "parse failed: %s", err);
     if (v) {
         const json_value *a = json_get(v, "a");
@@ -738,7 +751,8 @@ static void test_json_malformed(void) {
         "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"",
         "\"\\ud800\\u0041\"", "\"a\nb\"", "\"a\\", "01", "1.", ".5", "-", "1e", "1e+", "+1",
         "--1", "tru", "nul", "falsey", "[1 2]", "[]]", "{}{}", "nan", "-NaN", "[1,\"a\":2]",
-        "{\"a\":1 \"b\":2}", "\x01", "[\"\xff\" \xfe]",
+        "{\"a\":1 \"b\":2}", "\x01", "[\"\xff\" \xfe]", "\"\xff\"", "\"\xc3\"", "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[GEMMA_ERR_LEN] = "";

@@ -9,7 +9,7 @@
  *    float accumulation differs, so they must agree to 1e-5 of sum |w[e] * a[e]| over the
  *    dequantized rows (which bounds every partial sum, hence the rounding of any order);
  *  - with all scales 1 the result is an integer and must be exact;
- *  - the replaced activation quantizers (Q8_0, Q8_1, Q8_K) must write the reference bytes
+ *  - the replaced activation quantizers (Q8_0, Q8_1, Q8_K, Q8_0S) must write the reference bytes
  *    for finite inputs, exact ties included, and never the code -128;
  *  - the AVX-512 Q4_0 / Q5_0 / Q8_0 tiles must equal llama.cpp's summation order bit for bit
  *    (emulated here), including a captured real sum that sits on an f16 rounding midpoint;
@@ -416,7 +416,7 @@ static void test_summation_order(const type_traits *tab, kernel_set_id set) {
 
 /* The replaced activation quantizers write the reference bytes. */
 static void test_quantizers(const type_traits *tab, kernel_set_id set) {
-    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K};
+    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, TYPE_Q8_0S};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t type = types[ti];
         const type_traits *ref = quant_traits(type);
@@ -455,7 +455,7 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
             EXPECT(first_diff == size, "data kind %d: first differing byte %zu (block %zu): got %02x, want %02x", kind,
                    first_diff, first_diff / ref->type_size, first_diff < size ? got[first_diff] : 0,
                    first_diff < size ? want[first_diff] : 0);
-            int qs = type == GGML_TYPE_Q8_0 ? 2 : 4, ncodes = ref->blck_size;
+            int qs = type == GGML_TYPE_Q8_0 ? 2 : type == TYPE_Q8_0S ? 0 : 4, ncodes = ref->blck_size;
             for (size_t b = 0; b < size; b += ref->type_size)
                 for (int e = 0; e < ncodes; e++)
                     EXPECT(got[b + (size_t)qs + (size_t)e] != 0x80, "data kind %d: code -128 in block %zu", kind, b / ref->type_size);
@@ -467,7 +467,7 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
     }
 }
 
-/* The float tiles at prefill attention's shapes (forward.c's dot_tile: Q·K^T over head_dim
+/* The float tiles at prefill attention's shapes (attention.c's dot_tile: Q·K^T over head_dim
  * 256 / 512, P·V^T over up to 512 keys) and at lengths on either side of a 16-float vector,
  * which the row lengths above leave out, each on a 32 x 8 tile with unaligned strides. */
 static void test_gemm_f32_lengths(const type_traits *tab, kernel_set_id set) {
@@ -886,7 +886,7 @@ static void test_rmsnorm(const vec_kernels *k, const vec_kernels *ref, kernel_se
                 EXPECT(d == n, "n=%d %s%s: element %d (x %a): got %a, scalar %a", n, norm_kind_names[kind],
                        weighted ? " weighted" : "", d, x[off + d], got[off + d], want[d]);
                 EXPECT(got[off + n] == -12345.0f, "n=%d: wrote past the row", n);
-                k->rmsnorm(x + off, x + off, wp, n, eps); /* out == x, as forward.c does */
+                k->rmsnorm(x + off, x + off, wp, n, eps); /* out == x, as forward.c and attention.c do */
                 d = first_difference(x + off, want, n);
                 EXPECT(d == n, "n=%d %s in place: element %d: got %a, scalar %a", n, norm_kind_names[kind], d,
                        x[off + d], want[d]);

@@ -31,7 +31,7 @@
  * in registers (gated_rows); with a Q8_0-activation down projection the results are
  * quantized there too, straight into its packed input (gated_rows_q8): the widest
  * activations of the model never go to memory in f32.
- * Attention of a batch (forward.c) runs on bf16 tiles as well, its floats split into two
+ * Attention of a batch (attention.c) runs on bf16 tiles as well, its floats split into two
  * or three bf16 parts so that the scores keep f32 precision (attn_scores).
  *
  * ---- The int8 path, one scale block at a time ----
@@ -1061,7 +1061,7 @@ static void f32_rows(float *y, int64_t N, const uint8_t *w, size_t w_row, int64_
 }
 
 /* ---- attention on bf16 tiles ----
- * S = Q K^T and T = P V of forward.c's attention steps, for a block of 16 queries, with
+ * S = Q K^T and T = P V of attention.c's steps (tile_steps), for a block of 16 queries, with
  * every float split into bf16 parts: x = h + m + l exactly (h = bf16(x), m = bf16(x - h),
  * l = x - h - m, each difference exact in f32), or into two, x ~ h + m (to 2^-16).
  * Scores feed exp(), which turns their absolute error into a relative one, so they get
@@ -1314,6 +1314,10 @@ static void install(kernel_set *k, bool bf16) {
     t->gated_rows_q8 = amx_gated_rows_q8;
     t->q8_k_input = amx_q8_k_input;
     t->put_q8_k = amx_put_q8_k;
+    /* The tiles read the file's layout: weights they take stay in it (the AVX-512 layer's
+     * panels would leave prefill to the vector kernels). */
+    for (uint32_t type = 0; type < GGML_TYPE_COUNT; type++)
+        if (format_of(type)) k->repack_to[type] = 0;
     if (!bf16) return; /* attention takes bf16 tiles */
     t->kv_block = 32;
     t->attn_supports = amx_attn_supports;

@@ -678,6 +678,19 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* Q8_0S (the panel layouts' activations, kernels/panels.c): Q8_0's codes, its d as the f16
+ * value Q8_0 stores widened to f32, and the codes' sum. */
+static void quantize_q8_0s(const float *src, void *dst, int64_t n) {
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / 32; i++, b += 40, src += 32) {
+        int sum;
+        float d = _cvtsh_ss(_cvtss_sh(q8_block(src, b, &sum), _MM_FROUND_TO_NEAREST_INT));
+        int32_t s = sum;
+        memcpy(b + 32, &d, 4);
+        memcpy(b + 36, &s, 4);
+    }
+}
+
 /* Q8_K: the first element of largest magnitude (NaN never wins: vmaxps returns its second
  * operand when the first is NaN, and the accumulator is the second) maps to -127. */
 static void quantize_q8_k(const float *src, void *dst, int64_t n) {
@@ -854,6 +867,7 @@ void kernels_avx2_install(kernel_set *k) {
     t[GGML_TYPE_Q8_0].from_float = quantize_q8_0;
     t[GGML_TYPE_Q8_1].from_float = quantize_q8_1;
     t[GGML_TYPE_Q8_K].from_float = quantize_q8_k;
+    t[TYPE_Q8_0S].from_float = quantize_q8_0s;
     k->vec.geglu = geglu_avx2;
     k->vec.rmsnorm = rmsnorm_avx2;
     k->vec.softcap = softcap_avx2;

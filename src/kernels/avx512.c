@@ -1096,7 +1096,7 @@ K_DECODE(q5_k_decode, 176, kdec_prep_k4, q5_k_row, gemm_q5_k)
 K_DECODE(q6_k_decode, 210, kdec_prep_k6, q6_k_row, gemm_q6_k)
 
 /* ======================= F32 tiles (prefill attention) =======================
- * Q·K^T and P·V^T in forward.c's attention. A block of up to 4 weight rows x 4 activation
+ * Q·K^T and P·V^T in attention.c's vector steps. A block of up to 4 weight rows x 4 activation
  * rows keeps its 16 dot products in 16 zmm accumulators: per 16 elements each weight load
  * serves every activation row of the block and each activation load every weight row (8
  * loads for 16 FMAs). The n % 16 tail is one masked iteration (masked-off lanes read
@@ -1279,6 +1279,7 @@ void kernels_avx512_install(kernel_set *k) {
     k->vec.geglu = geglu_avx512;
     k->vec.rmsnorm = rmsnorm_avx512;
     k->vec.softcap = softcap_avx512;
+    kernels_avx512_panels_install(k);
 }
 
 #else

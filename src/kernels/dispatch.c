@@ -131,11 +131,19 @@ void kernel_set_build(kernel_set *k, kernel_set_id s) {
     memset(k, 0, sizeof *k);
     k->id = s;
     k->name = kernel_set_name(s);
-    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) k->type[t] = *quant_traits(t);
+    for (uint32_t t = 0; t < TYPE_COUNT; t++) k->type[t] = *quant_traits(t);
     k->vec.geglu = geglu_scalar;
     k->vec.rmsnorm = rmsnorm_scalar;
     k->vec.softcap = softcap_scalar;
     switch (s) {
+    case KERNELS_SCALAR: /* the panel kernels are as fast as the row ones here: use them, so
+                            that a scalar run checks the specification end to end */
+        k->repack_to[GGML_TYPE_Q4_0] = TYPE_Q4_0_R16;
+        k->repack_to[GGML_TYPE_Q5_0] = TYPE_Q5_0_R16;
+        k->repack_to[GGML_TYPE_Q8_0] = TYPE_Q8_0_R16;
+        k->repack_to[GGML_TYPE_Q4_K] = TYPE_Q4_K_R16;
+        k->repack_to[GGML_TYPE_Q6_K] = TYPE_Q6_K_R16;
+        break;
 #if defined(__x86_64__)
     case KERNELS_AVX2:
         kernels_avx2_install(k);
@@ -187,7 +195,7 @@ const kernel_set *kernels_active(void) {
 }
 
 const type_traits *kernel_traits(uint32_t type) {
-    return type < GGML_TYPE_COUNT ? &kernels_active()->type[type] : NULL;
+    return type < TYPE_COUNT ? &kernels_active()->type[type] : NULL;
 }
 
 kernel_set_id kernels_select(kernel_set_id s) {

@@ -2,9 +2,32 @@
  *
  * A kernel set gathers every function that knows an ISA, in one struct:
  *   type[t]  the type table's rows (quant.h) with the set's row dots (vec_dot), tile kernels
- *            (gemm) and activation quantizers (from_float);
+ *            (gemm), activation quantizers (from_float) and panel kernels (panel_dot), for
+ *            every file type and every panel layout: each set has a row (the scalar twin at
+ *            least) for each layout, so weights repacked under one set run under any other
+ *            (tests switch sets between evaluations of one loaded model);
+ *   repack_to which panel layout the set wants each file type repacked into at load;
  *   vec      the forward pass's elementwise kernels (GEGLU, RMSNorm, soft-capping);
- *   tile     batched ("panel") kernels for prefill and attention: zero where the CPU has none.
+ *   tile     batched kernels for prefill and attention on weights in the file's layout (AMX):
+ *            zero where the CPU has none.
+ *
+ * Row panels (kernels/panels.c): weights repacked once at load (repack.c) into 16-row
+ * panels with 4-byte groups, so that one broadcast activation group feeds one vpdpbusd for
+ * 16 rows; one kernel per layout does decode (one activation row) and prefill (tiles of 16
+ * rows x up to 8 activation rows). matmul.c and forward.c pass weights and type ids through
+ * as they are. A new layout (a K-quant, another panel height for AVX2 or NEON) plugs in so:
+ *   1. quant.h: a type id after GGML_TYPE_COUNT (TYPE_Q4_K_R16 ...);
+ *   2. panels.c: its byte map in the header, repack_* / unpack_* (file rows <-> one panel)
+ *      and the scalar panel kernel, one f32 step per block (or super-block) in a stated
+ *      order; quant.c: its PANELS row (base type, bytes per row, activation format: Q8_0S,
+ *      or Q8_K for super-block types, with any sums the kernel wants in that format);
+ *   3. the ISA file: the SIMD panel kernel giving the scalar one's bits, installed in
+ *      type[layout].panel_dot, and repack_to[file type] = layout in the same installer;
+ *   4. tests/test_panels.c: add the layout to `layouts` (round trip, scalar twin against the
+ *      row dot with a tolerance from sum |w a|, every set's kernel against the twin bit for
+ *      bit, matmul on 1-3 threads); the fixtures then run it end to end on every path.
+ * A set that has tiles reading the file's layout (AMX) clears repack_to for the types they
+ * take, so prefill stays on them.
  * A set is built in layers, in a fixed order: the scalar specification (quant.c, scalar.c),
  * then each layer's installer overwrites the entries it does faster: AVX2; AVX-512 over
  * AVX2; the AMX tiles over AVX-512; NEON; its sdot kernels over it. The lookup tables
@@ -62,12 +85,9 @@ typedef void (*softcap_fn)(float *x, int n, float cap);
  * on activations it first rearranges ("packs") into its own layout, one group at a time;
  * weights are taken from the mapping and unpacked per call into panels in a per-thread
  * scratch. matmul.c drives the products (and decides when a batch is large enough);
- * forward.c's attention runs its steps on the attention entries. The AMX set (amx.c) is
- * the one implementation so far: group 16, panel 16. Kernels whose weights are repacked
- * once at load into row-interleaved panels come in the same way: the loader asks the set to
- * repack a tensor (an entry to add here) and gives it the type id of the repacked layout,
- * whose row in type[] and tile entries read that layout; matmul.c and forward.c pass weights
- * and type ids through as they are. */
+ * attention.c's online softmax runs its steps on the attention entries. The AMX set (amx.c) is
+ * the one implementation so far: group 16, panel 16. Weights repacked at load into row
+ * panels do not come through here but through their own type rows (panel_dot, above). */
 typedef struct {
     int group;        /* tokens per packed activation group; 0: the set has no tile kernels */
     int panel;        /* weight rows per panel; rows() takes up to two panels */
@@ -138,7 +158,10 @@ typedef struct {
 typedef struct {
     kernel_set_id id;
     const char *name;                 /* "AVX-512 VNNI", "scalar", ... */
-    type_traits type[GGML_TYPE_COUNT];
+    type_traits type[TYPE_COUNT];     /* every file type and every panel layout (quant.h) */
+    /* The panel layout (a type id with a panel_dot, quant.h) this set's kernels want weights
+     * of each file type repacked into at load; 0: keep the file's layout. */
+    uint32_t repack_to[GGML_TYPE_COUNT];
     vec_kernels vec;
     tile_kernels tile;
 } kernel_set;
@@ -156,7 +179,7 @@ void kernel_set_build(kernel_set *k, kernel_set_id s);
 
 /* The set this process runs: chosen and built on first use (thread-safe); never NULL. */
 const kernel_set *kernels_active(void);
-/* Its row for a type id; NULL for ids >= GGML_TYPE_COUNT. */
+/* Its row for a type id; NULL for ids >= TYPE_COUNT. */
 const type_traits *kernel_traits(uint32_t type);
 /* Make s (a supported set) the active one and return the one before: for tests, between
  * evaluations (no kernel may be running). */
@@ -165,6 +188,7 @@ kernel_set_id kernels_select(kernel_set_id s);
 /* ---- the layers' installers (the ISA files), each defined only on its architecture ---- */
 void kernels_avx2_install(kernel_set *k);
 void kernels_avx512_install(kernel_set *k);                /* over the AVX2 layer */
+void kernels_avx512_panels_install(kernel_set *k);         /* its panel kernels (avx512_panels.c) */
 void kernels_amx_install(kernel_set *k, bool bf16);        /* tiles; bf16: AMX-BF16 present */
 void kernels_amx_emulated_install(kernel_set *k);          /* the same tiles, emulated */
 void kernels_neon_install(kernel_set *k);

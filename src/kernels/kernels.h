@@ -138,6 +138,41 @@ void vec_dot_iq4_nl_q8_0(int n, float *s, const void *x, const void *y);
 void vec_dot_iq4_xs_q8_k(int n, float *s, const void *x, const void *y);
 void vec_dot_mxfp4_q8_0(int n, float *s, const void *x, const void *y);
 
+/* ---- row panels (kernels/panels.c): the layouts' repacking and scalar panel kernels ---- */
+#define PANEL_ROWS 16
+void repack_q4_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void repack_q5_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void repack_q8_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void unpack_q4_0_r16(void *dst, const void *panel, int r, int64_t K);
+void unpack_q5_0_r16(void *dst, const void *panel, int r, int64_t K);
+void unpack_q8_0_r16(void *dst, const void *panel, int r, int64_t K);
+void panel_dot_q4_0_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+void panel_dot_q5_0_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+void panel_dot_q8_0_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+/* Q6_K_R16: where 4-byte group G of the ql bytes (G < 32) and of the qh bytes (G < 16) sit
+ * in a panel super-block (panels.c): in the order the kernels read them, 4 segments of 768
+ * bytes, one per 128-element half h and 4-element-group half: its 4 ql groups of the low
+ * nibbles' g = 0/2, its 4 ql groups of g = 1/3, its 4 qh groups. */
+static inline int q6_k_ql_at(int G) {
+    int h = G / 16, b = G % 16 / 8, l4 = G % 8;
+    return 288 + 768 * (2 * h + l4 / 4) + 64 * (4 * b + l4 % 4);
+}
+static inline int q6_k_qh_at(int G) {
+    int h = G / 8, l4 = G % 8;
+    return 288 + 768 * (2 * h + l4 / 4) + 64 * (8 + l4 % 4);
+}
+void repack_q4_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void repack_q6_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void unpack_q4_k_r16(void *dst, const void *panel, int r, int64_t K);
+void unpack_q6_k_r16(void *dst, const void *panel, int r, int64_t K);
+void panel_dot_q4_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+void panel_dot_q6_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+
 /* ---- elementwise kernels of the forward pass (vec_kernels, dispatch.h) ---- */
 
 /* The lookup tables the kernels read, filled once by dispatch.c before any kernel set is

@@ -99,6 +99,15 @@ static void dequant_q8_1(const void *src, float *dst, int64_t n) {
     }
 }
 
+/* Q8_0S: qs i8 @0, d f32 @32, the sum of the codes @36 (not needed to decode). x = q * d */
+static void dequant_q8_0s(const void *src, float *dst, int64_t n) {
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b += 40, dst += 32) {
+        float d = rd_f32(b + 32);
+        for (int e = 0; e < 32; e++) dst[e] = (float)(int8_t)b[e] * d;
+    }
+}
+
 /* Q2_K: scales @0, qs @16, d @80, dmin @82. x = (d * sc) * q - dmin * m, per 16 */
 static void dequant_q2_k(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
@@ -292,6 +301,19 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n) {
         float d = quantize_block_q8(src, b + 4, &sum);
         put_f16(b, d);
         put_f16(b + 2, (float)sum * d);
+    }
+}
+
+/* Q8_0S (activations of the panel layouts, kernels/panels.c): Q8_0's codes @0, its d as the
+ * f16 value Q8_0 stores, widened to f32 @32, and the sum of the codes @36. */
+static void quantize_q8_0s(const float *src, void *dst, int64_t n) {
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / 32; i++, b += 40, src += 32) {
+        int sum;
+        float d = fp16_to_fp32(fp32_to_fp16(quantize_block_q8(src, b, &sum)));
+        int32_t s = sum;
+        memcpy(b + 32, &d, 4);
+        memcpy(b + 36, &s, 4);
     }
 }
 
@@ -787,63 +809,83 @@ static void quantize_q6_k(const float *src, void *dst, int64_t n) {
 
 /* ======================= the table ======================= */
 
-/* The scalar table is the specification. Fields: name, block size, bytes per block,
- * supported (as a weight), to_float, from_float, vec_dot_type, vec_dot. */
-static const type_traits scalar_traits[GGML_TYPE_COUNT] = {
-    [GGML_TYPE_F32] = {"F32", 1, 4, true, dequant_f32, quantize_f32, GGML_TYPE_F32, vec_dot_f32_f32, NULL},
-    [GGML_TYPE_F16] = {"F16", 1, 2, true, dequant_f16, quantize_f16, GGML_TYPE_F32, vec_dot_f16_f32, NULL},
-    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18, true, dequant_q4_0, quantize_q4_0, GGML_TYPE_Q8_0, vec_dot_q4_0_q8_0, NULL},
-    [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20, true, dequant_q4_1, quantize_q4_1, GGML_TYPE_Q8_1, vec_dot_q4_1_q8_1, NULL},
-    [4] = {"Q4_2 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [5] = {"Q4_3 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22, true, dequant_q5_0, quantize_q5_0, GGML_TYPE_Q8_0, vec_dot_q5_0_q8_0, NULL},
-    [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24, true, dequant_q5_1, quantize_q5_1, GGML_TYPE_Q8_1, vec_dot_q5_1_q8_1, NULL},
-    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34, true, dequant_q8_0, quantize_q8_0, GGML_TYPE_Q8_0, vec_dot_q8_0_q8_0, NULL},
+/* The scalar table is the specification. ROW's fields: name, block size, bytes per block,
+ * supported (as a weight), to_float, from_float, vec_dot_type, vec_dot; PANELS' are a
+ * panel layout's (kernels/panels.c): name, base type, its block size and bytes per row block,
+ * activation format, repacking both ways, scalar panel kernel. */
+#define ROW(NAME, BLCK, SIZE, SUPPORTED, TO_FLOAT, FROM_FLOAT, VEC_DOT_TYPE, VEC_DOT)                           \
+    {.name = NAME, .blck_size = BLCK, .type_size = SIZE, .supported = SUPPORTED, .to_float = TO_FLOAT,         \
+     .from_float = FROM_FLOAT, .vec_dot_type = VEC_DOT_TYPE, .vec_dot = VEC_DOT}
+#define PANELS(NAME, BASE, BLCK, SIZE, ACT, REPACK, UNPACK, KERNEL)                                            \
+    {.name = NAME, .blck_size = BLCK, .type_size = SIZE, .vec_dot_type = ACT, .panel = PANEL_ROWS,               \
+     .panel_base = BASE, .repack = REPACK, .unpack_row = UNPACK, .panel_dot = KERNEL}
+static const type_traits scalar_traits[TYPE_COUNT] = {
+    [GGML_TYPE_F32] = ROW("F32", 1, 4, true, dequant_f32, quantize_f32, GGML_TYPE_F32, vec_dot_f32_f32),
+    [GGML_TYPE_F16] = ROW("F16", 1, 2, true, dequant_f16, quantize_f16, GGML_TYPE_F32, vec_dot_f16_f32),
+    [GGML_TYPE_Q4_0] = ROW("Q4_0", 32, 18, true, dequant_q4_0, quantize_q4_0, GGML_TYPE_Q8_0, vec_dot_q4_0_q8_0),
+    [GGML_TYPE_Q4_1] = ROW("Q4_1", 32, 20, true, dequant_q4_1, quantize_q4_1, GGML_TYPE_Q8_1, vec_dot_q4_1_q8_1),
+    [4] = ROW("Q4_2 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [5] = ROW("Q4_3 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [GGML_TYPE_Q5_0] = ROW("Q5_0", 32, 22, true, dequant_q5_0, quantize_q5_0, GGML_TYPE_Q8_0, vec_dot_q5_0_q8_0),
+    [GGML_TYPE_Q5_1] = ROW("Q5_1", 32, 24, true, dequant_q5_1, quantize_q5_1, GGML_TYPE_Q8_1, vec_dot_q5_1_q8_1),
+    [GGML_TYPE_Q8_0] = ROW("Q8_0", 32, 34, true, dequant_q8_0, quantize_q8_0, GGML_TYPE_Q8_0, vec_dot_q8_0_q8_0),
     /* activation-only formats: decodable and producible, never a weight */
-    [GGML_TYPE_Q8_1] = {"Q8_1", 32, 36, false, dequant_q8_1, quantize_q8_1, GGML_TYPE_Q8_1, NULL, NULL},
-    [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84, true, dequant_q2_k, quantize_q2_k, GGML_TYPE_Q8_K, vec_dot_q2_k_q8_k, NULL},
-    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110, true, dequant_q3_k, quantize_q3_k, GGML_TYPE_Q8_K, vec_dot_q3_k_q8_k, NULL},
-    [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144, true, dequant_q4_k, quantize_q4_k, GGML_TYPE_Q8_K, vec_dot_q4_k_q8_k, NULL},
-    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176, true, dequant_q5_k, quantize_q5_k, GGML_TYPE_Q8_K, vec_dot_q5_k_q8_k, NULL},
-    [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210, true, dequant_q6_k, quantize_q6_k, GGML_TYPE_Q8_K, vec_dot_q6_k_q8_k, NULL},
-    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292, false, dequant_q8_k, quantize_q8_k, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ1_S] = {"IQ1_S", 256, 50, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, true, dequant_iq4_nl, NULL, GGML_TYPE_Q8_0, vec_dot_iq4_nl_q8_0, NULL},
-    [GGML_TYPE_IQ3_S] = {"IQ3_S", 256, 110, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ2_S] = {"IQ2_S", 256, 82, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, true, dequant_iq4_xs, NULL, GGML_TYPE_Q8_K, vec_dot_iq4_xs_q8_k, NULL},
-    [GGML_TYPE_I8] = {"I8", 1, 1, false, NULL, NULL, GGML_TYPE_I8, NULL, NULL},
-    [GGML_TYPE_I16] = {"I16", 1, 2, false, NULL, NULL, GGML_TYPE_I16, NULL, NULL},
-    [GGML_TYPE_I32] = {"I32", 1, 4, false, NULL, NULL, GGML_TYPE_I32, NULL, NULL},
-    [GGML_TYPE_I64] = {"I64", 1, 8, false, NULL, NULL, GGML_TYPE_I64, NULL, NULL},
-    [GGML_TYPE_F64] = {"F64", 1, 8, false, NULL, NULL, GGML_TYPE_F64, NULL, NULL},
-    [GGML_TYPE_IQ1_M] = {"IQ1_M", 256, 56, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_BF16] = {"BF16", 1, 2, true, dequant_bf16, quantize_bf16, GGML_TYPE_F32, vec_dot_bf16_f32, NULL},
-    [31] = {"Q4_0_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [32] = {"Q4_0_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [33] = {"Q4_0_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [GGML_TYPE_TQ1_0] = {"TQ1_0", 256, 54, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [GGML_TYPE_TQ2_0] = {"TQ2_0", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL, NULL},
-    [36] = {"IQ4_NL_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [37] = {"IQ4_NL_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [38] = {"IQ4_NL_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL, NULL},
-    [GGML_TYPE_MXFP4] = {"MXFP4", 32, 17, true, dequant_mxfp4, quantize_mxfp4, GGML_TYPE_Q8_0, vec_dot_mxfp4_q8_0, NULL},
-    [GGML_TYPE_NVFP4] = {"NVFP4", 64, 36, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
-    [GGML_TYPE_Q1_0] = {"Q1_0", 128, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
-    [GGML_TYPE_Q2_0] = {"Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL, NULL},
+    [GGML_TYPE_Q8_1] = ROW("Q8_1", 32, 36, false, dequant_q8_1, quantize_q8_1, GGML_TYPE_Q8_1, NULL),
+    [GGML_TYPE_Q2_K] = ROW("Q2_K", 256, 84, true, dequant_q2_k, quantize_q2_k, GGML_TYPE_Q8_K, vec_dot_q2_k_q8_k),
+    [GGML_TYPE_Q3_K] = ROW("Q3_K", 256, 110, true, dequant_q3_k, quantize_q3_k, GGML_TYPE_Q8_K, vec_dot_q3_k_q8_k),
+    [GGML_TYPE_Q4_K] = ROW("Q4_K", 256, 144, true, dequant_q4_k, quantize_q4_k, GGML_TYPE_Q8_K, vec_dot_q4_k_q8_k),
+    [GGML_TYPE_Q5_K] = ROW("Q5_K", 256, 176, true, dequant_q5_k, quantize_q5_k, GGML_TYPE_Q8_K, vec_dot_q5_k_q8_k),
+    [GGML_TYPE_Q6_K] = ROW("Q6_K", 256, 210, true, dequant_q6_k, quantize_q6_k, GGML_TYPE_Q8_K, vec_dot_q6_k_q8_k),
+    [GGML_TYPE_Q8_K] = ROW("Q8_K", 256, 292, false, dequant_q8_k, quantize_q8_k, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ2_XXS] = ROW("IQ2_XXS", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ2_XS] = ROW("IQ2_XS", 256, 74, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ3_XXS] = ROW("IQ3_XXS", 256, 98, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ1_S] = ROW("IQ1_S", 256, 50, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ4_NL] = ROW("IQ4_NL", 32, 18, true, dequant_iq4_nl, NULL, GGML_TYPE_Q8_0, vec_dot_iq4_nl_q8_0),
+    [GGML_TYPE_IQ3_S] = ROW("IQ3_S", 256, 110, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ2_S] = ROW("IQ2_S", 256, 82, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_IQ4_XS] = ROW("IQ4_XS", 256, 136, true, dequant_iq4_xs, NULL, GGML_TYPE_Q8_K, vec_dot_iq4_xs_q8_k),
+    [GGML_TYPE_I8] = ROW("I8", 1, 1, false, NULL, NULL, GGML_TYPE_I8, NULL),
+    [GGML_TYPE_I16] = ROW("I16", 1, 2, false, NULL, NULL, GGML_TYPE_I16, NULL),
+    [GGML_TYPE_I32] = ROW("I32", 1, 4, false, NULL, NULL, GGML_TYPE_I32, NULL),
+    [GGML_TYPE_I64] = ROW("I64", 1, 8, false, NULL, NULL, GGML_TYPE_I64, NULL),
+    [GGML_TYPE_F64] = ROW("F64", 1, 8, false, NULL, NULL, GGML_TYPE_F64, NULL),
+    [GGML_TYPE_IQ1_M] = ROW("IQ1_M", 256, 56, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_BF16] = ROW("BF16", 1, 2, true, dequant_bf16, quantize_bf16, GGML_TYPE_F32, vec_dot_bf16_f32),
+    [31] = ROW("Q4_0_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [32] = ROW("Q4_0_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [33] = ROW("Q4_0_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [GGML_TYPE_TQ1_0] = ROW("TQ1_0", 256, 54, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [GGML_TYPE_TQ2_0] = ROW("TQ2_0", 256, 66, false, NULL, NULL, GGML_TYPE_Q8_K, NULL),
+    [36] = ROW("IQ4_NL_4_4 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [37] = ROW("IQ4_NL_4_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [38] = ROW("IQ4_NL_8_8 (removed)", 0, 0, false, NULL, NULL, 0, NULL),
+    [GGML_TYPE_MXFP4] = ROW("MXFP4", 32, 17, true, dequant_mxfp4, quantize_mxfp4, GGML_TYPE_Q8_0, vec_dot_mxfp4_q8_0),
+    [GGML_TYPE_NVFP4] = ROW("NVFP4", 64, 36, false, NULL, NULL, GGML_TYPE_Q8_0, NULL),
+    [GGML_TYPE_Q1_0] = ROW("Q1_0", 128, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL),
+    [GGML_TYPE_Q2_0] = ROW("Q2_0", 64, 18, false, NULL, NULL, GGML_TYPE_Q8_0, NULL),
+    /* our own ids: the panel layouts' activations, and the layouts */
+    [TYPE_Q8_0S] = ROW("Q8_0S", 32, 40, false, dequant_q8_0s, quantize_q8_0s, TYPE_Q8_0S, NULL),
+    [TYPE_Q4_0_R16] = PANELS("Q4_0_R16", GGML_TYPE_Q4_0, 32, 18, TYPE_Q8_0S, repack_q4_0_r16, unpack_q4_0_r16,
+                             panel_dot_q4_0_r16),
+    [TYPE_Q5_0_R16] = PANELS("Q5_0_R16", GGML_TYPE_Q5_0, 32, 22, TYPE_Q8_0S, repack_q5_0_r16, unpack_q5_0_r16,
+                             panel_dot_q5_0_r16),
+    [TYPE_Q8_0_R16] = PANELS("Q8_0_R16", GGML_TYPE_Q8_0, 32, 34, TYPE_Q8_0S, repack_q8_0_r16, unpack_q8_0_r16,
+                             panel_dot_q8_0_r16),
+    [TYPE_Q4_K_R16] = PANELS("Q4_K_R16", GGML_TYPE_Q4_K, QK_K, 144, GGML_TYPE_Q8_K, repack_q4_k_r16, unpack_q4_k_r16,
+                             panel_dot_q4_k_r16),
+    [TYPE_Q6_K_R16] = PANELS("Q6_K_R16", GGML_TYPE_Q6_K, QK_K, 210, GGML_TYPE_Q8_K, repack_q6_k_r16, unpack_q6_k_r16,
+                             panel_dot_q6_k_r16),
 };
 
 const type_traits *quant_traits(uint32_t type) {
-    if (type >= GGML_TYPE_COUNT) return NULL;
+    if (type >= TYPE_COUNT) return NULL;
     return &scalar_traits[type];
 }
 
 const char *quant_type_name(uint32_t type) {
     static _Thread_local char buf[32];
-    if (type < GGML_TYPE_COUNT && scalar_traits[type].name) return scalar_traits[type].name;
+    if (type < TYPE_COUNT && scalar_traits[type].name) return scalar_traits[type].name;
     snprintf(buf, sizeof buf, "type %u", type);
     return buf;
 }
@@ -852,6 +894,11 @@ size_t quant_row_size(uint32_t type, int64_t n) {
     const type_traits *t = quant_traits(type);
     if (!t || t->blck_size == 0) return 0;
     return (size_t)(n / t->blck_size) * t->type_size;
+}
+
+size_t quant_panel_size(uint32_t type, int64_t K) {
+    const type_traits *t = quant_traits(type);
+    return t && t->panel ? (size_t)t->panel * quant_row_size(type, K) : 0;
 }
 
 const char *quant_ftype_name(int64_t ft) {

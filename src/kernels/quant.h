@@ -26,6 +26,19 @@ enum ggml_type {
     GGML_TYPE_NVFP4 = 40, GGML_TYPE_Q1_0 = 41, GGML_TYPE_Q2_0 = 42, GGML_TYPE_COUNT = 43
 };
 
+/* Our own type ids, after the file format's (a GGUF never holds them: gguf.c refuses ids
+ * from GGML_TYPE_COUNT on). The row-panel layouts weights are repacked into at load
+ * (kernels/panels.c), and the activation format their kernels read. */
+enum {
+    TYPE_Q8_0S = GGML_TYPE_COUNT, /* activations: Q8_0's codes, its d as f32, the codes' sum */
+    TYPE_Q4_0_R16,                /* 16-row panels of Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K blocks */
+    TYPE_Q5_0_R16,
+    TYPE_Q8_0_R16,
+    TYPE_Q4_K_R16,
+    TYPE_Q6_K_R16,
+    TYPE_COUNT
+};
+
 #define QK_K 256
 
 /* dst[0..n) = dequantized src; n is a multiple of the block size. */
@@ -44,6 +57,23 @@ typedef void (*gemm_fn)(int n, float *s, size_t s_stride, const void *w, size_t 
 #define GEMM_MAX_NW 32
 #define GEMM_MAX_NA 8
 
+/* A row-panel layout's functions (kernels/panels.c has the layouts). A matrix of N rows is
+ * stored as ceil(N / panel) panels of `panel` rows each, panel_size() bytes apart; rows past
+ * N in the last panel are zero. */
+/* Rows 0 .. n - 1 (n <= panel) of the base type, w_row bytes apart, K elements each, into
+ * one panel at dst (rows n .. panel - 1 zero). */
+typedef void (*panel_repack_fn)(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+/* Row r of the panel at src, back in the base type's format (its row size at dst). */
+typedef void (*panel_unpack_fn)(void *dst, const void *panel, int r, int64_t K);
+/* The panel kernel: for the n_rows rows of the panels at w (ceil(n_rows / panel) panels,
+ * whole but the last) and every activation row m < M (a_stride bytes apart, in the type's
+ * vec_dot_type):
+ *   y[m * y_stride + i] = dot(row i, activation row m)    i < n_rows
+ * Each output is one row's sum in one order, whatever M, n_rows or the split of a matrix
+ * into calls, so results do not depend on the thread count. */
+typedef void (*panel_fn)(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                         size_t a_stride, int64_t M);
+
 typedef struct {
     const char *name;           /* "Q4_K" */
     int blck_size;              /* elements per block (0: removed id) */
@@ -54,16 +84,27 @@ typedef struct {
     uint32_t vec_dot_type;      /* activation format for vec_dot */
     vec_dot_fn vec_dot;         /* NULL if unsupported */
     gemm_fn gemm;               /* optional tile kernel (SIMD paths), NULL = use vec_dot */
+    /* Row-panel layouts only (zero for the row-major types): rows are interleaved `panel` at
+     * a time, so vec_dot and gemm do not apply; panel_dot does. type_size is the base
+     * type's, per row: a panel of K elements takes panel * quant_row_size(K) bytes. */
+    int panel;                  /* rows per panel */
+    uint32_t panel_base;        /* the file type whose blocks the layout holds */
+    panel_repack_fn repack;
+    panel_unpack_fn unpack_row;
+    panel_fn panel_dot;
 } type_traits;
 
 /* The specification row of a type id: block format, exact dequantizer, reference quantizer,
  * activation format, and the portable scalar row dot (the twin every SIMD kernel is tested
- * against). NULL for ids >= GGML_TYPE_COUNT; removed ids give a row with blck_size 0. The
+ * against); for a panel layout, its repacking and scalar panel kernel. NULL for ids >=
+ * TYPE_COUNT; removed ids give a row with blck_size 0. The
  * kernels a run uses are the active kernel set's copy of these rows (dispatch.h:
  * kernel_traits). */
 const type_traits *quant_traits(uint32_t type);
 const char *quant_type_name(uint32_t type);          /* "type 99" style for unknown ids */
 size_t quant_row_size(uint32_t type, int64_t n);     /* bytes of n elements (n % blck == 0) */
+/* Bytes of one panel of a panel layout, rows of K elements; 0 for row-major types. */
+size_t quant_panel_size(uint32_t type, int64_t K);
 
 /* llama.cpp's display name of a general.file_type value (doc/gguf.md#file-types), e.g.
  * "Q4_K - Medium"; NULL for values it does not know. */

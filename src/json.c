@@ -1,4 +1,9 @@
-/* json.c - a recursive-descent JSON reader into a small tree (see json.h). */
+/* json.c - JSON values (see json.h).
+ *
+ *   reading   parse_value -> parse_container / parse_string_raw / parse_number
+ *   building  json_new_* and json_append / json_put
+ *   writing   json_write (compact), json_write_string (escaping)
+ *   comparing json_equal */
 #include "json.h"
 
 #include <math.h>
@@ -14,7 +19,7 @@ struct json_value {
     json_type type;
     bool boolean;
     double number;
-    char *str;                /* strings: UTF-8, NUL-terminated */
+    char *str;                /* strings: UTF-8, NUL-terminated; numbers: the text as written */
     size_t str_len;
     json_value **items;       /* arrays and objects */
     char **keys;              /* objects: keys[i] names items[i] */
@@ -25,6 +30,7 @@ typedef struct {
     const char *start, *p, *end;
     char *err;
     bool failed;
+    bool lenient;             /* NaN, Infinity, -Infinity accepted */
 } parser;
 
 /* Record the first error with its line and column (1-based, counted in bytes). */
@@ -71,34 +77,7 @@ void json_free(json_value *v) {
 
 /* ---- strings ---- */
 
-typedef struct { char *buf; size_t len, cap; } byte_buf;
-
-static void buf_push(byte_buf *b, const char *bytes, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap) b->cap = b->cap ? b->cap * 2 : 32;
-        b->buf = xrealloc(b->buf, b->cap);
-    }
-    memcpy(b->buf + b->len, bytes, n);
-    b->len += n;
-    b->buf[b->len] = 0;
-}
-
-static void buf_push_utf8(byte_buf *b, uint32_t cp) {
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp; n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
-    }
-    buf_push(b, u, n);
-}
+static size_t utf8_len(const unsigned char *s, size_t n);
 
 /* Four hex digits after "\u"; -1 if malformed. */
 static long read_hex4(parser *ps) {
@@ -117,20 +96,23 @@ static long read_hex4(parser *ps) {
 
 /* A string starting at the opening quote; the decoded bytes go to *out (malloc'd). */
 static bool parse_string_raw(parser *ps, char **out, size_t *out_len) {
-    byte_buf b = {0};
-    buf_push(&b, "", 0);
+    strbuf b = {0};
+    sb_put(&b, "", 0);
     ps->p++;                                  /* opening quote */
     for (;;) {
         int c = peek(ps);
         if (c < 0) { fail(ps, "unterminated string"); goto bad; }
         if (c == '"') { ps->p++; break; }
         if (c < 0x20) { fail(ps, "control character 0x%02x in a string", c); goto bad; }
-        if (c != '\\') {                      /* a run of plain bytes */
+        if (c != '\\') {                      /* a run of plain characters */
             const char *run = ps->p;
             while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' &&
-                   (unsigned char)*ps->p >= 0x20)
-                ps->p++;
-            buf_push(&b, run, (size_t)(ps->p - run));
+                   (unsigned char)*ps->p >= 0x20) {
+                size_t k = utf8_len((const unsigned char *)ps->p, (size_t)(ps->end - ps->p));
+                if (k == 0) { fail(ps, "invalid UTF-8 in a string"); goto bad; }
+                ps->p += k;
+            }
+            sb_put(&b, run, (size_t)(ps->p - run));
             continue;
         }
         ps->p++;                              /* backslash */
@@ -152,7 +134,7 @@ static bool parse_string_raw(parser *ps, char **out, size_t *out_len) {
             goto bad;
         }
         ps->p++;
-        if (simple) { buf_push(&b, simple, 1); continue; }
+        if (simple) { sb_put(&b, simple, 1); continue; }
         long cp = read_hex4(ps);
         if (cp < 0) { fail(ps, "bad \\u escape (need 4 hex digits)"); goto bad; }
         if (cp >= 0xDC00 && cp <= 0xDFFF) { fail(ps, "lone low surrogate \\u%04lx", cp); goto bad; }
@@ -169,13 +151,13 @@ static bool parse_string_raw(parser *ps, char **out, size_t *out_len) {
             }
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
-        buf_push_utf8(&b, (uint32_t)cp);
+        sb_put_utf8(&b, (unsigned)cp);
     }
-    *out = b.buf;
-    *out_len = b.len;
+    *out_len = b.n;
+    *out = sb_take(&b);
     return true;
 bad:
-    free(b.buf);
+    sb_free(&b);
     return false;
 }
 
@@ -199,12 +181,12 @@ static json_value *parse_number(parser *ps) {
     const char *s = ps->p;
     bool neg = peek(ps) == '-';
     if (neg) ps->p++;
-    if (match_word(ps, "Infinity")) {
+    if (ps->lenient && match_word(ps, "Infinity")) {
         json_value *v = new_value(JSON_NUMBER);
         v->number = neg ? -INFINITY : INFINITY;
         return v;
     }
-    if (!neg && match_word(ps, "NaN")) {
+    if (ps->lenient && !neg && match_word(ps, "NaN")) {
         json_value *v = new_value(JSON_NUMBER);
         v->number = NAN;
         return v;
@@ -225,16 +207,7 @@ static json_value *parse_number(parser *ps) {
         if (peek(ps) == '+' || peek(ps) == '-') ps->p++;
         if (digits(ps) == 0) { fail(ps, "expected a digit in the exponent"); return NULL; }
     }
-    /* strtod wants a NUL-terminated copy (the text need not be terminated) */
-    size_t n = (size_t)(ps->p - s);
-    char small[64];
-    char *copy = n < sizeof small ? small : xmalloc(n + 1);
-    memcpy(copy, s, n);
-    copy[n] = 0;
-    json_value *v = new_value(JSON_NUMBER);
-    v->number = strtod(copy, NULL);           /* overflow gives +-HUGE_VAL: kept */
-    if (copy != small) free(copy);
-    return v;
+    return json_new_number_text(s, (size_t)(ps->p - s));
 }
 
 /* ---- values ---- */
@@ -303,7 +276,8 @@ static json_value *parse_value(parser *ps, int depth) {
         if (!parse_string_raw(ps, &v->str, &v->str_len)) { free(v); return NULL; }
         return v;
     }
-    if (c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I') return parse_number(ps);
+    if (c == '-' || (c >= '0' && c <= '9') || (ps->lenient && (c == 'N' || c == 'I')))
+        return parse_number(ps);
     bool is_true = match_word(ps, "true");
     if (is_true || match_word(ps, "false")) {
         json_value *v = new_value(JSON_BOOL);
@@ -315,9 +289,9 @@ static json_value *parse_value(parser *ps, int depth) {
     return NULL;
 }
 
-json_value *json_parse(const char *text, size_t len, char *err) {
+static json_value *parse_document(const char *text, size_t len, bool lenient, char *err) {
     if (!text) { set_err(err, "json: no input"); return NULL; }
-    parser ps = {text, text, text + len, err, false};
+    parser ps = {text, text, text + len, err, false, lenient};
     json_value *v = parse_value(&ps, 0);
     if (!v) return NULL;
     skip_space(&ps);
@@ -327,6 +301,14 @@ json_value *json_parse(const char *text, size_t len, char *err) {
         return NULL;
     }
     return v;
+}
+
+json_value *json_parse(const char *text, size_t len, char *err) {
+    return parse_document(text, len, false, err);
+}
+
+json_value *json_parse_lenient(const char *text, size_t len, char *err) {
+    return parse_document(text, len, true, err);
 }
 
 /* ---- accessors ---- */
@@ -352,7 +334,210 @@ const char *json_key_at(const json_value *obj, size_t i) {
     return obj && obj->type == JSON_OBJECT && i < obj->n ? obj->keys[i] : NULL;
 }
 
+const char *json_type_name(json_type t) {
+    static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};
+    return (unsigned)t < 6 ? names[t] : "?";
+}
+
 double json_num(const json_value *v) { return v && v->type == JSON_NUMBER ? v->number : NAN; }
+const char *json_num_text(const json_value *v) {
+    return v && v->type == JSON_NUMBER ? v->str : NULL;
+}
 bool json_bool(const json_value *v) { return v && v->type == JSON_BOOL && v->boolean; }
 const char *json_str(const json_value *v) { return v && v->type == JSON_STRING ? v->str : NULL; }
 size_t json_str_len(const json_value *v) { return v && v->type == JSON_STRING ? v->str_len : 0; }
+
+/* ---- building ---- */
+
+json_value *json_new_null(void) { return new_value(JSON_NULL); }
+
+json_value *json_new_bool(bool b) {
+    json_value *v = new_value(JSON_BOOL);
+    v->boolean = b;
+    return v;
+}
+
+json_value *json_new_number_text(const char *text, size_t len) {
+    json_value *v = new_value(JSON_NUMBER);
+    v->str = xmalloc(len + 1);
+    memcpy(v->str, text, len);
+    v->str[len] = 0;
+    v->str_len = len;
+    v->number = strtod(v->str, NULL);         /* overflow gives +-HUGE_VAL: kept */
+    return v;
+}
+
+json_value *json_new_number(double x) {
+    char buf[40];
+    int n;
+    if (!isfinite(x)) {
+        json_value *v = new_value(JSON_NUMBER);
+        v->number = x;
+        return v;
+    }
+    if (x == floor(x) && fabs(x) < 1e15) n = snprintf(buf, sizeof buf, "%.0f", x);
+    else n = snprintf(buf, sizeof buf, "%.17g", x);
+    return json_new_number_text(buf, (size_t)n);
+}
+
+json_value *json_new_string(const char *s, size_t len) {
+    json_value *v = new_value(JSON_STRING);
+    v->str = xmalloc(len + 1);
+    if (len) memcpy(v->str, s, len);
+    v->str[len] = 0;
+    v->str_len = len;
+    return v;
+}
+
+json_value *json_new_array(void) { return new_value(JSON_ARRAY); }
+json_value *json_new_object(void) { return new_value(JSON_OBJECT); }
+
+int json_append(json_value *arr, json_value *item) {
+    if (!arr || arr->type != JSON_ARRAY || !item) return -1;
+    push_item(arr, item, NULL);
+    return 0;
+}
+
+int json_put(json_value *obj, const char *key, size_t key_len, json_value *item) {
+    if (!obj || obj->type != JSON_OBJECT || !item) return -1;
+    char *k = xmalloc(key_len + 1);
+    memcpy(k, key, key_len);
+    k[key_len] = 0;
+    push_item(obj, item, k);
+    return 0;
+}
+
+json_value *json_copy(const json_value *v) {
+    if (!v) return NULL;
+    json_value *c = new_value(v->type);
+    c->boolean = v->boolean;
+    c->number = v->number;
+    if (v->str) {
+        c->str = xmalloc(v->str_len + 1);
+        memcpy(c->str, v->str, v->str_len + 1);
+        c->str_len = v->str_len;
+    }
+    for (size_t i = 0; i < v->n; i++)
+        push_item(c, json_copy(v->items[i]), v->keys ? xstrdup(v->keys[i]) : NULL);
+    return c;
+}
+
+bool json_is_number_text(const char *s, size_t len) {
+    parser ps = {s, s, s + len, NULL, false, false};
+    json_value *v = parse_number(&ps);
+    bool ok = v && ps.p == ps.end;
+    json_free(v);
+    return ok;
+}
+
+/* ---- writing ---- */
+
+/* Length of the well-formed UTF-8 sequence at s[0..n), 0 if ill-formed (overlongs,
+ * surrogates and code points above U+10FFFF included). */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned cp, min;
+    if (c < 0x80) return 1;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return 0;
+    if (len > n) return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+void json_write_string(strbuf *b, const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    sb_putc(b, '"');
+    for (size_t i = 0; i < len;) {
+        unsigned c = u[i];
+        if (c == '"' || c == '\\') {
+            sb_putc(b, '\\');
+            sb_putc(b, (char)c);
+            i++;
+        } else if (c < 0x20) {
+            const char *esc = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r"
+                            : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+            if (esc) sb_puts(b, esc);
+            else sb_printf(b, "\\u%04x", c);
+            i++;
+        } else {
+            size_t k = utf8_len(u + i, len - i);
+            if (k == 0) {
+                sb_puts(b, "\xEF\xBF\xBD");      /* U+FFFD for an ill-formed byte */
+                i++;
+            } else {
+                sb_put(b, s + i, k);
+                i += k;
+            }
+        }
+    }
+    sb_putc(b, '"');
+}
+
+void json_write(strbuf *b, const json_value *v) {
+    if (!v) { sb_puts(b, "null"); return; }
+    switch (v->type) {
+    case JSON_NULL: sb_puts(b, "null"); break;
+    case JSON_BOOL: sb_puts(b, v->boolean ? "true" : "false"); break;
+    case JSON_NUMBER:
+        if (v->str) sb_put(b, v->str, v->str_len);
+        else if (isfinite(v->number)) sb_printf(b, "%.17g", v->number);
+        else sb_puts(b, "null");
+        break;
+    case JSON_STRING: json_write_string(b, v->str, v->str_len); break;
+    case JSON_ARRAY:
+    case JSON_OBJECT:
+        sb_putc(b, v->type == JSON_ARRAY ? '[' : '{');
+        for (size_t i = 0; i < v->n; i++) {
+            if (i) sb_putc(b, ',');
+            if (v->type == JSON_OBJECT) {
+                json_write_string(b, v->keys[i], strlen(v->keys[i]));
+                sb_putc(b, ':');
+            }
+            json_write(b, v->items[i]);
+        }
+        sb_putc(b, v->type == JSON_ARRAY ? ']' : '}');
+        break;
+    }
+}
+
+char *json_to_string(const json_value *v) {
+    strbuf b = {0};
+    json_write(&b, v);
+    return sb_take(&b);
+}
+
+/* ---- comparing ---- */
+
+bool json_equal(const json_value *a, const json_value *b) {
+    if (!a || !b) return a == b;
+    if (a->type != b->type) return false;
+    switch (a->type) {
+    case JSON_NULL: return true;
+    case JSON_BOOL: return a->boolean == b->boolean;
+    case JSON_NUMBER: return a->number == b->number;
+    case JSON_STRING:
+        return a->str_len == b->str_len && memcmp(a->str, b->str, a->str_len) == 0;
+    case JSON_ARRAY:
+        if (a->n != b->n) return false;
+        for (size_t i = 0; i < a->n; i++)
+            if (!json_equal(a->items[i], b->items[i])) return false;
+        return true;
+    case JSON_OBJECT:        /* duplicate keys: the last one counts, as json_get() reads */
+        for (size_t i = 0; i < a->n; i++) {
+            if (json_get(a, a->keys[i]) != a->items[i]) continue;   /* an earlier duplicate */
+            if (!json_equal(a->items[i], json_get(b, a->keys[i]))) return false;
+        }
+        for (size_t i = 0; i < b->n; i++)
+            if (!json_get(a, b->keys[i])) return false;
+        return true;
+    }
+    return false;
+}

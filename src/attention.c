@@ -1,0 +1,549 @@
+/* attention.c - attention of a micro-batch over the KV cache (doc/forward.md#attention).
+ *
+ * attention() for layer il and the batch's M tokens:
+ *   rope_table()        the batch's RoPE angles for the layer's frequencies
+ *   store_kv_rows()     K: norm (Gemma 3/4), RoPE; V: weightless norm (Gemma 4); into the
+ *                       layer's cache (layers that fill their own)
+ *   kv_pack()           on the tile kernels: the cells the batch reads, in their form
+ *   attn_worker()       tasks of (query head, block of up to Q_BLOCK tokens), each
+ *     prepare_queries()   Q: norm (Gemma 3/4), RoPE, query scale
+ *     attend()            the online softmax over the visible keys, K_BLOCK at a time; its
+ *                         steps run on the vector kernels (vector_steps) or the tile
+ *                         kernels (tile_steps)
+ * and the set-up it needs: the KV cache (kv_cache_*), RoPE frequencies, per-thread scratch. */
+#include "attention.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/dispatch.h"
+#include "matmul.h"
+#include "vec.h"
+
+/* ---------------------------------------------------------------------------------------
+ * The online softmax
+ *
+ * One task = one query head h over a block of up to Q_BLOCK consecutive tokens. Keys are
+ * taken K_BLOCK cache cells at a time, and each step is two small matrix products:
+ *   S = Q · K^T        the scores of the block's queries against the step's keys
+ *   O = O * a + P · V  with P = exp(S - m), the online softmax: m is each query row's
+ *                      running max, a = exp(m_old - m) rescales what was summed before
+ * so the work per key is register-blocked over several queries and the memory used does not
+ * grow with the context. The cache keeps V transposed ([dim][cell]): a row of P and a row
+ * of V^T are then both contiguous over the keys, as the products want.
+ * Keys visible to a query at position p: p' <= p, and on sliding layers also
+ * p - p' < n_swa (the window includes the query itself). */
+
+#define Q_BLOCK 16  /* query rows per task: a key's row serves all of them while in L1 */
+#define K_BLOCK 512 /* keys per step: larger steps mean fewer horizontal sums in P·V */
+
+typedef struct attn_steps attn_steps;
+
+typedef struct {
+    attn_ctx *a;
+    const layer_weights *l;
+    const kv_layer *kv;        /* the cache the layer reads (its own or its source's) */
+    float *q, *out;            /* [M][n_head * head_dim] */
+    int M, pos0, n_qblk;
+    const attn_steps *steps;   /* vector_steps or tile_steps */
+    const tile_kernels *tiles; /* the kernel set's, for tile_steps */
+    int kv_block;              /* a step's cells start and end on a multiple of this: the
+                                  packed cache's block for tile_steps, 1 for vector_steps */
+    chunk_counter next;
+} attn_job;
+
+/* One task: query head h of the tokens i0 .. i0 + nq - 1 (nq <= Q_BLOCK). */
+typedef struct {
+    const attn_job *j;
+    int g, hd, qd;             /* g: the head's kv head; qd: floats per query row */
+    const float *q;            /* its first query row */
+    float *S;                  /* [Q_BLOCK][K_BLOCK]: scores, then (vector) probabilities */
+    float *T;                  /* [Q_BLOCK][hd]: P · V */
+    void *qt, *pt;             /* the tile kernels' forms of the queries and probabilities */
+} attn_task;
+
+/* One step's keys k0 .. k0 + nk - 1, in cells c0 + off ..; the products take the n cells
+ * c0 .. c0 + n - 1 (the cells beyond the keys are masked like any invisible key). Query
+ * rows ra .. rb see some of them. */
+typedef struct { int k0, nk, c0, off, n, ra, rb; } key_step;
+
+/* The steps of attend() that depend on the kernels. Rows of S, T and the probabilities are
+ * indexed by the query row r of the block. */
+struct attn_steps {
+    bool whole_block;  /* the products take all Q_BLOCK rows: a row that sees none of a
+                          step's keys gets zero probabilities */
+    /* the block's queries in the form scores() takes (NULL: as they are) */
+    void (*queries)(const attn_task *t, int nq);
+    /* S row r = the scores of query r against the step's cells, rows ra .. rb at least */
+    void (*scores)(const attn_task *t, const key_step *s);
+    /* One online-softmax step of query row `row` (tile_kernels.attn_probs): *m = max(*m,
+     * s[a .. b]); e_k = exp(s_k - *m) for k in [a, b] (0 below FLT_MIN), 0 elsewhere, k < n,
+     * stored as the row's probabilities; returns the sum of the e_k. a > b: all zero. */
+    float (*probs)(const attn_task *t, float *s, int n, int a, int b, float *m, int row);
+    /* T row r = sum over the step's cells of probability x value, rows ra .. rb at least */
+    void (*values)(const attn_task *t, const key_step *s);
+};
+
+/* the first position a query at position p sees */
+static int first_key(const attn_job *j, int p) {
+    int lo = j->l->is_swa ? p - j->a->m->n_swa + 1 : 0;
+    return lo > 0 ? lo : 0;
+}
+
+/* The step that starts at key k0 for queries at positions p0 .. p0 + nq - 1: at most
+ * K_BLOCK cells, never across the end of a sliding layer's ring. */
+static key_step step_at(const attn_job *j, int k0, int p0, int nq) {
+    int len = j->kv->len, kb = j->kv_block, slot = k0 % len;
+    key_step s = {.k0 = k0, .c0 = slot - slot % kb};
+    s.off = slot - s.c0;
+    s.nk = p0 + nq - k0;
+    if (s.nk > K_BLOCK - s.off) s.nk = K_BLOCK - s.off;
+    if (s.nk > len - slot) s.nk = len - slot;
+    s.n = (s.off + s.nk + kb - 1) / kb * kb;
+    /* the query rows ra..rb that see some key of this step (an interval: the first and
+     * last visible key both grow with the position); none when rb < ra */
+    s.ra = k0 > p0 ? k0 - p0 : 0;
+    s.rb = nq - 1;
+    while (s.rb >= s.ra && first_key(j, p0 + s.rb) > k0 + s.nk - 1) s.rb--;
+    return s;
+}
+
+/* The online softmax over one step's scores: for each row that sees some of its keys, the
+ * soft-cap (Gemma 2), the probabilities (the steps' probs), the running max m and sum l,
+ * and alpha = exp(m_old - m), the factor for what the row summed before. */
+static void softmax_step(const attn_task *t, const key_step *s, int p0, float *m, float *l, float *alpha) {
+    const attn_steps *st = t->j->steps;
+    float cap = t->j->a->m->attn_softcap;
+    int r_lo = st->whole_block ? 0 : s->ra, r_hi = st->whole_block ? Q_BLOCK - 1 : s->rb;
+    for (int r = r_lo; r <= r_hi; r++) {
+        float *sr = t->S + (size_t)r * K_BLOCK;
+        if (r < s->ra || r > s->rb) { /* a row that sees none of these keys */
+            st->probs(t, sr, s->n, 1, 0, &m[r], r);
+            continue;
+        }
+        int p = p0 + r, a = first_key(t->j, p) - s->k0, b = p - s->k0;
+        a = (a > 0 ? a : 0) + s->off;
+        b = (b < s->nk - 1 ? b : s->nk - 1) + s->off;
+        float m_old = m[r];
+        if (cap > 0) for (int k = a; k <= b; k++) sr[k] = softcap(sr[k], cap);
+        float e_sum = st->probs(t, sr, s->n, a, b, &m[r], r);
+        alpha[r] = expf(m_old - m[r]); /* 0 on the first step (m = -inf) */
+        if (alpha[r] < FLT_MIN) alpha[r] = 0.0f;
+        l[r] = l[r] * alpha[r] + e_sum;
+    }
+}
+
+/* Attention of one task into its rows of out: O = 0, m = -inf, l = 0; per step S = Q K^T,
+ * the softmax step, O = O * alpha + P V; then O / l. */
+static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
+    const attn_steps *st = j->steps;
+    const layer_weights *l = j->l;
+    int hd = l->head_dim, qd = l->n_head * hd;
+    float *S = scratch, *T = S + Q_BLOCK * K_BLOCK, *m = T + (size_t)Q_BLOCK * hd, *sum = m + Q_BLOCK;
+    attn_task t = {j, h / (l->n_head / l->n_head_kv), hd, qd, j->q + (size_t)i0 * qd + (size_t)h * hd, S, T, NULL, NULL};
+    if (j->tiles) {
+        t.qt = sum + Q_BLOCK;
+        t.pt = (uint8_t *)t.qt + j->tiles->query_size(hd);
+    }
+    float *out = j->out + (size_t)i0 * qd + (size_t)h * hd;
+    int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
+
+    for (int r = 0; r < nq; r++) {
+        m[r] = -INFINITY;
+        sum[r] = 0.0f;
+        memset(out + (size_t)r * qd, 0, (size_t)hd * sizeof(float));
+    }
+    if (st->queries) st->queries(&t, nq);
+    key_step s;
+    for (int k0 = first_key(j, p0); k0 <= p1; k0 += s.nk) {
+        s = step_at(j, k0, p0, nq);
+        if (s.rb < s.ra) continue;
+        float alpha[Q_BLOCK];
+        st->scores(&t, &s);
+        softmax_step(&t, &s, p0, m, sum, alpha);
+        st->values(&t, &s);
+        for (int r = s.ra; r <= s.rb; r++)
+            rescale_add(out + (size_t)r * qd, alpha[r], T + (size_t)r * hd, hd);
+    }
+    for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
+}
+
+/* ---- the steps on the vector kernels: the cache as it is, products of f32 rows ---- */
+
+/* s[j * s_stride + i] = dot(row i of w, row j of a) over n floats, i < nw, j < na; strides
+ * in floats. The F32 tile kernel (the same SIMD code as the float weight matmuls) takes up
+ * to GEMM_MAX_NW rows of w and GEMM_MAX_NA rows of a at a time (the rows of w serve every
+ * row of a while they are in L1); a kernel set without one gets row dots. */
+static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_stride,
+                     const float *a, size_t a_stride, int nw, int na) {
+    const type_traits *tt = kernel_traits(GGML_TYPE_F32);
+    for (int i0 = 0; i0 < nw; i0 += GEMM_MAX_NW) {
+        int cnt = nw - i0 < GEMM_MAX_NW ? nw - i0 : GEMM_MAX_NW;
+        const float *wi = w + (size_t)i0 * w_stride;
+        if (tt->gemm) {
+            for (int j0 = 0; j0 < na; j0 += GEMM_MAX_NA)
+                tt->gemm(n, s + (size_t)j0 * s_stride + i0, s_stride, wi, w_stride * sizeof(float),
+                         a + (size_t)j0 * a_stride, a_stride * sizeof(float), cnt,
+                         na - j0 < GEMM_MAX_NA ? na - j0 : GEMM_MAX_NA);
+            continue;
+        }
+        for (int i = 0; i < cnt; i++)
+            for (int j = 0; j < na; j++)
+                tt->vec_dot(n, &s[(size_t)j * s_stride + i0 + i], wi + (size_t)i * w_stride, a + (size_t)j * a_stride);
+    }
+}
+
+/* S rows ra..rb = Q · K^T over the step's cells */
+static void vector_scores(const attn_task *t, const key_step *s) {
+    const kv_layer *kv = t->j->kv;
+    const float *k = kv->k + (size_t)s->c0 * kv->kv_dim + (size_t)t->g * t->hd;
+    dot_tile(t->hd, t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, k, (size_t)kv->kv_dim,
+             t->q + (size_t)s->ra * t->qd, (size_t)t->qd, s->n, s->rb - s->ra + 1);
+}
+
+/* The softmax step in place: the probabilities overwrite the scores. Weights below FLT_MIN
+ * (keys more than ~87 below the max, common on Gemma 4 whose scores are not scaled down)
+ * are flushed to zero: they cannot change an f32 sum that holds a 1, and subnormal
+ * operands send the FMAs of P·V through a microcode assist on many CPUs (measured on the
+ * development machine: attention 30x slower). */
+static float vector_probs(const attn_task *t, float *s, int n, int a, int b, float *m, int row) {
+    (void)t;
+    (void)row;
+    float mx = *m;
+    for (int k = a; k <= b; k++)
+        if (s[k] > mx) mx = s[k];
+    float sum = 0.0f;
+    for (int k = 0; k < n; k++) {
+        float e = k < a || k > b ? 0.0f : expf(s[k] - mx);
+        if (e < FLT_MIN) e = 0.0f;
+        s[k] = e;
+        sum += e;
+    }
+    *m = mx;
+    return sum;
+}
+
+/* T rows ra..rb = P · V over the step's cells: rows of P against rows of V^T */
+static void vector_values(const attn_task *t, const key_step *s) {
+    const kv_layer *kv = t->j->kv;
+    const float *v = kv->v + (size_t)t->g * t->hd * kv->v_stride + s->c0;
+    dot_tile(s->n, t->T + (size_t)s->ra * t->hd, (size_t)t->hd, v, (size_t)kv->v_stride,
+             t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, t->hd, s->rb - s->ra + 1);
+}
+
+static const attn_steps vector_steps = {false, NULL, vector_scores, vector_probs, vector_values};
+
+/* ---- the steps on the tile kernels (kernels/dispatch.h): the kv head's cells as kv_pack()
+ * left them, queries and probabilities in the set's form, to the precision its file
+ * documents ---- */
+
+static const void *packed_head(const attn_task *t) {
+    const attn_ctx *a = t->j->a;
+    return (const uint8_t *)a->packed.data + (size_t)t->g * a->packed.head_bytes;
+}
+
+static void tile_queries(const attn_task *t, int nq) {
+    t->j->tiles->attn_queries(t->q, (size_t)t->qd, nq, t->hd, t->qt);
+}
+
+static void tile_scores(const attn_task *t, const key_step *s) {
+    t->j->tiles->attn_scores(t->S, K_BLOCK, t->qt, t->hd, packed_head(t), t->j->kv->len, s->c0, s->n);
+}
+
+static float tile_probs(const attn_task *t, float *s, int n, int a, int b, float *m, int row) {
+    return t->j->tiles->attn_probs(s, n, a, b, m, t->pt, row);
+}
+
+static void tile_values(const attn_task *t, const key_step *s) {
+    t->j->tiles->attn_values(t->T, (size_t)t->hd, t->pt, s->n, packed_head(t), t->j->kv->len, t->hd, s->c0);
+}
+
+static const attn_steps tile_steps = {true, tile_queries, tile_scores, tile_probs, tile_values};
+
+/* ---------------------------------------------------------------------------------------
+ * A layer's attention: its K and V into the cache, then the tasks */
+
+/* Pack the cells this batch reads of layer kv (the positions its queries see) into
+ * a->packed: rows = (kv head, block of cells) pairs. */
+typedef struct { attn_ctx *a; const tile_kernels *t; const kv_layer *kv; int hd, b0, nb; } kv_pack_args;
+
+static void kv_pack_rows(const void *arg, int r0, int r1) {
+    const kv_pack_args *p = arg;
+    const kv_layer *kv = p->kv;
+    for (int r = r0; r < r1; r++) {
+        int g = r / p->nb, b = p->b0 + r % p->nb;
+        p->t->kv_pack(kv->k + (size_t)g * p->hd, (size_t)kv->kv_dim, kv->v + (size_t)g * p->hd * kv->v_stride,
+                      (size_t)kv->v_stride, p->hd, kv->len, b, b + 1,
+                      (uint8_t *)p->a->packed.data + (size_t)g * p->a->packed.head_bytes);
+    }
+}
+
+/* Layers that share a cache (Gemma 4's last ones) read what the previous reader of that
+ * cache packed, unless a cache was written since. */
+static void kv_pack(attn_ctx *a, const attn_job *j, int src) {
+    const kv_layer *kv = j->kv;
+    int hd = j->l->head_dim, len = kv->len, kb = j->kv_block;
+    int lo = first_key(j, j->pos0), hi = j->pos0 + j->M - 1;
+    int b0 = 0, b1 = (len + kb - 1) / kb;
+    if (hi - lo + 1 < len && lo % len <= hi % len) { /* no wrap: only the blocks in between */
+        b0 = lo % len / kb;
+        b1 = hi % len / kb + 1;
+    }
+    if (a->packed.layer == src && a->packed.b0 <= b0 && b1 <= a->packed.b1) return;
+    kv_pack_args p = {a, j->tiles, kv, hd, b0, b1 - b0};
+    pool_for_rows(a->pool, j->l->n_head_kv * (b1 - b0), (int64_t)kb * hd * 2, kv_pack_rows, &p);
+    a->packed.layer = src;
+    a->packed.b0 = b0;
+    a->packed.b1 = b1;
+}
+
+/* The query rows of tokens i0 .. i0+n-1, head h: per-head norm (Gemma 3/4), RoPE, query
+ * scale. Each row belongs to exactly one task, which prepares it just before use. */
+static void prepare_queries(const attn_job *j, int h, int i0, int n) {
+    const attn_ctx *a = j->a;
+    const layer_weights *l = j->l;
+    int hd = l->head_dim, qd = l->n_head * hd, half = l->n_rot / 2;
+    for (int i = i0; i < i0 + n; i++) {
+        float *q = j->q + (size_t)i * qd + (size_t)h * hd;
+        if (l->q_norm) rmsnorm(q, q, l->q_norm, hd, a->m->eps);
+        rope(q, half, a->rope_cos + (size_t)i * half, a->rope_sin + (size_t)i * half);
+        if (l->kq_scale != 1.0f) scale(q, l->kq_scale, hd);
+    }
+}
+
+/* Tasks (query block, head), the blocks with the most keys (the last ones) first so that
+ * no thread is left with a long task at the end. */
+static void attn_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    attn_job *j = arg;
+    int nh = j->l->n_head;
+    float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;
+    for (int t = chunks_next(&j->next); t < j->n_qblk * nh; t = chunks_next(&j->next)) {
+        int qb = j->n_qblk - 1 - t / nh, h = t % nh;
+        int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
+        prepare_queries(j, h, i0, nq);
+        attend(j, h, i0, nq, scratch);
+    }
+}
+
+/* RoPE angles of one position (doc/forward.md#rope): theta_i = pos * inv_freq[i], with the
+ * layer's inv_freq[i] = s * base^(-2i/n_rot) / ff[i] computed once per context. */
+static void rope_angles(float *cs, float *sn, const double *inv_freq, int half, int pos) {
+    for (int i = 0; i < half; i++) {
+        double theta = pos * inv_freq[i];
+        cs[i] = (float)cos(theta);
+        sn[i] = (float)sin(theta);
+    }
+}
+
+/* RoPE angles of the batch's positions for layer il; layers with the same frequencies
+ * (all sliding layers, all global ones) reuse the table of the last one. */
+static void rope_table(attn_ctx *a, int il, int M, int pos0) {
+    int half = a->m->layers[il].n_rot / 2, last = a->rope_layer;
+    if (last >= 0 && a->rope_pos0 == pos0 && a->rope_n == M && a->m->layers[last].n_rot / 2 == half &&
+        memcmp(a->inv_freq[last], a->inv_freq[il], (size_t)half * sizeof(double)) == 0)
+        return;
+    for (int i = 0; i < M; i++)
+        rope_angles(a->rope_cos + (size_t)i * half, a->rope_sin + (size_t)i * half, a->inv_freq[il], half, pos0 + i);
+    a->rope_layer = il;
+    a->rope_pos0 = pos0;
+    a->rope_n = M;
+}
+
+/* K and V rows of tokens r0..r1-1 into the layer's cache: K norm (Gemma 3/4), RoPE; V's
+ * weightless norm (Gemma 4); V stored transposed. */
+typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float *k, *v; int pos0; } kv_store_args;
+
+static void store_kv_rows(const void *arg, int r0, int r1) {
+    const kv_store_args *s = arg;
+    const attn_ctx *a = s->a;
+    const layer_weights *l = s->l;
+    kv_layer *kv = s->kv;
+    int hd = l->head_dim, kvd = kv->kv_dim, half = l->n_rot / 2;
+    for (int i = r0; i < r1; i++) {
+        int p = s->pos0 + i, slot = p % kv->len;
+        float *k = s->k + (size_t)i * kvd, *v = s->v + (size_t)i * kvd;
+        for (int g = 0; g < l->n_head_kv; g++) {
+            if (l->k_norm) rmsnorm(k + (size_t)g * hd, k + (size_t)g * hd, l->k_norm, hd, a->m->eps);
+            if (l->v_norm) rmsnorm(v + (size_t)g * hd, v + (size_t)g * hd, NULL, hd, a->m->eps);
+            rope(k + (size_t)g * hd, half, a->rope_cos + (size_t)i * half, a->rope_sin + (size_t)i * half);
+        }
+        memcpy(kv->k + (size_t)slot * kvd, k, (size_t)kvd * sizeof(float));
+        for (int d = 0; d < kvd; d++) kv->v[(size_t)d * kv->v_stride + slot] = v[d];
+        kv->pos[slot] = p;
+    }
+}
+
+void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0) {
+    const layer_weights *l = &a->m->layers[il];
+    rope_table(a, il, M, pos0);
+    if (l->has_kv) {
+        kv_store_args s = {a, l, &a->kv[il], k, v, pos0};
+        pool_for_rows(a->pool, M, 2 * a->kv[il].kv_dim, store_kv_rows, &s);
+        a->packed.layer = -1; /* a cache changed: what packed holds may be stale */
+    }
+
+    attn_job j = {a, l, &a->kv[l->kv_source], q, out, M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, &vector_steps, NULL, 1, {0}};
+    /* on the tile kernels with the matmuls of the batch, when the heads fit them */
+    const tile_kernels *t = &kernels_active()->tile;
+    if (a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
+        j.steps = &tile_steps;
+        j.tiles = t;
+        j.kv_block = t->kv_block;
+        kv_pack(a, &j, l->kv_source);
+    }
+    chunks_reset(&j.next);
+    pool_run(a->pool, attn_worker, &j);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Set-up, in the order of its jobs:
+ *   kv_cache_new()   the KV cache of every layer that fills its own
+ *   rope_new()       RoPE angle tables and each layer's inverse frequencies
+ *   scratch_new()    per-thread scratch (and the tile kernels' K/V copy) */
+
+/* Cells of a layer's cache: n_ctx on full layers; on sliding ones a ring of the window
+ * plus one micro-batch, when that is smaller. */
+static int kv_cells(const gemma_model *m, const layer_weights *l, int n_ctx, int n_ubatch) {
+    if (l->is_swa && (int64_t)m->n_swa + n_ubatch < n_ctx) return m->n_swa + n_ubatch;
+    return n_ctx;
+}
+
+int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, char *err) {
+    uint64_t need = 0;
+    for (int il = 0; il < m->n_layer; il++) {
+        const layer_weights *l = &m->layers[il];
+        if (!l->has_kv) continue;
+        uint64_t len = (uint64_t)kv_cells(m, l, n_ctx, n_ubatch);
+        need += len * ((uint64_t)l->n_head_kv * (uint64_t)l->head_dim * 2 * sizeof(float) + sizeof(int32_t));
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    if (ram && need > ram)
+        return set_err(err, "a context of %d tokens needs %.1f GiB of KV cache, more than this machine's %.1f GiB of memory; use a smaller -c",
+                       n_ctx, need / 1073741824.0, ram / 1073741824.0);
+    return 0;
+}
+
+static void kv_cache_new(attn_ctx *a, int n_ctx, int n_ubatch, setup_alloc *alloc, size_t *bytes) {
+    const gemma_model *m = a->m;
+    a->kv = xcalloc((size_t)m->n_layer, sizeof(kv_layer));
+    for (int il = 0; il < m->n_layer && !alloc->failed; il++) {
+        const layer_weights *l = &m->layers[il];
+        if (!l->has_kv) continue;
+        kv_layer *kv = &a->kv[il];
+        kv->len = kv_cells(m, l, n_ctx, n_ubatch);
+        kv->kv_dim = l->n_head_kv * l->head_dim;
+        /* rows of V^T a power of two apart would all map to the same few cache sets */
+        int lines = (kv->len + 15) / 16;
+        kv->v_stride = 16 * (lines | 1);
+        size_t n = (size_t)kv->len * kv->kv_dim * sizeof(float);
+        kv->k = setup_alloc_lines(alloc, n, bytes, "KV cache");
+        kv->v = setup_alloc_lines(alloc, (size_t)kv->v_stride * kv->kv_dim * sizeof(float), bytes, "KV cache");
+        kv->pos = setup_alloc_lines(alloc, (size_t)kv->len * sizeof(int32_t), bytes, "KV cache");
+        if (kv->pos) for (int i = 0; i < kv->len; i++) kv->pos[i] = -1;
+    }
+}
+
+/* Angle tables for one micro-batch and, per layer, inv_freq[i] = s * base^(-2i/n_rot) / ff[i]
+ * (doc/forward.md#rope, doc/forward.md#proportional-rope), so a forward pass computes only
+ * cos and sin. */
+static void rope_new(attn_ctx *a, int n_ubatch, setup_alloc *alloc, size_t *bytes) {
+    const gemma_model *m = a->m;
+    int rot = 0;
+    for (int il = 0; il < m->n_layer; il++) if (m->layers[il].n_rot > rot) rot = m->layers[il].n_rot;
+    a->rope_cos = setup_alloc_lines(alloc, (size_t)n_ubatch * (rot / 2 + 1) * sizeof(float), bytes, "RoPE tables");
+    a->rope_sin = setup_alloc_lines(alloc, (size_t)n_ubatch * (rot / 2 + 1) * sizeof(float), bytes, "RoPE tables");
+    a->rope_layer = -1;
+    a->inv_freq = xcalloc((size_t)m->n_layer, sizeof(double *));
+    for (int il = 0; il < m->n_layer; il++) {
+        const layer_weights *l = &m->layers[il];
+        int half = l->n_rot / 2;
+        a->inv_freq[il] = xmalloc((size_t)(half + 1) * sizeof(double));
+        for (int i = 0; i < half; i++) {
+            double f = (double)l->rope_scale * pow((double)l->rope_base, -2.0 * i / l->n_rot);
+            if (l->rope_freqs) f /= l->rope_freqs[i];
+            a->inv_freq[il][i] = f;
+        }
+    }
+}
+
+/* Per-thread floats: scores, the P·V product, running max and sum; with the tile kernels'
+ * attention also a block's queries and probabilities in the form they take. */
+static size_t scratch_floats(const tile_kernels *t, int head_dim) {
+    size_t n = (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK;
+    if (t->attn_supports) n += (t->query_size(head_dim) + t->prob_size(K_BLOCK) + sizeof(float) - 1) / sizeof(float);
+    return n;
+}
+
+/* Each pool thread's scratch, for the widest head, and, where the kernel set has tile
+ * attention, room for the largest layer's K and V packed for the tiles, per kv head. */
+static void scratch_new(attn_ctx *a, setup_alloc *alloc, size_t *bytes) {
+    const gemma_model *m = a->m;
+    const tile_kernels *t = &kernels_active()->tile;
+    int head_dim_max = 0;
+    for (int il = 0; il < m->n_layer; il++)
+        if (m->layers[il].head_dim > head_dim_max) head_dim_max = m->layers[il].head_dim;
+    a->scratch_each = scratch_floats(t, head_dim_max);
+    a->scratch = setup_alloc_lines(alloc, (size_t)pool_size(a->pool) * a->scratch_each * sizeof(float), bytes,
+                                   "attention scratch");
+    a->packed.layer = -1;
+    if (!t->attn_supports) return;
+    int heads = 0;
+    for (int il = 0; il < m->n_layer; il++) {
+        const layer_weights *l = &m->layers[il];
+        const kv_layer *kv = &a->kv[l->kv_source];
+        if (kv->len == 0 || !t->attn_supports(l->head_dim)) continue;
+        size_t each = t->kv_size(l->head_dim, kv->len);
+        if (each > a->packed.head_bytes) a->packed.head_bytes = each;
+        if (l->n_head_kv > heads) heads = l->n_head_kv;
+    }
+    if (heads) a->packed.data = setup_alloc_lines(alloc, (size_t)heads * a->packed.head_bytes, bytes, "attention tiles");
+}
+
+void attn_ctx_init(attn_ctx *a, const gemma_model *m, threadpool *pool, int n_ctx, int n_ubatch,
+                   setup_alloc *alloc, size_t *kv_bytes, size_t *scratch_bytes) {
+    a->m = m;
+    a->pool = pool;
+    kv_cache_new(a, n_ctx, n_ubatch, alloc, kv_bytes);
+    rope_new(a, n_ubatch, alloc, scratch_bytes);
+    scratch_new(a, alloc, scratch_bytes);
+}
+
+void attn_ctx_release(attn_ctx *a) {
+    if (a->kv)
+        for (int il = 0; il < a->m->n_layer; il++) {
+            free_lines(a->kv[il].k);
+            free_lines(a->kv[il].v);
+            free_lines(a->kv[il].pos);
+        }
+    free(a->kv);
+    if (a->inv_freq)
+        for (int il = 0; il < a->m->n_layer; il++) free(a->inv_freq[il]);
+    free(a->inv_freq);
+    free_lines(a->rope_cos);
+    free_lines(a->rope_sin);
+    free_lines(a->scratch);
+    free_lines(a->packed.data);
+    memset(a, 0, sizeof *a);
+}
+
+void kv_cache_clear(attn_ctx *a) {
+    for (int il = 0; il < a->m->n_layer; il++)
+        for (int i = 0; i < a->kv[il].len; i++) a->kv[il].pos[i] = -1;
+}
+
+bool kv_cache_holds(const attn_ctx *a, int n) {
+    const gemma_model *m = a->m;
+    for (int il = 0; il < m->n_layer; il++) {
+        const kv_layer *kv = &a->kv[il];
+        if (kv->len == 0) continue;
+        int lo = m->layers[il].is_swa ? n - m->n_swa : 0;
+        for (int p = lo < 0 ? 0 : lo; p < n; p++)
+            if (kv->pos[p % kv->len] != p) return false;
+    }
+    return true;
+}

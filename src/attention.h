@@ -1,0 +1,77 @@
+/* attention.h - the attention of a micro-batch over the KV cache (attention.c).
+ *
+ * forward.c's attention block projects Q, K and V, then hands them here:
+ *   attention(a, il, q, k, v, out, M, pos0)
+ * stores the layer's K and V in its cache (norms, RoPE) and writes, for each of the M tokens
+ * and each query head, the softmax-weighted sum of the values its query sees. The context
+ * holds one attn_ctx: the cache, the RoPE tables, the per-thread scratch. */
+#ifndef GEMMA_ATTENTION_H
+#define GEMMA_ATTENTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "threads.h"
+#include "util.h"
+
+/* One layer's KV cache: a ring of `len` cells, cell = position % len. */
+typedef struct {
+    int len;          /* cells in this layer's ring (n_ctx, or the window + a batch) */
+    int kv_dim;       /* n_head_kv * head_dim */
+    float *k;         /* [len][kv_dim] */
+    float *v;         /* transposed, [kv_dim][v_stride]: attention sums over cells */
+    int v_stride;     /* floats per row of v: len padded to an odd number of cache lines */
+    int32_t *pos;     /* position stored in each cell, -1 if empty */
+} kv_layer;
+
+typedef struct {
+    const gemma_model *m;
+    threadpool *pool;
+    kv_layer *kv;                /* per layer; len 0 for layers that read another layer's cache */
+    double **inv_freq;           /* per layer: RoPE inverse frequencies */
+    float *rope_cos, *rope_sin;  /* RoPE angles of a batch, [n_ubatch][n_rot/2] */
+    int rope_layer, rope_pos0, rope_n; /* they hold layer rope_layer's angles of positions
+                                          rope_pos0 .. + rope_n - 1 (layer -1: nothing) */
+    float *scratch;              /* per thread: scores, P·V, running max and sum, and the
+                                    tile kernels' forms of queries and probabilities */
+    size_t scratch_each;         /* floats of it per thread */
+    struct {
+        void *data;          /* one layer's K and V packed for the tile kernels' attention
+                                (kernels/dispatch.h), per kv head; NULL: none */
+        size_t head_bytes;   /* bytes per kv head in it */
+        int layer, b0, b1;   /* it holds blocks b0 .. b1 - 1 of that layer's cache (layer
+                                -1: nothing valid) */
+    } packed;
+} attn_ctx;
+
+/* The kernel would happily hand out the virtual memory and fail later: refuse, with the
+ * size, a cache of n_ctx tokens (micro-batches of n_ubatch) larger than the machine's memory. */
+int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, char *err);
+
+/* Set up a for model m, contexts of n_ctx tokens, micro-batches of up to n_ubatch tokens and
+ * the threads of pool: the KV cache (its bytes added to *kv_bytes), the RoPE tables and
+ * the per-thread scratch (to *scratch_bytes). Allocation failures go to alloc; release with
+ * attn_ctx_release whether or not it failed. */
+void attn_ctx_init(attn_ctx *a, const gemma_model *m, threadpool *pool, int n_ctx, int n_ubatch,
+                   setup_alloc *alloc, size_t *kv_bytes, size_t *scratch_bytes);
+void attn_ctx_release(attn_ctx *a);
+
+/* Every cell empty. */
+void kv_cache_clear(attn_ctx *a);
+/* Whether the cache still holds every cell that the tokens after the first n would see:
+ * false when a sliding layer's ring has overwritten a position inside the window. */
+bool kv_cache_holds(const attn_ctx *a, int n);
+
+/* Attention of layer il for the M tokens at positions pos0 .. pos0 + M - 1
+ * (doc/forward.md#attention-block):
+ *   q    M rows of n_head * head_dim: the projected queries (normalised, rotated and scaled
+ *        here, in place)
+ *   k, v M rows of n_head_kv * head_dim: the projected keys and values, normalised, rotated
+ *        and stored into the layer's cache first (in place); unused on a layer that reads
+ *        another layer's cache
+ *   out  M rows of n_head * head_dim: each head's attention output */
+void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0);
+
+#endif
