@@ -52,15 +52,16 @@ static const tile_kernels *tiles_for(int64_t M) {
 
 bool matmul_tile_batch(int64_t M) { return tiles_for(M) != NULL; }
 
-/* The activations in one format. */
+/* The activations in one format: one input (the job's, or a part's own) in one type. */
 typedef struct {
+    const float *x;           /* the input rows */
     uint32_t type;            /* a vec_dot_type; GGML_TYPE_F32: the input floats themselves */
     uint8_t *a;               /* NULL: not converted (only tile parts use it, see step 2) */
     size_t a_row;             /* bytes per row */
     bool vector;              /* a part reads it with the vector kernels */
 } act_format;
 
-/* The activations packed for the tile kernels, one per layout. */
+/* The activations packed for the tile kernels, one per layout and input. */
 typedef struct {
     uint32_t key, type;       /* the layout; a weight type that uses it */
     const act_format *af;
@@ -162,7 +163,7 @@ static void quantize_worker(void *arg, int ith, int nth) {
         const act_format *f = &j->fmt[i / j->M];
         int64_t m = i % j->M;
         if (f->type != GGML_TYPE_F32 && f->a)
-            kernel_traits(f->type)->from_float(j->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
+            kernel_traits(f->type)->from_float(f->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
 }
 
@@ -240,17 +241,22 @@ static void panel_units(const matmul_job *j, const part_job *pj, int64_t u0, int
     }
 }
 
-/* Units u0 .. u1 - 1 of a part (chunks of rows, or panels). */
+/* Units u0 .. u1 - 1 of a part (chunks of rows, or panels), then the part's epilogue on
+ * their outputs while they are in this thread's cache. */
 static void part_units(const matmul_job *j, const part_job *pj, int64_t u0, int64_t u1, int ith) {
     if (pj->tt->panel_dot) {
         panel_units(j, pj, u0, u1);
-        return;
+    } else {
+        for (int64_t u = u0; u < u1; u++) {
+            int64_t n0 = u * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
+            if (pj->tiled) tile_chunk(j, pj, n0, n1, j->tile_scratch + j->tile_each * (size_t)ith, ith);
+            else if (pj->tt->gemm) tiles(j, pj, n0, n1);
+            else rows_times_all(j, pj, n0, n1);
+        }
     }
-    for (int64_t u = u0; u < u1; u++) {
-        int64_t n0 = u * pj->chunk, n1 = n0 + pj->chunk < pj->p.N ? n0 + pj->chunk : pj->p.N;
-        if (pj->tiled) tile_chunk(j, pj, n0, n1, j->tile_scratch + j->tile_each * (size_t)ith, ith);
-        else if (pj->tt->gemm) tiles(j, pj, n0, n1);
-        else rows_times_all(j, pj, n0, n1);
+    if (pj->p.epilogue) {
+        int64_t n0 = u0 * pj->chunk, n1 = u1 * pj->chunk < pj->p.N ? u1 * pj->chunk : pj->p.N;
+        for (int64_t m = 0; m < j->M; m++) pj->p.epilogue(pj->p.epilogue_arg, pj->p.y + m * pj->p.N + n0, n1 - n0);
     }
 }
 
@@ -301,7 +307,7 @@ static void pack_worker(void *arg, int ith, int nth) {
         } else { /* convert the group's rows here (the scratch is free until step 3) */
             uint8_t *rows = j->tile_scratch + j->tile_each * (size_t)ith;
             for (int r = 0; r < n; r++)
-                kernel_traits(af->type)->from_float(j->x + (m0 + r) * j->K, rows + (size_t)r * af->a_row, j->K);
+                kernel_traits(af->type)->from_float(af->x + (m0 + r) * j->K, rows + (size_t)r * af->a_row, j->K);
             a = rows;
         }
         t->pack(l->type, a, af->a_row, j->K, n, l->dst + t->group_size(l->type, j->K) * (size_t)(m0 / t->group));
@@ -319,7 +325,7 @@ static size_t choose_tiles(matmul_job *j, size_t *each) {
         if (!t->supports(pj->p.type, j->K)) continue;
         uint32_t key = t->layout(pj->p.type);
         int k = 0;
-        while (k < j->n_lay && j->lay[k].key != key) k++;
+        while (k < j->n_lay && (j->lay[k].key != key || j->lay[k].af->x != pj->af->x)) k++;
         if (k == j->n_lay) {
             j->lay[j->n_lay++] = (tile_layout){key, pj->p.type, pj->af, (uint8_t *)(uintptr_t)total};
             total += packed_size(t, pj->p.type, j->K, j->M);
@@ -361,16 +367,17 @@ size_t matmul_scratch_size(int64_t K, int64_t M) {
     return per_row * (size_t)M;
 }
 
-/* The activation format of every part. */
+/* The activation format of every part: its input in its weights' vec_dot_type. */
 static void assign_formats(matmul_job *j) {
     for (int i = 0; i < j->n_part; i++) {
         part_job *pj = &j->part[i];
         uint32_t t = pj->tt->vec_dot_type;
+        const float *x = pj->p.x ? pj->p.x : j->x;
         int f = 0;
-        while (f < j->n_fmt && j->fmt[f].type != t) f++;
+        while (f < j->n_fmt && (j->fmt[f].type != t || j->fmt[f].x != x)) f++;
         if (f == j->n_fmt)
-            j->fmt[j->n_fmt++] = (act_format){t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
-                                                                          : quant_row_size(t, j->K), false};
+            j->fmt[j->n_fmt++] = (act_format){x, t, NULL, t == GGML_TYPE_F32 ? (size_t)j->K * sizeof(float)
+                                                                             : quant_row_size(t, j->K), false};
         pj->af = &j->fmt[f];
     }
 }
@@ -389,7 +396,7 @@ static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
     for (int f = 0; f < j->n_fmt; f++) {
         act_format *af = &j->fmt[f];
         if (af->type == GGML_TYPE_F32) {
-            af->a = (uint8_t *)j->x;
+            af->a = (uint8_t *)af->x;
         } else if (!af->vector) {
             af->a = NULL;
         } else if (conv++ == 0) {
@@ -470,7 +477,7 @@ void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, con
 
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
             const float *x, int64_t M) {
-    matmul_part p = {y, w, type, N};
+    matmul_part p = {.y = y, .w = w, .type = type, .N = N};
     matmul_many(mc, &p, 1, K, x, M);
 }
 
@@ -504,7 +511,7 @@ static bool tiles_gate(const tile_kernels *t, uint32_t type, int64_t K) {
 /* The gated products on the tiles: one part whose chunks write geglu(gate, up). */
 static void gated_on_tiles(matmul_ctx *mc, float *y, const void *gate, const void *up, uint32_t type, int64_t N,
                            int64_t K, const float *x, int64_t M) {
-    matmul_part p = {y, gate, type, N};
+    matmul_part p = {.y = y, .w = gate, .type = type, .N = N};
     matmul_job j;
     job_init(&j, &p, 1, K, x, M);
     j.part[0].up = up;
@@ -517,7 +524,8 @@ void matmul_geglu(matmul_ctx *mc, float *y, const void *gate, const void *up, ui
         gated_on_tiles(mc, y, gate, up, type, N, K, x, M);
         return;
     }
-    matmul_part p[2] = {{y, gate, type, N}, {up_scratch, up, type, N}};
+    matmul_part p[2] = {{.y = y, .w = gate, .type = type, .N = N},
+                        {.y = up_scratch, .w = up, .type = type, .N = N}};
     matmul_many(mc, p, 2, K, x, M);
     geglu_args a = {y, y, up_scratch, (size_t)N, (size_t)N, (size_t)N, (int)N};
     geglu_pass(mc, &a, M);
@@ -541,7 +549,7 @@ static void ffn_on_tiles(matmul_ctx *mc, const tile_kernels *t, float *out, cons
                          const float *x, int64_t M) {
     bool q8_k = t->q8_k_input(w->down_type);
     uint8_t *act = grown(&mc->ffn_act, &mc->ffn_act_size, packed_size(t, w->down_type, w->F, M));
-    matmul_part p = {NULL, w->gate, w->gate_type, w->F};
+    matmul_part p = {.w = w->gate, .type = w->gate_type, .N = w->F};
     matmul_job j;
     job_init(&j, &p, 1, w->E, x, M);
     j.part[0].up = w->up;
@@ -552,7 +560,7 @@ static void ffn_on_tiles(matmul_ctx *mc, const tile_kernels *t, float *out, cons
         j.part[0].q8_out = act;
     }
     job_run(mc, &j);
-    matmul_part d = {out, w->down, w->down_type, w->E};
+    matmul_part d = {.y = out, .w = w->down, .type = w->down_type, .N = w->E};
     job_init(&j, &d, 1, w->F, NULL, M);
     j.packed = true;
     j.lay[0] = (tile_layout){q8_k ? GGML_TYPE_Q8_K : GGML_TYPE_Q8_0, w->down_type, NULL, act};
@@ -585,7 +593,8 @@ void matmul_ffn(matmul_ctx *mc, float *out, const matmul_ffn_weights *w, const f
         geglu_pass(mc, &a, M);
     } else {
         float *up = mid + (size_t)M * F;
-        matmul_part p[2] = {{act, w->gate, w->gate_type, F}, {up, w->up, w->up_type, F}};
+        matmul_part p[2] = {{.y = act, .w = w->gate, .type = w->gate_type, .N = F},
+                            {.y = up, .w = w->up, .type = w->up_type, .N = F}};
         matmul_many(mc, p, 2, E, x, M);
         geglu_args a = {act, act, up, (size_t)F, (size_t)F, (size_t)F, (int)F};
         geglu_pass(mc, &a, M);

@@ -33,23 +33,33 @@ typedef struct {
     size_t ffn_rows_size;
 } matmul_ctx;
 
+/* An epilogue of a product: fn(arg, y, n) on each run of n finished outputs y = &Y[m][n0 ..
+ * n0 + n - 1], called by the thread that computed them while they are in its cache (the
+ * logits' soft-capping). Outputs are independent of the split, so is the epilogue's work. */
+typedef void (*matmul_epilogue_fn)(const void *arg, float *y, int64_t n);
+
 /* One of several products that share their input (matmul_many): y = X · w^T, w = N rows
- * of `type`. */
+ * of `type`; then, if given, the epilogue on y. A part may have an input of its own (the
+ * down products of the experts a token picked: one job for all of them). */
 typedef struct {
     float *y;
     const void *w;
     uint32_t type;
     int64_t N;
+    matmul_epilogue_fn epilogue;   /* NULL: none */
+    const void *epilogue_arg;
+    const float *x;                /* NULL: the job's X; else this part's M rows of K */
 } matmul_part;
-#define MATMUL_MAX_PARTS 4
+#define MATMUL_MAX_PARTS 16
 
 /* Y[M][N] = X[M][K] · W^T, W = N rows of `type` at `w` (row stride = row size of K). */
 void matmul(matmul_ctx *mc, float *y, const void *w, uint32_t type, int64_t N, int64_t K,
             const float *x, int64_t M);
 
 /* Y_i = X · W_i^T for up to MATMUL_MAX_PARTS products that share X (M rows of K): Q, K and
- * V; gate and up. X is converted once per activation format, and all products' rows go to
- * the threads in one pass (one barrier, not one per product). */
+ * V; gate and up; the gate and up products of several experts. X is converted once per
+ * activation format (and each part's own input once), and all products' rows go to the
+ * threads in one pass (one barrier, not one per product). */
 void matmul_many(matmul_ctx *mc, const matmul_part *parts, int n, int64_t K, const float *x,
                  int64_t M);
 

@@ -229,7 +229,8 @@ static void test_gated(const kernel_set *s, const amx_type *t, int N, int K, int
     float *fused = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
     int old = matmul_set_tile_min_rows(1);
     matmul_geglu(&mc, fused, gate, up, t->type, N, K, x, M, u);
-    matmul_part p[2] = {{g, gate, t->type, N}, {u, up, t->type, N}};
+    matmul_part p[2] = {{.y = g, .w = gate, .type = t->type, .N = N},
+                          {.y = u, .w = up, .type = t->type, .N = N}};
     matmul_many(&mc, p, 2, K, x, M);
     s->vec.geglu(g, g, u, (int)n);
     matmul_set_tile_min_rows(old);
@@ -535,7 +536,8 @@ static void test_many(int M) {
     uint8_t *w[4];
     for (int i = 0; i < 4; i++) {
         w[i] = random_weights(&parts[i], N[i], K);
-        p[i] = (matmul_part){malloc((size_t)M * N[i] * sizeof(float)), w[i], parts[i].type, N[i]};
+        p[i] = (matmul_part){.y = malloc((size_t)M * N[i] * sizeof(float)), .w = w[i], .type = parts[i].type,
+                             .N = N[i]};
         one[i] = malloc((size_t)M * N[i] * sizeof(float));
         matmul(&mc, one[i], w[i], parts[i].type, N[i], K, x, M);
     }
@@ -549,6 +551,56 @@ static void test_many(int M) {
     }
     ctx_free(&mc);
     free(x);
+    TEST_END();
+}
+
+/* y = 2 y + 1 on a run of outputs (an epilogue that shows whether it ran exactly once). */
+static void twice_plus_one(const void *arg, float *y, int64_t n) {
+    (void)arg;
+    for (int64_t i = 0; i < n; i++) y[i] = 2.0f * y[i] + 1.0f;
+}
+
+/* Parts with inputs of their own (one job for the down products of a token's experts),
+ * some sharing one, some the job's, one with an epilogue: each part's outputs must be a
+ * separate matmul's on its input, bit for bit, the epilogue applied once to each. On the
+ * active set's kernels, or (tiles: its name) with its tiles forced on. */
+static void test_many_inputs(int M, const char *tiles) {
+    TEST_BEGIN("matmul: matmul_many of parts with inputs of their own and an epilogue = separate matmuls, %d tokens%s%s",
+               M, tiles ? ", tiles of " : "", tiles ? tiles : "");
+    int old_min = matmul_set_tile_min_rows(tiles ? 1 : -1);
+    static const amx_type parts[] = {{GGML_TYPE_Q4_0, {0, -1}, -1}, {GGML_TYPE_Q8_0, {0, -1}, -1},
+                                     {GGML_TYPE_Q4_0, {0, -1}, -1}, {GGML_TYPE_Q4_K, {0, 2}, -1},
+                                     {GGML_TYPE_F16, {-1, -1}, -1}};
+    enum { P = 5, K = 256 };
+    const int N[P] = {40, 24, 33, 64, 17};
+    const int input[P] = {1, 0, 2, 1, 2}; /* 0: the job's X */
+    float *x[3];
+    size_t a_row;
+    for (int k = 0; k < 3; k++) free(random_acts(GGML_TYPE_F32, M, K, &x[k], &a_row));
+    matmul_ctx mc = two_thread_ctx(K, M);
+    matmul_part p[P];
+    float *one[P];
+    uint8_t *w[P];
+    for (int i = 0; i < P; i++) {
+        w[i] = random_weights(&parts[i], N[i], K);
+        p[i] = (matmul_part){.y = malloc((size_t)M * N[i] * sizeof(float)), .w = w[i], .type = parts[i].type,
+                             .N = N[i], .x = input[i] ? x[input[i]] : NULL};
+        one[i] = malloc((size_t)M * N[i] * sizeof(float));
+        matmul(&mc, one[i], w[i], parts[i].type, N[i], K, x[input[i]], M);
+    }
+    p[3].epilogue = twice_plus_one;
+    for (int m = 0; m < M * N[3]; m++) one[3][m] = 2.0f * one[3][m] + 1.0f;
+    matmul_many(&mc, p, P, K, x[0], M);
+    for (int i = 0; i < P; i++) {
+        EXPECT(memcmp(one[i], p[i].y, (size_t)M * N[i] * sizeof(float)) == 0, "part %d (%s, input %d) differs", i,
+               quant_type_name(parts[i].type), input[i]);
+        free(p[i].y);
+        free(one[i]);
+        free(w[i]);
+    }
+    ctx_free(&mc);
+    for (int k = 0; k < 3; k++) free(x[k]);
+    matmul_set_tile_min_rows(old_min);
     TEST_END();
 }
 
@@ -626,6 +678,8 @@ static void test_set(const kernel_set *s) {
     } else {
         test_skip("amx %s: the attention tiles need AMX-BF16", s->name);
     }
+    test_many_inputs(40, s->name);
+    test_many_inputs(1, s->name);
     TEST_BEGIN("amx %s: the gated tiles take the quantized types only, and no head dims but multiples of 32", s->name);
     EXPECT(!t->gated_supports(GGML_TYPE_BF16) && !t->gated_supports(GGML_TYPE_F16), "float types");
     EXPECT(t->gated_supports(GGML_TYPE_Q4_0) && t->gated_supports(GGML_TYPE_Q6_K), "Q4_0, Q6_K");
@@ -638,6 +692,8 @@ void suite_amx(void) {
     rng_seed(7);
     test_many(1);
     test_many(40);
+    test_many_inputs(1, NULL);
+    test_many_inputs(40, NULL);
     test_selection();
     test_emulated_ops();
     const cpu_features *f = cpu_get();

@@ -1,7 +1,8 @@
 /* test_chat.c - chat formatting (exact turn strings, the ids of a turn, text that cannot
  * forge a turn) and the interactive chat driven through a pseudo-terminal with the keys a
  * person presses: editing, history, paste, multi-line turns, the slash commands, Ctrl-C and
- * Ctrl-D, colours, TERM=dumb, a pipe on stdin, -cnv -p, and --context-shift. */
+ * Ctrl-D, colours, TERM=dumb, a pipe on stdin, -cnv -p, no CPU burnt while it waits for
+ * input, and --context-shift. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -449,6 +450,54 @@ static void interrupt_session(void) {
     free(p);
 }
 
+/* CPU time (user + system, all threads) process pid has used, in clock ticks; -1 if
+ * /proc does not say. */
+static long cpu_ticks(pid_t pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    size_t n = fread(line, 1, sizeof line - 1, fp);
+    fclose(fp);
+    line[n] = 0;
+    const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+    unsigned long utime, stime;
+    /* after ")": state, then fields 4-13, then utime (14) and stime (15) */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return -1;
+    return (long)(utime + stime);
+}
+
+/* The pool's threads spin for a fraction of a millisecond after a job, then sleep
+ * (threads.c): a chat waiting for its user costs no CPU. A spinning thread would use ~100
+ * ticks per second. Two threads, so the pool has a worker that could spin. */
+static void idle_session(void) {
+    static const char *const env[] = {"TERM=xterm", "NO_COLOR=1", NULL};
+    static const char *const two[] = {"-t", "2", NULL};
+    pty_session *p = calloc(1, sizeof *p);
+    if (!p) return;
+    bool ok = chat_start(p, two, env, false);
+    char *a = ok ? turn(p, "hello\r") : NULL;
+    usleep(100000);
+    long t0 = ok ? cpu_ticks(p->pid) : -1;
+    usleep(1000000);
+    long t1 = ok ? cpu_ticks(p->pid) : -1;
+    if (ok && (t0 < 0 || t1 < 0)) {
+        test_skip("chat: waiting for input uses no CPU (no /proc/PID/stat)");
+    } else {
+        TEST_BEGIN("chat: waiting for input after an answer uses no CPU (-t 2)");
+        EXPECT(ok && a && *a, "no prompt or no answer: '%s'", p->screen);
+        EXPECT(t1 - t0 <= 2, "%ld clock ticks of CPU in 1 s of waiting (%ld per second is one core)", t1 - t0,
+               sysconf(_SC_CLK_TCK));
+        TEST_END();
+    }
+    free(a);
+    if (p->pid > 0) {
+        pty_send(p, CTRL_D);
+        pty_finish(p, 10000);
+    }
+    free(p);
+}
+
 /* --context-shift: a turn that does not fit in the context drops old tokens first. */
 static void shift_session(void) {
     static const char *const env[] = {"TERM=xterm", "NO_COLOR=1", NULL};
@@ -483,6 +532,7 @@ static void interactive(void) {
     editing_session();
     plain_sessions();
     interrupt_session();
+    idle_session();
     shift_session();
 }
 

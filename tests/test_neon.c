@@ -6,8 +6,8 @@
  * nw x na cells of every tile shape with the same values. Data: Gaussian rows through the
  * reference quantizers, and random block bytes (every code and sub-block scale pattern) with
  * the block's float scales replaced by moderate random halves. Rows that end at a guard page
- * show that no kernel reads past its rows (GEGLU and RMSNorm included), and the active set
- * must be the fastest NEON set the CPU runs, with its GEGLU and RMSNorm.
+ * show that no kernel reads past its rows (GEGLU, RMSNorm and soft-capping included), and the
+ * active set must be the fastest NEON set the CPU runs, with its elementwise kernels.
  *
  * Tolerance: both kernels compute the same exact integer block dots, so they differ only in
  * the order of float accumulation (four lanes, split min terms): ~1e-7 of sum |w_i * a_i|.
@@ -240,16 +240,18 @@ static void check_bounds(const char *set, const type_traits *table) {
     TEST_END();
 }
 
-/* GEGLU and RMSNorm (dispatch.h's vec_kernels; test_simd.c checks their bits against the scalar
- * ones) on rows of every length up to 40 that end at a guard page: the tails are read only
- * inside the rows, and written only there. */
+/* GEGLU, RMSNorm and soft-capping (dispatch.h's vec_kernels; test_simd.c checks their bits
+ * against the scalar ones) on rows of every length up to 40 that end at a guard page: the
+ * tails are read only inside the rows, and written only there. */
 static void check_elementwise_bounds(void) {
     static kernel_set neon, scalar;
     kernel_set_build(&neon, KERNELS_NEON);
     kernel_set_build(&scalar, KERNELS_SCALAR);
     vec_kernels k = neon.vec, ref = scalar.vec;
-    TEST_BEGIN("neon: GEGLU and RMSNorm read and write only inside their rows (guard pages, lengths 1..40)");
-    EXPECT(k.geglu != ref.geglu && k.rmsnorm != ref.rmsnorm, "the NEON set has no GEGLU / RMSNorm of its own");
+    TEST_BEGIN("neon: GEGLU, RMSNorm and soft-capping read and write only inside their rows (guard pages, "
+               "lengths 1..40)");
+    EXPECT(k.geglu != ref.geglu && k.rmsnorm != ref.rmsnorm && k.softcap != ref.softcap,
+           "the NEON set has no GEGLU / RMSNorm / soft-capping of its own");
     enum { MAX = 40 };
     void *map[4];
     size_t len[4];
@@ -272,6 +274,10 @@ static void check_elementwise_bounds(void) {
             ref.rmsnorm(want, g, w, n, 1e-6f);
             k.rmsnorm(o, g, w, n, 1e-6f);
             EXPECT(memcmp(o, want, (size_t)n * sizeof(float)) == 0, "n=%d: RMSNorm differs from scalar", n);
+            for (int i = 0; i < n; i++) want[i] = o[i] = 30.0f * g[i];
+            ref.softcap(want, n, 30.0f);
+            k.softcap(o, n, 30.0f);
+            EXPECT(memcmp(o, want, (size_t)n * sizeof(float)) == 0, "n=%d: soft-capping differs from scalar", n);
         }
     }
     for (int r = 0; r < 4; r++)
@@ -314,16 +320,17 @@ static void check_dispatch(void) {
     bool dotprod = cpu_get()->has_dotprod;
     kernel_set_build(&built, dotprod ? KERNELS_NEON_DOTPROD : KERNELS_NEON);
     const type_traits *want = built.type;
-    TEST_BEGIN("neon: the active set is the %s one (%s), its GEGLU and RMSNorm too", dotprod ? "dotprod" : "baseline",
-               kernels_active()->name);
+    TEST_BEGIN("neon: the active set is the %s one (%s), its GEGLU, RMSNorm and soft-capping too",
+               dotprod ? "dotprod" : "baseline", kernels_active()->name);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const type_traits *active = kernel_traits(types[ti].type);
         EXPECT(active->vec_dot == want[types[ti].type].vec_dot &&
                    active->gemm == want[types[ti].type].gemm,
                "%s: the active kernels are not the NEON ones", active->name);
     }
-    EXPECT(kernels_active()->vec.geglu == built.vec.geglu && kernels_active()->vec.rmsnorm == built.vec.rmsnorm,
-           "the active GEGLU / RMSNorm are not the NEON ones");
+    EXPECT(kernels_active()->vec.geglu == built.vec.geglu && kernels_active()->vec.rmsnorm == built.vec.rmsnorm &&
+               kernels_active()->vec.softcap == built.vec.softcap,
+           "the active GEGLU / RMSNorm / soft-capping are not the NEON ones");
     TEST_END();
 }
 

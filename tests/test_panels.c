@@ -303,10 +303,12 @@ static void test_matmul(int M) {
         matmul_part parts[N_LAYOUTS];
         for (int i = 0; i < N_LAYOUTS; i++) {
             for (int k = 0; k < M * N[i]; k++) got[i][k] = NAN;
-            parts[i] = (matmul_part){got[i], p[i], layouts[i], N[i]};
+            parts[i] = (matmul_part){.y = got[i], .w = p[i], .type = layouts[i], .N = N[i]};
         }
-        matmul_many(&mc, parts, MATMUL_MAX_PARTS, K, a.x, M);
-        matmul_many(&mc, parts + MATMUL_MAX_PARTS, N_LAYOUTS - MATMUL_MAX_PARTS, K, a.x, M);
+        /* two jobs, the first of several parts */
+        int first = N_LAYOUTS - 1 < MATMUL_MAX_PARTS ? N_LAYOUTS - 1 : MATMUL_MAX_PARTS;
+        matmul_many(&mc, parts, first, K, a.x, M);
+        matmul_many(&mc, parts + first, N_LAYOUTS - first, K, a.x, M);
         for (int i = 0; i < N_LAYOUTS; i++)
             EXPECT(memcmp(got[i], want[i], (size_t)M * N[i] * sizeof(float)) == 0, "%d threads: %s part differs",
                    threads, quant_type_name(layouts[i]));

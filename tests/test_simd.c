@@ -522,6 +522,13 @@ static int first_difference(const float *got, const float *want, int n) {
     return n;
 }
 
+/* The same, bit for bit: a NaN must keep its sign and payload too. */
+static int first_bit_difference(const float *got, const float *want, int n) {
+    for (int i = 0; i < n; i++)
+        if (memcmp(&got[i], &want[i], sizeof got[i]) != 0) return i;
+    return n;
+}
+
 /* Gate values at every edge of the GELU lookup: the -10 / 10 cut-offs and the floats next
  * to them; f16 rounding midpoints (ties to even, upwards and downwards) and the floats either
  * side, including the midpoint just below 10 that rounds to 10; f16 subnormals and the 2^-25
@@ -637,6 +644,95 @@ static void test_geglu(const vec_kernels *k, const vec_kernels *ref, kernel_set_
 
     free(g);
     free(u);
+    free(want);
+    free(got);
+}
+
+/* Soft-capping inputs at its edges, for cap 1 (scaled by the cap): where tanh rounds to 1
+ * (9.01) and the clamp (10), the range reduction's steps (multiples of ln2 / 2), tiny and
+ * subnormal values whose tanh is themselves, +-0, +-Inf, huge values and NaNs. Returns the
+ * count (at most 120). */
+static int special_logits(float *x, float cap) {
+    static const float edges[] = {0.0f, -0.0f, 9.01f, -9.01f, 10.0f, -10.0f, 0.34657359f, 0.69314718f,
+                                  1.03972077f, -1.03972077f, 1.0f, 0.5f, 2.0f, 4.0f, 8.0f, 12.0f, 1e-4f, 1e-20f,
+                                  FLT_MIN, -FLT_MIN, 0x1p-149f, 1e30f, -1e30f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY};
+    int n = 0;
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        float e = isinf(edges[i]) || fabsf(edges[i]) < 1e-3f ? edges[i] : edges[i] * cap;
+        x[n++] = e;
+        x[n++] = nextafterf(e, 0.0f);
+        x[n++] = nextafterf(e, e < 0 ? -INFINITY : INFINITY);
+    }
+    static const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff800123u};
+    for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) x[n++] = float_of_bits(nans[i]);
+    return n;
+}
+
+/* A row of logits: Gaussian of spread 2 cap (most of tanh's curve), every eighth value a
+ * special one. */
+static void make_logit_row(float *x, int n, float cap, const float *special, int n_special) {
+    for (int i = 0; i < n; i++)
+        x[i] = rng_u64() % 8 == 0 ? special[rng_u64() % (uint64_t)n_special] : (float)(2.0 * cap * rng_gauss());
+}
+
+static void test_softcap(const vec_kernels *k, const vec_kernels *ref, kernel_set_id set) {
+    enum { MAX = 6913 + 16 };
+    static const float caps[] = {30.0f, 50.0f, 1.0f}; /* Gemma's final and attention caps */
+    float *x = malloc(MAX * sizeof(float)), *want = malloc(MAX * sizeof(float)), *got = malloc(MAX * sizeof(float));
+    float special[120];
+
+    TEST_BEGIN("simd %s: soft-capping gives the scalar kernel's bits (NaN payloads too) on random rows of %d "
+               "lengths (1..6913), caps 30, 50, 1, edge values in every lane",
+               kernel_set_name(set), N_ELEMENTWISE_LENS);
+    for (int ci = 0; ci < 3; ci++) {
+        int n_special = special_logits(special, caps[ci]);
+        for (int li = 0; li < N_ELEMENTWISE_LENS; li++) {
+            int n = elementwise_lens[li];
+            for (int rep = 0; rep < 4; rep++) {
+                int off = rep; /* unaligned rows */
+                make_logit_row(x + off, n, caps[ci], special, n_special);
+                memcpy(want, x + off, (size_t)n * sizeof(float));
+                memcpy(got + off, x + off, (size_t)n * sizeof(float));
+                got[off + n] = -12345.0f;
+                ref->softcap(want, n, caps[ci]);
+                k->softcap(got + off, n, caps[ci]);
+                int d = first_bit_difference(got + off, want, n);
+                EXPECT(d == n, "cap %g n=%d: element %d (x %a): got %a, scalar %a", caps[ci], n, d, x[off + d],
+                       got[off + d], want[d]);
+                EXPECT(got[off + n] == -12345.0f, "n=%d: wrote past the row", n);
+            }
+        }
+        for (int shift = 0; shift < 17; shift++) { /* each edge value meets every lane and the tail */
+            int n = n_special + shift;
+            for (int i = 0; i < n; i++) x[i] = i < shift ? 1.0f : special[i - shift];
+            memcpy(want, x, (size_t)n * sizeof(float));
+            memcpy(got, x, (size_t)n * sizeof(float));
+            ref->softcap(want, n, caps[ci]);
+            k->softcap(got, n, caps[ci]);
+            int d = first_bit_difference(got, want, n);
+            EXPECT(d == n, "cap %g shift %d: x %a: got %a, scalar %a", caps[ci], shift, x[d], got[d], want[d]);
+        }
+    }
+    TEST_END();
+
+    TEST_BEGIN("simd %s: soft-capping on 2^20 float bit patterns spread over all 2^32 matches the scalar bits "
+               "(caps 1 and 30)", kernel_set_name(set));
+    enum { CHUNK = 4096 };
+    int bad = 0;
+    uint32_t bad_bits = 0;
+    for (int ci = 0; ci < 2; ci++)
+        for (uint32_t c = 0; c < (1u << 20) / CHUNK; c++) {
+            for (int i = 0; i < CHUNK; i++) x[i] = float_of_bits((c * CHUNK + (uint32_t)i) * 4093u);
+            memcpy(want, x, CHUNK * sizeof(float));
+            memcpy(got, x, CHUNK * sizeof(float));
+            ref->softcap(want, CHUNK, ci ? 30.0f : 1.0f);
+            k->softcap(got, CHUNK, ci ? 30.0f : 1.0f);
+            for (int i = 0; i < CHUNK; i++)
+                if (memcmp(&got[i], &want[i], sizeof got[i]) != 0 && bad++ == 0) memcpy(&bad_bits, &x[i], 4);
+        }
+    EXPECT(bad == 0, "%d inputs differ, the first 0x%08x", bad, bad_bits);
+    TEST_END();
+    free(x);
     free(want);
     free(got);
 }
@@ -818,6 +914,73 @@ static float gelu_reference(float x) {
     return fp16_to_fp32(fp32_to_fp16(0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)))));
 }
 
+/* |got - want| in units of the last place of want as a float (of the smallest normal's below it). */
+static double ulps(float got, double want) {
+    int e;
+    frexp(fabs(want) < FLT_MIN ? FLT_MIN : fabs(want), &e);
+    return fabs((double)got - want) / ldexp(1.0, e - 24);
+}
+
+/* The largest error of the scalar soft-capping against cap * tanh(x / cap) in double on
+ * inputs x[0 .. n-1] whose quotient x / cap is a normal float; *worst_x: where. */
+static double softcap_worst_ulps(const vec_kernels *ref, float *x, float *out, int n, float cap, float *worst_x) {
+    memcpy(out, x, (size_t)n * sizeof(float));
+    ref->softcap(out, n, cap);
+    double worst = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(x[i]) || isinf(x[i]) || fabsf(x[i] / cap) < FLT_MIN) continue;
+        double e = ulps(out[i], (double)cap * tanh((double)x[i] / cap));
+        if (e > worst) worst = e, *worst_x = x[i];
+    }
+    return worst;
+}
+
+/* Soft-capping's tanh (kernels/scalar.c) against tanh in double: within 2 ulp for cap 1 (the
+ * tanh alone; 1.94 at worst over every float), within 4 for caps 30 and 50, where the
+ * quotient x / cap and the product with cap round too (3.6 at worst in 2^24 samples). On 2^20
+ * bit patterns spread over all floats and 2^20 points dense in [-12 cap, 12 cap]; and the
+ * values that are exact: NaN, +-Inf, +-0, the tiny ones. */
+static void test_scalar_softcap(const vec_kernels *ref) {
+    enum { CHUNK = 4096 };
+    float x[CHUNK], out[CHUNK];
+    static const float caps[] = {1.0f, 30.0f, 50.0f};
+    TEST_BEGIN("simd scalar: soft-capping is cap * tanh(x / cap) within 2 ulp (cap 1) or 4 ulp (caps 30, 50) on "
+               "2^20 spread bit patterns and 2^20 points in [-12 cap, 12 cap]");
+    for (int ci = 0; ci < 3; ci++) {
+        double limit = caps[ci] == 1.0f ? 2.0 : 4.0, worst = 0.0;
+        float worst_x = 0.0f;
+        for (uint32_t c = 0; c < 2 * (1u << 20) / CHUNK; c++) {
+            for (int i = 0; i < CHUNK; i++) {
+                uint32_t j = c * CHUNK + (uint32_t)i;
+                x[i] = j < (1u << 20) ? float_of_bits(j * 4093u)
+                                      : caps[ci] * (-12.0f + 24.0f * (float)(j - (1u << 20)) / (float)(1u << 20));
+            }
+            float wx = 0.0f;
+            double w = softcap_worst_ulps(ref, x, out, CHUNK, caps[ci], &wx);
+            if (w > worst) worst = w, worst_x = wx;
+        }
+        EXPECT(worst <= limit, "cap %g: %.3f ulp at x = %a", caps[ci], worst, worst_x);
+    }
+    TEST_END();
+
+    TEST_BEGIN("simd scalar: soft-capping keeps a NaN's bits, takes +-Inf to +-cap, +-0 to +-0, huge to +-cap and "
+               "tiny x to x");
+    float v[] = {float_of_bits(0xffc01234u), INFINITY, -INFINITY, 0.0f, -0.0f, 1e30f, -FLT_MAX};
+    ref->softcap(v, 7, 30.0f);
+    uint32_t nan_bits;
+    memcpy(&nan_bits, &v[0], 4);
+    EXPECT(nan_bits == 0xffc01234u && v[1] == 30.0f && v[2] == -30.0f,
+           "NaN 0xffc01234 -> 0x%08x, Inf -> %g, -Inf -> %g", nan_bits, v[1], v[2]);
+    EXPECT(v[3] == 0.0f && !signbit(v[3]) && v[4] == 0.0f && signbit(v[4]), "+0 -> %g, -0 -> %g", v[3], v[4]);
+    EXPECT(v[5] == 30.0f && v[6] == -30.0f, "1e30 -> %g, -FLT_MAX -> %g", v[5], v[6]);
+    float tiny[] = {1e-30f, -3e-39f, 0x1p-149f, 1e-5f}; /* cap 1: tanh(x) rounds to x */
+    ref->softcap(tiny, 4, 1.0f);
+    EXPECT(tiny[0] == 1e-30f && tiny[1] == -3e-39f && tiny[2] == 0x1p-149f && tiny[3] == 1e-5f,
+           "tanh(1e-30) = %g, tanh(-3e-39) = %g, tanh(2^-149) = %a, tanh(1e-5) = %.9g", tiny[0], tiny[1], tiny[2],
+           tiny[3]);
+    TEST_END();
+}
+
 static void test_scalar_elementwise(void) {
     vec_kernels ref = built(KERNELS_SCALAR)->vec;
     float special[200];
@@ -875,16 +1038,20 @@ static void test_scalar_elementwise(void) {
         EXPECT(first_difference(in_place, out, n) == n, "n=%d: in place differs", n);
     }
     TEST_END();
+
+    test_scalar_softcap(&ref);
 }
 
 static void test_elementwise(kernel_set_id set) {
     vec_kernels k = built(set)->vec, ref = built(KERNELS_SCALAR)->vec;
-    TEST_BEGIN("simd %s: GEGLU and RMSNorm have versions of their own", kernel_set_name(set));
+    TEST_BEGIN("simd %s: GEGLU, RMSNorm and soft-capping have versions of their own", kernel_set_name(set));
     EXPECT(k.geglu && k.geglu != ref.geglu, "GEGLU is the scalar one");
     EXPECT(k.rmsnorm && k.rmsnorm != ref.rmsnorm, "RMSNorm is the scalar one");
+    EXPECT(k.softcap && k.softcap != ref.softcap, "soft-capping is the scalar one");
     TEST_END();
     test_geglu(&k, &ref, set);
     test_rmsnorm(&k, &ref, set);
+    test_softcap(&k, &ref, set);
 }
 
 static void test_set(kernel_set_id set) {
@@ -947,8 +1114,8 @@ static void test_selection(void) {
                strstr(warn, "unknown"), "unknown request: warning '%s'", warn);
     TEST_END();
 
-    TEST_BEGIN("simd: the active set is the one GEMMA_KERNELS and the CPU select, whole: type table, GEGLU and "
-               "RMSNorm, tiles");
+    TEST_BEGIN("simd: the active set is the one GEMMA_KERNELS and the CPU select, whole: type table, GEGLU, "
+               "RMSNorm and soft-capping, tiles");
     const kernel_set *active = kernels_active();
     kernel_set_id want = kernel_set_choose(cpu_get(), getenv("GEMMA_KERNELS"), NULL, 0);
     EXPECT(active->id == want && strcmp(active->name, kernel_set_name(want)) == 0, "active: %s, expected %s",
@@ -963,8 +1130,9 @@ static void test_selection(void) {
     if (want == KERNELS_SCALAR)
         EXPECT(kernel_traits(GGML_TYPE_Q4_0)->vec_dot == quant_traits(GGML_TYPE_Q4_0)->vec_dot,
                "scalar path uses the scalar kernels");
-    EXPECT(active->vec.geglu == built(want)->vec.geglu && active->vec.rmsnorm == built(want)->vec.rmsnorm,
-           "the active GEGLU / RMSNorm are not those of %s", kernel_set_name(want));
+    EXPECT(active->vec.geglu == built(want)->vec.geglu && active->vec.rmsnorm == built(want)->vec.rmsnorm &&
+               active->vec.softcap == built(want)->vec.softcap,
+           "the active GEGLU / RMSNorm / soft-capping are not those of %s", kernel_set_name(want));
     EXPECT(memcmp(&active->tile, &built(want)->tile, sizeof active->tile) == 0, "the active tile kernels are not "
            "those of %s", kernel_set_name(want));
     TEST_END();
@@ -1000,7 +1168,8 @@ static double thread_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* GEGLU over an FFN row of 6912 and RMSNorm over an embedding row of 1152 (Gemma 3 1B). */
+/* GEGLU over an FFN row of 6912 and RMSNorm over an embedding row of 1152 (Gemma 3 1B);
+ * soft-capping over 6912 logits. */
 static void bench_elementwise(kernel_set_id set) {
     vec_kernels k = built(set)->vec;
     enum { F = 6912, E = 1152 };
@@ -1021,8 +1190,17 @@ static void bench_elementwise(kernel_set_id set) {
         elems += 100L * E;
         t1 = thread_seconds();
     } while (t1 - t0 < 0.3);
-    printf("bench %-12s GEGLU %.3f ns/element, RMSNorm %.3f ns/element\n", kernel_set_name(set), geglu_ns,
-           (t1 - t0) * 1e9 / (double)elems);
+    double rmsnorm_ns = (t1 - t0) * 1e9 / (double)elems;
+    for (int i = 0; i < F; i++) o[i] = (float)(30.0 * rng_gauss());
+    t0 = thread_seconds();
+    elems = 0;
+    do {
+        for (int r = 0; r < 100; r++) k.softcap(o, F, 30.0f); /* tanh saturates: o stays in range */
+        elems += 100L * F;
+        t1 = thread_seconds();
+    } while (t1 - t0 < 0.3);
+    printf("bench %-12s GEGLU %.3f ns/element, RMSNorm %.3f ns/element, soft-capping %.3f ns/element\n",
+           kernel_set_name(set), geglu_ns, rmsnorm_ns, (t1 - t0) * 1e9 / (double)elems);
     fflush(stdout);
     free(g);
     free(u);

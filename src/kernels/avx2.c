@@ -23,8 +23,9 @@
  * Q8_K's round-half-even by the rounding instruction, F16C conversion of d (identical to the
  * software one except for NaN payloads).
  *
- * The forward pass's elementwise kernels (GEGLU, RMSNorm) give the scalar ones' bits: the
- * same f16 rounding and table for GELU, the same double lanes for the sum of squares. */
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm, soft-capping) give the scalar ones'
+ * bits: the same f16 rounding and table for GELU, the same double lanes for the sum of
+ * squares, the same rounded operations in the same order for tanh. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -790,6 +791,45 @@ static void rmsnorm_avx2(float *out, const float *x, const float *w, int n, floa
     for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
 }
 
+/* As softcap_scalar (kernels/scalar.c) for 8 lanes, the same operations in the same order (no
+ * fused ones); a NaN lane keeps its input. */
+static inline __m256 softcap8(__m256 v, __m256 cap) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 y = _mm256_div_ps(v, cap);
+    __m256 a = _mm256_min_ps(_mm256_set1_ps(TANH_CLAMP), _mm256_andnot_ps(sign, y)); /* NaN stays */
+    __m256 z = _mm256_mul_ps(_mm256_set1_ps(-2.0f), a);
+    __m256 nf = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(EXPM1_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(z, _mm256_mul_ps(nf, _mm256_set1_ps(EXPM1_LN2_HI)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(nf, _mm256_set1_ps(EXPM1_LN2_LO)));
+    __m256 q = _mm256_set1_ps(EXPM1_C8);
+    q = _mm256_add_ps(_mm256_mul_ps(q, r), _mm256_set1_ps(EXPM1_C7));
+    q = _mm256_add_ps(_mm256_mul_ps(q, r), _mm256_set1_ps(EXPM1_C6));
+    q = _mm256_add_ps(_mm256_mul_ps(q, r), _mm256_set1_ps(EXPM1_C5));
+    q = _mm256_add_ps(_mm256_mul_ps(q, r), _mm256_set1_ps(EXPM1_C4));
+    q = _mm256_add_ps(_mm256_mul_ps(q, r), _mm256_set1_ps(EXPM1_C3));
+    q = _mm256_add_ps(_mm256_mul_ps(q, r), _mm256_set1_ps(EXPM1_C2));
+    __m256 p = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(r, r), q), r);
+    __m256 s = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nf), _mm256_set1_epi32(127)), 23));
+    __m256 sp = _mm256_mul_ps(s, p);
+    __m256 num = _mm256_add_ps(sp, _mm256_sub_ps(s, one));
+    __m256 den = _mm256_add_ps(sp, _mm256_add_ps(s, one));
+    __m256 th = _mm256_div_ps(_mm256_xor_ps(num, sign), den);
+    th = _mm256_or_ps(_mm256_andnot_ps(sign, th), _mm256_and_ps(sign, y)); /* copysign(th, y) */
+    return _mm256_blendv_ps(_mm256_mul_ps(th, cap), v, _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
+}
+
+static void softcap_avx2(float *x, int n, float cap) {
+    const __m256 capv = _mm256_set1_ps(cap);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, softcap8(_mm256_loadu_ps(x + j), capv));
+    if (j == n) return;
+    float t[8] = {0}; /* the tail, padded, so nothing is read past n */
+    memcpy(t, x + j, (size_t)(n - j) * sizeof(float));
+    _mm256_storeu_ps(t, softcap8(_mm256_loadu_ps(t), capv));
+    memcpy(x + j, t, (size_t)(n - j) * sizeof(float));
+}
+
 /* ======================= the table entries ======================= */
 
 void kernels_avx2_install(kernel_set *k) {
@@ -830,6 +870,7 @@ void kernels_avx2_install(kernel_set *k) {
     t[TYPE_Q8_0S].from_float = quantize_q8_0s;
     k->vec.geglu = geglu_avx2;
     k->vec.rmsnorm = rmsnorm_avx2;
+    k->vec.softcap = softcap_avx2;
 }
 
 #else

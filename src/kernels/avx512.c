@@ -32,7 +32,7 @@
  * pairings is llama.cpp's, bit for bit, for rows up to PREP_MAX blocks; the K-quants' differs
  * (each row's sum is spread over 2 or 4 lanes, added at the end).
  *
- * The forward pass's elementwise kernels (GEGLU, RMSNorm) give the scalar ones' bits, as in
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm, soft-capping) give the scalar ones' bits, as in
  * the AVX2 set; a partial last step uses masked loads and stores. */
 #if defined(__x86_64__)
 
@@ -1231,6 +1231,41 @@ static void rmsnorm_avx512(float *out, const float *x, const float *w, int n, fl
     }
 }
 
+/* As softcap_scalar (kernels/scalar.c), 16 lanes, the same operations in the same order (no
+ * fused ones); a NaN lane keeps its input. */
+static void softcap_avx512(float *x, int n, float cap) {
+    const __m512 capv = _mm512_set1_ps(cap), one = _mm512_set1_ps(1.0f);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = lanes_before(j, n);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+        __m512 y = _mm512_div_ps(v, capv);
+        __m512 a = _mm512_min_ps(_mm512_set1_ps(TANH_CLAMP), _mm512_andnot_ps(sign, y)); /* NaN stays */
+        __m512 z = _mm512_mul_ps(_mm512_set1_ps(-2.0f), a);
+        __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(EXPM1_LOG2E)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 r = _mm512_sub_ps(z, _mm512_mul_ps(nf, _mm512_set1_ps(EXPM1_LN2_HI)));
+        r = _mm512_sub_ps(r, _mm512_mul_ps(nf, _mm512_set1_ps(EXPM1_LN2_LO)));
+        __m512 q = _mm512_set1_ps(EXPM1_C8);
+        q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(EXPM1_C7));
+        q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(EXPM1_C6));
+        q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(EXPM1_C5));
+        q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(EXPM1_C4));
+        q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(EXPM1_C3));
+        q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(EXPM1_C2));
+        __m512 p = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(r, r), q), r);
+        __m512 s = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(nf), _mm512_set1_epi32(127)), 23));
+        __m512 sp = _mm512_mul_ps(s, p);
+        __m512 num = _mm512_add_ps(sp, _mm512_sub_ps(s, one));
+        __m512 den = _mm512_add_ps(sp, _mm512_add_ps(s, one));
+        __m512 th = _mm512_div_ps(_mm512_xor_ps(num, sign), den);
+        th = _mm512_or_ps(_mm512_andnot_ps(sign, th), _mm512_and_ps(sign, y)); /* copysign(th, y) */
+        __m512 out = _mm512_mask_mov_ps(_mm512_mul_ps(th, capv), _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), v);
+        _mm512_mask_storeu_ps(x + j, m, out);
+    }
+}
+
 void kernels_avx512_install(kernel_set *k) {
     type_traits *t = k->type;
     t[GGML_TYPE_F32].gemm = gemm_f32;
@@ -1243,6 +1278,7 @@ void kernels_avx512_install(kernel_set *k) {
     t[GGML_TYPE_Q6_K].gemm = gemm_q6_k_decode;
     k->vec.geglu = geglu_avx512;
     k->vec.rmsnorm = rmsnorm_avx512;
+    k->vec.softcap = softcap_avx512;
     kernels_avx512_panels_install(k);
 }
 

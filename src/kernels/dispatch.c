@@ -134,6 +134,7 @@ void kernel_set_build(kernel_set *k, kernel_set_id s) {
     for (uint32_t t = 0; t < TYPE_COUNT; t++) k->type[t] = *quant_traits(t);
     k->vec.geglu = geglu_scalar;
     k->vec.rmsnorm = rmsnorm_scalar;
+    k->vec.softcap = softcap_scalar;
     switch (s) {
     case KERNELS_SCALAR: /* the panel kernels are as fast as the row ones here: use them, so
                             that a scalar run checks the specification end to end */

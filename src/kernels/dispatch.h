@@ -7,7 +7,7 @@
  *            least) for each layout, so weights repacked under one set run under any other
  *            (tests switch sets between evaluations of one loaded model);
  *   repack_to which panel layout the set wants each file type repacked into at load;
- *   vec      the forward pass's elementwise kernels (GEGLU, RMSNorm);
+ *   vec      the forward pass's elementwise kernels (GEGLU, RMSNorm, soft-capping);
  *   tile     batched kernels for prefill and attention on weights in the file's layout (AMX):
  *            zero where the CPU has none.
  *
@@ -63,7 +63,7 @@ typedef enum {
 
 /* ---- elementwise kernels of the forward pass ----
  * They do not depend on a weight type, so they sit beside the type table rather than in it;
- * every version gives the scalar one's bits. */
+ * every version gives the scalar one's bits (of a NaN: that it is one). */
 typedef struct {
     /* out[j] = gelu(gate[j]) * up[j], j < n, GELU as llama.cpp's table of f16 values (see
      * kernels/scalar.c): 0 for gate <= -10, gate for gate >= 10, NaN for NaN. out may be
@@ -72,9 +72,13 @@ typedef struct {
     /* out = x / sqrt(mean(x^2) + eps) * w (w == NULL: 1), the sum of squares in double;
      * out may be x. */
     void (*rmsnorm)(float *out, const float *x, const float *w, int n, float eps);
+    /* x[i] = cap * tanh(x[i] / cap), i < n (Gemma's logit soft-capping), tanh through expm1
+     * to within 2 ulp (kernels/scalar.c); a NaN stays a NaN. */
+    void (*softcap)(float *x, int n, float cap);
 } vec_kernels;
 
 typedef void (*geglu_fn)(float *out, const float *gate, const float *up, int n);
+typedef void (*softcap_fn)(float *x, int n, float cap);
 
 /* ---- tile kernels: many tokens per weight panel (prefill), and attention ----
  * A tile set multiplies a panel of weight rows with a group of `group` tokens at a time,

@@ -1,6 +1,6 @@
 /* kernels.h - private to src/kernels/: codebooks, the per-element decoders of every block
  * format, the scalar row-dot kernels, and the scalar elementwise kernels of the forward pass
- * (GEGLU, RMSNorm: dispatch.h's vec_kernels), and the lookup tables they read.
+ * (GEGLU, RMSNorm, soft-capping: dispatch.h's vec_kernels), and the lookup tables they read.
  *
  * Blocks are read as bytes at the offsets of doc/formats.md#byte-maps (never through
  * structs: weight rows sit at arbitrary offsets of the mapping and MXFP4 blocks are 17 bytes),
@@ -199,8 +199,25 @@ static inline float rms_scale(double sum_sq, int n, float eps) {
     return 1.0f / sqrtf((float)(sum_sq / n) + eps);
 }
 
+/* Soft-capping's tanh (softcap_scalar in kernels/scalar.c has the derivation): the constants
+ * every version uses, so that all give the same bits. */
+#define TANH_CLAMP 10.0f                         /* tanh(a) rounds to 1 in float from a = 9.01 */
+#define EXPM1_LOG2E 1.44269504088896341f
+#define EXPM1_LN2_HI 0.693145751953125f          /* ln 2 = LN2_HI + LN2_LO; 16 bits, so */
+#define EXPM1_LN2_LO 1.42860682030941723212e-6f   /* n * LN2_HI is exact for |n| < 256 */
+/* expm1(r) = r + r^2 (C2 + C3 r + ... + C8 r^6): the Taylor series, truncated where the
+ * rest is below 1e-9 relative for |r| <= ln2 / 2. */
+#define EXPM1_C2 0.5f
+#define EXPM1_C3 (1.0f / 6)
+#define EXPM1_C4 (1.0f / 24)
+#define EXPM1_C5 (1.0f / 120)
+#define EXPM1_C6 (1.0f / 720)
+#define EXPM1_C7 (1.0f / 5040)
+#define EXPM1_C8 (1.0f / 40320)
+
 /* The portable versions: the specification the SIMD ones are tested against. */
 void geglu_scalar(float *out, const float *gate, const float *up, int n);
 void rmsnorm_scalar(float *out, const float *x, const float *w, int n, float eps);
+void softcap_scalar(float *x, int n, float cap);
 
 #endif

@@ -22,9 +22,9 @@
  * of each block is exact, but float accumulation runs in four lanes, and K-quant super-blocks
  * keep the min term apart from the scale term.
  *
- * The forward pass's elementwise kernels (GEGLU, RMSNorm) give the scalar ones' bits: the
- * same f16 rounding and table for GELU, the same double lanes for the sum of squares. Both
- * NEON sets use them. */
+ * The forward pass's elementwise kernels (GEGLU, RMSNorm, soft-capping) give the scalar ones'
+ * bits: the same f16 rounding and table for GELU, the same double lanes for the sum of
+ * squares, the same rounded operations in the same order for tanh. Both NEON sets use them. */
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
@@ -617,6 +617,45 @@ static void rmsnorm_neon(float *out, const float *x, const float *w, int n, floa
     for (; i < n; i++) out[i] = w ? (x[i] * s) * w[i] : x[i] * s;
 }
 
+/* As softcap_scalar (kernels/scalar.c) for 4 lanes, the same operations in the same order (no
+ * fused ones; vrndnq_f32 rounds to nearest even); a NaN lane keeps its input. */
+static inline float32x4_t softcap4(float32x4_t v, float32x4_t cap) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
+    float32x4_t y = vdivq_f32(v, cap);
+    float32x4_t a = vminq_f32(vdupq_n_f32(TANH_CLAMP), vabsq_f32(y)); /* NaN stays */
+    float32x4_t z = vmulq_f32(vdupq_n_f32(-2.0f), a);
+    float32x4_t nf = vrndnq_f32(vmulq_f32(z, vdupq_n_f32(EXPM1_LOG2E)));
+    float32x4_t r = vsubq_f32(z, vmulq_f32(nf, vdupq_n_f32(EXPM1_LN2_HI)));
+    r = vsubq_f32(r, vmulq_f32(nf, vdupq_n_f32(EXPM1_LN2_LO)));
+    float32x4_t q = vdupq_n_f32(EXPM1_C8);
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C7));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C6));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C5));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C4));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C3));
+    q = vaddq_f32(vmulq_f32(q, r), vdupq_n_f32(EXPM1_C2));
+    float32x4_t p = vaddq_f32(vmulq_f32(vmulq_f32(r, r), q), r);
+    float32x4_t s = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(nf), vdupq_n_s32(127)), 23));
+    float32x4_t sp = vmulq_f32(s, p);
+    float32x4_t num = vaddq_f32(sp, vsubq_f32(s, one));
+    float32x4_t den = vaddq_f32(sp, vaddq_f32(s, one));
+    float32x4_t th = vdivq_f32(vnegq_f32(num), den);
+    th = vbslq_f32(sign, y, vabsq_f32(th)); /* copysign(th, y) */
+    uint32x4_t nan = vmvnq_u32(vceqq_f32(y, y));
+    return vbslq_f32(nan, v, vmulq_f32(th, cap));
+}
+
+static void softcap_neon(float *x, int n, float cap) {
+    const float32x4_t capv = vdupq_n_f32(cap);
+    int j = 0;
+    for (; j + 4 <= n; j += 4) vst1q_f32(x + j, softcap4(vld1q_f32(x + j), capv));
+    if (j == n) return;
+    float t[4] = {0}; /* the tail, padded, so nothing is read past n */
+    memcpy(t, x + j, (size_t)(n - j) * sizeof(float));
+    vst1q_f32(t, softcap4(vld1q_f32(t), capv));
+    memcpy(x + j, t, (size_t)(n - j) * sizeof(float));
+}
 
 /* The table rows one variant installs. */
 typedef struct {
@@ -664,11 +703,12 @@ static void install(type_traits *t, const neon_entry *e, size_t count) {
 }
 
 /* Baseline kernels, valid on every AArch64 CPU (Advanced SIMD is mandatory there), with
- * GEGLU and RMSNorm (no integer dots in those: both NEON sets use them). */
+ * GEGLU, RMSNorm and soft-capping (no integer dots in those: both NEON sets use them). */
 void kernels_neon_install(kernel_set *k) {
     install(k->type, neon_kernels, sizeof neon_kernels / sizeof neon_kernels[0]);
     k->vec.geglu = geglu_neon;
     k->vec.rmsnorm = rmsnorm_neon;
+    k->vec.softcap = softcap_neon;
 }
 
 #if defined(__ARM_FEATURE_DOTPROD)
