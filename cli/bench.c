@@ -6,9 +6,11 @@
  *   gemma bench --membw                            the machine's memory read bandwidth
  *
  * As llama-bench: each test is one warm-up run, then -r timed runs, each from an empty KV
- * cache. ppN feeds N random tokens in one eval (split into micro-batches of -b); tgN runs N
+ * cache, or (-d D, "pp512 @ d4096") from one holding D random tokens evaluated untimed just
+ * before. ppN feeds N random tokens in one eval (split into micro-batches of -b); tgN runs N
  * single-token decode steps; ppN+tgM does both in one timed run. t/s = tokens / seconds of
- * a run, reported as mean ± sample standard deviation over the runs.
+ * a run (the depth's tokens not counted), reported as mean ± sample standard deviation over
+ * the runs.
  *
  * Token generation on a CPU is bound by reading the weights from memory, so tg rows also
  * get the effective weight-read bandwidth (the engine's weight_bytes_per_token x t/s) and
@@ -53,6 +55,7 @@ typedef struct {
     const char *models[MAX_LIST];
     int n_models;
     int_list n_prompt, n_gen, n_batch, n_threads;
+    int_list n_depth;         /* -d: tokens already in the KV cache before each timed run */
     int_list no_repack;       /* -nr: 0 repacked at load (the default), 1 the file's layout */
     int_list pg_pp, pg_tg;    /* -pg pairs */
     int reps;
@@ -78,6 +81,8 @@ static void usage(void) {
         "  -p, --n-prompt N         prompt tokens per pp test (default 512; 0 = no pp test)\n"
         "  -n, --n-gen N            generated tokens per tg test (default 128; 0 = no tg test)\n"
         "  -pg PP,TG                a prompt of PP tokens then TG generated ones (repeatable)\n"
+        "  -d, --n-depth N          tokens already in the context before each test (default 0):\n"
+        "                           evaluated untimed, then the test continues after them\n"
         "  -r, --repetitions N      timed runs per test (default 5)\n"
         "  -t, --threads N          threads (default: physical cores, %d here)\n"
         "  -b, --batch-size N       prompt tokens per forward micro-batch (default 512; -ub too)\n"
@@ -169,6 +174,8 @@ static void parse_bench_args(int argc, char **argv, bench_args *a) {
             set_n = true;
             parse_int_list(f, arg_value(argc, argv, &i), &a->n_gen, 0, MAX_TOKENS);
         }
+        else if (!strcmp(f, "-d") || !strcmp(f, "--n-depth"))
+            parse_int_list(f, arg_value(argc, argv, &i), &a->n_depth, 0, MAX_TOKENS);
         else if (!strcmp(f, "-pg")) {
             const char *v = arg_value(argc, argv, &i);
             int_list pair = {{0}, 0};
@@ -209,6 +216,7 @@ static void parse_bench_args(int argc, char **argv, bench_args *a) {
     if (!set_b) list_push(&a->n_batch, "-b", 512);
     if (!set_t) list_push(&a->n_threads, "-t", gemma_default_threads());
     if (!a->no_repack.n) list_push(&a->no_repack, "-nr", 0);
+    if (!a->n_depth.n) list_push(&a->n_depth, "-d", 0);
     if (a->n_models == 0 && !a->membw) die_usage("no model given: use -m FILE.gguf (or --membw)");
     if (a->membw && a->no_membw) die_usage("give either --membw or --no-membw, not both");
 }
@@ -487,6 +495,7 @@ static double membw_at(const membw_result *r, int threads, bool huge) {
 
 typedef struct {
     int n_prompt, n_gen, n_batch, n_threads;
+    int n_depth;              /* tokens in the context before the timed part */
 } bench_test;
 
 typedef struct {
@@ -532,35 +541,47 @@ static void eval_or_die(gemma_context *c, const int32_t *ids, int n, float *logi
     if (gemma_eval(c, ids, n, logits, false, err) != 0) die(EXIT_RUNTIME, "%s", err);
 }
 
-/* pp: n prompt tokens in one eval (the context splits them into micro-batches). */
+/* pp: n prompt tokens in one eval (the context splits them into micro-batches); the first
+ * is BOS unless the context already holds tokens (`after`). */
 static void run_prompt(gemma_context *c, const gemma_model *m, int n_vocab, int n, int32_t *ids,
-                       float *logits, uint64_t *rng) {
-    ids[0] = first_token(m, n_vocab, rng);
+                       float *logits, uint64_t *rng, bool after) {
+    ids[0] = after ? random_token(m, n_vocab, rng) : first_token(m, n_vocab, rng);
     for (int i = 1; i < n; i++) ids[i] = random_token(m, n_vocab, rng);
     eval_or_die(c, ids, n, logits);
 }
 
 /* tg: n decode steps of one token each. */
 static void run_gen(gemma_context *c, const gemma_model *m, int n_vocab, int n, float *logits,
-                    uint64_t *rng) {
-    int32_t tok = first_token(m, n_vocab, rng);
+                    uint64_t *rng, bool after) {
+    int32_t tok = after ? random_token(m, n_vocab, rng) : first_token(m, n_vocab, rng);
     for (int i = 0; i < n; i++) {
         eval_or_die(c, &tok, 1, logits);
         tok = random_token(m, n_vocab, rng);
     }
 }
 
+/* As llama-bench: pp512, tg128, pp512+tg128, and " @ d4096" after a depth. */
 static void test_name(const bench_test *t, char *out, size_t cap) {
-    if (t->n_gen == 0) snprintf(out, cap, "pp%d", t->n_prompt);
-    else if (t->n_prompt == 0) snprintf(out, cap, "tg%d", t->n_gen);
-    else snprintf(out, cap, "pp%d+tg%d", t->n_prompt, t->n_gen);
+    int n;
+    if (t->n_gen == 0) n = snprintf(out, cap, "pp%d", t->n_prompt);
+    else if (t->n_prompt == 0) n = snprintf(out, cap, "tg%d", t->n_gen);
+    else n = snprintf(out, cap, "pp%d+tg%d", t->n_prompt, t->n_gen);
+    if (t->n_depth > 0 && n >= 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, " @ d%d", t->n_depth);
+}
+
+/* The untimed part of a run: the context reset, then n_depth tokens in it. */
+static void fill_depth(gemma_context *c, const gemma_model *m, int n_vocab, const bench_test *t, int32_t *ids,
+                       float *logits, uint64_t *rng) {
+    gemma_context_reset(c);
+    if (t->n_depth > 0) run_prompt(c, m, n_vocab, t->n_depth, ids, logits, rng, false);
 }
 
 static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, int idx,
                      int count, bench_result *r) {
     char err[GEMMA_ERR_LEN], name[64];
     test_name(t, name, sizeof name);
-    gemma_context_params cp = {.n_ctx = t->n_prompt + t->n_gen > 0 ? t->n_prompt + t->n_gen : 1,
+    int n_ctx = t->n_depth + t->n_prompt + t->n_gen;
+    gemma_context_params cp = {.n_ctx = n_ctx > 0 ? n_ctx : 1,
                                .n_threads = t->n_threads, .n_batch = t->n_batch};
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (!c) die(EXIT_RUNTIME, "%s", err);
@@ -568,7 +589,9 @@ static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, i
     gemma_model_info info;
     gemma_model_get_info(m, &info);
     int V = info.n_vocab;
-    int32_t *ids = xmalloc((size_t)(t->n_prompt > 0 ? t->n_prompt : 1) * sizeof(int32_t));
+    int n_ids = t->n_prompt > t->n_depth ? t->n_prompt : t->n_depth;
+    int32_t *ids = xmalloc((size_t)(n_ids > 0 ? n_ids : 1) * sizeof(int32_t));
+    bool after = t->n_depth > 0;
     float *logits = xmalloc((size_t)V * sizeof(float));
     uint64_t rng = 0x5DEECE66Dull; /* fixed: every run of a test sees the same kind of input */
 
@@ -579,18 +602,19 @@ static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, i
 
     if (!a->no_warmup) { /* as llama-bench: the whole prompt, one decode step */
         progress("test %d/%d: %s, %d threads: warm-up", idx, count, name, r->n_threads_used);
-        if (t->n_prompt > 0) run_prompt(c, m, V, t->n_prompt, ids, logits, &rng);
-        if (t->n_gen > 0) run_gen(c, m, V, 1, logits, &rng);
+        fill_depth(c, m, V, t, ids, logits, &rng);
+        if (t->n_prompt > 0) run_prompt(c, m, V, t->n_prompt, ids, logits, &rng, after);
+        if (t->n_gen > 0) run_gen(c, m, V, 1, logits, &rng, after || t->n_prompt > 0);
     }
     r->samples_ns = xmalloc((size_t)a->reps * sizeof(uint64_t));
     r->n_samples = 0;
     for (int rep = 0; rep < a->reps; rep++) {
         progress("test %d/%d: %s, %d threads: run %d/%d", idx, count, name, r->n_threads_used,
                  rep + 1, a->reps);
-        gemma_context_reset(c);
+        fill_depth(c, m, V, t, ids, logits, &rng);
         uint64_t t0 = now_ns();
-        if (t->n_prompt > 0) run_prompt(c, m, V, t->n_prompt, ids, logits, &rng);
-        if (t->n_gen > 0) run_gen(c, m, V, t->n_gen, logits, &rng);
+        if (t->n_prompt > 0) run_prompt(c, m, V, t->n_prompt, ids, logits, &rng, after);
+        if (t->n_gen > 0) run_gen(c, m, V, t->n_gen, logits, &rng, after || t->n_prompt > 0);
         uint64_t dt = now_ns() - t0;
         r->samples_ns[r->n_samples++] = dt ? dt : 1;
     }
@@ -673,7 +697,7 @@ static int result_fields(const bench_result *r, field *f, const char *cpu_info) 
     FIELD("n_gpu_layers", F_INT, "0");
     FIELD("n_prompt", F_INT, "%d", r->t.n_prompt);
     FIELD("n_gen", F_INT, "%d", r->t.n_gen);
-    FIELD("n_depth", F_INT, "0");
+    FIELD("n_depth", F_INT, "%d", r->t.n_depth);
     FIELD("test_time", F_STR, "%s", r->test_time);
     FIELD("avg_ns", F_INT, "%" PRIu64, (uint64_t)llround(s.avg_ns));
     FIELD("stddev_ns", F_INT, "%" PRIu64, (uint64_t)llround(s.sd_ns));
@@ -759,6 +783,7 @@ typedef struct {
     bool batch_col;           /* -b other than the default: an n_batch column, as llama-bench */
     bool repack_col;          /* -nr other than the default: an nr column */
     bool weight_col, membw_col;
+    int test_w;               /* the test column: 15, as llama-bench, or its widest name */
 } md_layout;
 
 static void md_cell(int width, const char *s) { out_printf(" %*s |", width, s); }
@@ -773,7 +798,7 @@ static void md_header(const md_layout *L) {
     cols[n].name = "threads"; cols[n++].w = 7;
     if (L->batch_col) { cols[n].name = "n_batch"; cols[n++].w = 7; }
     if (L->repack_col) { cols[n].name = "nr"; cols[n++].w = 2; }
-    cols[n].name = "test"; cols[n++].w = 15;
+    cols[n].name = "test"; cols[n++].w = L->test_w;
     cols[n].name = "t/s"; cols[n++].w = 20;
     if (L->weight_col) { cols[n].name = "weights GB/s"; cols[n++].w = 12; }
     if (L->membw_col) { cols[n].name = "% of membw"; cols[n++].w = 10; }
@@ -812,7 +837,7 @@ static void md_row(const md_layout *L, const bench_result *r) {
         md_cell(2, buf);
     }
     test_name(&r->t, buf, sizeof buf);
-    md_cell(15, buf);
+    md_cell(L->test_w, buf);
     snprintf(buf, sizeof buf, "%.2f \xC2\xB1 %.2f", s.avg_ts, s.sd_ts);
     md_cell(21, buf); /* one more: "±" is two bytes */
     double wg = weight_gbps(r, &s);
@@ -881,16 +906,17 @@ int cmd_bench(int argc, char **argv) {
     parse_bench_args(argc, argv, &a);
     progress_mode = a.verbose ? 2 : isatty(STDERR_FILENO) ? 1 : 0;
 
-    /* the tests, in llama-bench's order: per model, batch size, thread count: pp, tg, pg */
+    /* the tests, in llama-bench's order: per model, batch size, thread count, depth: pp, tg, pg */
     int n_tests = 0;
     size_t max_tests = (size_t)(a.n_prompt.n + a.n_gen.n + a.pg_pp.n + 1) * (size_t)a.n_batch.n
-                     * (size_t)a.n_threads.n;
-    if (max_tests > 100000) die_usage("too many combinations of -p, -n, -pg, -b and -t");
+                     * (size_t)a.n_threads.n * (size_t)a.n_depth.n;
+    if (max_tests > 100000) die_usage("too many combinations of -p, -n, -pg, -d, -b and -t");
     bench_test *tests = xmalloc(sizeof(bench_test) * max_tests);
     bool any_tg = false;
     for (int ib = 0; ib < a.n_batch.n; ib++)
-        for (int it = 0; it < a.n_threads.n; it++) {
-            bench_test base = {0, 0, a.n_batch.v[ib], a.n_threads.v[it]};
+        for (int it = 0; it < a.n_threads.n; it++)
+        for (int id = 0; id < a.n_depth.n; id++) {
+            bench_test base = {0, 0, a.n_batch.v[ib], a.n_threads.v[it], a.n_depth.v[id]};
             for (int i = 0; i < a.n_prompt.n; i++)
                 if (a.n_prompt.v[i] > 0) { tests[n_tests] = base; tests[n_tests++].n_prompt = a.n_prompt.v[i]; }
             for (int i = 0; i < a.n_gen.n; i++)
@@ -929,6 +955,12 @@ int cmd_bench(int argc, char **argv) {
     L.repack_col = a.no_repack.n > 1 || a.no_repack.v[0] != 0;
     L.weight_col = any_tg;
     L.membw_col = any_tg && have_membw;
+    L.test_w = 15;
+    for (int i = 0; i < n_tests; i++) {
+        char name[64];
+        test_name(&tests[i], name, sizeof name);
+        if ((int)strlen(name) > L.test_w) L.test_w = (int)strlen(name);
+    }
 
     if (a.fmt == OUT_MD) md_header(&L);
     else if (a.fmt == OUT_JSON) out_printf("[\n");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks of `gemma bench` (llama-bench's twin): table, JSON, JSONL and CSV layouts, test
-# selection (-p/-n/-pg, comma lists), memory bandwidth, and errors. Never asserts speed.
+# selection (-p/-n/-pg/-d, comma lists), memory bandwidth, and errors. Never asserts speed.
 # Prints "ok   bench: name" / "FAIL bench: name" per check (tests/run.sh counts them).
 GEMMA=${GEMMA_BIN:-./gemma}
 FIX=${GEMMA_FIXTURES:-tests/fixtures}
@@ -62,6 +62,27 @@ check "comma lists: threads column shows 1 and 2" \
 run -m "$M" -p 2-8*2 -n 0 -b 4 -r 1
 check "range 2-8*2 = pp2 pp4 pp8; -b adds an n_batch column" \
   bash -c "[ \$(grep -c '^| gemma3 ' $T/out) -eq 3 ] && grep -q ' pp2 |' $T/out && grep -q ' pp8 |' $T/out && grep -q 'n_batch' $T/out"
+
+# -d: the tests after N tokens already in the context (llama-bench's "pp512 @ d4096")
+run -m "$M" -p 4 -n 2 -d 0,8 -r 1 --no-membw
+check "-d 0,8: pp4, tg2, then 'pp4 @ d8' and 'tg2 @ d8', in llama-bench's order" \
+  bash -c "[ $rc -eq 0 ] && [ \"\$(grep '^| gemma3 ' $T/out | awk -F'|' '{gsub(/^ +| +\$/, \"\", \$7); print \$7}' | tr '\n' ,)\" = 'pp4,tg2,pp4 @ d8,tg2 @ d8,' ]"
+run -m "$M" -p 0 -n 0 -pg 100,10 -d 64 -r 1 --no-membw
+check "-pg 100,10 -d 64: the test column widens to fit 'pp100+tg10 @ d64' (16)" \
+  bash -c "[ $rc -eq 0 ] && grep -qE '^\| -{30} \| -{9}: \| -{9}: \| -{9,} \| -{6}: \| -{15}: \| -{19}: \|' $T/out && grep -q '| pp100+tg10 @ d64 |' $T/out"
+run -m "$M" -p 4 -n 2 -d 6 -r 1 -o json --no-membw
+if have_py; then
+  check "-d 6 -o json: n_depth 6 in each object" py '
+import json, sys
+d = json.load(sys.stdin)
+assert [(o["n_prompt"], o["n_gen"], o["n_depth"]) for o in d] == [(4, 0, 6), (0, 2, 6)], d
+'
+fi
+run -m "$M" -p 4 -n 0 -d 2 -r 1 -o csv --no-membw
+check "-d 2 -o csv: the n_depth column holds 2" \
+  bash -c "awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if (\$i == \"\\\"n_depth\\\"\" || \$i == \"n_depth\") c = i } NR == 2 { gsub(/\"/, \"\", \$c); exit !(c && \$c == 2) }' $T/out"
+run -m "$M" -p 4 -d -1
+check "-d -1: usage error (exit 2)" test $rc -eq 2
 
 run -m "$M,$MOE" -m "$M" -p 4 -n 0 -r 1
 check "-m comma list and repeated -m: 3 models" \
