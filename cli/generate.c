@@ -33,6 +33,8 @@ enum {
     O_RPROMPT, O_IGNORE_EOS, O_CTX, O_SHIFT, O_NO_SHIFT, O_KEEP, O_TEMP, O_TOP_K, O_TOP_P,
     O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_THREADS, O_THREADS_BATCH, O_BATCH,
     O_NO_REPACK, O_JSON, O_DISPLAY_PROMPT, O_NO_DISPLAY_PROMPT, O_COLOR, O_LOG_DISABLE, O_VERBOSE,
+    O_GRAMMAR, O_GRAMMAR_FILE, O_SCHEMA, O_SCHEMA_FILE, O_FORMAT, O_TOOLS, O_TOOL_CHOICE,
+    O_TOOL_CALL, O_TOOL_RESPONSE,
     /* llama.cpp flags that mean nothing here: accepted with a note (ignored_reason) */
     O_NGL, O_FLASH_ATTN, O_NO_MMAP, O_MLOCK, O_JINJA, O_NO_WARMUP, O_DEVICE, O_NUMA,
 };
@@ -70,6 +72,24 @@ const cli_option gen_options[] = {
     {"--repeat-penalty", "F", O_REPEAT_PENALTY, "(default 1.0 = off)"},
     {"--repeat-last-n", "N", O_REPEAT_LAST_N, "tokens the repeat penalty looks back on (default 64)"},
     {"-s|--seed", "N", O_SEED, "random seed, 0 to 4294967294 (default: random, reported by -v and --json)"},
+    {"constrained output (one of the first six; the output then parses as promised):", NULL, 0, NULL},
+    {"--grammar", "TEXT", O_GRAMMAR, "a GBNF grammar (llama.cpp's syntax, start rule root) the output follows"},
+    {"--grammar-file", "FILE", O_GRAMMAR_FILE, "the same, read from FILE"},
+    {"-j|--json-schema", "SCHEMA", O_SCHEMA, "the output is JSON that this JSON schema accepts"},
+    {"-jf|--json-schema-file", "FILE", O_SCHEMA_FILE, "the same, the schema read from FILE"},
+    {"--format", "json", O_FORMAT, "the output is a JSON value (ollama's --format json)"},
+    {"--tools", "FILE", O_TOOLS,
+     "Gemma 4 tool calls: the tools in OpenAI's JSON format; a call the model makes\n"
+     "is printed as a JSON line {\"name\",\"arguments\"} (stop reason tool_calls)"},
+    {"--tool-choice", "auto|required|none", O_TOOL_CHOICE,
+     "with --tools: calls optional (auto, default), the answer must be calls\n"
+     "(required; after tool results it is auto), or no calls (none)"},
+    {"--tool-call", "CALL", O_TOOL_CALL,
+     "replay a call the model made (a line --tools printed: JSON text, or a file of\n"
+     "such lines) after the prompt; then give its result with --tool-response"},
+    {"--tool-response", "RESULT", O_TOOL_RESPONSE,
+     "the result of the call(s) before it: JSON text starting with { [ or \",\n"
+     "or a file holding JSON; one per call, in order; the model continues from there"},
     {"performance:", NULL, 0, NULL},
     {"-t|--threads", "N", O_THREADS, "threads for generation (default: physical cores)"},
     {"-tb|--threads-batch", "N", O_THREADS_BATCH, "threads for prompt processing (default: as -t)"},
@@ -166,7 +186,24 @@ typedef struct {
     const char *prompt, *system, *rprompts[MAX_RPROMPTS];
     char notes[8][160];
     int n_notes;
+    int constraint;                 /* O_GRAMMAR ... O_TOOLS, 0: none */
+    const char *constraint_value;
+    bool tool_choice;
+    const char *ex[MAX_EXCHANGE];   /* --tool-call / --tool-response values, in order */
+    bool ex_result[MAX_EXCHANGE];
+    int n_ex;
 } pending_args;
+
+static const char *constraint_flag(int id) {
+    switch (id) {
+    case O_GRAMMAR: return "--grammar";
+    case O_GRAMMAR_FILE: return "--grammar-file";
+    case O_SCHEMA: return "--json-schema";
+    case O_SCHEMA_FILE: return "--json-schema-file";
+    case O_FORMAT: return "--format";
+    default: return "--tools";
+    }
+}
 
 static void set_option(gen_args *g, pending_args *pa, int id, const char *f, const char *v) {
     switch (id) {
@@ -218,12 +255,122 @@ static void set_option(gen_args *g, pending_args *pa, int id, const char *f, con
     case O_LOG_DISABLE: log_enabled = false; break;
     case O_VERBOSE: g->verbose = true; break;
     case O_NO_REPACK: g->no_repack = true; break;
+    case O_GRAMMAR: case O_GRAMMAR_FILE: case O_SCHEMA: case O_SCHEMA_FILE: case O_FORMAT: case O_TOOLS:
+        if (pa->constraint)
+            die_usage("give one of --grammar, --grammar-file, -j, -jf, --format and --tools, not two "
+                      "(%s and %s)", constraint_flag(pa->constraint), constraint_flag(id));
+        if (id == O_FORMAT && strcmp(v, "json") != 0)
+            die_usage("unknown --format '%s' (only json; a JSON schema goes to -j)", v);
+        pa->constraint = id;
+        pa->constraint_value = v;
+        break;
+    case O_TOOL_CHOICE:
+        if (!strcmp(v, "auto")) g->spec.choice = TOOL_CHOICE_AUTO;
+        else if (!strcmp(v, "required")) g->spec.choice = TOOL_CHOICE_REQUIRED;
+        else if (!strcmp(v, "none")) g->spec.choice = TOOL_CHOICE_NONE;
+        else die_usage("invalid value '%s' for --tool-choice (auto, required or none)", v);
+        pa->tool_choice = true;
+        break;
+    case O_TOOL_CALL: case O_TOOL_RESPONSE:
+        if (pa->n_ex == MAX_EXCHANGE) die_usage("at most %d --tool-call and --tool-response", MAX_EXCHANGE);
+        pa->ex_result[pa->n_ex] = id == O_TOOL_RESPONSE;
+        pa->ex[pa->n_ex++] = v;
+        break;
     default: /* a llama.cpp flag without meaning here */
         if (pa->n_notes < (int)(sizeof pa->notes / sizeof pa->notes[0]))
             snprintf(pa->notes[pa->n_notes++], sizeof pa->notes[0], "gemma: note: %s%s%.40s ignored: %s\n",
                      f, v ? " " : "", v ? v : "", ignored_reason(id));
         break;
     }
+}
+
+/* The grammar, schema or tools text of the option given, checked before the model loads:
+ * a mistake in it is a usage error naming the file (or the option) and the place. */
+static void load_constraint(gen_args *g, const pending_args *pa) {
+    step_spec *sp = &g->spec;
+    const char *v = pa->constraint_value;
+    size_t n;
+    switch (pa->constraint) {
+    case 0: return;
+    case O_FORMAT: sp->json = true; return;
+    case O_GRAMMAR: sp->gbnf = g->constraint_text = xstrdup(v); break;
+    case O_GRAMMAR_FILE: sp->gbnf = g->constraint_text = read_named(v, "grammar file", &n); break;
+    case O_SCHEMA: sp->json_schema = g->constraint_text = xstrdup(v); break;
+    case O_SCHEMA_FILE: sp->json_schema = g->constraint_text = read_named(v, "schema file", &n); break;
+    case O_TOOLS: sp->tools = g->constraint_text = read_named(v, "tools file", &n); break;
+    }
+    char err[GEMMA_ERR_LEN];
+    bool file = pa->constraint == O_GRAMMAR_FILE || pa->constraint == O_SCHEMA_FILE || pa->constraint == O_TOOLS;
+    if (step_spec_check(sp, err)) die(EXIT_USAGE, "%s: %s", file ? v : constraint_flag(pa->constraint), err);
+}
+
+/* JSON given inline (text that starts with {, [ or ") or the name of a file holding it. */
+static char *json_arg(const char *v, const char *what) {
+    const char *p = v + strspn(v, " \t\r\n");
+    if (*p == '{' || *p == '[' || *p == '"') return xstrdup(v);
+    size_t n;
+    return read_named(v, what, &n);
+}
+
+static void add_exchange(gen_args *g, char *text, char *name, bool result) {
+    if (g->n_ex == MAX_EXCHANGE) die_usage("at most %d tool calls and results", MAX_EXCHANGE);
+    g->ex_text[g->n_ex] = text;
+    g->ex_name[g->n_ex] = name;
+    g->ex_result[g->n_ex++] = result;
+}
+
+/* The calls of one --tool-call (a JSON text, or a file of JSON lines) as markup. */
+static void add_calls(gen_args *g, const gemma_tools *t, const char *v) {
+    char *all = json_arg(v, "tool call file"), err[GEMMA_ERR_LEN];
+    int count = 0;
+    for (char *line = all, *next; line && *line; line = next) {
+        next = line + strcspn(line, "\n");
+        if (*next) *next++ = 0;
+        if (!line[strspn(line, " \t\r")]) continue;
+        char *name;
+        char *markup = gemma_tool_call_text(t, line, strlen(line), &name, err);
+        if (!markup) die(EXIT_USAGE, "--tool-call %.60s: %s", v, err);
+        add_exchange(g, markup, name, false);
+        count++;
+    }
+    free(all);
+    if (!count) die_usage("--tool-call %.60s: no call in it", v);
+}
+
+/* --tool-call and --tool-response as they came: groups of calls, each followed by one result
+ * per call, in order (as the model made them: its calls, then their results, then it goes
+ * on). A result is checked as JSON and named after its call. */
+static void load_exchange(gen_args *g, const pending_args *pa) {
+    if (!pa->n_ex) return;
+    if (!g->spec.tools) die_usage("--tool-call and --tool-response need --tools (the tools the calls were made to)");
+    char err[GEMMA_ERR_LEN];
+    gemma_tools *t = gemma_tools_parse(g->spec.tools, strlen(g->spec.tools), err);
+    int first = 0, calls = 0, answered = 0;   /* the group: its first call, its calls, results */
+    for (int i = 0; i < pa->n_ex; i++) {
+        if (!pa->ex_result[i]) {
+            if (answered && answered < calls) break;             /* reported below */
+            if (answered) calls = answered = 0;
+            if (!calls) first = g->n_ex;
+            int before = g->n_ex;
+            add_calls(g, t, pa->ex[i]);
+            calls += g->n_ex - before;
+            continue;
+        }
+        if (answered == calls)
+            die_usage("--tool-response %.60s: every --tool-call before it already has its result "
+                      "(give the calls, then one result per call)", pa->ex[i]);
+        const char *name = g->ex_name[first + answered];
+        char *json = json_arg(pa->ex[i], "tool response file");
+        char *check = gemma_tool_response(name, json, strlen(json), true, err);
+        if (!check) die(EXIT_USAGE, "--tool-response %.60s: %s", pa->ex[i], err);
+        free(check);
+        add_exchange(g, json, xstrdup(name), true);
+        answered++;
+    }
+    if (answered < calls)
+        die_usage("the tool call '%s' has no --tool-response (give one result per call, after the calls)",
+                  g->ex_name[first + answered]);
+    gemma_tools_free(t);
 }
 
 static void parse_gen_args(int argc, char **argv, gen_args *g) {
@@ -253,12 +400,23 @@ static void parse_gen_args(int argc, char **argv, gen_args *g) {
     for (int r = 0; r < g->n_rprompts; r++) g->rprompts[r] = text_arg(g, pa.rprompts[r]);
     if (g->n_threads) warn_threads("-t", g->n_threads);
     if (g->n_threads_batch) warn_threads("-tb", g->n_threads_batch);
+    if (pa.tool_choice && pa.constraint != O_TOOLS) die_usage("--tool-choice applies to --tools");
+    if (pa.constraint == O_TOOLS && g->raw)
+        die_usage("--tools declares the tools in the system turn: it needs a chat turn, not --raw");
+    load_constraint(g, &pa);
+    load_exchange(g, &pa);
+    g->spec.ignore_eos = g->ignore_eos;
 }
 
 static void free_gen_args(gen_args *g) {
     free(g->prompt);
     free(g->system);
     for (int r = 0; r < g->n_rprompts; r++) free(g->rprompts[r]);
+    free(g->constraint_text);
+    for (int i = 0; i < g->n_ex; i++) {
+        free(g->ex_text[i]);
+        free(g->ex_name[i]);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -445,36 +603,79 @@ static int32_t *turn_tokens(session *S, const char *system, const char *user, bo
     return ids;
 }
 
+/* Feed prompt tokens (a turn, tool calls, tool results); on error none of them stays in
+ * the cache. */
+static int feed_prompt(session *S, const int32_t *ids, int n, char *err) {
+    int start = S->n_hist;
+    if (S->n_hist + n > S->n_ctx && !S->g->context_shift)
+        return S->n_hist == 0
+                   ? set_err(err, "the prompt is %d tokens, longer than the context (%d); use -c to enlarge it",
+                             n, S->n_ctx)
+                   : set_err(err, "this turn (%d tokens) does not fit in the %d tokens left of the context; "
+                             "/clear starts over (or use -c, --context-shift)", n, S->n_ctx - S->n_hist);
+    for (int i = 0; i < n; i++) gemma_sampler_accept(S->s, ids[i]);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = feed(S, ids, n, err);
+    S->prompt_ms += ms_since(&t0);
+    S->n_prompt += n;
+    if (rc && S->n_hist > start) { /* take the tokens out again */
+        char e2[GEMMA_ERR_LEN];
+        S->n_hist = start;
+        if (gemma_context_truncate(S->c, start) != 0 && start && eval_chunks(S, S->hist, start, e2))
+            S->n_hist = 0, gemma_context_reset(S->c);
+    }
+    return rc;
+}
+
 int session_feed_turn(session *S, const char *system, const char *user, bool first, char *err) {
-    int n, start = S->n_hist;
+    int n;
     int32_t *ids = turn_tokens(S, system, user, first, &n);
     int rc = 0;
-    if (n == 0) rc = set_err(err, "the prompt is empty");
-    else if (S->n_hist + n > S->n_ctx && !S->g->context_shift)
-        rc = S->n_hist == 0
-                 ? set_err(err, "the prompt is %d tokens, longer than the context (%d); use -c to enlarge it",
-                           n, S->n_ctx)
-                 : set_err(err, "this turn (%d tokens) does not fit in the %d tokens left of the context; "
-                           "/clear starts over (or use -c, --context-shift)", n, S->n_ctx - S->n_hist);
-    if (rc == 0) {
+    if (n == 0) {
+        rc = set_err(err, "the prompt is empty");
+    } else {
         if (first) { /* --keep counts from the start of the first turn; BOS always stays */
             int keep = S->g->keep < 0 || S->g->keep > n ? n : S->g->keep;
             S->n_keep = keep > 1 ? keep : 1;
         }
-        for (int i = 0; i < n; i++) gemma_sampler_accept(S->s, ids[i]);
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = feed(S, ids, n, err);
-        S->prompt_ms += ms_since(&t0);
-        S->n_prompt += n;
-        if (rc && S->n_hist > start) { /* take the turn out again */
-            char e2[GEMMA_ERR_LEN];
-            S->n_hist = start;
-            if (gemma_context_truncate(S->c, start) != 0 && start && eval_chunks(S, S->hist, start, e2))
-                S->n_hist = 0, gemma_context_reset(S->c);
-        }
+        rc = feed_prompt(S, ids, n, err);
     }
     free(ids);
+    return rc;
+}
+
+int session_feed_text(session *S, const char *text, char *err) {
+    int n;
+    int32_t *ids = gemma_tokenize(S->m, text, strlen(text), false, true, &n);
+    int rc = n ? feed_prompt(S, ids, n, err) : 0;
+    free(ids);
+    return rc;
+}
+
+/* Each result as the template writes it; the empty thought channel that closes the group
+ * when thinking is off (gemma_tool_response adds it when told thinking is off) only once,
+ * after the last. */
+int session_feed_results(session *S, char *const *names, char *const *results, int n, char *err) {
+    size_t len = 0, cap = 256;
+    char *text = xmalloc(cap);
+    text[0] = 0;
+    for (int i = 0; i < n; i++) {
+        bool last = i == n - 1;
+        char *r = gemma_tool_response(names[i], results[i], strlen(results[i]), S->rules.think || !last, err);
+        if (!r) {
+            free(text);
+            return -1;
+        }
+        size_t k = strlen(r);
+        if (len + k + 1 > cap) text = xrealloc(text, cap = (len + k + 1) * 2);
+        memcpy(text + len, r, k + 1);
+        len += k;
+        free(r);
+    }
+    int rc = session_feed_text(S, text, err);
+    free(text);
+    if (rc == 0) S->after_results = true;
     return rc;
 }
 
@@ -546,41 +747,69 @@ static void answer_finish(answer *A) {
 void answer_free(answer *A) {
     free(A->text);
     free(A->thought);
+    free(A->calls);
 }
 
 /* ---------------------------------------------------------------------------------------
  * Generation of one answer: each token's text reaches stdout when the token is sampled
  * (stream_put holds back only half a UTF-8 character or a possible reverse prompt). */
 
+/* Tokens the answer may still take after n: what -n leaves and what the context holds (the
+ * token sampled when the context is full is shown but not fed); -1: no limit (the grammar's
+ * budget, step.h). */
+static int tokens_left(const session *S, int n) {
+    const gen_args *g = S->g;
+    int left = g->n_predict >= 0 ? g->n_predict - n : -1;
+    if (!g->context_shift) {
+        int room = S->n_ctx - S->n_hist + 1;
+        if (left < 0 || room < left) left = room;
+    }
+    return left;
+}
+
+/* The calls the answer ended with, if any (a stop that left them whole: the end of the
+ * answer, -n or the context). */
+static stop_reason read_calls(const step *st, answer *A, stop_reason why, char *err) {
+    if (why == STOP_ERROR || why == STOP_NO_TOKEN) return why;
+    if (step_calls(st, &A->calls, &A->n_calls, &A->calls_cut, err)) return STOP_ERROR;
+    bool whole = why == STOP_EOG || why == STOP_LIMIT || why == STOP_CONTEXT;
+    return A->n_calls > 0 && whole ? STOP_TOOL_CALLS : why;
+}
+
 stop_reason generate(session *S, answer *A, char *err) {
     const gen_args *g = S->g;
-    bool channels = S->fmt == GEMMA_CHAT_GEMMA4;
-    int32_t ch_open = channels ? gemma_token_id(S->m, "<|channel>") : -1;
-    int32_t ch_close = channels ? gemma_token_id(S->m, "<channel|>") : -1;
     char piece[512];
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     stop_reason why = STOP_LIMIT;
     S->answer_start = S->n_hist;
+    step st;
+    step_begin(&st, &S->rules, S->s, S->after_results);
+    S->after_results = false;
     for (int n = 0;; n++) {
         if (g->n_predict >= 0 && n >= g->n_predict) { why = STOP_LIMIT; break; }
         if (g_signal) { why = STOP_INTERRUPT; break; }
-        int32_t id = gemma_sampler_sample(S->s, S->logits);
+        int32_t id = step_sample(&st, S->logits, tokens_left(S, n));
+        if (id == GEMMA_TOKEN_NONE) {
+            set_err(err, "the grammar allows no token after %d tokens of output (is it satisfiable?)", n);
+            why = STOP_NO_TOKEN;
+            break;
+        }
         gemma_sampler_accept(S->s, id);
-        if (!g->ignore_eos && gemma_token_is_eog(S->m, id)) { why = STOP_EOG; break; }
+        step_kind kind = step_token(&st, id);
+        if (kind == STEP_END) { why = STOP_EOG; break; }
         S->n_gen++;
         bool rp = false;
-        if (ch_open >= 0 && id == ch_open) A->in_thought = true;
-        else if (ch_close >= 0 && id == ch_close) A->in_thought = false;
-        else {
+        if (kind == STEP_TEXT || kind == STEP_THOUGHT) {
             size_t k = gemma_token_to_piece(S->m, id, piece, sizeof piece);
             if (k > sizeof piece) k = sizeof piece;
-            if (A->in_thought) thought_put(g, A, piece, k);
+            if (kind == STEP_THOUGHT) thought_put(g, A, piece, k);
             else rp = answer_put(g, A, piece, k);
         }
         if (!A->collect) out_flush();     /* the reader sees this token now */
         if (rp) { why = STOP_RPROMPT; break; }
         if (out_closed()) { why = STOP_CLOSED; break; }
+        if (step_done(&st)) { why = STOP_GRAMMAR_DONE; break; }
         if (g->n_predict >= 0 && n + 1 >= g->n_predict) { why = STOP_LIMIT; break; }
         if (S->n_hist >= S->n_ctx && !g->context_shift) { why = STOP_CONTEXT; break; }
         if (feed(S, &id, 1, err)) { why = STOP_ERROR; break; }
@@ -588,17 +817,20 @@ stop_reason generate(session *S, answer *A, char *err) {
     }
     S->gen_ms += ms_since(&t0);
     answer_finish(A);
+    why = read_calls(&st, A, why, err);
+    step_end(&st);
     return why;
 }
 
 /* ---------------------------------------------------------------------------------------
  * One-shot run: the report */
 
-static const char *stop_json[] = {"eos", "limit", "context", "reverse_prompt", "interrupted",
-                                  "output_closed", "error"};
+/* stderr's words for each stop_reason (step.h has the JSON names) */
 static const char *stop_text[] = {"stopped at the end of the answer", "stopped at the -n limit",
                                   "stopped: the context is full", "stopped at a reverse prompt",
-                                  "interrupted", "stopped: stdout was closed", "stopped by an error"};
+                                  "interrupted", "stopped: stdout was closed", "stopped by an error",
+                                  "stopped at tool calls", "stopped: the grammar is complete",
+                                  "stopped: the grammar allows no token"};
 
 static void json_string(FILE *fp, const char *s, size_t n) {
     fputc('"', fp);
@@ -634,15 +866,32 @@ static void print_json(const session *S, const answer *A, stop_reason why, doubl
         json_string(o, t, n);
         free(t);
     }
-    fprintf(o, ",\"stop_reason\":\"%s\"", stop_json[why]);
+    fprintf(o, ",\"stop_reason\":\"%s\"", stop_reason_name(why));
+    if (S->rules.tools) { /* the calls' lines are JSON objects already */
+        fputs(",\"tool_calls\":[", o);
+        for (const char *c = A->calls; c && *c;) {
+            size_t k = strcspn(c, "\n");
+            if (c != A->calls) fputc(',', o);
+            fwrite(c, 1, k, o);
+            c += k + (c[k] == '\n');
+        }
+        fputc(']', o);
+    }
     fprintf(o, ",\"tokens\":{\"prompt\":%d,\"generated\":%d}", S->n_prompt, S->n_gen);
     double rate;
     bool timed = gen_rate(S, &rate);
     fprintf(o, ",\"timings\":{\"load_ms\":%.3f,\"prompt_ms\":%.3f,\"generate_ms\":%.3f,"
                "\"prompt_tokens_per_second\":%.3f,\"generate_tokens_per_second\":",
             load_ms, S->prompt_ms, S->gen_ms, S->prompt_ms > 0 ? S->n_prompt * 1e3 / S->prompt_ms : 0.0);
-    if (timed) fprintf(o, "%.3f}", rate);
-    else fputs("null}", o);
+    if (timed) fprintf(o, "%.3f", rate);
+    else fputs("null", o);
+    gemma_sampler_timings st;
+    gemma_sampler_get_timings(S->s, &st);
+    fprintf(o, ",\"sample_ms\":%.3f,\"sample_ms_per_token\":", st.sample_ms);
+    if (st.n_samples) fprintf(o, "%.4f", st.sample_ms / (double)st.n_samples);
+    else fputs("null", o);
+    fprintf(o, ",\"grammar_ms\":%.3f,\"grammar_checks\":%llu,\"grammar_fallbacks\":%llu}", st.grammar_ms,
+            (unsigned long long)st.n_grammar_checks, (unsigned long long)st.n_grammar_fallbacks);
     fputs(",\"model\":", o);
     json_string(o, S->info.name, strlen(S->info.name));
     fprintf(o, ",\"seed\":%llu,\"context_shifts\":%d}\n", (unsigned long long)gemma_sampler_seed(S->s), S->n_shifts);
@@ -660,6 +909,19 @@ static void print_timings(const session *S, stop_reason why, bool blank_line) {
     else
         logf_("gemma: generate %6d token%s (from the prompt's logits: no generation pass to time), %s\n",
               S->n_gen, S->n_gen == 1 ? "" : "s", stop_text[why]);
+    gemma_sampler_timings st;
+    gemma_sampler_get_timings(S->s, &st);
+    if (S->g->verbose && st.n_samples) {
+        /* the sampler's share of generation (a grammar's checks included) */
+        logf_("gemma: sampling %6llu tokens in %9.2f ms (%8.3f ms/token, %.1f %% of generation)",
+              (unsigned long long)st.n_samples, st.sample_ms, st.sample_ms / (double)st.n_samples,
+              S->gen_ms > 0 ? 100.0 * st.sample_ms / S->gen_ms : 0.0);
+        if (S->rules.first)
+            logf_("; grammar %.2f ms, %llu tokens checked, %llu whole-vocabulary checks",
+                  st.grammar_ms, (unsigned long long)st.n_grammar_checks,
+                  (unsigned long long)st.n_grammar_fallbacks);
+        logf_("\n");
+    }
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -680,6 +942,27 @@ static gemma_context *make_context(gemma_model *m, int n_ctx, const gen_args *g,
     }
     if (c) gemma_set_threads(c, t, tb ? tb : t);
     return c;
+}
+
+/* The grammar, schema or tools on this model's vocabulary (step.h). Tools need Gemma 4's
+ * tool tokens and chat format: asking them of another model is a model error. */
+static void bind_constraint(session *S, gen_args *g) {
+    step_spec *sp = &g->spec;
+    sp->channels = S->fmt == GEMMA_CHAT_GEMMA4;
+    sp->think = g->think;
+    if (sp->tools && !gemma_model_has_tool_tokens(S->m))
+        die(EXIT_MODEL, "%s: '%s' (%s) has no tool-call tokens: --tools needs a Gemma 4 model", g->model,
+            S->info.name, S->info.arch);
+    if (sp->tools && S->fmt != GEMMA_CHAT_GEMMA4)
+        die(EXIT_MODEL, "%s: '%s' has no Gemma 4 chat template: --tools needs one", g->model, S->info.name);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[GEMMA_ERR_LEN];
+    if (step_rules_init(&S->rules, S->m, sp, err)) die(EXIT_USAGE, "%s", err);
+    if (g->verbose && S->rules.first)
+        logf_("gemma: constrained output: %s, bound to the vocabulary in %.0f ms\n",
+              sp->tools ? "tool calls" : sp->json ? "any JSON value" : sp->json_schema ? "JSON schema" : "grammar",
+              ms_since(&t0));
 }
 
 static void load_session(session *S, gen_args *g, double *load_ms) {
@@ -734,14 +1017,31 @@ static void load_session(session *S, gen_args *g, double *load_ms) {
     if (g->think && g->raw) logf_("gemma: --think needs a chat turn to think in; with --raw it is ignored\n");
     else if (g->think && S->fmt != GEMMA_CHAT_GEMMA4)
         logf_("gemma: --think needs a Gemma 4 chat model ('%s' is %s); ignored\n", S->info.name, S->info.arch);
+    bind_constraint(S, g);
 }
 
 static void free_session(session *S) {
+    step_rules_free(&S->rules);
     free(S->logits);
     free(S->hist);
     gemma_sampler_free(S->s);
     gemma_context_free(S->c);
     gemma_model_free(S->m);
+}
+
+/* The tool exchange of an earlier run, after the prompt: each group of calls as the model
+ * wrote them, then their results; the answer then continues from there. */
+static int replay_exchange(session *S, char *err) {
+    const gen_args *g = S->g;
+    for (int i = 0; i < g->n_ex;) {
+        int calls = i;
+        for (; i < g->n_ex && !g->ex_result[i]; i++)
+            if (session_feed_text(S, g->ex_text[i], err)) return -1;
+        int results = i;
+        while (i < g->n_ex && g->ex_result[i]) i++;
+        if (session_feed_results(S, g->ex_name + calls, g->ex_text + results, i - results, err)) return -1;
+    }
+    return 0;
 }
 
 static int run_oneshot(session *S, const char *sys, const char *prompt, size_t plen, double load_ms) {
@@ -753,23 +1053,33 @@ static int run_oneshot(session *S, const char *sys, const char *prompt, size_t p
         out_flush();
     }
     if (session_feed_turn(S, sys, prompt, true, err)) die(EXIT_RUNTIME, "%s", err);
+    if (replay_exchange(S, err)) die(EXIT_RUNTIME, "%s", err);
     answer A = {0};
     A.collect = g->json;
     A.color = use_color(g->color, STDERR_FILENO);
     stop_reason why = g_signal ? STOP_INTERRUPT : generate(S, &A, err);
     if (why == STOP_ERROR) die(EXIT_RUNTIME, "%s", err);
+    bool ended = A.emitted == 0 || A.text[A.emitted - 1] == '\n';
+    if (A.n_calls && !g->json) { /* each call one JSON line, after the text on a line of its own */
+        if (!ended) out_write("\n", 1);
+        out_write(A.calls, strlen(A.calls));
+        out_flush();
+        ended = true;
+    }
     /* a terminal gets the answer's last line ended, so the shell prompt starts on its own
      * line; pipes and files get exactly the generated text */
-    bool newline = !g->json && out_tty && A.emitted > 0 && A.text[A.emitted - 1] != '\n';
+    bool newline = !g->json && out_tty && !ended;
     if (newline) {
         out_write("\n", 1);
         out_flush();
     }
     if (why == STOP_CONTEXT)
         logf_("\ngemma: context full (%d tokens), stopping; use -c to enlarge it or --context-shift\n", S->n_ctx);
+    if (A.calls_cut) logf_("gemma: an unfinished tool call at the end was dropped (%s)\n", stop_text[why]);
     if (g->json) print_json(S, &A, why, load_ms);
-    print_timings(S, why, !newline && !g->json);
+    print_timings(S, why, !newline && !g->json && !A.n_calls);
     answer_free(&A);
+    if (why == STOP_NO_TOKEN) die(EXIT_RUNTIME, "%s", err);
     return why == STOP_INTERRUPT ? (g_signal == SIGTERM ? 143 : 130) : 0;
 }
 
@@ -783,6 +1093,7 @@ int cmd_generate(int argc, char **argv) {
     char *prompt = build_prompt(&g, &plen, in_tty);
     bool interactive = g.chat || (!prompt && in_tty && out_tty);
     if (!prompt && !interactive) die_usage("no prompt: use -p TEXT, -f FILE, or pipe text into stdin");
+    if (g.n_ex && interactive) die_usage("--tool-call and --tool-response are for one-shot runs (in a chat, answer the call)");
     size_t slen = 0;
     char *system_text = g.system_file ? read_named(g.system_file, "system prompt file", &slen) : NULL;
     if (system_text && slen && system_text[slen - 1] == '\n') system_text[--slen] = 0;
@@ -791,8 +1102,11 @@ int cmd_generate(int argc, char **argv) {
     session S = {0};
     double load_ms;
     load_session(&S, &g, &load_ms);
+    char err[GEMMA_ERR_LEN], *sys_tools;   /* the tools declared after the system text */
+    if (step_system_prompt(&S.rules, sys, &sys_tools, err)) die(EXIT_USAGE, "%s", err);
     out_defer_close(); /* a reader that goes away stops generation at the next token */
-    int rc = interactive ? run_chat(&S, sys, prompt) : run_oneshot(&S, sys, prompt, plen, load_ms);
+    int rc = interactive ? run_chat(&S, sys_tools, prompt) : run_oneshot(&S, sys_tools, prompt, plen, load_ms);
+    free(sys_tools);
     free_session(&S);
     free(prompt);
     free(system_text);

@@ -10,8 +10,10 @@
 
 #include "cli.h"
 #include "gemma.h"
+#include "step.h"
 
 #define MAX_RPROMPTS 16
+#define MAX_EXCHANGE 64    /* --tool-call and --tool-response arguments */
 
 typedef struct {
     const char *model, *file, *system_file;
@@ -24,6 +26,14 @@ typedef struct {
     int n_rprompts;
     gemma_sampler_params sp;
     bool set_temp, set_top_k, set_top_p, set_min_p;
+    /* constrained output (--grammar, -j, --format, --tools ...): its text is owned */
+    step_spec spec;
+    char *constraint_text;
+    /* an earlier tool exchange to replay after the prompt (--tool-call, --tool-response in
+     * the order given): each call's markup, or a result's JSON; the tool's name for both */
+    char *ex_text[MAX_EXCHANGE], *ex_name[MAX_EXCHANGE];
+    bool ex_result[MAX_EXCHANGE];
+    int n_ex;
 } gen_args;
 
 /* The tokens in the cache, the statistics of the run, and what generation writes into. */
@@ -34,6 +44,8 @@ typedef struct {
     const gen_args *g;
     gemma_model_info info;
     gemma_chat_format fmt;  /* GEMMA_CHAT_NONE with --raw or without a chat template */
+    step_rules rules;       /* grammar, schema or tools (step.h) */
+    bool after_results;     /* the next answer continues after tool results */
     int n_ctx;
     int32_t *hist;          /* tokens in the cache, in order */
     int n_hist, cap_hist;
@@ -46,13 +58,9 @@ typedef struct {
     double prompt_ms, gen_ms;
 } session;
 
-typedef enum {
-    STOP_EOG, STOP_LIMIT, STOP_CONTEXT, STOP_RPROMPT, STOP_INTERRUPT, STOP_CLOSED, STOP_ERROR
-} stop_reason;
-
 /* One answer: the visible text (stdout, or collected for --json), the thoughts of a
- * thinking model (stderr, or hidden), and reverse prompts held back until it is clear they
- * are not the start of a match. */
+ * thinking model (stderr, or hidden), reverse prompts held back until it is clear they
+ * are not the start of a match, and the tool calls it ended with. */
 typedef struct {
     bool collect;          /* --json: keep the text, print nothing */
     bool color;            /* thoughts dimmed */
@@ -61,7 +69,9 @@ typedef struct {
     char *thought;
     size_t tlen, tcap;
     utf8_stream out;
-    bool in_thought;
+    char *calls;           /* JSON lines {"name":...,"arguments":{...}} (NULL: none) */
+    int n_calls;
+    bool calls_cut;        /* an unfinished call at the end was dropped */
 } answer;
 
 /* SIGINT / SIGTERM seen (0: none); generation stops at the next token. */
@@ -70,9 +80,16 @@ extern volatile sig_atomic_t g_signal;
 /* Tokenize and feed one user turn (the chat format's markup around it, system prompt on
  * the first; plain text with --raw). On error nothing of the turn stays in the cache. */
 int session_feed_turn(session *S, const char *system, const char *user, bool first, char *err);
+/* Tokenize (control-token text becomes control tokens) and feed text that continues the
+ * model's turn: tool calls and results. */
+int session_feed_text(session *S, const char *text, char *err);
+/* The results of tool calls (JSON texts, one per call of names[]) fed to the model, which
+ * continues its turn at the next generate(). */
+int session_feed_results(session *S, char *const *names, char *const *results, int n, char *err);
 /* Back to the first n tokens of the history, with the logits after token n-1. */
 int session_rewind(session *S, int n, char *err);
-/* Sample, print and feed until the answer ends; the text also lands in A. */
+/* Sample, print and feed until the answer ends; the text also lands in A. STOP_ERROR and
+ * STOP_NO_TOKEN come with err. */
 stop_reason generate(session *S, answer *A, char *err);
 void answer_free(answer *A);
 /* Colours for a stream: --color on/off, or auto = a terminal, NO_COLOR unset and TERM not

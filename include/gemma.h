@@ -104,7 +104,9 @@ char *gemma_chat_turn(gemma_chat_format f, const char *system, const char *user,
 /* The token ids of that turn (add_bos: BOS first, for the first turn). The template's own
  * markers become control tokens; in the system and user text, control-token text such as
  * "<start_of_turn>" becomes a control token only if parse_special, so with it off a pasted
- * or piped document cannot forge a turn. Returns a malloc'd array of *n ids. */
+ * or piped document cannot forge a turn; Gemma 4 tool declarations in the system text
+ * (gemma_tools_system_prompt) keep their <|tool> and <tool|> tokens either way. Returns a
+ * malloc'd array of *n ids. */
 int32_t *gemma_chat_turn_tokens(const gemma_model *m, gemma_chat_format f, const char *system,
                                 const char *user, bool first, bool think, bool add_bos,
                                 bool parse_special, int *n);
@@ -286,6 +288,14 @@ char *gemma_tools_gbnf(const gemma_tools *t, bool required, char *err);
  * "" if there are none); *n_calls their count. NULL + err on a malformed call. */
 char *gemma_tool_calls_parse(const gemma_tools *t, const char *text, size_t len, int *n_calls,
                              char *err);
+/* The markup of one call (<|tool_call>call:NAME{...}<tool_call|>), to put a call the model
+ * made back into a conversation: call_json is a line of gemma_tool_calls_parse or an OpenAI
+ * call {"type":"function","function":{"name":...,"arguments":"{...}"}} (arguments as an object
+ * or a JSON text of one). With t, the name must be a declared tool's and the arguments must
+ * match its parameters. The tool's name in *name (malloc'd; may be NULL), for
+ * gemma_tool_response. malloc'd; NULL + err. */
+char *gemma_tool_call_text(const gemma_tools *t, const char *call_json, size_t len, char **name,
+                           char *err);
 /* The text to feed after the model's calls to give it a tool's result (JSON): the response
  * markup, then the empty thought channel when think is off, as the template does. */
 char *gemma_tool_response(const char *name, const char *result_json, size_t len, bool think,

@@ -10,7 +10,8 @@
  *
  * gemma_chat_turn_tokens tokenizes a turn so that only the template's own markers become
  * control tokens: text a user pipes in can then not forge a turn (the rest of the turn is
- * tokenized with parse_special as the caller says).
+ * tokenized with parse_special as the caller says). Gemma 4's tool declarations in the
+ * system text (<|tool>...<tool|>) count as the template's markers.
  *
  * gemma_chat_render does the same for a whole conversation (OpenAI's messages, for the
  * server): render_conversation -> one writer per format (render_gemma3, render_gemma4,
@@ -69,10 +70,36 @@ static void control(turn_text *b, const char *s) {
 }
 
 /* The templates trim message content. */
+static void trim(const char **s, const char **e) {
+    while (*s < *e && (**s == ' ' || **s == '\n' || **s == '\t' || **s == '\r')) (*s)++;
+    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\n' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
+}
+
 static void put_trimmed(turn_text *b, const char *s) {
     const char *e = s + strlen(s);
-    while (s < e && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')) s++;
-    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r')) e--;
+    trim(&s, &e);
+    put(b, s, (size_t)(e - s));
+}
+
+/* Gemma 4's system text, trimmed, with the tool declarations gemma_tools_system_prompt put
+ * after it: their <|tool> and <tool|> are the template's markup (CONTROL tokens), so they
+ * become control tokens even when the rest is tokenized as plain text. */
+static void put_system4(turn_text *b, const char *s) {
+    static const char *const marks[] = {"<|tool>", "<tool|>"};
+    const char *e = s + strlen(s);
+    trim(&s, &e);
+    while (s < e) {
+        const char *hit = NULL, *mark = NULL;
+        for (int i = 0; i < 2; i++) {
+            size_t k = strlen(marks[i]);
+            for (const char *p = s; p + k <= e && (!hit || p < hit); p++)
+                if (!memcmp(p, marks[i], k)) { hit = p; mark = marks[i]; break; }
+        }
+        if (!hit) break;
+        put(b, s, (size_t)(hit - s));
+        control(b, mark);
+        s = hit + strlen(mark);
+    }
     put(b, s, (size_t)(e - s));
 }
 
@@ -100,7 +127,7 @@ static void render_turn(turn_text *b, gemma_chat_format f, const char *system, c
             control(b, "<|turn>");
             puts_(b, "system\n");
             if (think) control(b, "<|think|>");
-            if (has_system) put_trimmed(b, system);
+            if (has_system) put_system4(b, system);
             control(b, "<turn|>");
             puts_(b, "\n");
         }

@@ -5,7 +5,8 @@
  *                     model's vocabulary indexed for matching (the printed piece of every
  *                     token, its end-of-generation flag)
  *   JSON schemas    json_schema.h turns them into GBNF first
- *   tools           toolcall.h: declarations, the call grammar, calls read back */
+ *   tools           toolcall.h: declarations, the call grammar, calls read back and written
+ *                   again (a call put back into a conversation is read back as a check) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,4 +239,56 @@ char *gemma_tool_response(const char *name, const char *result_json, size_t len,
     sb_puts(&b, "<|channel>thought\n<channel|>");    /* the template's prefill without thinking */
     free(text);
     return sb_take(&b);
+}
+
+/* The arguments of a call: an object, or (OpenAI) a JSON text of one. */
+static json_value *call_arguments(const json_value *fn, const char *name, char *err) {
+    const json_value *args = json_get(fn, "arguments");
+    if (!args) return json_new_object();
+    if (json_typeof(args) == JSON_OBJECT) return json_copy(args);
+    char jerr[GEMMA_ERR_LEN];
+    json_value *v = json_typeof(args) == JSON_STRING
+                        ? json_parse(json_str(args), json_str_len(args), jerr) : NULL;
+    if (json_typeof(v) != JSON_OBJECT) {
+        set_err(err, "tool call '%s': \"arguments\" must be an object (or a JSON text of one)", name);
+        json_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+char *gemma_tool_call_text(const gemma_tools *t, const char *call_json, size_t len, char **name,
+                           char *err) {
+    char jerr[GEMMA_ERR_LEN];
+    json_value *call = json_parse(call_json, len, jerr);
+    if (!call) {
+        set_err(err, "tool call: %s", jerr);
+        return NULL;
+    }
+    const json_value *fn = json_get(call, "function");   /* OpenAI's wrapping */
+    if (json_typeof(fn) != JSON_OBJECT) fn = call;
+    const char *fname = json_str(json_get(fn, "name"));
+    char *text = NULL;
+    json_value *args = NULL;
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789_.-";   /* what tools_parse accepts */
+    if (!fname || !*fname) {
+        set_err(err, "tool call: expected {\"name\": ..., \"arguments\": {...}}");
+    } else if (fname[strspn(fname, name_chars)]) {
+        set_err(err, "tool call: the name '%.64s' cannot be written in a call (letters, digits, "
+                     "'_', '.', '-')", fname);
+    } else if ((args = call_arguments(fn, fname, err)) != NULL) {
+        text = tool_call_write(fname, args, err);
+    }
+    /* read back with the tools: a declared tool's name, the arguments its parameters allow */
+    json_value *back = text && t ? tool_calls_read(t->list, text, strlen(text), err) : NULL;
+    if (text && t && !back) {
+        free(text);
+        text = NULL;
+    }
+    if (text && name) *name = xstrdup(fname);
+    json_free(back);
+    json_free(args);
+    json_free(call);
+    return text;
 }

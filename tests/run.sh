@@ -9,7 +9,8 @@ log=build/tmp/run.log
 : > "$log"
 { "$TEST_RUNNER" "$@"; echo "# exit status $?"; } 2>&1 | tee -a "$log"
 for script in tests/test_fixture_copy.sh tests/test_doc_refs.sh tests/test_dump.sh tests/cli.sh tests/test_info.sh tests/test_bench.sh \
-              tests/test_grammar_cli.sh tests/test_serve.sh tests/test_serve_node.sh tests/soak.sh; do
+              tests/test_grammar_cli.sh tests/test_constrained_cli.sh tests/test_serve.sh tests/test_serve_node.sh \
+              tests/soak.sh; do
   { bash "$script"; echo "# exit status $?"; } 2>&1 | tee -a "$log"
 done
 passed=$(grep -c '^ok ' "$log")

@@ -49,6 +49,7 @@ void suite_grammar(void);
 void suite_json_schema(void);
 void suite_toolcall(void);
 void suite_constrained(void);
+void suite_step(void);
 void suite_lineedit(void);
 void suite_stream(void);
 void suite_threads(void);

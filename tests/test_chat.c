@@ -130,6 +130,32 @@ static void turn_tokens(void) {
             free(on);
         }
         TEST_END();
+
+        if (vocabs[v].f == GEMMA_CHAT_GEMMA4) {
+            TEST_BEGIN("chat: Gemma 4 tool declarations in the system text are control tokens, "
+                       "parse_special or not");
+            static const char tools[] = "[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+                                        "\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]";
+            gemma_tools *t = gemma_tools_parse(tools, strlen(tools), err);
+            char *sys = t ? gemma_tools_system_prompt(t, "Be brief.", err) : NULL;
+            EXPECT(sys != NULL, "%s", err);
+            char *turn = sys ? gemma_chat_turn(vocabs[v].f, sys, "Hi <|tool>", true, false) : NULL;
+            int n_whole = 0, n_off = 0;
+            int32_t *whole = turn ? gemma_tokenize(m, turn, strlen(turn), true, true, &n_whole) : NULL;
+            int32_t *off = sys ? gemma_chat_turn_tokens(m, vocabs[v].f, sys, "Hi <|tool>", true, false,
+                                                        true, false, &n_off) : NULL;
+            int32_t open = gemma_token_id(m, "<|tool>"), close = gemma_token_id(m, "<tool|>");
+            /* the declaration's pair, but not the <|tool> the user typed */
+            EXPECT(count_id(off, n_off, open) == 1 && count_id(off, n_off, close) == 1,
+                   "%d <|tool>, %d <tool|>", count_id(off, n_off, open), count_id(off, n_off, close));
+            EXPECT(count_id(whole, n_whole, open) == 2, "whole: %d <|tool>", count_id(whole, n_whole, open));
+            free(whole);
+            free(off);
+            free(turn);
+            free(sys);
+            gemma_tools_free(t);
+            TEST_END();
+        }
         gemma_model_free(m);
     }
 }

@@ -102,6 +102,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"schema", suite_json_schema},
     {"toolcall", suite_toolcall},
     {"constrained", suite_constrained},
+    {"step", suite_step},
     {"threads", suite_threads},
     {"model", suite_model},
     {"fixtures", suite_fixtures},

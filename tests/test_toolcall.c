@@ -230,6 +230,50 @@ static void test_responses(void) {
     TEST_END();
 }
 
+static void test_call_text(void) {
+    TEST_BEGIN("toolcall: a call line (or an OpenAI call) put back as markup, checked against the tools");
+    char err[GEMMA_ERR_LEN] = "";
+    gemma_tools *t = gemma_tools_parse(weather_tools, strlen(weather_tools), err);
+    /* what gemma_tool_calls_parse printed comes back as the markup it was read from */
+    const char *markup = "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>,days:3,unit:<|\"|>celsius"
+                         "<|\"|>}<tool_call|>";
+    int n = 0;
+    char *line = gemma_tool_calls_parse(t, markup, strlen(markup), &n, err);
+    char *name = NULL;
+    char *text = line ? gemma_tool_call_text(t, line, strlen(line), &name, err) : NULL;
+    EXPECT(text && !strcmp(text, markup) && name && !strcmp(name, "get_weather"), "round trip: %s",
+           text ? text : err);
+    free(text);
+    free(name);
+    free(line);
+    const char *openai = "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                         "\"arguments\":\"{\\\"unit\\\":\\\"celsius\\\",\\\"city\\\":\\\"Paris\\\",\\\"days\\\":3}\"}}";
+    text = gemma_tool_call_text(t, openai, strlen(openai), NULL, err);
+    EXPECT(text && !strcmp(text, markup), "OpenAI call: %s", text ? text : err);
+    free(text);
+    text = gemma_tool_call_text(NULL, "{\"name\":\"anything\"}", 19, NULL, err);
+    EXPECT(text && !strcmp(text, "<|tool_call>call:anything{}<tool_call|>"), "no tools, no arguments: %s",
+           text ? text : err);
+    free(text);
+    static const struct { const char *json, *want; } bad[] = {
+        {"{\"name\":\"nope\",\"arguments\":{}}", "'nope' is not one of the declared tools"},
+        {"{\"name\":\"get_weather\",\"arguments\":{\"city\":\"x\"}}", "the required property 'unit' is missing"},
+        {"{\"name\":\"now\",\"arguments\":[1]}", "tool call 'now': \"arguments\" must be an object"},
+        {"{\"arguments\":{}}", "tool call: expected {\"name\": ..., \"arguments\": {...}}"},
+        {"{\"name\":\"now\",", "tool call: json:"},
+        {"{\"name\":\"a{b\"}", "tool call: the name 'a{b' cannot be written in a call"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        text = gemma_tool_call_text(strstr(bad[i].want, "declared") || strstr(bad[i].want, "unit") ? t : NULL,
+                                    bad[i].json, strlen(bad[i].json), NULL, err);
+        EXPECT(!text && strstr(err, bad[i].want), "%s\n      got '%s', want '%s'", bad[i].json,
+               text ? text : err, bad[i].want);
+        free(text);
+    }
+    gemma_tools_free(t);
+    TEST_END();
+}
+
 /* ---------------------------------------------------------------------------------------
  * The grammar of calls on the real vocabulary
  * ------------------------------------------------------------------------------------- */
@@ -324,5 +368,6 @@ void suite_toolcall(void) {
     test_tool_list_errors();
     test_calls_read();
     test_responses();
+    test_call_text();
     test_call_grammar();
 }
