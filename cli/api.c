@@ -268,6 +268,35 @@ static void put_head(buf *b, const writer *w, bool chunk) {
     buf_puts(b, ",\"system_fingerprint\":\"gemma-" GEMMA_VERSION "\"");
 }
 
+/* The answer's tool calls in OpenAI's shape, from the scheduler's JSON lines
+ * {"name":...,"arguments":{...}}: arguments as a JSON string; in a stream's delta each with
+ * its index. */
+static void put_tool_calls(buf *b, const writer *w, const job_event *e, bool delta) {
+    buf_puts(b, "\"tool_calls\":[");
+    const char *p = e->tool_calls;
+    for (int i = 0; i < e->n_tool_calls && p && *p; i++) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char err[GEMMA_ERR_LEN];
+        gemma_json *call = gemma_json_parse(p, n, err);
+        const char *name = gemma_json_str(gemma_json_get(call, "name"));
+        const gemma_json *a = gemma_json_get(call, "arguments");
+        char *args = a ? gemma_json_to_string(a) : NULL;
+        if (i) buf_puts(b, ",");
+        if (delta) buf_printf(b, "{\"index\":%d,", i);
+        else buf_puts(b, "{");
+        buf_printf(b, "\"id\":\"call_%s_%d\",\"type\":\"function\",\"function\":{\"name\":", w->id + 9, i);
+        put_json_cstr(b, name ? name : "");
+        buf_puts(b, ",\"arguments\":");
+        put_json_cstr(b, args ? args : "{}");
+        buf_puts(b, "}}");
+        free(args);
+        gemma_json_free(call);
+        p = nl ? nl + 1 : p + n;
+    }
+    buf_puts(b, "]");
+}
+
 /* One server-sent event: data: {...}\n\n */
 static void sse_chunk(job *j, writer *w, const job_event *e, bool first, const char *finish) {
     buf *b = &j->out;
@@ -324,6 +353,17 @@ static void stream_event(job *j, writer *w, const job_event *e) {
         w->started = true;
     }
     if (e->finish == FINISH_NONE) return;
+    if (e->n_tool_calls && w->kind == KIND_CHAT) {   /* the calls whole, in one delta */
+        buf_puts(b, "data: ");
+        put_head(b, w, true);
+        buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{");
+        if (!w->started) buf_puts(b, "\"role\":\"assistant\",\"content\":null,");
+        put_tool_calls(b, w, e, true);
+        buf_puts(b, "},\"logprobs\":null,\"finish_reason\":null}]");
+        if (w->include_usage) buf_puts(b, ",\"usage\":null");
+        buf_puts(b, "}\n\n");
+        w->started = true;
+    }
     sse_chunk(j, w, NULL, !w->started, finish_text(e->finish));
     if (w->include_usage) {
         buf_puts(b, "data: ");
@@ -347,10 +387,15 @@ static void whole_reply(job *j, writer *w, const job_event *e) {
     buf_puts(b, ",\"choices\":[{\"index\":0,");
     if (w->kind == KIND_CHAT) {
         buf_puts(b, "\"message\":{\"role\":\"assistant\",\"content\":");
-        put_json_string(b, w->content.p ? w->content.p : "", w->content.len);
+        if (e->n_tool_calls && !w->content.len) buf_puts(b, "null");   /* OpenAI's: calls only */
+        else put_json_string(b, w->content.p ? w->content.p : "", w->content.len);
         if (w->reasoning.len) {
             buf_puts(b, ",\"reasoning_content\":");
             put_json_string(b, w->reasoning.p, w->reasoning.len);
+        }
+        if (e->n_tool_calls) {
+            buf_puts(b, ",");
+            put_tool_calls(b, w, e, false);
         }
         buf_puts(b, "}");
     } else {
@@ -542,6 +587,101 @@ static bool read_think(api *A, fields *f, bool *think) {
     return true;
 }
 
+/* tool_choice: "auto" (default), "none", "required", or one named function (its tool alone,
+ * required). The tools' JSON for step.c into *text (malloc'd). */
+static bool read_tool_choice(fields *f, const gemma_json *tools, step_spec *spec, char **text) {
+    const gemma_json *tc = gemma_json_get(f->doc, "tool_choice");
+    const char *name = NULL, *choice = gemma_json_str(tc);
+    spec->choice = TOOL_CHOICE_AUTO;
+    if (choice && !strcmp(choice, "none")) spec->choice = TOOL_CHOICE_NONE;
+    else if (choice && !strcmp(choice, "required")) spec->choice = TOOL_CHOICE_REQUIRED;
+    else if (is_type(tc, GEMMA_JSON_OBJECT)) {
+        name = gemma_json_str(gemma_json_get(gemma_json_get(tc, "function"), "name"));
+        spec->choice = TOOL_CHOICE_REQUIRED;
+    }
+    if ((choice && strcmp(choice, "auto") && spec->choice == TOOL_CHOICE_AUTO) ||
+        (!choice && tc && !is_type(tc, GEMMA_JSON_NULL) && !name)) {
+        error_param(f->out, 400, "tool_choice",
+                    "'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}");
+        return false;
+    }
+    if (!name) {
+        *text = gemma_json_to_string(tools);
+    } else {
+        for (size_t i = 0; i < gemma_json_len(tools) && !*text; i++) {
+            const gemma_json *t = gemma_json_at(tools, i);
+            const char *n = gemma_json_str(gemma_json_get(gemma_json_get(t, "function"), "name"));
+            if (!n || strcmp(n, name)) continue;
+            char *one = gemma_json_to_string(t);
+            buf b = {0};
+            buf_printf(&b, "[%s]", one);
+            free(one);
+            *text = b.p;
+        }
+        if (!*text) {
+            error_param(f->out, 400, "tool_choice", "'tool_choice' names '%s', which is not among the tools", name);
+            return false;
+        }
+    }
+    spec->tools = *text;
+    return true;
+}
+
+/* What the answer must be: response_format (json_object, json_schema) or tools with
+ * tool_choice, and Gemma 4's thought channel: the rules of the CLI's per-token step
+ * (step.c) into j->rules. False with a 400 reply naming the field. */
+static bool read_rules(api *A, fields *f, job *j, bool think, bool tools_allowed) {
+    step_spec spec = {0};
+    spec.channels = A->fmt == GEMMA_CHAT_GEMMA4;
+    spec.think = think;
+    char *schema = NULL, *tools = NULL, err[GEMMA_ERR_LEN];
+    const char *param = "response_format";
+    bool ok = read_bool(f, "ignore_eos", &spec.ignore_eos);
+    const gemma_json *rf = gemma_json_get(f->doc, "response_format");
+    if (ok && rf && !is_type(rf, GEMMA_JSON_NULL)) {
+        const char *type = gemma_json_str(gemma_json_get(rf, "type"));
+        const gemma_json *sc = gemma_json_get(gemma_json_get(rf, "json_schema"), "schema");
+        if (type && !strcmp(type, "json_object")) {
+            spec.json = true;
+        } else if (type && !strcmp(type, "json_schema") && is_type(sc, GEMMA_JSON_OBJECT)) {
+            spec.json_schema = schema = gemma_json_to_string(sc);
+        } else if (!type || strcmp(type, "text")) {
+            error_param(f->out, 400, param, "'response_format' must be {\"type\":\"text\"}, {\"type\":\"json_object\"} "
+                                            "or {\"type\":\"json_schema\",\"json_schema\":{\"schema\":{...}}}");
+            ok = false;
+        }
+    }
+    const gemma_json *tl = gemma_json_get(f->doc, "tools");
+    if (ok && tools_allowed && is_type(tl, GEMMA_JSON_ARRAY) && gemma_json_len(tl) > 0) {
+        param = "tools";
+        if (spec.json || spec.json_schema) {
+            error_param(f->out, 400, param, "'tools' and 'response_format' cannot be combined");
+            ok = false;
+        } else if (!gemma_model_has_tool_tokens(A->m)) {
+            error_param(f->out, 400, param, "this model has no tool-call tokens (Gemma 4 models have them)");
+            ok = false;
+        } else {
+            ok = read_tool_choice(f, tl, &spec, &tools);
+        }
+    }
+    if (ok && step_spec_check(&spec, err) != 0) {
+        error_param(f->out, 400, param, "%s", err);
+        ok = false;
+    }
+    if (ok) {
+        j->rules = xcalloc(1, sizeof *j->rules);
+        if (step_rules_init(j->rules, A->m, &spec, err) != 0) {
+            error_param(f->out, 400, param, "%s", err);
+            free(j->rules);
+            j->rules = NULL;
+            ok = false;
+        }
+    }
+    free(schema);
+    free(tools);
+    return ok;
+}
+
 static void chat_completions(api *A, fields *f, api_reply *out) {
     message_list l = {0};
     job *j = job_new();
@@ -549,17 +689,18 @@ static void chat_completions(api *A, fields *f, api_reply *out) {
     bool ok = read_messages(gemma_json_get(f->doc, "messages"), &l, out) && read_sampling(A, f, j);
     bool think = false;
     if (ok) ok = read_think(A, f, &think);
+    if (ok) ok = read_rules(A, f, j, think && A->fmt == GEMMA_CHAT_GEMMA4, true);
     if (ok) w = new_writer(A, f, KIND_CHAT, &ok);
     if (ok) {
         char err[GEMMA_ERR_LEN];
-        gemma_chat_options o = {.think = think && A->fmt == GEMMA_CHAT_GEMMA4};
+        gemma_chat_options o = {.think = think && A->fmt == GEMMA_CHAT_GEMMA4, .tools = j->rules->tools};
+        j->after_results = l.n > 0 && !strcmp(l.msgs[l.n - 1].role, "tool");
         j->prompt = gemma_chat_render(A->m, A->fmt, l.msgs, l.n, &o, false, &j->n_prompt, err);
         if (!j->prompt) {
             error_param(out, 400, "messages", "%s", err);
             ok = false;
         }
     }
-    j->channels = A->fmt == GEMMA_CHAT_GEMMA4;
     message_list_free(&l);
     if (ok) ok = check_prompt(A, out, j);
     if (!ok) {
@@ -579,7 +720,7 @@ static void completions(api *A, fields *f, api_reply *out) {
         return;
     }
     job *j = job_new();
-    bool ok = read_sampling(A, f, j);
+    bool ok = read_sampling(A, f, j) && read_rules(A, f, j, false, false);
     writer *w = ok ? new_writer(A, f, KIND_COMPLETION, &ok) : NULL;
     if (ok) {
         /* a plain completion: the prompt's text as written, special-token text included */

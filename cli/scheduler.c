@@ -5,15 +5,18 @@
  *     assign_jobs        queue -> the free slot whose cache shares the longest prefix with
  *                        the job's prompt (a chat's next turn finds its conversation there);
  *       start_job        truncate the slot's cache to that prefix, a sampler for the job
- *     step               one step over all active slots:
+ *     step_slots         one step over all active slots:
  *       plan_slot          a slot with prompt left feeds up to n_chunk prompt tokens, a
  *                          generating slot feeds the token it sampled last
  *       eval_step          THE evaluation: one gemma_eval per slot today; the engine's
  *                          multi-sequence forward pass replaces this loop (one batch of rows
  *                          through every matmul, each row attending to its own slot's cache)
- *       generate_token     sample, then the token's text: Gemma 4's thought channel apart,
- *                          stop strings and half characters held back, deltas emitted
- *       finish             the last event; the slot keeps its tokens for the next job
+ *       generate_token     the CLI's per-token step (step.c): sampled under the job's rules
+ *                          (a JSON schema, any JSON, tool calls), the token's kind (answer,
+ *                          thought, channel mark, a call held back); stop strings and half
+ *                          characters held back, deltas emitted
+ *       finish             the calls read back (finish_reason tool_calls), the last event;
+ *                          the slot keeps its tokens for the next job
  *
  * Prompts go in chunks of n_chunk tokens, so a long prompt delays the other slots' next token
  * by one chunk's evaluation at a time, never by the whole prompt. A chunk's size does not
@@ -49,7 +52,8 @@ void job_release(job *j) {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
     free(j->prompt);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
-    gemma_grammar_free(j->grammar);
+    if (j->rules) step_rules_free(j->rules);
+    free(j->rules);
     if (j->free_ctx) j->free_ctx(j->ctx);
     buf_free(&j->out);
     pthread_mutex_destroy(&j->mu);
@@ -64,7 +68,6 @@ void job_release(job *j) {
 typedef struct {
     buf content, reasoning;
     size_t content_sent, reasoning_sent;
-    bool in_thought;          /* between <|channel> and <channel|> */
     bool thought_named;       /* the channel's name ("thought\n") is behind us */
 } answer_text;
 
@@ -76,6 +79,7 @@ typedef struct {
     job *j;                   /* NULL: free */
     int n_fed;                /* prompt tokens in the cache */
     gemma_sampler *s;
+    step st;                  /* the running answer's token rules (step.c) */
     float *logits;
     int32_t next;             /* the token sampled last, fed in the next step */
     double last_used;
@@ -86,7 +90,6 @@ struct sched {
     gemma_model *m;
     sched_params p;
     int n_vocab;
-    int32_t ch_open, ch_close;   /* Gemma 4's thought channel, -1 elsewhere */
     slot *slots;
     pthread_t thread;
     bool started;
@@ -112,9 +115,6 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
     gemma_model_info info;
     gemma_model_get_info(m, &info);
     S->n_vocab = info.n_vocab;
-    bool channels = gemma_chat_format_of(m) == GEMMA_CHAT_GEMMA4;
-    S->ch_open = channels ? gemma_token_id(m, "<|channel>") : -1;
-    S->ch_close = channels ? gemma_token_id(m, "<channel|>") : -1;
     pthread_mutex_init(&S->mu, NULL);
     pthread_cond_init(&S->cv, NULL);
     S->queue = xcalloc((size_t)p->max_queue + (size_t)p->n_slots, sizeof *S->queue);
@@ -251,7 +251,7 @@ static void answer_reset(answer_text *t) {
     buf_clear(&t->content);
     buf_clear(&t->reasoning);
     t->content_sent = t->reasoning_sent = 0;
-    t->in_thought = t->thought_named = false;
+    t->thought_named = false;
 }
 
 /* Called with S->mu held: the slot's cache is cut to the prefix it shares with the prompt
@@ -273,12 +273,7 @@ static bool start_job(sched *S, slot *s, job *j) {
         drop_job(S, j, FINISH_ERROR, err);
         return false;
     }
-    if (j->grammar) {
-        gemma_grammar_reset(j->grammar);
-        int room = S->p.n_ctx - j->n_prompt;
-        gemma_grammar_set_budget(j->grammar, j->n_predict >= 0 && j->n_predict < room ? j->n_predict : room);
-        gemma_sampler_set_grammar(s->s, j->grammar);
-    }
+    step_begin(&s->st, j->rules, s->s, j->after_results);
     answer_reset(&s->t);
     s->j = j;
     S->st.slots_busy++;
@@ -352,7 +347,7 @@ static bool cut_at_stop(const job *j, answer_text *t) {
 
 /* Emit what can be sent: all of it at the end, else what cannot be the start of a stop
  * string or of a character. */
-static void send_text(sched *S, slot *s, finish_reason finish) {
+static void send_text(sched *S, slot *s, finish_reason finish, const char *calls, int n_calls) {
     answer_text *t = &s->t;
     size_t c_end = t->content.len, r_end = t->reasoning.len;
     if (finish == FINISH_NONE) {
@@ -371,6 +366,8 @@ static void send_text(sched *S, slot *s, finish_reason finish) {
         t->reasoning_sent = r_end;
     }
     e.finish = finish;
+    e.tool_calls = calls;
+    e.n_tool_calls = n_calls;
     if (e.content_len || e.reasoning_len || finish != FINISH_NONE) emit(S, s->j, &e);
 }
 
@@ -389,15 +386,28 @@ static void skip_channel_name(answer_text *t) {
 static void finish(sched *S, slot *s, finish_reason why, const char *error) {
     job *j = s->j;
     j->t_end = now_seconds();
+    char *calls = NULL, err[GEMMA_ERR_LEN];
+    int n_calls = 0;
+    bool cut_off;
+    if ((why == FINISH_STOP || why == FINISH_LENGTH) && j->rules->tools) {
+        /* the calls the answer made (held back from its text by step.c) */
+        if (step_calls(&s->st, &calls, &n_calls, &cut_off, err) != 0) {
+            why = FINISH_ERROR;
+            error = err;
+        } else if (n_calls > 0) {
+            why = FINISH_TOOL_CALLS;
+        }
+    }
     if (why == FINISH_ERROR || why == FINISH_CANCELLED) {
         job_event e = {0};
         e.finish = why;
         e.error = error;
         emit(S, j, &e);
     } else {
-        send_text(S, s, why);
+        send_text(S, s, why, calls, n_calls);
     }
-    gemma_sampler_set_grammar(s->s, NULL);
+    free(calls);
+    step_end(&s->st);
     s->j = NULL;
     s->last_used = now_seconds();
     pthread_mutex_lock(&S->mu);
@@ -408,32 +418,31 @@ static void finish(sched *S, slot *s, finish_reason why, const char *error) {
     job_release(j);
 }
 
-/* Sample the next token from the slot's logits and deliver its text. */
+/* Sample the next token from the slot's logits under the job's rules (step.c, as the CLI
+ * does) and deliver its text. */
 static void generate_token(sched *S, slot *s) {
     job *j = s->j;
-    int32_t id = gemma_sampler_sample(s->s, s->logits);
+    int left = S->p.n_ctx - s->n_cache;   /* tokens that still fit */
+    int budget = j->n_predict >= 0 && j->n_predict - j->n_gen < left ? j->n_predict - j->n_gen : left;
+    int32_t id = step_sample(&s->st, s->logits, budget);
     if (id == GEMMA_TOKEN_NONE) {        /* the grammar cannot go on */
-        finish(S, s, FINISH_STOP, NULL);
+        finish(S, s, FINISH_ERROR, "the grammar allows no token here");
         return;
     }
     gemma_sampler_accept(s->s, id);
-    if (j->grammar) gemma_grammar_accept(j->grammar, id);
-    if (gemma_token_is_eog(S->m, id)) {
+    step_kind kind = step_token(&s->st, id);
+    if (kind == STEP_END) {
         finish(S, s, FINISH_STOP, NULL);
         return;
     }
     if (j->n_gen++ == 0) j->t_first = now_seconds();
     answer_text *t = &s->t;
     bool stopped = false;
-    if (j->channels && id == S->ch_open) {
-        t->in_thought = true;
-    } else if (j->channels && id == S->ch_close) {
-        t->in_thought = false;
-    } else {
+    if (kind == STEP_TEXT || kind == STEP_THOUGHT) {
         char piece[512];
         size_t k = gemma_token_to_piece(S->m, id, piece, sizeof piece);
         if (k > sizeof piece) k = sizeof piece;
-        if (t->in_thought) {
+        if (kind == STEP_THOUGHT) {
             buf_put(&t->reasoning, piece, k);
             skip_channel_name(t);
         } else {
@@ -441,11 +450,11 @@ static void generate_token(sched *S, slot *s) {
             stopped = j->n_stop > 0 && cut_at_stop(j, t);
         }
     }
-    if (stopped) {
+    if (stopped || step_done(&s->st)) {
         finish(S, s, FINISH_STOP, NULL);
         return;
     }
-    if (!t->in_thought || t->thought_named) send_text(S, s, FINISH_NONE);
+    if (kind != STEP_THOUGHT || t->thought_named) send_text(S, s, FINISH_NONE, NULL, 0);
     if (j->n_predict >= 0 && j->n_gen >= j->n_predict) finish(S, s, FINISH_LENGTH, NULL);
     else if (s->n_cache >= S->p.n_ctx) finish(S, s, FINISH_LENGTH, NULL);  /* no room to feed it */
     else s->next = id;
@@ -497,7 +506,7 @@ static void plan_slot(sched *S, slot *s, eval_item *it) {
 }
 
 /* One step over all active slots (the function the batched engine call slots into). */
-static void step(sched *S) {
+static void step_slots(sched *S) {
     eval_item *items = xcalloc((size_t)S->p.n_slots, sizeof *items);
     int n = 0;
     for (int i = 0; i < S->p.n_slots; i++) {
@@ -558,7 +567,7 @@ static void *sched_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&S->mu);
-        step(S);
+        step_slots(S);
         pthread_mutex_lock(&S->mu);
     }
     for (int i = 0; i < S->n_queue; i++) drop_job(S, S->queue[i], FINISH_CANCELLED, NULL);

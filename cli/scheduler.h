@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "gemma.h"
+#include "step.h"
 
 #define SCHED_MAX_STOP 4     /* OpenAI's limit on stop sequences */
 
@@ -34,6 +35,8 @@ typedef struct {
     size_t content_len, reasoning_len;
     finish_reason finish;    /* FINISH_NONE: more to come */
     const char *error;       /* FINISH_ERROR: what went wrong */
+    const char *tool_calls;  /* FINISH_TOOL_CALLS: {"name":...,"arguments":{...}}\n per call */
+    int n_tool_calls;
 } job_event;
 
 typedef struct job job;
@@ -45,8 +48,10 @@ struct job {
     int n_predict;                    /* tokens at most; < 0: until the context is full */
     char *stop[SCHED_MAX_STOP];       /* owned; the text ends before the first match */
     int n_stop;
-    bool channels;                    /* Gemma 4: <|channel>...<channel|> is reasoning */
-    gemma_grammar *grammar;           /* owned, NULL: free text */
+    step_rules *rules;                /* owned: the answer's grammar (a JSON schema, any JSON,
+                                       * tools) and Gemma 4's thought channel, as the CLI's
+                                       * (step.c); never NULL once submitted */
+    bool after_results;               /* the conversation ends with tool results */
     /* the response's writer: called on the inference thread with mu held */
     void (*emit)(job *j, const job_event *e);
     void (*free_ctx)(void *ctx);      /* frees ctx with the job */

@@ -156,7 +156,8 @@ typedef struct {
 gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, char *err);
 void gemma_context_free(gemma_context *c);
 /* Feed n tokens at the next positions. logits: n_vocab floats for the last token, or
- * n * n_vocab for every token when all_logits. */
+ * n * n_vocab for every token when all_logits; NULL: none (a prompt chunk whose logits are
+ * not needed skips the output projection). */
 int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
                char *err);
 int gemma_n_ctx(const gemma_context *c);

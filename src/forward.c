@@ -596,6 +596,7 @@ int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, boo
             dump(c, DUMP_L_OUT, il, c->x, m->n_embd, M, 0);
         }
         c->n_past += M;
+        if (!logits) continue;   /* a prompt chunk whose logits nobody reads: no output matmul */
         if (all_logits) output_logits(c, 0, M, logits + (size_t)b0 * m->n_vocab);
         else if (b0 + M == n) output_logits(c, M - 1, 1, logits);
     }

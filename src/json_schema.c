@@ -1018,7 +1018,7 @@ static int cmp_props(const void *a, const void *b) {
 static char *object_body(schema_conv *c, prop *props, int n, const json_value *extra,
                          const char *name, const char *path) {
     bool json = c->syn == SCHEMA_JSON;
-    if (!json) qsort(props, (size_t)n, sizeof *props, cmp_props);
+    if (!json && n > 0) qsort(props, (size_t)n, sizeof *props, cmp_props);   /* props NULL when n == 0 */
     const char **kv = xmalloc((size_t)(n ? n : 1) * sizeof *kv);
     char sub[512], sub_path[600];
     for (int i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `gemma serve` as curl sees it: every endpoint and error status (OpenAI-shaped bodies),
-# server-sent events, the API key, /metrics as Prometheus text, one log line per request,
+# server-sent events, the API key, response_format (JSON schema, any JSON) and tools with
+# tool_choice (on a Gemma 4 model), /metrics as Prometheus text, one log line per request,
 # SIGTERM (a running stream finishes, exit 0), 503 when every slot is busy, and a model
 # that cannot be loaded (a clear error before the port opens).
 # The socket-level checks (streaming over time, robustness, greedy batching): test_serve.c.
@@ -38,7 +39,7 @@ start() {
   pid=$!
   port=
   for _ in $(seq 600); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log")
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log" 2> /dev/null)
     [ -n "$port" ] && return 0
     kill -0 $pid 2> /dev/null || return 1
     sleep 0.1
@@ -65,6 +66,7 @@ req() {
 }
 KEY=(-H 'Authorization: Bearer sekret')
 j() { jq -e "$1" "$T/body" > /dev/null 2>&1; }   # j FILTER: true when FILTER holds on the body
+jf() { jq -e "$1" "$2" > /dev/null 2>&1; }       # jf FILTER FILE: ... on a file
 error_is() { j ".error.code == $1 and (.error.message | length > 0) and (.error.type | length > 0)"; }
 
 # --- a model that cannot be loaded ---
@@ -110,6 +112,9 @@ check "stream: text/event-stream, chunks with deltas, a usage chunk, data: [DONE
            jq -se '.[0].choices[0].delta.role == \"assistant\" and (map(select(.object == \"chat.completion.chunk\")) | length) == length and
                    (.[-1].choices | length) == 0 and .[-1].usage.completion_tokens == 6' $T/events > /dev/null"
 
+long=$(printf 'the quick brown fox jumps over the lazy dog %.0s' $(seq 20))
+req POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"$long\"}],\"max_tokens\":3}" "${KEY[@]}"
+check "a prompt of several chunks (200 tokens, -b 64): answered" j '.usage.prompt_tokens > 180 and .usage.completion_tokens == 3'
 req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":4,"temperature":0}' "${KEY[@]}"
 check "POST /v1/completions: a text_completion" \
   j '.object == "text_completion" and (.choices[0].text | type == "string") and .usage.completion_tokens == 4'
@@ -121,6 +126,27 @@ tokens=$(jq -c .tokens "$T/body")
 check "POST /tokenize: token ids" j '(.tokens | length) >= 2 and (.tokens | all(type == "number"))'
 req POST /detokenize "{\"tokens\":$tokens}" "${KEY[@]}"
 check "POST /detokenize: the text back" j '.content == "Hello world"'
+
+# --- the answer's shape: response_format, as the CLI's --json-schema / --format json ---
+schema='{"type":"object","properties":{"name":{"type":"string","maxLength":12},"age":{"type":"integer","minimum":0,"maximum":120}},"required":["name","age"],"additionalProperties":false}'
+req POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"A person\"}],\"max_tokens\":60,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"person\",\"schema\":$schema}}}" "${KEY[@]}"
+jq -r '.choices[0].message.content' "$T/body" > "$T/answer" 2> /dev/null
+check "response_format json_schema: the answer is JSON of the schema" \
+  jf '(keys == ["age","name"]) and (.age | type == "number" and . >= 0 and . <= 120 and floor == .) and (.name | type == "string" and length <= 12)' "$T/answer"
+req POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"A person\"}],\"max_tokens\":60,\"stream\":true,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":$schema}}}" "${KEY[@]}" -N
+grep '^data: {' "$T/body" | sed 's/^data: //' | jq -j '.choices[0].delta.content // ""' > "$T/answer"
+check "... streamed: the deltas put together are JSON of the schema" jf '(keys == ["age","name"])' "$T/answer"
+req POST /v1/completions '{"prompt":"Data:","max_tokens":40,"response_format":{"type":"json_object"}}' "${KEY[@]}"
+jq -r '.choices[0].text' "$T/body" > "$T/answer" 2> /dev/null
+check "response_format json_object on /v1/completions: the text is JSON" jf 'type != null' "$T/answer"
+req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","frobnicate":1}}}}' "${KEY[@]}"
+check "an unsupported schema keyword: 400 naming it" \
+  bash -c "[ $code = 400 ] && jq -e '.error.param == \"response_format\" and (.error.message | contains(\"frobnicate\"))' $T/body > /dev/null"
+req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"yaml"}}' "${KEY[@]}"
+check "an unknown response_format type: 400" test "$code" = 400
+req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}' "${KEY[@]}"
+check "tools on a model without tool-call tokens (Gemma 3): 400" \
+  bash -c "[ $code = 400 ] && jq -e '.error.param == \"tools\"' $T/body > /dev/null"
 
 # --- error statuses ---
 req POST /v1/chat/completions '{"messages":[' "${KEY[@]}"
@@ -211,4 +237,46 @@ if start b -np 1 --queue 0 -c 512; then
              [ \"\$(grep -v '^$' $T/long | tail -1)\" = 'data: [DONE]' ]"
 else
   fail "server b starts" "$(cat "$T/b.log")"
+fi
+
+# --- server d: Gemma 4 (shrunk, two layers, the real vocabulary): tools and tool_choice ---
+M4=build/tmp/serve-gemma4-tiny-Q4_0.gguf
+if [ ! -f "$M4" ]; then
+  "$MKMODEL" --preset gemma4-e2b --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-4.gguf" -q \
+    -o "$M4.part" && mv "$M4.part" "$M4" || fail "the Gemma 4 test model ($MKMODEL)"
+fi
+if [ -f "$M4" ] && M=$M4 start d -np 2 -c 1024; then
+  tools='[{"type":"function","function":{"name":"get_weather","description":"The weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20}},"required":["city"]}}},{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"zone":{"type":"string","enum":["UTC","CET"]}},"required":["zone"]}}}]'
+  ask='{"role":"user","content":"What is the weather in Paris?"}'
+  req POST /v1/chat/completions "{\"messages\":[$ask],\"max_tokens\":80,\"temperature\":0,\"tools\":$tools,\"tool_choice\":\"required\"}"
+  cp "$T/body" "$T/calls"
+  check "tools, tool_choice required: tool_calls of a declared function with JSON arguments" \
+    j '.choices[0].finish_reason == "tool_calls" and .choices[0].message.content == null and
+       (.choices[0].message.tool_calls | length >= 1) and .choices[0].message.tool_calls[0].type == "function" and
+       (.choices[0].message.tool_calls[0].id | startswith("call_")) and
+       (.choices[0].message.tool_calls | all(.function.name == "get_weather" and (.function.arguments | fromjson | .city | type == "string")
+                                            or .function.name == "get_time" and (.function.arguments | fromjson | .zone | IN("UTC","CET"))))'
+  req POST /v1/chat/completions "{\"messages\":[$ask],\"max_tokens\":80,\"temperature\":0,\"tools\":$tools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}}"
+  check "tool_choice naming a function: only that one is called" \
+    j '.choices[0].finish_reason == "tool_calls" and (.choices[0].message.tool_calls | all(.function.name == "get_time"))'
+  req POST /v1/chat/completions "{\"messages\":[$ask],\"max_tokens\":80,\"temperature\":0,\"tools\":$tools,\"tool_choice\":\"required\",\"stream\":true}" -N
+  grep '^data: {' "$T/body" | sed 's/^data: //' > "$T/events"
+  check "streamed: a delta with the tool_calls (index, id, function), then finish_reason tool_calls" \
+    jq -se '(map(.choices[0].delta.tool_calls // empty) | .[0][0] | .index == 0 and .type == "function" and (.function.arguments | fromjson | type == "object")) and
+            (map(.choices[0].finish_reason // empty) == ["tool_calls"])' "$T/events" > /dev/null
+  req POST /v1/chat/completions "{\"messages\":[$ask],\"max_tokens\":12,\"temperature\":0,\"tools\":$tools,\"tool_choice\":\"none\"}"
+  check "tool_choice none: no calls" j '.choices[0].finish_reason != "tool_calls" and .choices[0].message.tool_calls == null'
+  call=$(jq -c '.choices[0].message' "$T/calls")
+  id=$(jq -r '.choices[0].message.tool_calls[0].id' "$T/calls")
+  req POST /v1/chat/completions "{\"messages\":[$ask,$call,{\"role\":\"tool\",\"tool_call_id\":\"$id\",\"content\":\"{\\\"temperature\\\":21}\"}],\"max_tokens\":12,\"temperature\":0,\"tools\":$tools}"
+  check "the next turn with the tool's result: answered (200, a finish reason)" \
+    j '.object == "chat.completion" and (.choices[0].finish_reason | IN("stop","length","tool_calls"))'
+  req POST /v1/chat/completions "{\"messages\":[$ask],\"tools\":$tools,\"tool_choice\":\"sometimes\"}"
+  check "a bad tool_choice: 400" bash -c "[ $code = 400 ] && jq -e '.error.param == \"tool_choice\"' $T/body > /dev/null"
+  req POST /v1/chat/completions "{\"messages\":[$ask],\"tools\":[{\"type\":\"function\",\"function\":{\"parameters\":{}}}]}"
+  check "a tool without a name: 400" bash -c "[ $code = 400 ] && jq -e '.error.param == \"tools\"' $T/body > /dev/null"
+  stop
+  check "server d: SIGTERM exit 0" test $rc -eq 0
+else
+  fail "server d starts" "$(cat "$T/d.log" 2> /dev/null)"
 fi

@@ -39,7 +39,7 @@ start() {
   pid=$!
   port=
   for _ in $(seq 600); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log")
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log" 2> /dev/null)
     [ -n "$port" ] && return 0
     kill -0 $pid 2> /dev/null || return 1
     sleep 0.1
@@ -53,11 +53,24 @@ stop() { # SIGTERM; $rc the exit status
   [ $rc -eq 0 ] && echo "ok   serve-node: $1: the server exits 0 at SIGTERM" || fail "$1: server exit status $rc" "$(tail -5 "$T/$1.log")"
 }
 
-if start openai --api-key sekret -np 2 -c 1024; then
-  node tests/node/openai_client.cjs "http://127.0.0.1:$port" sekret
-  stop openai
+# tools need Gemma 4's tool-call tokens: a second server on a Gemma 4 model of that shape
+M4=build/tmp/serve-gemma4-tiny-Q4_0.gguf
+if [ ! -f "$M4" ]; then
+  "$MKMODEL" --preset gemma4-e2b --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-4.gguf" -q \
+    -o "$M4.part" && mv "$M4.part" "$M4" || { fail "the Gemma 4 test model ($MKMODEL)"; exit 1; }
+fi
+if M=$M4 start openai4 -np 1 -c 1024; then
+  pid4=$pid port4=$port
+  if start openai --api-key sekret -np 2 -c 1024; then
+    node tests/node/openai_client.cjs "http://127.0.0.1:$port" sekret "http://127.0.0.1:$port4"
+    stop openai
+  else
+    fail "openai: server starts" "$(cat "$T/openai.log")"
+  fi
+  pid=$pid4
+  stop openai4
 else
-  fail "openai: server starts" "$(cat "$T/openai.log")"
+  fail "openai: the Gemma 4 server starts" "$(cat "$T/openai4.log")"
 fi
 
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}

@@ -11,7 +11,7 @@ const path = require("path");
 const npm = path.resolve(process.env.GEMMA_NPM || "build/npm", "node_modules");
 const OpenAI = require(path.join(npm, "openai")).default;
 
-const [base, key] = process.argv.slice(2);
+const [base, key, baseG4] = process.argv.slice(2);
 const client = new OpenAI({ baseURL: base + "/v1", apiKey: key, maxRetries: 0, timeout: 120000 });
 let failed = 0;
 function check(name, cond, detail) {
@@ -59,6 +59,24 @@ async function main() {
         turn2.usage.prompt_tokens_details && turn2.usage.prompt_tokens_details.cached_tokens >= plain.usage.prompt_tokens - 1,
         turn2.usage);
 
+  // response_format json_schema, as an application asks for structured output
+  const schema = { type: "object", properties: { city: { type: "string", maxLength: 16 }, rank: { type: "integer", minimum: 1, maximum: 10 } },
+                   required: ["city", "rank"], additionalProperties: false };
+  const structured = await client.chat.completions.create({ model, max_tokens: 60, temperature: 0,
+    messages: [{ role: "user", content: "Name a city and rank it" }],
+    response_format: { type: "json_schema", json_schema: { name: "city", schema, strict: true } } });
+  let parsed = null;
+  try { parsed = JSON.parse(structured.choices[0].message.content); } catch (e) { parsed = null; }
+  check("response_format json_schema: the content parses and fits the schema",
+        parsed && Object.keys(parsed).sort().join() === "city,rank" && typeof parsed.city === "string" &&
+        parsed.city.length <= 16 && Number.isInteger(parsed.rank) && parsed.rank >= 1 && parsed.rank <= 10,
+        structured.choices[0].message);
+  const anyJson = await client.chat.completions.create({ model, max_tokens: 40, messages,
+                                                         response_format: { type: "json_object" } });
+  let okJson = true;
+  try { JSON.parse(anyJson.choices[0].message.content); } catch (e) { okJson = false; }
+  check("response_format json_object: the content parses", okJson, anyJson.choices[0].message);
+
   const comp = await client.completions.create({ model, prompt: "The capital of France is", max_tokens: 5, temperature: 0 });
   check("completions.create: a text completion", comp.object === "text_completion" &&
         typeof comp.choices[0].text === "string" && comp.usage.completion_tokens <= 5, comp);
@@ -71,6 +89,40 @@ async function main() {
   await expectError("a bad parameter: BadRequestError (400)", 400,
                     () => client.chat.completions.create({ model, messages, temperature: "hot" }));
   await expectError("an unknown endpoint: NotFoundError (404)", 404, () => client.get("/nothing"));
+  if (baseG4) await toolsPart(baseG4);
+}
+
+// Tools need Gemma 4's tool-call tokens: a second server on the Gemma 4 model.
+async function toolsPart(baseG4) {
+  const g4 = new OpenAI({ baseURL: baseG4 + "/v1", apiKey: "none", maxRetries: 0, timeout: 120000 });
+  const model = (await g4.models.list()).data[0].id;
+  const tools = [{ type: "function", function: { name: "get_weather", description: "The weather in a city",
+                   parameters: { type: "object", properties: { city: { type: "string", maxLength: 20 } }, required: ["city"] } } }];
+  const messages = [{ role: "user", content: "What is the weather in Rome?" }];
+  const r = await g4.chat.completions.create({ model, messages, tools, tool_choice: "required", max_tokens: 80, temperature: 0 });
+  const calls = r.choices[0].message.tool_calls || [];
+  let args = null;
+  try { args = JSON.parse(calls[0].function.arguments); } catch (e) { args = null; }
+  check("tools: tool_calls to the declared function with arguments that parse",
+        r.choices[0].finish_reason === "tool_calls" && calls.length >= 1 && calls[0].type === "function" &&
+        calls[0].function.name === "get_weather" && args && typeof args.city === "string", r.choices[0]);
+
+  const stream = await g4.chat.completions.create({ model, messages, tools, tool_choice: "required", max_tokens: 80,
+                                                     temperature: 0, stream: true });
+  let streamed = null, finish = null;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (c && c.delta.tool_calls) streamed = c.delta.tool_calls;
+    if (c && c.finish_reason) finish = c.finish_reason;
+  }
+  check("tools streamed: the same calls in a delta, finish_reason tool_calls",
+        finish === "tool_calls" && streamed && streamed[0].function.name === calls[0].function.name &&
+        streamed[0].function.arguments === calls[0].function.arguments, { streamed, finish });
+
+  const next = await g4.chat.completions.create({ model, tools, max_tokens: 8, temperature: 0, messages: [
+    ...messages, r.choices[0].message, { role: "tool", tool_call_id: calls[0].id, content: JSON.stringify({ celsius: 24 }) }] });
+  check("the tool's result sent back: the conversation goes on", next.object === "chat.completion" &&
+        ["stop", "length", "tool_calls"].includes(next.choices[0].finish_reason), next.choices[0]);
 }
 
 main().then(() => process.exit(failed ? 1 : 0),
