@@ -26,26 +26,9 @@ for tool in curl jq; do
     echo "skip serve: curl checks ($tool not found)"; exit 0
   fi
 done
-if [ ! -f "$M" ]; then
-  "$MKMODEL" --preset gemma3-270m --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-3.gguf" -q \
-    -o "$M.part" && mv "$M.part" "$M" || { fail "the test model ($MKMODEL)"; exit 1; }
-fi
+. tests/serve_lib.sh
+make_model "$M" gemma3-270m gemma-3.gguf || { fail "the test model ($MKMODEL)"; exit 1; }
 
-# start NAME ARGS...: the server in the background, its stderr in $T/NAME.log; sets $pid, $port
-start() {
-  local name=$1; shift
-  rm -f "$T/$name.log"   # not an earlier run's port: the shell may read before the server writes
-  "$GEMMA" serve -m "$M" --port 0 -t 1 "$@" > /dev/null 2> "$T/$name.log" &
-  pid=$!
-  port=
-  for _ in $(seq 600); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log" 2> /dev/null)
-    [ -n "$port" ] && return 0
-    kill -0 $pid 2> /dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 # stop: SIGTERM; sets $rc to the exit status (124: still running after 30 s, then killed)
 stop() {
   kill -TERM $pid
@@ -241,10 +224,7 @@ fi
 
 # --- server d: Gemma 4 (shrunk, two layers, the real vocabulary): tools and tool_choice ---
 M4=build/tmp/serve-gemma4-tiny-Q4_0.gguf
-if [ ! -f "$M4" ]; then
-  "$MKMODEL" --preset gemma4-e2b --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-4.gguf" -q \
-    -o "$M4.part" && mv "$M4.part" "$M4" || fail "the Gemma 4 test model ($MKMODEL)"
-fi
+make_model "$M4" gemma4-e2b gemma-4.gguf || fail "the Gemma 4 test model ($MKMODEL)"
 if [ -f "$M4" ] && M=$M4 start d -np 2 -c 1024; then
   tools='[{"type":"function","function":{"name":"get_weather","description":"The weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20}},"required":["city"]}}},{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"zone":{"type":"string","enum":["UTC","CET"]}},"required":["zone"]}}}]'
   ask='{"role":"user","content":"What is the weather in Paris?"}'

@@ -26,26 +26,9 @@ if [ "${1-}" = --install ] || [ ! -d "$GEMMA_NPM/node_modules/openai" ] || [ ! -
     { fail "npm install $NPM_PACKAGES" "$(tail -5 "$T/npm.log")"; exit 1; }
 fi
 [ "${1-}" = --install ] && exit 0   # .ci/run: only the packages
-if [ ! -f "$M" ]; then
-  "$MKMODEL" --preset gemma3-270m --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-3.gguf" -q \
-    -o "$M.part" && mv "$M.part" "$M" || { fail "the test model ($MKMODEL)"; exit 1; }
-fi
+. tests/serve_lib.sh
+make_model "$M" gemma3-270m gemma-3.gguf || { fail "the test model ($MKMODEL)"; exit 1; }
 
-# start NAME ARGS...: the server in the background (stderr in $T/NAME.log); sets $pid, $port
-start() {
-  local name=$1; shift
-  rm -f "$T/$name.log"   # not an earlier run's port: the shell may read before the server writes
-  "$GEMMA" serve -m "$M" --port 0 -t 1 "$@" > /dev/null 2> "$T/$name.log" &
-  pid=$!
-  port=
-  for _ in $(seq 600); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/$name.log" 2> /dev/null)
-    [ -n "$port" ] && return 0
-    kill -0 $pid 2> /dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 stop() { # SIGTERM; $rc the exit status
   kill -TERM $pid
   for _ in $(seq 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
@@ -55,10 +38,7 @@ stop() { # SIGTERM; $rc the exit status
 
 # tools need Gemma 4's tool-call tokens: a second server on a Gemma 4 model of that shape
 M4=build/tmp/serve-gemma4-tiny-Q4_0.gguf
-if [ ! -f "$M4" ]; then
-  "$MKMODEL" --preset gemma4-e2b --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/gemma-4.gguf" -q \
-    -o "$M4.part" && mv "$M4.part" "$M4" || { fail "the Gemma 4 test model ($MKMODEL)"; exit 1; }
-fi
+make_model "$M4" gemma4-e2b gemma-4.gguf || { fail "the Gemma 4 test model ($MKMODEL)"; exit 1; }
 if M=$M4 start openai4 -np 1 -c 1024; then
   pid4=$pid port4=$port
   if start openai --api-key sekret -np 2 -c 1024; then
