@@ -6,7 +6,7 @@
  *   closure     a node whose top is a rule reference stands for the stacks that expanding
  *               it gives (every alternative, recursively, until a terminal or the empty
  *               stack); computed once per node and cached
- *   step        one code point: each stack whose terminal matches is popped (next) and
+ *   advance     one code point: each stack whose terminal matches is popped (next) and
  *               replaced by the closure of what follows
  *   text        UTF-8 decoding across calls (utf8_feed), a cut character checked by range
  *   tokens      one token: its printed text, or a token element; the whole vocabulary:
@@ -218,7 +218,7 @@ static uint32_t next_of(gmatch *m, uint32_t id) {
 }
 
 /* out = the stacks of in after code point c. */
-static void step(gmatch *m, const idvec *in, uint32_t c, idvec *out) {
+static void advance(gmatch *m, const idvec *in, uint32_t c, idvec *out) {
     const grammar *g = m->g;
     out->n = 0;
     new_inset_stamp(m);
@@ -550,7 +550,7 @@ static bool advance_text(gmatch *m, const char *s, size_t n, idvec **result, utf
         int r = utf8_feed(u, (unsigned char)s[i], &cp);
         if (r < 0) return false;
         if (r == 0) continue;
-        step(m, cur, cp, nxt);
+        advance(m, cur, cp, nxt);
         if (nxt->n == 0) return false;
         idvec *t = cur;
         cur = nxt;
