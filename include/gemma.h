@@ -169,8 +169,9 @@ int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool 
  * context alone, given the same split of its tokens into evaluations (tests/test_batch.c)
  * on the scalar, AVX2 and AVX-512 kernels with the weights repacked as loading does by
  * default. Two paths sum a row in another order at one row than in a batch, so there rows
- * agree to rounding (~1e-6 relative), not to the bit: AVX-512's K-quant decode kernels for
- * weights left in the file's layout (GEMMA_NO_REPACK), and the AMX tiles from 16 rows.
+ * agree to rounding (4e-7 relative on the fixtures), not to the bit: AVX-512's K-quant
+ * decode kernels for weights left in the file's layout (GEMMA_NO_REPACK), and the AMX tiles
+ * from 16 rows.
  * Returns 0, or -1 with a message and nothing evaluated. */
 typedef struct {
     gemma_context *c;
