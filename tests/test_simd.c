@@ -416,18 +416,19 @@ static void test_summation_order(const type_traits *tab, kernel_set_id set) {
 
 /* The replaced activation quantizers write the reference bytes. */
 static void test_quantizers(const type_traits *tab, kernel_set_id set) {
-    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, TYPE_Q8_0S};
+    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, TYPE_Q8_0S, GGML_TYPE_BF16};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t type = types[ti];
         const type_traits *ref = quant_traits(type);
         if (tab[type].from_float == ref->from_float) continue;
-        TEST_BEGIN("simd %s: %s activation quantizer writes the reference bytes, never -128", kernel_set_name(set),
-                   ref->name);
+        bool codes = type != GGML_TYPE_BF16; /* BF16 (BF16_R16's activations) has no codes */
+        TEST_BEGIN("simd %s: %s activation quantizer writes the reference bytes%s", kernel_set_name(set), ref->name,
+                   codes ? ", never -128" : " (NaN, Inf, subnormals, ties too)");
         enum { N = 4096 };
         float *x = malloc(N * sizeof(float));
         size_t size = quant_row_size(type, N);
         uint8_t *want = malloc(size), *got = malloc(size);
-        for (int kind = 0; kind < 6; kind++) {
+        for (int kind = 0; kind < (codes ? 6 : 7); kind++) {
             for (int i = 0; i < N; i++) x[i] = (float)rng_gauss();
             if (kind == 1) /* exact ties: amax 127 makes d = 1 (Q8_0) and iscale = +-1 (Q8_K) */
                 for (int i = 0; i < N; i++) x[i] = (float)((int)(rng_u64() % 254) - 127) + ((rng_u64() & 1) ? 0.5f : 0.0f);
@@ -446,6 +447,12 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
                 for (int i = 0; i < N; i += 300) x[i] = (i & 1) ? INFINITY : -INFINITY;
             if (kind == 5) /* values on a coarse grid: many exact ties after scaling */
                 for (int i = 0; i < N; i++) x[i] = (float)((int)(rng_u64() % 9) - 4) * 0.25f;
+            if (kind == 6) /* any bits: NaNs (signalling too), subnormals, bf16 rounding ties */
+                for (int i = 0; i < N; i++) {
+                    uint32_t u = (uint32_t)rng_u64();
+                    if (i % 3 == 0) u = (u & 0xffff0000u) | 0x8000u;
+                    memcpy(&x[i], &u, 4);
+                }
             ref->from_float(x, want, N);
             memset(got, 0xAA, size);
             tab[type].from_float(x, got, N);
@@ -456,7 +463,7 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
                    first_diff, first_diff / ref->type_size, first_diff < size ? got[first_diff] : 0,
                    first_diff < size ? want[first_diff] : 0);
             int qs = type == GGML_TYPE_Q8_0 ? 2 : type == TYPE_Q8_0S ? 0 : 4, ncodes = ref->blck_size;
-            for (size_t b = 0; b < size; b += ref->type_size)
+            for (size_t b = 0; codes && b < size; b += ref->type_size)
                 for (int e = 0; e < ncodes; e++)
                     EXPECT(got[b + (size_t)qs + (size_t)e] != 0x80, "data kind %d: code -128 in block %zu", kind, b / ref->type_size);
         }
