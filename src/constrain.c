@@ -7,6 +7,7 @@
  *   JSON schemas    json_schema.h turns them into GBNF first
  *   tools           toolcall.h: declarations, the call grammar, calls read back and written
  *                   again (a call put back into a conversation is read back as a check) */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,11 +26,11 @@
 struct gemma_grammar {
     grammar *g;
     gmatch *m;
-    gmatch_vocab *v;
+    const gmatch_vocab *v;   /* the model's (vocab_of) */
 };
 
 /* The vocabulary as the matcher reads it: each token's printed piece. */
-static gmatch_vocab *vocab_of(const gemma_model *m) {
+static gmatch_vocab *vocab_new(const gemma_model *m) {
     int n = m->n_vocab;
     char **pieces = xmalloc((size_t)n * sizeof *pieces);
     uint32_t *lens = xmalloc((size_t)n * sizeof *lens);
@@ -48,6 +49,19 @@ static gmatch_vocab *vocab_of(const gemma_model *m) {
     free(pieces);
     free(lens);
     free(eog);
+    return v;
+}
+
+/* The model's matching vocabulary, built once: by the first grammar bound to it (two
+ * threads binding the first grammars at once may both build it; one copy is kept). The
+ * model is const to its users; the index is a cache of what it holds. */
+static const gmatch_vocab *vocab_of(const gemma_model *m) {
+    gemma_model *mm = (gemma_model *)m;
+    gmatch_vocab *v = atomic_load(&mm->match_vocab);
+    if (v) return v;
+    gmatch_vocab *fresh = vocab_new(m);
+    if (atomic_compare_exchange_strong(&mm->match_vocab, &v, fresh)) return fresh;
+    gmatch_vocab_free(fresh); /* another thread's came first: v is it */
     return v;
 }
 
@@ -90,7 +104,6 @@ gemma_grammar *gemma_grammar_json(const gemma_model *m, char *err) {
 void gemma_grammar_free(gemma_grammar *g) {
     if (!g) return;
     gmatch_free(g->m);
-    gmatch_vocab_free(g->v);
     grammar_free(g->g);
     free(g);
 }

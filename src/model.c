@@ -9,10 +9,12 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar_match.h"
 #include "kernels/quant.h"
 #include "repack.h"
 #include "util.h"
@@ -711,6 +713,7 @@ void model_free(gemma_model *m) {
     free(m->output_norm);
     free(m->rope_freqs);
     free(m->ple_proj_norm);
+    gmatch_vocab_free(atomic_load(&m->match_vocab));
     tokenizer_free(m->tok);
     gguf_close(m->gguf);
     free(m->name);
