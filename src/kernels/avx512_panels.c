@@ -432,6 +432,81 @@ static void panel_dot_q6_k(int64_t K, float *y, size_t y_stride, const void *w, 
     k_panel_dot(KQ6, K, y, y_stride, w, n_rows, a, a_stride, M);
 }
 
+/* ---- IQ4_XS: codebook indices through vpshufb to kvalues_iq4nl + 128 (unsigned), then as
+ * the K-quants: per sub-block an exact dot times its scale (ls - 32) into the super-block's
+ * int32, the -128 offsets once per super-block from the activation sums, one f32 step. */
+
+static INLINE void iq4_xs_rows(const int na, const uint8_t *pb, const uint8_t *a, size_t a_stride, __m512 *acc) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m128i k128 = _mm_add_epi8(_mm_loadu_si128((const __m128i *)kvalues_iq4nl), _mm_set1_epi8((char)0x80));
+    const __m512i table = _mm512_broadcast_i32x4(k128);
+    __m512i L = loadu512(pb + 32), H = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(pb + 96)));
+    __m512i isum[PANEL_NA], off[PANEL_NA];
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) isum[r] = off[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int ib = 0; ib < 8; ib++) {
+        __m512i q[8];
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; l++) {
+            __m512i v = loadu512(pb + 128 + 64 * (4 * ib + l));
+            q[l] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
+            q[l + 4] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        }
+        __m512i ls = _mm512_sub_epi32(_mm512_or_si512(bits(L, 8 * (ib / 2) + 4 * (ib % 2), 4), _mm512_slli_epi32(bits(H, 2 * ib, 2), 4)),
+                                      _mm512_set1_epi32(32));
+        sub_block_rows(na, 8, q, ls, a, a_stride, 8 * ib, isum);
+#pragma GCC unroll 8
+        for (int r = 0; r < na; r++) { /* sum over sub-blocks of scale x activation sum */
+            const uint8_t *ab = a + (size_t)r * a_stride;
+            int32_t bs = (int32_t)rd_i16(ab + 260 + 4 * ib) + rd_i16(ab + 262 + 4 * ib);
+            off[r] = _mm512_add_epi32(off[r], _mm512_mullo_epi32(ls, _mm512_set1_epi32(bs)));
+        }
+    }
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) {
+        __m512i s = _mm512_sub_epi32(isum[r], _mm512_slli_epi32(off[r], 7));
+        __m512 da = _mm512_set1_ps(rd_f32(a + (size_t)r * a_stride));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, da), acc[r]);
+    }
+}
+
+static INLINE void iq4_xs_tile(const int na, int64_t nsb, float *y, size_t y_stride, const uint8_t *panel,
+                               __mmask16 rows, const uint8_t *a, size_t a_stride) {
+    __m512 acc[PANEL_NA];
+#pragma GCC unroll 8
+    for (int j = 0; j < na; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nsb; b++) iq4_xs_rows(na, panel + (size_t)b * 16 * 136, a + 292 * (size_t)b, a_stride, acc);
+#pragma GCC unroll 8
+    for (int j = 0; j < na; j++) _mm512_mask_storeu_ps(y + (size_t)j * y_stride, rows, acc[j]);
+}
+
+static void panel_dot_iq4_xs(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                             size_t a_stride, int64_t M) {
+    int64_t nsb = K / QK_K;
+    size_t panel_bytes = (size_t)nsb * 16 * 136;
+    for (int64_t m = 0; m < M; m += PANEL_NA) {
+        int na = (int)(M - m < PANEL_NA ? M - m : PANEL_NA);
+        const uint8_t *am = (const uint8_t *)a + (size_t)m * a_stride;
+        for (int64_t r = 0; r < n_rows; r += PANEL_ROWS) {
+            const uint8_t *panel = (const uint8_t *)w + (size_t)(r / PANEL_ROWS) * panel_bytes;
+            __mmask16 rows = n_rows - r >= PANEL_ROWS ? 0xffff : (__mmask16)((1u << (n_rows - r)) - 1);
+            float *yr = y + (size_t)m * y_stride + (size_t)r;
+            switch (na) {
+            case 1: iq4_xs_tile(1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 2: iq4_xs_tile(2, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 3: iq4_xs_tile(3, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 4: iq4_xs_tile(4, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 5: iq4_xs_tile(5, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 6: iq4_xs_tile(6, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            case 7: iq4_xs_tile(7, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            default: iq4_xs_tile(8, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+            }
+        }
+    }
+}
+
 /* The panel layouts this layer repacks into, and their kernels (called by the AVX-512
  * installer, so the AMX sets built over it have them too). */
 void kernels_avx512_panels_install(kernel_set *k) {
@@ -447,6 +522,8 @@ void kernels_avx512_panels_install(kernel_set *k) {
     k->type[TYPE_Q4_K_R16].panel_dot = panel_dot_q4_k;
     k->type[TYPE_Q5_K_R16].panel_dot = panel_dot_q5_k;
     k->type[TYPE_Q6_K_R16].panel_dot = panel_dot_q6_k;
+    k->repack_to[GGML_TYPE_IQ4_XS] = TYPE_IQ4_XS_R16;
+    k->type[TYPE_IQ4_XS_R16].panel_dot = panel_dot_iq4_xs;
 }
 
 #else

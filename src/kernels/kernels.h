@@ -180,6 +180,10 @@ void repack_q6_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K
 void unpack_q4_k_r16(void *dst, const void *panel, int r, int64_t K);
 void unpack_q5_k_r16(void *dst, const void *panel, int r, int64_t K);
 void unpack_q6_k_r16(void *dst, const void *panel, int r, int64_t K);
+void repack_iq4_xs_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void unpack_iq4_xs_r16(void *dst, const void *panel, int r, int64_t K);
+void panel_dot_iq4_xs_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                          size_t a_stride, int64_t M);
 void panel_dot_q4_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                         size_t a_stride, int64_t M);
 void panel_dot_q5_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,

@@ -3,8 +3,8 @@
  *
  *   repack_*_r16 / unpack_*_r16   file rows -> one panel, one row of a panel -> file format
  *   panel_dot_*_r16               the scalar panel kernels (quant.h: panel_fn): Q4_0, Q5_0,
- *                                 Q8_0 with Q8_0S activations, Q4_K, Q5_K and Q6_K with Q8_K
- *                                 ones
+ *                                 Q8_0 with Q8_0S activations, Q4_K, Q5_K, Q6_K and IQ4_XS
+ *                                 with Q8_K ones
  *
  * A panel holds PANEL_ROWS = 16 consecutive rows of a matrix, block by block along the row
  * (32 elements per block). A panel block is the 16 rows' blocks rearranged so that
@@ -39,6 +39,11 @@
  *   of qh[4l + i] is the fifth bit of element 32j + 4l + i, so this group lines up byte for
  *   byte with qs group 8c + l: bit 2c for its low nibbles, 2c+1 for its high ones);  @768 the
  *   codes as Q4_K_R16's @256. Codes 0..31.
+ * IQ4_XS_R16, 2176 bytes:
+ *   @0 d[16];  @32 + 4r: row r's scales_l (4 bytes);  @96 + 2r: its scales_h;  @128 + 64 G + 4r
+ *   (G = 0..31): row r's qs[4G .. 4G+3]: sub-block G / 4, low nibbles its elements 4(G % 4) + i,
+ *   high ones 16 + 4(G % 4) + i. Codebook indices; kernels map them to kvalues_iq4nl + 128
+ *   (unsigned, 1..241) and start each sub-block's dot at -128 x its activation sum.
  * Q6_K_R16, 3360 bytes:
  *   @0 d[16];  @32 + 64 k + 4 r (k = 0..3): row r's int8 scales of sub-blocks 4k .. 4k+3;
  *   then row r's ql[4G .. 4G+3] at q6_k_ql_at(G) + 4r and qh[4G .. 4G+3] at q6_k_qh_at(G) + 4r
@@ -183,6 +188,20 @@ static void get_q6_k(uint8_t *dst, const uint8_t *pb, int r) {
     for (int G = 0; G < 16; G++) memcpy(dst + 128 + 4 * G, pb + q6_k_qh_at(G) + 4 * r, 4);
 }
 
+static void put_iq4_xs(uint8_t *pb, const uint8_t *b, int r) {
+    memcpy(pb + 2 * r, b, 2);
+    memcpy(pb + 32 + 4 * r, b + 4, 4);
+    memcpy(pb + 96 + 2 * r, b + 2, 2);
+    put_groups(pb, b, r, 128, 8, 32);
+}
+
+static void get_iq4_xs(uint8_t *dst, const uint8_t *pb, int r) {
+    memcpy(dst, pb + 2 * r, 2);
+    memcpy(dst + 4, pb + 32 + 4 * r, 4);
+    memcpy(dst + 2, pb + 96 + 2 * r, 2);
+    get_groups(dst, pb, r, 8, 128, 32);
+}
+
 /* n rows (w_row bytes apart) of blocks of `bs` bytes (blck elements) into a panel of
  * `pbs`-byte blocks. */
 static inline void repack_rows(uint8_t *dst, const uint8_t *rows, size_t w_row, int n, int64_t K, int blck,
@@ -215,6 +234,12 @@ void repack_q5_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K
 }
 void repack_q6_k_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
     repack_rows(dst, rows, w_row, n, K, QK_K, 210, 16 * 210, put_q6_k);
+}
+void repack_iq4_xs_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K) {
+    repack_rows(dst, rows, w_row, n, K, QK_K, 136, 16 * 136, put_iq4_xs);
+}
+void unpack_iq4_xs_r16(void *dst, const void *panel, int r, int64_t K) {
+    unpack_row(dst, panel, r, K, QK_K, 136, 16 * 136, get_iq4_xs);
 }
 void unpack_q4_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_row(dst, panel, r, K, 32, 18, 16 * 18, get_q4_0); }
 void unpack_q5_0_r16(void *dst, const void *panel, int r, int64_t K) { unpack_row(dst, panel, r, K, 32, 22, 16 * 22, get_q5_0); }
@@ -327,6 +352,39 @@ void panel_dot_q5_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int
 void panel_dot_q6_k_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
                         size_t a_stride, int64_t M) {
     panel_dot_k(TYPE_Q6_K_R16, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+
+/* Row r of an IQ4_XS_R16 panel times one Q8_K activation row: per super-block isum = sum of
+ * (scale - 32) x exact dot of sub-block, one f32 step. */
+static float iq4_xs_row_dot(const uint8_t *panel, int r, const uint8_t *a, int64_t K) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < K / QK_K; b++, a += 292) {
+        const uint8_t *pb = panel + (size_t)b * 16 * 136;
+        const int8_t *aq = q8_k_qs(a);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            int lo4 = pb[32 + 4 * r + ib / 2] >> 4 * (ib % 2) & 15, hi2 = rd_u16(pb + 96 + 2 * r) >> 2 * ib & 3;
+            int dot = -128 * (q8_k_bsum(a, 2 * ib) + q8_k_bsum(a, 2 * ib + 1));
+            for (int e = 0; e < 32; e++) {
+                int idx = pb[128 + 64 * (4 * ib + e % 16 / 4) + 4 * r + e % 4] >> 4 * (e / 16) & 15;
+                dot += (kvalues_iq4nl[idx] + 128) * aq[32 * ib + e];
+            }
+            isum += ((lo4 | hi2 << 4) - 32) * dot;
+        }
+        acc = fmaf((float)isum, rd_f16(pb + 2 * r) * q8_k_d(a), acc);
+    }
+    return acc;
+}
+
+void panel_dot_iq4_xs_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                          size_t a_stride, int64_t M) {
+    size_t panel_bytes = (size_t)(K / QK_K) * 16 * 136;
+    for (int64_t i = 0; i < n_rows; i++) {
+        const uint8_t *panel = (const uint8_t *)w + (size_t)(i / PANEL_ROWS) * panel_bytes;
+        for (int64_t m = 0; m < M; m++)
+            y[(size_t)m * y_stride + (size_t)i] =
+                iq4_xs_row_dot(panel, (int)(i % PANEL_ROWS), (const uint8_t *)a + (size_t)m * a_stride, K);
+    }
 }
 
 /* Row r of a panel times one activation row, in the order the header describes. */

@@ -883,6 +883,8 @@ static const type_traits scalar_traits[TYPE_COUNT] = {
                              panel_dot_bf16_r16),
     [TYPE_F16_R16] = PANELS("F16_R16", GGML_TYPE_F16, 2, 4, GGML_TYPE_F32, repack_f16_r16, unpack_f16_r16,
                             panel_dot_f16_r16),
+    [TYPE_IQ4_XS_R16] = PANELS("IQ4_XS_R16", GGML_TYPE_IQ4_XS, QK_K, 136, GGML_TYPE_Q8_K, repack_iq4_xs_r16,
+                               unpack_iq4_xs_r16, panel_dot_iq4_xs_r16),
 };
 
 const type_traits *quant_traits(uint32_t type) {

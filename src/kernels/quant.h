@@ -39,6 +39,7 @@ enum {
     TYPE_Q5_K_R16,
     TYPE_BF16_R16,                /* 16-row panels of BF16 / F16 rows, in pairs (kernels/panels_float.c) */
     TYPE_F16_R16,
+    TYPE_IQ4_XS_R16,              /* 16-row panels of IQ4_XS blocks (kernels/panels.c) */
     TYPE_COUNT
 };
 
