@@ -5,7 +5,7 @@ CFLAGS  ?=
 BASEFLAGS = -std=c11 -Wall -Wextra -Werror -ffp-contract=off -D_POSIX_C_SOURCE=200809L \
             -D_DEFAULT_SOURCE -Iinclude $(OPT) -g
 LDLIBS  = -lm -lpthread
-SOAK_TOKENS ?= 20000
+SOAK_TOKENS ?= 6000
 BUILD   ?= build
 BIN     ?= gemma
 

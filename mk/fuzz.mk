@@ -1,6 +1,7 @@
 # mk/fuzz.mk - libFuzzer harnesses (tests/fuzz/), included by the Makefile.
 #
-#   make fuzz                  build and run every harness for FUZZ_TIME seconds each
+#   make fuzz                  build and run every harness for FUZZ_TIME seconds each, FUZZ_JOBS
+#                              (default 2) at a time, each harness's lines printed together
 #   make fuzz FUZZ_TIME=600    longer run
 #   make fuzz-build            only build build-fuzz/fuzz_{gguf,tokenizer,args,grammar,json,http}
 #   make fuzz-seeds            regenerate the committed hand-made GGUF seeds
@@ -16,6 +17,7 @@ FUZZ_BUILD    ?= build-fuzz
 FUZZ_TIME     ?= 60
 FUZZ_FIXTURES ?= tests/fixtures
 FUZZ_NAMES    ?= gguf tokenizer args grammar json http
+FUZZ_JOBS     ?= 2
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS    = -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -Icli \
                  $(FUZZ_SAN)
@@ -27,10 +29,12 @@ FUZZ_BINS      = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 .PHONY: fuzz fuzz-build fuzz-seeds fuzz-clean
 fuzz-build: $(FUZZ_BINS)
 
+# A harness is one process on one core, so two cores run two for the same FUZZ_TIME each.
+# xargs exits non-zero if any run does.
 fuzz: $(FUZZ_BINS)
-	@rc=0; for n in $(FUZZ_NAMES); do \
-	    sh tests/fuzz/run.sh $$n $(FUZZ_TIME) $(FUZZ_BUILD) $(FUZZ_FIXTURES) || rc=1; \
-	done; exit $$rc
+	@printf '%s\n' $(FUZZ_NAMES) | xargs -P $(FUZZ_JOBS) -I{} sh -c \
+	    'sh tests/fuzz/run.sh {} $(FUZZ_TIME) $(FUZZ_BUILD) $(FUZZ_FIXTURES) > $(FUZZ_BUILD)/{}.out 2>&1; \
+	     rc=$$?; cat $(FUZZ_BUILD)/{}.out; exit $$rc'
 
 # Library objects: coverage-instrumented (no libFuzzer main), the ISA kernel files with
 # their target flags as in the Makefile. The numeric kernels (dot products, dequantization,

@@ -58,10 +58,12 @@ typedef struct {
     uint32_t *slot;  /* entry index + 1; 0 = empty */
     uint64_t cap;    /* power of two, or 0 */
     uint64_t used;
+    uint64_t probes; /* slots visited while the file was parsed (gguf_parse_steps) */
 } name_table;
 
 typedef struct {
     name_table keys, tensors;
+    uint64_t reads;  /* bounded reads the parse made (gguf_parse_steps) */
 } gguf_index;
 
 static uint64_t hash_name(const char *s, size_t len) {  /* FNV-1a */
@@ -74,13 +76,15 @@ static const char *entry_name(const gguf_file *f, bool tensors, uint64_t id) {
     return tensors ? f->tensors[id].name : f->kv[id].key;
 }
 
-/* Index of the entry named s[0..len) (no NUL inside), or -1. */
-static int64_t table_get(const gguf_file *f, const name_table *t, bool tensors, const char *s,
-                         size_t len) {
+/* Index of the entry named s[0..len) (no NUL inside), or -1; adds the slots visited to
+ * *probes. */
+static int64_t table_probe(const gguf_file *f, const name_table *t, bool tensors, const char *s,
+                           size_t len, uint64_t *probes) {
     if (t->cap == 0) return -1;
     uint64_t mask = t->cap - 1;
     for (uint64_t i = hash_name(s, len) & mask;; i = (i + 1) & mask) {
         uint32_t v = t->slot[i];
+        ++*probes;
         if (v == 0) return -1;
         const char *name = entry_name(f, tensors, v - 1);
         /* strncmp stops at name's NUL, so a shorter name is never over-read */
@@ -88,10 +92,16 @@ static int64_t table_get(const gguf_file *f, const name_table *t, bool tensors, 
     }
 }
 
+static int64_t table_get(const gguf_file *f, const name_table *t, bool tensors, const char *s,
+                         size_t len) {
+    uint64_t probes = 0;
+    return table_probe(f, t, tensors, s, len, &probes);
+}
+
 static void table_put(name_table *t, const char *s, uint64_t id) {
     uint64_t mask = t->cap - 1;
     uint64_t i = hash_name(s, strlen(s)) & mask;
-    while (t->slot[i]) i = (i + 1) & mask;
+    for (t->probes++; t->slot[i]; t->probes++) i = (i + 1) & mask;
     t->slot[i] = (uint32_t)(id + 1);
     t->used++;
 }
@@ -100,10 +110,10 @@ static void table_put(name_table *t, const char *s, uint64_t id) {
  * with the same name (and inserts nothing), or -1. The table doubles at half load. */
 static int64_t table_add(const gguf_file *f, name_table *t, bool tensors, uint64_t id) {
     const char *s = entry_name(f, tensors, id);
-    int64_t prev = table_get(f, t, tensors, s, strlen(s));
+    int64_t prev = table_probe(f, t, tensors, s, strlen(s), &t->probes);
     if (prev >= 0) return prev;
     if ((t->used + 1) * 2 > t->cap) {
-        name_table bigger = {NULL, t->cap ? t->cap * 2 : 16, 0};
+        name_table bigger = {NULL, t->cap ? t->cap * 2 : 16, 0, t->probes};
         bigger.slot = xcalloc(bigger.cap, sizeof *bigger.slot);
         for (uint64_t i = 0; i < t->cap; i++)
             if (t->slot[i])
@@ -129,6 +139,7 @@ typedef struct {
     const char *name;     /* key or tensor name once read (not NUL-terminated) */
     uint64_t name_len;
     int64_t elem;         /* array element being read, or -1 */
+    uint64_t reads;       /* calls of take(): the parse's work, linear in the file's records */
 } cursor;
 
 static void append(char *out, size_t cap, const char *fmt, ...)
@@ -213,6 +224,7 @@ static const uint8_t *take(cursor *c, uint64_t n, const char *field) {
     }
     const uint8_t *p = c->buf + c->pos;
     c->pos += n;
+    c->reads++;
     return p;
 }
 
@@ -482,7 +494,7 @@ static int place_tensors(cursor *c, gguf_file *f) {
 
 /* Header (rules 1-3), then the records. */
 static int parse_file(gguf_file *f, char *err) {
-    cursor c = {f->base, f->size, 0, f->path, err, NULL, 0, NULL, 0, -1};
+    cursor c = {f->base, f->size, 0, f->path, err, NULL, 0, NULL, 0, -1, 0};
     gguf_index *ix = f->index;
     if (f->size == 0) return set_err(err, "%s: empty file (0 bytes), not a GGUF file", f->path);
     const uint8_t *m = take(&c, 4, "magic");
@@ -527,7 +539,14 @@ static int parse_file(gguf_file *f, char *err) {
     for (uint64_t i = 0; i < n_tensors; i++)
         if (parse_tensor_info(&c, f, ix, &cap, i, &expected)) return -1;
     c.section = NULL;
-    return place_tensors(&c, f);
+    int rc = place_tensors(&c, f);
+    ix->reads = c.reads;
+    return rc;
+}
+
+uint64_t gguf_parse_steps(const gguf_file *f) {
+    const gguf_index *ix = f->index;
+    return ix->reads + ix->keys.probes + ix->tensors.probes;
 }
 
 static gguf_file *new_file(const char *path, const void *base, size_t size, bool mmapped) {

@@ -64,6 +64,11 @@ gguf_file *gguf_open(const char *path, char *err);
 /* Same, over bytes the caller owns (must outlive the gguf_file). `name` is used in errors. */
 gguf_file *gguf_open_memory(const void *buf, size_t size, const char *name, char *err);
 void gguf_close(gguf_file *f);
+/* The work gguf_open did: its bounded reads (a few per record, one per string of an array)
+ * plus the name-table slots it probed (about 1.5 per name and per move when the table
+ * doubles). Tests hold it to a few per record, which a quadratic path cannot stay under,
+ * without timing anything. */
+uint64_t gguf_parse_steps(const gguf_file *f);
 
 const gguf_kv *gguf_find(const gguf_file *f, const char *key);        /* NULL if absent */
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);

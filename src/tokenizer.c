@@ -127,21 +127,29 @@ struct tokenizer {
     int32_t eog[MAX_EOG];
     int n_eog;
     special_trie special[2]; /* [0]: USER_DEFINED only; [1]: with CONTROL/UNKNOWN (parse_special) */
+    uint64_t load_steps;     /* hash-table slots probed while loading (tokenizer_load_steps) */
 };
 
 static bool text_is(gguf_str s, const char *p, size_t n) {
     return s.len == n && memcmp(s.ptr, p, n) == 0;
 }
 
-static int32_t vocab_find(const tokenizer *t, const char *p, size_t n) {
+/* The id of text p[0..n), -1 if none; adds the slots it probed to *steps. */
+static int32_t vocab_lookup(const tokenizer *t, const char *p, size_t n, uint64_t *steps) {
     if (n == 0 || n > t->max_token_len) return -1;
     uint64_t h = hash_bytes(p, n);
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint64_t i = h & t->vocab.mask;; i = (i + 1) & t->vocab.mask) {
         const slot *e = &t->vocab.slots[i];
+        ++*steps;
         if (e->val < 0) return -1;
         if (e->tag == tag && text_is(t->text[e->val], p, n)) return e->val;
     }
+}
+
+static int32_t vocab_find(const tokenizer *t, const char *p, size_t n) {
+    uint64_t steps = 0;
+    return vocab_lookup(t, p, n, &steps);
 }
 
 static int32_t vocab_find_str(const tokenizer *t, const char *s) {
@@ -153,6 +161,7 @@ static void vocab_insert(tokenizer *t, int32_t id, uint64_t h) {
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint64_t i = h & t->vocab.mask;; i = (i + 1) & t->vocab.mask) {
         slot *e = &t->vocab.slots[i];
+        t->load_steps++;
         if (e->val < 0 || (e->tag == tag && text_is(t->text[e->val], s.ptr, s.len))) {
             e->tag = tag;
             e->val = id;
@@ -168,14 +177,15 @@ static bool merge_is(const tokenizer *t, int32_t rank, const char *a, size_t na,
            memcmp(m.ptr + na + 1, b, nb) == 0;
 }
 
-/* Rank of the merge (a, b), -1 if there is none. */
+/* Rank of the merge (a, b), -1 if there is none; adds the slots it probed to *steps. */
 static int32_t merge_find(const tokenizer *t, const char *a, size_t na, const char *b,
-                          size_t nb) {
+                          size_t nb, uint64_t *steps) {
     if (t->n_merges == 0 || na + nb > t->max_merge_len) return -1;
     uint64_t h = hash_pair(a, na, b, nb);
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint64_t i = h & t->merges.mask;; i = (i + 1) & t->merges.mask) {
         const slot *e = &t->merges.slots[i];
+        ++*steps;
         if (e->val < 0) return -1;
         if (e->tag == tag && merge_is(t, e->val, a, na, b, nb)) return e->val;
     }
@@ -286,6 +296,7 @@ static int load_merges(tokenizer *t, const gguf_file *f, char *err) {
         uint32_t tag = (uint32_t)(hash[r] >> 32);
         for (uint64_t i = hash[r] & t->merges.mask;; i = (i + 1) & t->merges.mask) {
             slot *e = &t->merges.slots[i];
+            t->load_steps++;
             if (e->val < 0) {
                 e->tag = tag;
                 e->val = r;
@@ -636,7 +647,8 @@ static int cmp_span(const void *a, const void *b) {
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static span *find_specials(const special_trie *tr, const char *s, size_t n, size_t *n_spans) {
+static span *find_specials(const special_trie *tr, const char *s, size_t n, size_t *n_spans,
+                           uint64_t *steps) {
     *n_spans = 0;
     if (tr->n_groups == 0 || n == 0) return NULL;
 
@@ -647,6 +659,7 @@ static span *find_specials(const special_trie *tr, const char *s, size_t n, size
     for (size_t p = 0; p < n; p++) {
         int32_t node = tr->root_next[(uint8_t)s[p]], best = -1;
         for (size_t q = p + 1; node >= 0; q++) {
+            ++*steps;
             if (tr->token[node] >= 0) best = node;
             if (q >= n) break;
             node = trie_child(tr, node, (uint8_t)s[q]);
@@ -682,6 +695,7 @@ static span *find_specials(const special_trie *tr, const char *s, size_t n, size
         for (int32_t c = head[g]; c >= 0; c = link[c])
             if (!taken[cpos[c]]) occ[k++] = (occurrence){tr->token[cnode[c]], c, cpos[c]};
         qsort(occ, k, sizeof(occurrence), cmp_occurrence);
+        *steps += k;
         for (size_t i = 0; i < k; i++) {
             size_t p = occ[i].pos;
             int32_t c = occ[i].cand;
@@ -753,6 +767,7 @@ typedef struct {
     size_t cap_sym;
     bigram *heap;
     size_t n_heap, cap_heap;
+    uint64_t steps;      /* trie steps, hash-table probes, heap moves, merges: the work done */
 } encoder;
 
 static void emit(encoder *e, int32_t id) {
@@ -771,7 +786,9 @@ static void heap_push(encoder *e, bigram b) {
         e->heap = xrealloc(e->heap, e->cap_heap * sizeof(bigram));
     }
     size_t i = e->n_heap++;
+    e->steps++;
     while (i > 0 && bigram_before(&b, &e->heap[(i - 1) / 2])) {
+        e->steps++;
         e->heap[i] = e->heap[(i - 1) / 2];
         i = (i - 1) / 2;
     }
@@ -780,6 +797,7 @@ static void heap_push(encoder *e, bigram b) {
 
 static bool heap_pop(encoder *e, bigram *top) {
     if (e->n_heap == 0) return false;
+    e->steps++;
     *top = e->heap[0];
     bigram last = e->heap[--e->n_heap];
     size_t i = 0, n = e->n_heap;
@@ -788,6 +806,7 @@ static bool heap_pop(encoder *e, bigram *top) {
         if (c >= n) break;
         if (c + 1 < n && bigram_before(&e->heap[c + 1], &e->heap[c])) c++;
         if (!bigram_before(&e->heap[c], &last)) break;
+        e->steps++;
         e->heap[i] = e->heap[c];
         i = c;
     }
@@ -817,6 +836,7 @@ static int32_t split_chars(encoder *e, size_t start, size_t n) {
         e->sym = xmalloc(n * sizeof(symbol));
     }
     int32_t k = 0;
+    e->steps += n;
     for (size_t off = 0; off < n; k++) {
         size_t len = (size_t)utf8_len((uint8_t)e->buf[start + off]);
         if (len > n - off) len = n - off;
@@ -852,11 +872,12 @@ static void merge_symbols(const tokenizer *t, encoder *e, int32_t n_sym, pair_fn
 static void emit_symbols(const tokenizer *t, encoder *e, int32_t n_sym) {
     for (int32_t i = n_sym > 0 ? 0 : -1; i >= 0; i = e->sym[i].next) {
         const symbol *s = &e->sym[i];
-        int32_t id = vocab_find(t, e->buf + s->start, s->n);
+        int32_t id = vocab_lookup(t, e->buf + s->start, s->n, &e->steps);
         if (id >= 0) {
             emit(e, id);
             continue;
         }
+        e->steps += s->n;
         for (uint32_t k = 0; k < s->n; k++) {
             int32_t b = t->byte_token[(uint8_t)e->buf[s->start + k]];
             if (b >= 0) emit(e, b);
@@ -877,7 +898,7 @@ static void spm_try_pair(const tokenizer *t, encoder *e, int32_t left, int32_t r
     if (left < 0 || right < 0) return;
     const symbol *a = &e->sym[left], *b = &e->sym[right];
     uint32_t size = a->n + b->n;
-    int32_t id = vocab_find(t, e->buf + a->start, size);
+    int32_t id = vocab_lookup(t, e->buf + a->start, size, &e->steps);
     if (id < 0) return;
     uint64_t key = (uint64_t)spm_priority(t->score[id]) << 32 | (uint32_t)left;
     heap_push(e, (bigram){key, right, size});
@@ -961,14 +982,14 @@ static size_t clean_utf8(const char *src, size_t n, char *dst) {
 static void bpe_try_pair(const tokenizer *t, encoder *e, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const symbol *a = &e->sym[left], *b = &e->sym[right];
-    int32_t rank = merge_find(t, e->buf + a->start, a->n, e->buf + b->start, b->n);
+    int32_t rank = merge_find(t, e->buf + a->start, a->n, e->buf + b->start, b->n, &e->steps);
     if (rank < 0) return;
     heap_push(e, (bigram){(uint64_t)rank << 32 | (uint32_t)left, right, a->n + b->n});
 }
 
 static void bpe_word(const tokenizer *t, encoder *e, size_t start, size_t n, bool newlines) {
     if (newlines) { /* a run of newlines that is itself a token is taken whole */
-        int32_t id = vocab_find(t, e->buf + start, n);
+        int32_t id = vocab_lookup(t, e->buf + start, n, &e->steps);
         if (id >= 0) {
             emit(e, id);
             return;
@@ -995,12 +1016,18 @@ static void bpe_fragment(const tokenizer *t, encoder *e, const char *s, size_t n
 
 int32_t *tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool add_bos,
                           bool parse_special, int *n_out) {
+    uint64_t steps = 0;
+    return tokenizer_encode_steps(t, text, len, add_bos, parse_special, n_out, &steps);
+}
+
+int32_t *tokenizer_encode_steps(const tokenizer *t, const char *text, size_t len, bool add_bos,
+                                bool parse_special, int *n_out, uint64_t *steps) {
     encoder e = {0};
     if (add_bos && t->add_bos && t->bos >= 0) emit(&e, t->bos);
     if (!text || len > MAX_TEXT_LEN) len = 0;
 
     size_t n_spans = 0;
-    span *spans = find_specials(&t->special[parse_special ? 1 : 0], text, len, &n_spans);
+    span *spans = find_specials(&t->special[parse_special ? 1 : 0], text, len, &n_spans, &e.steps);
     bool after_special = true; /* SPM's space prefix goes on the first fragment too */
     size_t pos = 0;
     for (size_t i = 0; i <= n_spans; i++) {
@@ -1024,6 +1051,7 @@ int32_t *tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool
     free(e.buf);
     free(e.sym);
     free(e.heap);
+    *steps += e.steps + e.n_ids;
     if (!e.ids) e.ids = xmalloc(1);
     *n_out = (int)e.n_ids;
     return e.ids;
@@ -1080,6 +1108,8 @@ const char *tokenizer_text(const tokenizer *t, int32_t id, size_t *len) {
 }
 
 int tokenizer_n_vocab(const tokenizer *t) { return t->n_vocab; }
+int tokenizer_n_merges(const tokenizer *t) { return t->n_merges; }
+uint64_t tokenizer_load_steps(const tokenizer *t) { return t->load_steps; }
 int32_t tokenizer_bos(const tokenizer *t) { return t->bos; }
 int32_t tokenizer_eos(const tokenizer *t) { return t->eos; }
 bool tokenizer_add_bos(const tokenizer *t) { return t->add_bos; }

@@ -37,6 +37,11 @@ void tokenizer_free(tokenizer *t);
  * length in *n_out; never NULL (an empty result is a valid 1-byte allocation). */
 int32_t *tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool add_bos,
                           bool parse_special, int *n_out);
+/* The same, adding the work it did to *steps: trie steps, hash-table probes, heap moves,
+ * merges and ids written. Tests hold it to O(n log n) in the text's length by counting, so
+ * a quadratic path fails them however loaded the machine is. */
+int32_t *tokenizer_encode_steps(const tokenizer *t, const char *text, size_t len, bool add_bos,
+                                bool parse_special, int *n_out, uint64_t *steps);
 
 /* The bytes a token prints as, the way llama.cpp renders output with special tokens not
  * shown: CONTROL/UNKNOWN -> nothing, BYTE <0xXX> -> that one raw byte, NORMAL -> its text
@@ -48,6 +53,10 @@ size_t tokenizer_piece(const tokenizer *t, int32_t id, char *buf, size_t cap);
 const char *tokenizer_text(const tokenizer *t, int32_t id, size_t *len);
 
 int tokenizer_n_vocab(const tokenizer *t);
+int tokenizer_n_merges(const tokenizer *t);               /* gemma4's BPE merges, 0 for SPM */
+/* Hash-table slots probed while building the text and merge tables: about 1.5 per entry at
+ * their load factor of at most 1/2; a hash that collides makes it grow as entries^2. */
+uint64_t tokenizer_load_steps(const tokenizer *t);
 int32_t tokenizer_bos(const tokenizer *t);       /* -1 if none */
 int32_t tokenizer_eos(const tokenizer *t);
 bool tokenizer_add_bos(const tokenizer *t);

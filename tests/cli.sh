@@ -151,16 +151,19 @@ if [ -n "$R" ]; then
   full=$(cat "$T/long.out"); want=${full%%"$R"*}
   check "-r STR stops before STR and does not print it" bash -c "[ \"\$(cat $T/out)\" = \"\$1\" ] && grep -q 'reverse prompt' $T/err" _ "$want"
 fi
+# until FILE has text (a generation is under way), at most a minute: a loaded machine only
+# makes the wait longer, not the check wrong
+until_output() { for _ in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
 run -m "$M" -p hello -n 60 --ignore-eos --raw -c 16 --context-shift
 check "--context-shift: generation goes past the context size" bash -c "[ $rc -eq 0 ] && grep -q 'generate *60 tokens' $T/err"
 run -m "$M" -p hello -n 60 --ignore-eos --raw -c 16 --context-shift --keep 2 --json
 check "--context-shift --json reports the shifts" grep -q '"context_shifts":[1-9]' "$T/out"
 "$GEMMA" -m "$M" -p hello -n 1000000 --ignore-eos --raw -c 64 --context-shift > "$T/out" 2> "$T/err" < /dev/null &
-pid=$!; sleep 1; kill -INT $pid; wait $pid; rc=$?
+pid=$!; until_output "$T/out"; kill -INT $pid; wait $pid; rc=$?
 check "SIGINT mid-generation: exit 130, text flushed, timings printed" \
   bash -c "[ $rc -eq 130 ] && [ -s $T/out ] && grep -q interrupted $T/err"
 "$GEMMA" -m "$M" -p hello -n 1000000 --ignore-eos --raw -c 64 --context-shift > "$T/out" 2> "$T/err" < /dev/null &
-pid=$!; sleep 1; kill -TERM $pid; wait $pid; rc=$?
+pid=$!; until_output "$T/out"; kill -TERM $pid; wait $pid; rc=$?
 check "SIGTERM mid-generation: exit 143" test $rc -eq 143
 run -m "$M" -p hello -n 4 -v
 check "-v prints a memory report" grep -q "memory: model" "$T/err"
@@ -185,8 +188,8 @@ printf '' > "$T/empty.txt"
 run -m "$M" -f "$T/empty.txt" -n 4 --raw
 check "empty prompt file with --raw: BOS only, exit 0" test $rc -eq 0
 cp "$M" "$T/shrinking.gguf"
-"$GEMMA" -m "$T/shrinking.gguf" -p hello -n 1000000 --ignore-eos --raw -c 64 --context-shift > /dev/null 2> "$T/err" < /dev/null &
-pid=$!; sleep 0.5; truncate -s 4096 "$T/shrinking.gguf"; wait $pid; rc=$?
+"$GEMMA" -m "$T/shrinking.gguf" -p hello -n 1000000 --ignore-eos --raw -c 64 --context-shift > "$T/out" 2> "$T/err" < /dev/null &
+pid=$!; until_output "$T/out"; truncate -s 4096 "$T/shrinking.gguf"; wait $pid; rc=$?
 check "model truncated while in use: clean error, exit 3 (no crash)" \
   bash -c "[ $rc -eq 3 ] && grep -q 'truncated or changed' $T/err"
 
@@ -288,7 +291,10 @@ run -m "$M" -p hi -n 1 -t 999
 check "-t above the machine's CPUs is a warning (and runs)" bash -c "[ $rc -eq 0 ] && grep -q 'warning: -t 999 is more threads' $T/err"
 run -m "$M4" -p hi -n 1 --raw --think
 check "--raw --think says --raw is why (not the model)" bash -c "grep -q 'with --raw it is ignored' $T/err && ! grep -q 'needs a Gemma 4' $T/err"
-(sleep 4; echo hi) | "$GEMMA" -m "$M" -p x -n 1 > /dev/null 2> "$T/err"
+# the pipe stays open until the hint is there (or a minute has passed)
+rm -f "$T/err"
+(for _ in $(seq 600); do grep -qs "still reading" "$T/err" && break; sleep 0.1; done; echo hi) |
+  "$GEMMA" -m "$M" -p x -n 1 > /dev/null 2> "$T/err"
 check "a stdin that stays open gets a hint after a few seconds" grep -q "still reading the prompt from stdin" "$T/err"
 start=$SECONDS   # stdin: a pipe whose writer sleeps 20 s (bash does not wait for it)
 timeout --preserve-status -s INT 1 "$GEMMA" -m "$M" -p x -n 1 < <(sleep 20) > /dev/null 2>&1; rc=$?

@@ -2,11 +2,12 @@
 # server. Needs GEMMA, MKMODEL, FIX, T, and a fail() of the including script.
 
 # make_model FILE PRESET VOCAB: a random-weight model of PRESET's shape / 4, two layers, the
-# real vocabulary (made once; the same file as test_serve.c's)
+# real vocabulary (made once; the same file as test_serve.c's, which tests/run.sh may be making
+# at the same time: each maker writes its own .part file and renames it whole)
 make_model() {
   [ -f "$1" ] && return 0
   "$MKMODEL" --preset "$2" --type Q4_0 --shrink 4 --layers 2 --vocab "$FIX/tokenizer/$3" -q \
-    -o "$1.part" && mv "$1.part" "$1"
+    -o "$1.part.$$" && mv "$1.part.$$" "$1"
 }
 
 # start NAME ARGS...: `gemma serve -m $M` in the background, its stderr in $T/NAME.log;

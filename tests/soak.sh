@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Soak: a long generation with context shift on a fixture model. Memory must stay flat after
 # warm-up (no growth per token or per shift) and the output must stay valid UTF-8.
-# SOAK_TOKENS (default 20000) sets the length; the sanitizer run uses fewer.
+# SOAK_TOKENS (default 6000: about 45 context shifts of a 256-token context) sets the
+# length; the sanitizer run uses fewer.
 GEMMA=${GEMMA_BIN:-./gemma}
 FIX=${GEMMA_FIXTURES:-tests/fixtures}
-N=${SOAK_TOKENS:-20000}
+N=${SOAK_TOKENS:-6000}
 T=build/tmp/soak
 mkdir -p "$T"
 M=$FIX/models/gemma4-vocab-e2e.gguf   # real Gemma 4 vocabulary: multi-byte pieces, byte tokens

@@ -4,9 +4,12 @@
 # 1. Cross-compiles ./gemma and the test runner into $NEON_BUILD (static executables).
 # 2. Disassembles the NEON kernels: the baseline set must hold no instruction beyond ARMv8.0
 #    (sdot & co. only in the *_sdot_* kernels), so that it runs on a Cortex-A53/A72.
-# 3. Runs the suites under qemu-aarch64 twice: -cpu max (dotprod, so the dispatch picks the
-#    "NEON dotprod" set) and -cpu cortex-a72 (ARMv8.0: the baseline "NEON" set, and any stray
-#    sdot would die with SIGILL). The fixture suite checks the logits with those kernels.
+# 3. Runs the suites under qemu-aarch64 twice, both at once (each emulator is one process):
+#    -cpu max (dotprod, so the dispatch picks the "NEON dotprod" set) and -cpu cortex-a72
+#    (ARMv8.0: the baseline "NEON" set, and any stray sdot would die with SIGILL). The
+#    fixture suite checks the logits with those kernels. Suites are named exactly (the
+#    runner's "=NAME"): "model" alone also matched mkmodel, whose 700-token prompts took
+#    minutes under emulation and test no kernel the simd and fixture suites do not.
 # Exits non-zero on any failure. Environment: NEON_BUILD (build-arm64), NEON_QEMU
 # (qemu-aarch64), NEON_OBJDUMP (aarch64-linux-gnu-objdump), NEON_SUITES, NEON_BASE_SUITES,
 # MAKE.
@@ -64,17 +67,26 @@ fi
 
 # ---- 3. the suites under qemu, per emulated CPU ----
 # GEMMA_BIN: the CLI cases run ./gemma through qemu with the same CPU.
-run_suites() { # cpu, suites...
+start_suites() { # cpu, suites...: in the background, its log and exit status in $NEON_BUILD
   cpu=$1
   shift
   wrapper="$NEON_BUILD/gemma-qemu-$cpu"
   printf '#!/bin/sh\nexec %s -cpu %s "%s/gemma" "$@"\n' "$NEON_QEMU" "$cpu" "$PWD/$NEON_BUILD" >"$wrapper"
   chmod +x "$wrapper"
+  exact=
+  for suite in "$@"; do exact="$exact =$suite"; done
+  # shellcheck disable=SC2086  # one word per suite
+  { GEMMA_BIN="$wrapper" $NEON_QEMU -cpu "$cpu" "$NEON_BUILD/test_runner" $exact; \
+    echo $? >"$NEON_BUILD/qemu-$cpu.status"; } >"$NEON_BUILD/qemu-$cpu.log" 2>&1 &
+}
+
+report_suites() { # cpu, suites...: after start_suites and wait
+  cpu=$1
+  shift
   log="$NEON_BUILD/qemu-$cpu.log"
   echo "# qemu-aarch64 -cpu $cpu: $*"
-  GEMMA_BIN="$wrapper" $NEON_QEMU -cpu "$cpu" "$NEON_BUILD/test_runner" "$@" >"$log" 2>&1
-  status=$?
   cat "$log"
+  status=$(cat "$NEON_BUILD/qemu-$cpu.status" 2>/dev/null || echo 1)
   if [ "$status" -ne 0 ]; then
     echo "FAIL qemu -cpu $cpu: test runner exit status $status"
     failed=1
@@ -87,10 +99,16 @@ run_suites() { # cpu, suites...
   done
 }
 
+rm -f "$NEON_BUILD"/qemu-*.status
 # shellcheck disable=SC2086  # word splitting of the suite lists is intended
-run_suites max $NEON_SUITES
+start_suites max $NEON_SUITES
 # shellcheck disable=SC2086
-run_suites cortex-a72 $NEON_BASE_SUITES
+start_suites cortex-a72 $NEON_BASE_SUITES
+wait
+# shellcheck disable=SC2086
+report_suites max $NEON_SUITES
+# shellcheck disable=SC2086
+report_suites cortex-a72 $NEON_BASE_SUITES
 
 if [ "$failed" -eq 0 ]; then
   echo "neon-test: all passed"

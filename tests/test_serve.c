@@ -48,8 +48,10 @@ static const char *serve_model(void) {
     snprintf(path, sizeof path, "%s/serve-gemma3-tiny-Q4_0.gguf", tmp_dir());
     struct stat st;
     if (stat(path, &st) == 0) return path;
-    char part[520], vocab[512];
-    snprintf(part, sizeof part, "%s.part", path);
+    /* tests/serve_lib.sh may be making the same file at the same time (tests/run.sh runs
+     * parts in parallel): each maker writes its own part and renames it whole. */
+    char part[540], vocab[512];
+    snprintf(part, sizeof part, "%s.part.%d", path, (int)getpid());
     snprintf(vocab, sizeof vocab, "%s", fixture_path("tokenizer/gemma-3.gguf"));
     char *argv[] = {"mkmodel", "--preset", "gemma3-270m", "--type", "Q4_0", "--shrink", "4", "--layers", "2",
                     "--vocab", vocab, "-q", "-o", part, NULL};
