@@ -29,10 +29,10 @@ done
 . tests/serve_lib.sh
 make_model "$M" gemma3-270m gemma-3.gguf || { fail "the test model ($MKMODEL)"; exit 1; }
 
-# stop: SIGTERM; sets $rc to the exit status (124: still running after 30 s, then killed)
+# stop: SIGTERM; sets $rc to the exit status (124: still running after 90 s, then killed)
 stop() {
   kill -TERM $pid
-  for _ in $(seq 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+  for _ in $(seq 900); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
   if kill -0 $pid 2> /dev/null; then kill -KILL $pid; wait $pid; rc=124; else wait $pid; rc=$?; fi
 }
 # req METHOD PATH [BODY] [CURL ARGS...]: body -> $T/body, headers -> $T/head, status -> $code
@@ -61,7 +61,7 @@ check "a model that cannot be loaded: exit 3, one line naming the file, no port 
 check "no -m: usage error (2)" test $rc -eq 2
 
 # --- server A: an API key, small bodies ---
-if ! start a --api-key sekret -np 2 -c 512 --max-body 2048 --timeout 10; then
+if ! start a --api-key sekret -np 2 -c 512 --max-body 2048 --timeout 60; then
   fail "server starts" "$(cat "$T/a.log")"; exit 1
 fi
 ok "server starts and logs its port ($port)"
@@ -171,7 +171,8 @@ check "/metrics counts generated tokens (5+5+6+4+4 at least)" \
 
 # --- SIGTERM with a stream running: it finishes, then exit 0 ---
 # (400 tokens, so that the stream still runs when the signal lands on a fast machine: 60
-# finished between its first event and the signal here; well within --timeout 10)
+# finished between its first event and the signal here; --timeout 60 leaves room for a
+# sanitizer build on a loaded machine, where 400 tokens took more than 10 s)
 curl -sN -H 'Content-Type: application/json' "${KEY[@]}" "http://127.0.0.1:$port/v1/chat/completions" \
   -d '{"messages":[{"role":"user","content":"Go on"}],"max_tokens":400,"stream":true}' > "$T/long" &
 curl_pid=$!
