@@ -35,7 +35,7 @@ log=build/tmp/run.log
 # The parts, the slowest first so that the lanes end together: the scripts, then the
 # runner's suites (each alone: --list names them, so a new suite needs no line here).
 {
-  for script in tests/test_constrained_cli.sh tests/test_bench.sh tests/cli.sh tests/soak.sh \
+  for script in tests/test_constrained_cli.sh tests/test_bench.sh tests/cli.sh tests/soak.sh tests/test_kernel_paths.sh \
                 tests/test_serve_node.sh tests/test_serve.sh tests/test_info.sh tests/test_doc_refs.sh \
                 tests/test_dump.sh tests/test_grammar_cli.sh tests/test_fixture_copy.sh; do
     echo "script $script"

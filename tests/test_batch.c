@@ -7,12 +7,17 @@
  * of 8 rows split a step. The reference is each sequence on a context of its own with
  * gemma_eval, the same chunks; the batch is gemma_eval_batch over four contexts. Every
  * fixture architecture (Gemma 2, 3, 4 dense, per-layer embeddings, experts) and weight type
- * the fixtures hold (F32, F16, BF16, Q8_0, Q4_0 (panels), Q4_K), 1-3 threads. */
+ * the fixtures hold (F32, F16, BF16, Q8_0, Q4_0 (panels), Q4_K), 1-3 threads.
+ * Where gemma.h says rows agree to rounding only (the AMX sets, which leave weights in the
+ * file's layout, and GEMMA_NO_REPACK), the check is that bound instead of the bits:
+ * every logit within 4e-6 of the row's largest magnitude (10x the 4e-7 measured), the same
+ * top token. tests/test_kernel_paths.sh runs this suite on every set the CPU has. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gemma.h"
+#include "kernels/dispatch.h"
 #include "test.h"
 
 enum { N_SEQ = 4, N_STEP = 6, N_CTX = 64 };
@@ -38,6 +43,33 @@ typedef struct {
     int start[N_SEQ][N_STEP];   /* position of each step's first token */
     float *ref[N_SEQ][N_STEP];  /* logits of each sequence alone */
 } batch_case;
+
+/* Bits, or only rounding (see the top)? */
+static bool exact_path(void) {
+    kernel_set_id id = kernels_active()->id;
+    const char *no_repack = getenv("GEMMA_NO_REPACK");
+    return id != KERNELS_AMX && id != KERNELS_AMX_EMULATED && !(no_repack && *no_repack && strcmp(no_repack, "0"));
+}
+
+/* index of the first logit in a[0..n) that differs from b beyond the bound, or n */
+static size_t first_mismatch(const float *a, const float *b, size_t n_rows, size_t n_vocab, bool exact) {
+    for (size_t r = 0; r < n_rows; r++) {
+        const float *x = a + r * n_vocab, *y = b + r * n_vocab;
+        float big = 0;
+        size_t top_x = 0, top_y = 0;
+        for (size_t i = 0; i < n_vocab; i++) {
+            big = fmaxf(big, fabsf(y[i]));
+            if (x[i] > x[top_x]) top_x = i;
+            if (y[i] > y[top_y]) top_y = i;
+        }
+        for (size_t i = 0; i < n_vocab; i++) {
+            bool same = exact ? x[i] == y[i] : fabsf(x[i] - y[i]) <= 4e-6f * big;
+            if (!same) return r * n_vocab + i;
+        }
+        if (top_x != top_y) return r * n_vocab + top_x;
+    }
+    return n_rows * n_vocab;
+}
 
 static float *logits_for(int s, int t, int n_vocab) {
     int rows = all_logits(s, t) ? plan[s][t] : 1;
@@ -88,13 +120,12 @@ static int run_batched(gemma_model *m, const batch_case *bc, int threads, int n_
         bool ok = true;
         for (int s = 0; s < N_SEQ; s++) {
             if (!got[s]) continue;
-            size_t count = (size_t)(all_logits(s, t) ? plan[s][t] : 1) * (size_t)n_vocab;
+            size_t rows = (size_t)(all_logits(s, t) ? plan[s][t] : 1), count = rows * (size_t)n_vocab;
             bool finite = true;
             for (size_t i = 0; i < count; i++) finite &= isfinite(got[s][i]) != 0;
             EXPECT(finite, "%s: step %d sequence %d: logits not finite", name, t, s);
-            if (memcmp(got[s], bc->ref[s][t], count * sizeof(float)) != 0) {
-                size_t i = 0;
-                while (got[s][i] == bc->ref[s][t][i]) i++;
+            size_t i = first_mismatch(got[s], bc->ref[s][t], rows, (size_t)n_vocab, exact_path());
+            if (i < count) {
                 EXPECT(false, "%s: step %d sequence %d: logit %zu is %.9g batched, %.9g alone", name, t, s, i,
                        got[s][i], bc->ref[s][t][i]);
                 ok = false;
@@ -129,8 +160,8 @@ static void check_model(const char *fixture) {
     for (int threads = 1; threads <= 3; threads++) {
         for (int n_batch = 8; n_batch <= 32; n_batch *= 4) {
             TEST_BEGIN("batch: %s, %d thread(s), micro-batches of %d: four sequences together give each one's "
-                       "logits alone, to the bit",
-                       fixture, threads, n_batch);
+                       "logits alone, %s",
+                       fixture, threads, n_batch, exact_path() ? "to the bit" : "to rounding (this set's bound)");
             if (run_alone(m, &bc, threads, n_batch, info.n_vocab)) {
                 int same = run_batched(m, &bc, threads, n_batch, info.n_vocab, fixture);
                 EXPECT(same == N_STEP, "%d of %d steps identical", same, N_STEP);
