@@ -24,6 +24,7 @@ ISA_FLAGS_amx_emulated = $(ISA_FLAGS_avx512)
 endif
 ifneq (,$(findstring aarch64,$(MACHINE)))
 ISA_FLAGS_neon   = -march=armv8.2-a+dotprod+fp16
+ISA_FLAGS_neon_panels = $(ISA_FLAGS_neon)
 endif
 isa_flags = $(if $(findstring /kernels/,$(1)),$(ISA_FLAGS_$(basename $(notdir $(1)))))
 

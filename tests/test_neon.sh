@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.." || exit 1
 NEON_BUILD=${NEON_BUILD:-build-arm64}
 NEON_QEMU=${NEON_QEMU:-qemu-aarch64}
 NEON_OBJDUMP=${NEON_OBJDUMP:-aarch64-linux-gnu-objdump}
-NEON_SUITES=${NEON_SUITES:-neon simd quants fixtures gguf model chat}
+NEON_SUITES=${NEON_SUITES:-neon simd quants panels fixtures gguf model chat}
 NEON_BASE_SUITES=${NEON_BASE_SUITES:-neon simd fixtures}
 MAKE=${MAKE:-make}
 unset GEMMA_KERNELS

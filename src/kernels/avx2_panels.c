@@ -7,6 +7,8 @@
  *   block_dot()      one activation row's block: the exact integer dot of 8 rows
  *   block_tile()     up to 2 halves x na activation rows, each half unpacked once for all na
  *   q4_k_half(), q6_k_half()   the K-quants' super-block for one half and na activation rows
+ *   q4_k_decode(), q6_k_decode()   the same for one activation row, each code group loaded
+ *                    once for all the sub-blocks it serves
  *   panel_dot(), k_panel_dot() the panel kernels (quant.h: panel_fn)
  *
  * The layouts are the AVX-512 ones (16 rows, 4-byte groups): a ymm holds one group of 8 rows,
@@ -126,6 +128,13 @@ static INLINE __m256i block_dot(const panel_kind kind, const __m256i q[8], const
     return _mm256_add_epi32(start, _mm256_add_epi32(lo, hi));
 }
 
+/* A compiler barrier between the two halves of a block: without it GCC shares the activation
+ * broadcasts of both halves (the same values) over the whole fully unrolled super-block and
+ * spills them and the codes to a 4 KB stack frame. With the K-quant decode's outer loop left
+ * rolled (below), it took AVX2 decode of e2b Q4_K_M (78% Q6_K) from 11.5 to 16.4 GB/s on one
+ * core, 30 -> 49.5 t/s on two (41 without the barrier; chrt, noisy: +-5). */
+static INLINE void halves_apart(void) { __asm__ volatile("" ::: "memory"); }
+
 /* Halves h0 .. h0 + nh - 1 of one panel for activation rows 0 .. na - 1 (a_stride apart);
  * `rows` valid rows in the panel. */
 static INLINE void block_tile(const panel_kind kind, const int na, const int h0, const int nh, int64_t nb, float *y,
@@ -148,6 +157,7 @@ static INLINE void block_tile(const panel_kind kind, const int na, const int h0,
                 __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(rd_f32(ab + 32)));
                 acc[h][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(kind, q, ab)), d, acc[h][j]);
             }
+            halves_apart();
         }
     }
 #pragma GCC unroll 2
@@ -295,19 +305,48 @@ static INLINE void q4_k_half(const bool five, const int na, const uint8_t *pb, i
     }
 }
 
-/* Q6_K, as q4_k_half. Sub-block sb holds element groups 4 sb + k (k < 4): half
- * hh = sb / 8, g = sb % 8 / 2 (low nibbles of ql group 16hh + 8(g & 1) + l4 shifted by 4(g >> 1),
- * two bits of qh group 8hh + l4 at 2g), l4 = 4 (sb % 2) + k. The -32 offsets come once per
- * super-block and row from the activation sums. */
-static INLINE void q6_k_half(const int na, const uint8_t *pb, int h, const uint8_t *a, size_t a_stride, __m256 *acc) {
-    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
-    /* byte k of every dword to both bytes 1 and 3 (then >> 8 as int16: the scale twice) */
+/* Q6_K: the int8 scale in byte m of every dword of S, sign-extended, in both 16-bit halves
+ * of the dword (the vpmaddwd factor of a sub-block). */
+static INLINE __m256i scale_pair6(__m256i S, int m) {
+    /* byte m of every dword to both bytes 1 and 3 (then >> 8 as int16: the scale twice) */
     static const int8_t spread[4][32] = {
 #define SPREAD(k) {-1, k, -1, k, -1, 4 + k, -1, 4 + k, -1, 8 + k, -1, 8 + k, -1, 12 + k, -1, 12 + k, \
                    -1, k, -1, k, -1, 4 + k, -1, 4 + k, -1, 8 + k, -1, 8 + k, -1, 12 + k, -1, 12 + k}
         SPREAD(0), SPREAD(1), SPREAD(2), SPREAD(3)
 #undef SPREAD
     };
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)spread[m])), 8);
+}
+
+/* Q6_K: the int8 scales of sub-blocks 2k, 2k + 1 as sign-extended 16-bit pairs, k < 8, of the
+ * 8 rows at ph (a panel super-block + 32 h). */
+static INLINE void q6_k_scale_pairs(const uint8_t *ph, __m256i spair[8]) {
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        __m256i S = loadu256(ph + 32 + 64 * (k / 2));
+        __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(S, 24 - 16 * (k % 2)), 24);
+        __m256i hi = _mm256_srai_epi32(_mm256_slli_epi32(S, 16 - 16 * (k % 2)), 24);
+        spair[k] = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
+    }
+}
+
+/* Q6_K: acc + (isum - 32 x sum over sub-blocks of scale x activation sum) x d x d_a, for one
+ * activation row's Q8_K super-block ab. */
+static INLINE __m256 q6_k_step(const __m256i spair[8], __m256 d, const uint8_t *ab, __m256i isum, __m256 acc) {
+    __m256i off = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        off = _mm256_add_epi32(off, _mm256_madd_epi16(spair[k], pair16(rd_i16(ab + 260 + 4 * k), rd_i16(ab + 262 + 4 * k))));
+    __m256i total = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(rd_f32(ab))), acc);
+}
+
+/* Q6_K, as q4_k_half. Sub-block sb holds element groups 4 sb + k (k < 4): half
+ * hh = sb / 8, g = sb % 8 / 2 (low nibbles of ql group 16hh + 8(g & 1) + l4 shifted by 4(g >> 1),
+ * two bits of qh group 8hh + l4 at 2g), l4 = 4 (sb % 2) + k. The -32 offsets come once per
+ * super-block and row from the activation sums. */
+static INLINE void q6_k_half(const int na, const uint8_t *pb, int h, const uint8_t *a, size_t a_stride, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
     const uint8_t *ph = pb + 32 * h;
     __m256i isum[PANEL_NA];
 #pragma GCC unroll 4
@@ -323,8 +362,7 @@ static INLINE void q6_k_half(const int na, const uint8_t *pb, int h, const uint8
             __m256i hi2 = g < 2 ? _mm256_slli_epi16(H, 4 - 2 * g) : g == 2 ? H : _mm256_srli_epi16(H, 2);
             q[k] = _mm256_or_si256(_mm256_and_si256(g >> 1 ? _mm256_srli_epi16(L, 4) : L, m4), _mm256_and_si256(hi2, m30));
         }
-        __m256i S = loadu256(ph + 32 + 64 * (sb / 4));
-        __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)spread[sb % 4])), 8);
+        __m256i sc = scale_pair6(loadu256(ph + 32 + 64 * (sb / 4)), sb % 4);
 #pragma GCC unroll 4
         for (int r = 0; r < na; r++) {
             const uint8_t *aq = a + (size_t)r * a_stride + 4 + 16 * sb;
@@ -333,26 +371,100 @@ static INLINE void q6_k_half(const int na, const uint8_t *pb, int h, const uint8
             isum[r] = _mm256_add_epi32(isum[r], _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc)));
         }
     }
-    /* the -32 offsets: isum -= 32 x sum over sub-blocks of scale x activation sum */
     __m256i spair[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++) { /* int8 scales 2k, 2k + 1 as sign-extended 16-bit pairs */
-        __m256i S = loadu256(ph + 32 + 64 * (k / 2));
-        __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(S, 24 - 16 * (k % 2)), 24);
-        __m256i hi = _mm256_srai_epi32(_mm256_slli_epi32(S, 16 - 16 * (k % 2)), 24);
-        spair[k] = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
-    }
+    q6_k_scale_pairs(ph, spair);
     __m256 d = scales8(pb, h);
 #pragma GCC unroll 4
-    for (int r = 0; r < na; r++) {
-        const uint8_t *ab = a + (size_t)r * a_stride;
-        __m256i off = _mm256_setzero_si256();
+    for (int r = 0; r < na; r++) acc[r] = q6_k_step(spair, d, a + (size_t)r * a_stride, isum[r], acc[r]);
+}
+
+/* A compiler barrier: the loads before it are issued before the ones after it (as in
+ * avx512_panels.c, where GCC otherwise spreads Q5_K's loads over the whole super-block and
+ * the hardware prefetchers lose the stream). */
+static INLINE void read_in_order(const bool on) {
+    if (on) __asm__ volatile("" ::: "memory");
+}
+
+/* Q4_K / Q5_K decode (one activation row), rows 8h .. 8h+7: each chunk of 32 code groups is
+ * loaded once and serves its two sub-blocks (low and high nibbles), instead of once per
+ * sub-block as in q4_k_half. */
+static INLINE __m256 q4_k_decode(const bool five, const uint8_t *pb, int h, const uint8_t *ab, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const uint8_t *ph = pb + 32 * h, *aq = ab + 4;
+    __m256i S0 = loadu256(ph + 64), S1 = loadu256(ph + 128), S2 = loadu256(ph + 192);
+    __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+#pragma GCC unroll 1 /* rolled: fully unrolled, GCC spilled (moe Q4_K_M tg32 20 -> 25 t/s) */
+    for (int c = 0; c < 4; c++) {
+        int j = 2 * c; /* sub-blocks j (low nibbles) and j + 1 (high) */
+        __m256i sc0 = twice16(k4_field(S0, S2, j, false)), sc1 = twice16(k4_field(S0, S2, j + 1, false));
+        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++)
-            off = _mm256_add_epi32(off, _mm256_madd_epi16(spair[k], pair16(rd_i16(ab + 260 + 4 * k), rd_i16(ab + 262 + 4 * k))));
-        __m256i total = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(off, 5));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(rd_f32(ab))), acc[r]);
+        for (int l = 0; l < 8; l++) {
+            __m256i v = loadu256(ph + (five ? 768 : 256) + 64 * (8 * c + l));
+            __m256i ql = _mm256_and_si256(v, m4), qh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (five) {
+                __m256i H = loadu256(ph + 256 + 64 * l);
+                ql = _mm256_or_si256(ql, fifth_bit(H, j));
+                qh = _mm256_or_si256(qh, fifth_bit(H, j + 1));
+            }
+            lo = _mm256_add_epi16(lo, dot16(ql, aq, 16 * c + l));
+            hi = _mm256_add_epi16(hi, dot16(qh, aq, 16 * c + 8 + l));
+            if (five && l % 4 == 3) { /* 4 groups of 5-bit codes fill an int16 sum */
+                isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, sc0), _mm256_madd_epi16(hi, sc1)));
+                lo = hi = _mm256_setzero_si256();
+            }
+        }
+        read_in_order(five);
+        if (!five) isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, sc0), _mm256_madd_epi16(hi, sc1)));
+        int32_t b0 = (int32_t)rd_i16(ab + 260 + 4 * j) + rd_i16(ab + 262 + 4 * j);
+        int32_t b1 = (int32_t)rd_i16(ab + 264 + 4 * j) + rd_i16(ab + 266 + 4 * j);
+        __m256i mpair = _mm256_or_si256(k4_field(S1, S2, j, true), _mm256_slli_epi32(k4_field(S1, S2, j + 1, true), 16));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mpair, pair16(b0, b1)));
     }
+    __m256 da = _mm256_set1_ps(rd_f32(ab)), d = scales8(pb, h), dmin = scales8(pb + 32, h);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, da), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc);
+}
+
+/* Q6_K decode, rows 8h .. 8h+7: each ql pair and qh group is loaded once and gives the codes
+ * of four sub-blocks (g = 0..3), as avx512_panels.c's q6_k_decode; two groups per int16 sum. */
+static INLINE __m256 q6_k_decode(const uint8_t *pb, int h, const uint8_t *ab, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    const uint8_t *ph = pb + 32 * h, *aq = ab + 4;
+    __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 1 /* rolled, as q4_k_decode's */
+    for (int i = 0; i < 4; i++) { /* hh = i / 2, l4 = 4 (i % 2) .. +3: sub-blocks 8hh + 2g + i % 2 */
+        int hh = i / 2, l0 = 4 * (i % 2);
+        __m256i sc[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            int sb = 8 * hh + 2 * g + i % 2;
+            sc[g] = scale_pair6(loadu256(ph + 32 + 64 * (sb / 4)), sb % 4);
+        }
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) {
+            __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 2
+            for (int l4 = l0 + 2 * p; l4 < l0 + 2 * p + 2; l4++) {
+                __m256i A = loadu256(ph + q6_k_ql_at(16 * hh + l4)), B = loadu256(ph + q6_k_ql_at(16 * hh + 8 + l4));
+                __m256i H = loadu256(ph + q6_k_qh_at(8 * hh + l4));
+                __m256i q0 = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+                __m256i q1 = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+                __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m30));
+                __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
+                                             _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+                s[0] = _mm256_add_epi16(s[0], dot16(q0, aq, 32 * hh + l4));
+                s[1] = _mm256_add_epi16(s[1], dot16(q1, aq, 32 * hh + 8 + l4));
+                s[2] = _mm256_add_epi16(s[2], dot16(q2, aq, 32 * hh + 16 + l4));
+                s[3] = _mm256_add_epi16(s[3], dot16(q3, aq, 32 * hh + 24 + l4));
+            }
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s[g], sc[g]));
+        }
+    }
+    __m256i spair[8];
+    q6_k_scale_pairs(ph, spair);
+    return q6_k_step(spair, scales8(pb, h), ab, isum, acc);
 }
 
 /* Halves h0 .. h0 + nh - 1 of one panel for activation rows 0 .. na - 1. */
@@ -367,8 +479,12 @@ static INLINE void k_tile(const k_kind kind, const int na, const int h0, const i
         const uint8_t *pb = panel + (size_t)b * k_block_bytes(kind);
 #pragma GCC unroll 2
         for (int h = 0; h < nh; h++) {
-            if (kind == KQ6) q6_k_half(na, pb, h0 + h, a + 292 * (size_t)b, a_stride, acc[h]);
-            else q4_k_half(kind == KQ5, na, pb, h0 + h, a + 292 * (size_t)b, a_stride, acc[h]);
+            const uint8_t *ab = a + 292 * (size_t)b;
+            if (na == 1) /* decode */
+                acc[h][0] = kind == KQ6 ? q6_k_decode(pb, h0 + h, ab, acc[h][0]) : q4_k_decode(kind == KQ5, pb, h0 + h, ab, acc[h][0]);
+            else if (kind == KQ6) q6_k_half(na, pb, h0 + h, ab, a_stride, acc[h]);
+            else q4_k_half(kind == KQ5, na, pb, h0 + h, ab, a_stride, acc[h]);
+            halves_apart();
         }
     }
 #pragma GCC unroll 2

@@ -195,5 +195,6 @@ void kernels_amx_install(kernel_set *k, bool bf16);        /* tiles; bf16: AMX-B
 void kernels_amx_emulated_install(kernel_set *k);          /* the same tiles, emulated */
 void kernels_neon_install(kernel_set *k);
 void kernels_neon_dotprod_install(kernel_set *k);          /* over the NEON layer */
+void kernels_neon_panels_install(kernel_set *k);           /* its panel kernels (neon_panels.c) */
 
 #endif

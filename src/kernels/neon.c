@@ -14,7 +14,8 @@
  * The bodies take the choice as a compile-time constant, so each instantiation holds only its
  * own instructions (tests/test_neon.sh checks with objdump that the baseline set contains no
  * sdot). kernels_neon_install() installs the baseline layer, kernels_neon_dotprod_install()
- * the sdot kernels over it; dispatch.c picks by the kernel's HWCAP_ASIMDDP bit (cpu.c). Build
+ * the sdot kernels over it (and the panel kernels of neon_panels.c: only that set repacks);
+ * dispatch.c picks by the kernel's HWCAP_ASIMDDP bit (cpu.c). Build
  * flags (Makefile): this file gets -march=armv8.2-a+dotprod+fp16; without dotprod only the
  * baseline set is built.
  *
@@ -742,6 +743,7 @@ static const neon_entry sdot_kernels[] = {
 void kernels_neon_dotprod_install(kernel_set *k) {
 #if defined(__ARM_FEATURE_DOTPROD)
     install(k->type, sdot_kernels, sizeof sdot_kernels / sizeof sdot_kernels[0]);
+    kernels_neon_panels_install(k);
 #else
     (void)k;
 #endif
