@@ -93,7 +93,7 @@ int cmd_logits(int argc, char **argv) {
     gemma_model_info info;
     gemma_model_get_info(m, &info);
     char err[GEMMA_ERR_LEN];
-    gemma_context_params cp = {n, threads, decode ? 1 : n};
+    gemma_context_params cp = {.n_ctx = n, .n_threads = threads, .n_batch = decode ? 1 : n};
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (!c) die(EXIT_RUNTIME, "%s", err);
     size_t V = (size_t)info.n_vocab;

@@ -932,7 +932,7 @@ static void print_timings(const session *S, stop_reason why, bool blank_line) {
  * exists; a larger -tb then needs a context made again with that many. */
 static gemma_context *make_context(gemma_model *m, int n_ctx, const gen_args *g, char *err) {
     int t = g->n_threads, tb = g->n_threads_batch;
-    gemma_context_params cp = {n_ctx, t ? (t > tb ? t : tb) : 0, g->n_batch};
+    gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = t ? (t > tb ? t : tb) : 0, .n_batch = g->n_batch};
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (c && !t) t = gemma_n_threads(c);
     if (c && tb > gemma_n_threads(c)) {

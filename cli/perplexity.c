@@ -255,7 +255,7 @@ static void chunk_eval_init(chunk_eval *e, gemma_model *m, const ppl_args *a, in
     int n_batch = a->n_batch > 0 ? a->n_batch : 512;
     if (n_batch > n_ctx) n_batch = n_ctx;
     char err[GEMMA_ERR_LEN];
-    gemma_context_params cp = {n_ctx, a->n_threads, n_batch};
+    gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = a->n_threads, .n_batch = n_batch};
     e->ctx = gemma_context_new(m, &cp, err);
     if (!e->ctx) die(EXIT_RUNTIME, "%s", err);
     uint64_t n_floats = 0;

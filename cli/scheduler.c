@@ -124,8 +124,9 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
     for (int i = 0; i < p->n_slots; i++) {
         slot *s = &S->slots[i];
         s->id = i;
-        gemma_context_params cp = {p->n_ctx, p->n_threads > p->n_threads_batch ? p->n_threads : p->n_threads_batch,
-                                   p->n_chunk};
+        gemma_context_params cp = {.n_ctx = p->n_ctx,
+                                   .n_threads = p->n_threads > p->n_threads_batch ? p->n_threads : p->n_threads_batch,
+                                   .n_batch = p->n_chunk};
         s->c = gemma_context_new(m, &cp, err);
         if (!s->c) {
             sched_free(S);

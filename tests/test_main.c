@@ -106,6 +106,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"threads", suite_threads},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
+    {"kvcache", suite_kvcache},
     {"lineedit", suite_lineedit},
     {"chat", suite_chat},
     {"stream", suite_stream},
