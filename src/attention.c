@@ -6,11 +6,12 @@
  *                       layer's cache (layers that fill their own), converted to its types
  *                       (f32, f16, bf16, q8_0: doc/forward.md#kv-cache-types)
  *   kv_pack()           on the tile kernels: the cells the batch reads, in their form
+ *                       (converted to f32 first on caches of other types: cells_f32)
  *   attn_worker()       tasks of (query head, block of up to Q_BLOCK tokens), each
  *     prepare_queries()   Q: norm (Gemma 3/4), RoPE, query scale
  *     attend()            the online softmax over the visible keys, K_BLOCK at a time; its
  *                         steps run on the vector kernels (vector_steps: the row kernels
- *                         of the cache's type) or the tile kernels (tile_steps, f32 caches)
+ *                         of the cache's type) or the tile kernels (tile_steps)
  * and the set-up it needs: the KV cache (kv_cache_*), RoPE frequencies, per-thread scratch. */
 #include "attention.h"
 
@@ -152,7 +153,7 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     if (j->tiles) {
         t.qt = sum + Q_BLOCK;
         t.pt = (uint8_t *)t.qt + j->tiles->query_size(hd);
-    } else { /* the same room: the tile steps run on f32 caches only */
+    } else { /* the same room: the tile steps take none of these */
         t.pv = sum + Q_BLOCK;
         t.qq = t.pv + (size_t)Q_BLOCK * K_BLOCK;
         t.pq = (uint8_t *)t.qq + Q_BLOCK * quant_row_size(GGML_TYPE_Q8_0, hd);
@@ -326,16 +327,45 @@ static const attn_steps tile_steps = {true, tile_queries, tile_scores, tile_prob
  * a->packed: rows = (kv head, block of cells) pairs. */
 typedef struct { attn_ctx *a; const tile_kernels *t; const kv_layer *kv; int hd, b0, nb; } kv_pack_args;
 
+/* Cells c0 .. c0 + n - 1 (those below len) of kv head g as f32: keys into k ([n][hd]),
+ * values into v ([hd][n]), for the tile kernels, which take f32 cells. */
+static void cells_f32(const kv_layer *kv, int g, int hd, int c0, int n, float *k, float *v) {
+    int m = kv->len - c0 < n ? kv->len - c0 : n;
+    size_t k_at = quant_row_size(kv->type_k, (int64_t)g * hd);
+    for (int c = 0; c < m; c++)
+        dequant_row(kv->type_k, (const uint8_t *)kv->k + (size_t)(c0 + c) * kv->k_row + k_at, k + (size_t)c * hd, hd);
+    for (int d = 0; d < hd; d++) {
+        size_t row = (size_t)g * hd + (size_t)d;
+        const uint8_t *vr = (const uint8_t *)kv->v + row * kv->v_row;
+        float *out = v + (size_t)d * n;
+        if (kv->type_v != GGML_TYPE_Q8_0) {
+            dequant_row(kv->type_v, vr + quant_row_size(kv->type_v, c0), out, m);
+            continue;
+        }
+        const float *sc = kv->v_scale + row / 32 * kv->v_stride;
+        for (int c = c0; c < c0 + m; c++) out[c - c0] = sc[c] * (float)(int8_t)vr[(size_t)c / 32 * 34 + 2 + (size_t)c % 32];
+    }
+}
+
 static void kv_pack_rows(const void *arg, int r0, int r1) {
     const kv_pack_args *p = arg;
     const kv_layer *kv = p->kv;
+    int kb = p->t->kv_block, hd = p->hd;
+    bool f32 = kv->type_k == GGML_TYPE_F32 && kv->type_v == GGML_TYPE_F32;
+    float *tmp = f32 ? NULL : xmalloc((size_t)kb * hd * 2 * sizeof(float));
     for (int r = r0; r < r1; r++) {
-        int g = r / p->nb, b = p->b0 + r % p->nb;
-        p->t->kv_pack((const float *)kv->k + (size_t)g * p->hd, (size_t)kv->kv_dim,
-                      (const float *)kv->v + (size_t)g * p->hd * kv->v_stride,
-                      (size_t)kv->v_stride, p->hd, kv->len, b, b + 1,
-                      (uint8_t *)p->a->packed.data + (size_t)g * p->a->packed.head_bytes);
+        int g = r / p->nb, b = p->b0 + r % p->nb, c0 = b * kb;
+        void *dst = (uint8_t *)p->a->packed.data + (size_t)g * p->a->packed.head_bytes;
+        if (f32) {
+            p->t->kv_pack((const float *)kv->k + (size_t)c0 * kv->kv_dim + (size_t)g * hd, (size_t)kv->kv_dim,
+                          (const float *)kv->v + (size_t)g * hd * kv->v_stride + c0, (size_t)kv->v_stride, hd,
+                          kv->len, b, b + 1, dst);
+            continue;
+        }
+        cells_f32(kv, g, hd, c0, kb, tmp, tmp + (size_t)kb * hd);
+        p->t->kv_pack(tmp, (size_t)hd, tmp + (size_t)kb * hd, (size_t)kb, hd, kv->len, b, b + 1, dst);
     }
+    free(tmp);
 }
 
 /* Layers that share a cache (Gemma 4's last ones) read what the previous reader of that
@@ -469,11 +499,10 @@ void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, in
     const kv_layer *kv = &a->kv[l->kv_source];
     attn_job j = {a, l, kv, q, out, M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, &vector_steps, NULL,
                   kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1, {0}};
-    /* on the tile kernels with the matmuls of the batch, when the heads fit them; they
-     * read f32 caches (the vector steps take the others, on the set's row kernels) */
+    /* on the tile kernels with the matmuls of the batch, when the heads fit them (they
+     * take f32 cells: kv_pack converts those of the other types) */
     const tile_kernels *t = &kernels_active()->tile;
-    bool f32_cache = kv->type_k == GGML_TYPE_F32 && kv->type_v == GGML_TYPE_F32;
-    if (a->packed.data && f32_cache && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
+    if (a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
         j.steps = &tile_steps;
         j.tiles = t;
         j.kv_block = t->kv_block;

@@ -352,6 +352,11 @@ run perplexity -m "$M" -f /dev/null -ctk bf17
 check "perplexity -ctk bf17: usage error" bash -c "[ $rc -eq 2 ] && grep -q \"for -ctk (f32, f16, bf16 or q8_0)\" $T/err"
 run serve -m "$M" --cache-type-k=x
 check "serve --cache-type-k=x: usage error" bash -c "[ $rc -eq 2 ] && grep -q 'f32, f16, bf16 or q8_0' $T/err"
+for t in f32 bf16 q8_0; do
+  run -m "$M" -p hello -n 40 --ignore-eos --raw -c 16 --context-shift -ctk $t -ctv $t --json
+  check "--context-shift on a $t cache: goes past the context, shifting" \
+    bash -c "[ $rc -eq 0 ] && grep -q '\"context_shifts\":[1-9]' $T/out"
+done
 run logits -m "$FIX/models/gemma1-f32.gguf" --ids 2,17 -o "$T/x.f32" -ctk q8_0
 check "q8_0 on head dims not a multiple of 32: exit 1 with the reason" \
   bash -c "[ $rc -eq 1 ] && grep -q 'q8_0 KV cache needs head dims that are multiples of 32; layer 0 has 24' $T/err"

@@ -6,7 +6,8 @@
 #    (sdot & co. only in the *_sdot_* kernels), so that it runs on a Cortex-A53/A72.
 # 3. Runs the suites under qemu-aarch64 twice: -cpu max (dotprod, so the dispatch picks the
 #    "NEON dotprod" set) and -cpu cortex-a72 (ARMv8.0: the baseline "NEON" set, and any stray
-#    sdot would die with SIGILL). The fixture suite checks the logits with those kernels.
+#    sdot would die with SIGILL). The fixture suite checks the logits with those kernels,
+#    the kvcache suite every KV cache type on them (-cpu max: both NEON sets and scalar).
 # Exits non-zero on any failure. Environment: NEON_BUILD (build-arm64), NEON_QEMU
 # (qemu-aarch64), NEON_OBJDUMP (aarch64-linux-gnu-objdump), NEON_SUITES, NEON_BASE_SUITES,
 # MAKE.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.." || exit 1
 NEON_BUILD=${NEON_BUILD:-build-arm64}
 NEON_QEMU=${NEON_QEMU:-qemu-aarch64}
 NEON_OBJDUMP=${NEON_OBJDUMP:-aarch64-linux-gnu-objdump}
-NEON_SUITES=${NEON_SUITES:-neon simd quants fixtures gguf model chat}
+NEON_SUITES=${NEON_SUITES:-neon simd quants fixtures kvcache gguf model chat}
 NEON_BASE_SUITES=${NEON_BASE_SUITES:-neon simd fixtures}
 MAKE=${MAKE:-make}
 unset GEMMA_KERNELS

@@ -1120,10 +1120,9 @@ static INLINE __m128 hsum4_ps(__m512 a, __m512 b, __m512 c, __m512 d) {
 /* The weight loaders of the float tiles: 16 elements at element i of a row as f32, and the
  * first n < 16 of them (the rest 0). f16 through F16C's vcvtph2ps; bf16 is a 16-bit shift
  * into the high half. The KV cache's f16 and bf16 cells take these too (attention.c). */
-/* cppcheck-suppress invalidPointerCast ; the bytes are IEEE floats, loadu may alias anything */
-static INLINE __m512 w_f32(const uint8_t *w, int i) { return _mm512_loadu_ps((const float *)w + i); }
+static INLINE __m512 w_f32(const uint8_t *w, int i) { return _mm512_loadu_ps(w + 4 * (size_t)i); }
 static INLINE __m512 w_f32_part(const uint8_t *w, int i, __mmask16 m) {
-    return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+    return _mm512_maskz_loadu_ps(m, w + 4 * (size_t)i);
 }
 static INLINE __m512 w_f16(const uint8_t *w, int i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * (size_t)i)));
@@ -1152,7 +1151,7 @@ static INLINE __m512 w_bf16_part(const uint8_t *w, int i, __mmask16 m) {
             __m512 wv[4];                                                                             \
             _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) wv[r] = LOADW(w + (size_t)r * w_stride, i); \
             _Pragma("GCC unroll 4") for (int j = 0; j < RA; j++) {                                    \
-                __m512 av = _mm512_loadu_ps((const float *)(a + (size_t)j * a_stride) + i);           \
+                __m512 av = _mm512_loadu_ps(a + (size_t)j * a_stride + 4 * (size_t)i);                 \
                 _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]); \
             }                                                                                         \
         }                                                                                             \
@@ -1161,7 +1160,7 @@ static INLINE __m512 w_bf16_part(const uint8_t *w, int i, __mmask16 m) {
             __m512 wv[4];                                                                             \
             _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) wv[r] = LOADW_PART(w + (size_t)r * w_stride, i, m); \
             _Pragma("GCC unroll 4") for (int j = 0; j < RA; j++) {                                    \
-                __m512 av = _mm512_maskz_loadu_ps(m, (const float *)(a + (size_t)j * a_stride) + i);  \
+                __m512 av = _mm512_maskz_loadu_ps(m, a + (size_t)j * a_stride + 4 * (size_t)i);        \
                 _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]); \
             }                                                                                         \
         }                                                                                             \
