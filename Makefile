@@ -14,8 +14,10 @@ MACHINE := $(shell $(CC) -dumpmachine)
 # binary stays portable and the fast path is chosen at run time (src/kernels/cpu.c).
 ifneq (,$(findstring x86_64,$(MACHINE)))
 ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
+ISA_FLAGS_avx2_panels = $(ISA_FLAGS_avx2)
 ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 ISA_FLAGS_avx512_panels = $(ISA_FLAGS_avx512)
+ISA_FLAGS_avx512_float_panels = $(ISA_FLAGS_avx512) -mavx512bf16
 ISA_FLAGS_amx    = $(ISA_FLAGS_avx512) -mamx-tile -mamx-int8 -mamx-bf16 -mprfchw
 # amx.c again, with the tile instructions emulated in C (src/kernels/amx_ops.h)
 ISA_FLAGS_amx_emulated = $(ISA_FLAGS_avx512)

@@ -7,10 +7,11 @@
  *       start_job        truncate the slot's cache to that prefix, a sampler for the job
  *     step_slots         one step over all active slots:
  *       plan_slot          a slot with prompt left feeds up to n_chunk prompt tokens, a
- *                          generating slot feeds the token it sampled last
- *       eval_step          THE evaluation: one gemma_eval per slot today; the engine's
- *                          multi-sequence forward pass replaces this loop (one batch of rows
- *                          through every matmul, each row attending to its own slot's cache)
+ *                          generating slot feeds the token it sampled last; a step holds
+ *                          every generating slot's token and prompt chunks up to step_rows()
+ *       eval_step          THE evaluation: one gemma_eval_batch for all slots (one batch of
+ *                          rows through every matmul, each row attending to its own slot's
+ *                          cache)
  *       generate_token     the CLI's per-token step (step.c): sampled under the job's rules
  *                          (a JSON schema, any JSON, tool calls), the token's kind (answer,
  *                          thought, channel mark, a call held back); stop strings and half
@@ -20,9 +21,9 @@
  *
  * Prompts go in chunks of n_chunk tokens, so a long prompt delays the other slots' next token
  * by one chunk's evaluation at a time, never by the whole prompt. A chunk's size does not
- * depend on what else runs, so a request's tokens do not either (for the quantized types,
- * whose rows do not depend on each other: tests/test_serve.c checks a greedy request alone
- * and among seven others). */
+ * depend on what else runs, and a row's results do not depend on the other rows of the
+ * batch (include/gemma.h: gemma_eval_batch), so a request's tokens do not either
+ * (tests/test_serve.c checks a greedy request alone and among seven others). */
 #include "scheduler.h"
 
 #include <errno.h>
@@ -108,6 +109,10 @@ static void wake(sched *S) {
     (void)rc;
 }
 
+/* Rows a step holds at most: every other slot's token and one prompt chunk (the contexts'
+ * micro-batch, so a step is one forward pass). */
+static int step_rows(const sched_params *p) { return p->n_chunk + p->n_slots - 1; }
+
 sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
     sched *S = xcalloc(1, sizeof *S);
     S->m = m;
@@ -126,7 +131,7 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
         s->id = i;
         gemma_context_params cp = {.n_ctx = p->n_ctx,
                                    .n_threads = p->n_threads > p->n_threads_batch ? p->n_threads : p->n_threads_batch,
-                                   .n_batch = p->n_chunk, .type_k = p->type_k, .type_v = p->type_v};
+                                   .n_batch = step_rows(p), .type_k = p->type_k, .type_v = p->type_v};
         s->c = gemma_context_new(m, &cp, err);
         if (!s->c) {
             sched_free(S);
@@ -481,20 +486,33 @@ typedef struct {
     double seconds;
 } eval_item;
 
-/* The evaluation of a step: each item's tokens appended to its slot's sequence, with the
- * last row's logits where wanted. One gemma_eval per slot for now; the engine's batched
- * multi-sequence evaluation takes all items in one call here. */
+/* The evaluation of a step: ONE gemma_eval_batch for all items, their rows one batch through
+ * every matrix product (each weight read once per step however many slots run), each row
+ * attending to its own slot's cache. Slot 0's context always leads (first, with no tokens if
+ * it is idle), so every step runs on the same threads and scratch. */
 static void eval_step(sched *S, eval_item *items, int n) {
-    (void)S;
+    gemma_batch_item *b = xcalloc((size_t)n + 1, sizeof *b);
+    int nb = 0, rows = 0;
+    if (n == 0 || items[0].s != &S->slots[0]) b[nb++] = (gemma_batch_item){S->slots[0].c, NULL, 0, NULL, false};
     for (int i = 0; i < n; i++) {
         eval_item *it = &items[i];
-        double t0 = now_seconds();
-        it->rc = gemma_eval(it->s->c, it->ids, it->n, it->want_logits ? it->s->logits : NULL, false, it->err);
-        it->seconds = now_seconds() - t0;
+        b[nb++] = (gemma_batch_item){it->s->c, it->ids, it->n, it->want_logits ? it->s->logits : NULL, false};
+        rows += it->n;
     }
+    char err[GEMMA_ERR_LEN];
+    double t0 = now_seconds();
+    int rc = n ? gemma_eval_batch(b, nb, err) : 0;
+    double t = now_seconds() - t0;
+    for (int i = 0; i < n; i++) {
+        eval_item *it = &items[i];
+        it->rc = rc;
+        if (rc) snprintf(it->err, sizeof it->err, "%s", err);
+        it->seconds = rows ? t * it->n / rows : 0; /* the step's time, shared by rows */
+    }
+    free(b);
 }
 
-/* What the slot feeds this step: a chunk of its prompt, or its last token. */
+/* What the slot feeds this step: its last token, or the next chunk of its prompt. */
 static void plan_slot(sched *S, slot *s, eval_item *it) {
     job *j = s->j;
     memset(it, 0, sizeof *it);
@@ -512,10 +530,15 @@ static void plan_slot(sched *S, slot *s, eval_item *it) {
     }
 }
 
-/* One step over all active slots (the function the batched engine call slots into). */
+/* One step over all active slots: every generating slot's token, then prompt chunks, the
+ * slot that started first first, while the step's rows stay within step_rows() (the first
+ * always fits: its slot is not generating). A chunk's size does not depend on what else
+ * runs, so neither do its rows' results; a prompt that does not fit waits a step, and the
+ * running streams wait at most one chunk per step. */
 static void step_slots(sched *S) {
     eval_item *items = xcalloc((size_t)S->p.n_slots, sizeof *items);
-    int n = 0;
+    slot **prompting = xcalloc((size_t)S->p.n_slots, sizeof *prompting);
+    int n = 0, n_prompting = 0, rows = 0;
     for (int i = 0; i < S->p.n_slots; i++) {
         slot *s = &S->slots[i];
         if (!s->j) continue;
@@ -523,8 +546,33 @@ static void step_slots(sched *S) {
             finish(S, s, FINISH_CANCELLED, NULL);
             continue;
         }
-        plan_slot(S, s, &items[n++]);
+        if (s->n_fed < s->j->n_prompt) {
+            prompting[n_prompting++] = s;
+            continue;
+        }
+        plan_slot(S, s, &items[n]);
+        rows += items[n++].n;
     }
+    while (n_prompting > 0) {
+        int first = 0;
+        for (int k = 1; k < n_prompting; k++)
+            if (prompting[k]->j->t_start < prompting[first]->j->t_start) first = k;
+        slot *s = prompting[first];
+        prompting[first] = prompting[--n_prompting];
+        eval_item it;
+        plan_slot(S, s, &it);
+        if (rows + it.n > step_rows(&S->p)) continue;
+        items[n++] = it;
+        rows += it.n;
+    }
+    free(prompting);
+    /* in slot order: slot 0 leads the batch when it runs */
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && items[k].s->id < items[k - 1].s->id; k--) {
+            eval_item t = items[k];
+            items[k] = items[k - 1];
+            items[k - 1] = t;
+        }
     eval_step(S, items, n);
     uint64_t prompt_tokens = 0;
     double prompt_s = 0, gen_s = 0;

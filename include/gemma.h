@@ -172,6 +172,27 @@ void gemma_context_free(gemma_context *c);
  * not needed skips the output projection). */
 int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
                char *err);
+/* Several sequences at once (continuous batching): each item feeds its tokens to its own
+ * context, as gemma_eval would, but all items' tokens form one batch through every matrix
+ * product, so the weights are read once per step for all of them; each token attends to its
+ * own context's cache. The contexts must be distinct, on one model, and have at least as
+ * many threads as the first, whose threads and micro-batch size (n_batch rows in all; more
+ * are split) the pass uses. An item's logits are the same bits as from gemma_eval on its
+ * context alone, given the same split of its tokens into evaluations (tests/test_batch.c)
+ * on the scalar, AVX2 and AVX-512 kernels with the weights repacked as loading does by
+ * default. Two paths sum a row in another order at one row than in a batch, so there rows
+ * agree to rounding (4e-7 relative on the fixtures), not to the bit: AVX-512's K-quant
+ * decode kernels for weights left in the file's layout (GEMMA_NO_REPACK), and the AMX tiles
+ * from 16 rows.
+ * Returns 0, or -1 with a message and nothing evaluated. */
+typedef struct {
+    gemma_context *c;
+    const int32_t *ids;
+    int n;                /* tokens (0: the item is skipped) */
+    float *logits;        /* as gemma_eval's: the last token's, or all; NULL: none */
+    bool all_logits;
+} gemma_batch_item;
+int gemma_eval_batch(const gemma_batch_item *items, int n, char *err);
 int gemma_n_ctx(const gemma_context *c);
 int gemma_n_past(const gemma_context *c);
 /* Threads from now on for evals of one token (generation) and of several (prompt

@@ -1,6 +1,6 @@
 /* forward.c - one Gemma forward pass, from token ids to logits.
  *
- * The path of a micro-batch of M tokens (doc/forward.md):
+ * The path of a micro-batch of M tokens (doc/forward.md), forward():
  *   x = token_embd[t] * sqrt(n_embd)                            embed()
  *   (Gemma 4 E models: per-layer embedding inputs)               ple_inputs()
  *   for each layer:
@@ -9,6 +9,10 @@
  *     x += post_norm(FFN(norm(x)))  or the mixture of experts     ffn_block(), moe_block()
  *     (Gemma 4: per-layer embedding, layer output scale)          ple_block()
  *   logits = softcap(W_out · norm(x))                             output_logits()
+ * The M rows may come from several sequences, each with its own context (KV cache,
+ * position): context_eval_batch() forms the micro-batches (next_ubatch), and only the
+ * attention over the cache is per sequence (seq_attention); context_eval() is a batch of
+ * one sequence, so decode, prompt processing and the server's steps run the same code.
  * Activations are f32 throughout; weights stay in their file format (matmul.c); the
  * element-wise steps between the products are vec.h's. At each block boundary dump() shows
  * the activations to GEMMA_DUMP (dump.h), when it was set. */
@@ -36,6 +40,25 @@ static void mm2(gemma_context *c, matmul_part p0, matmul_part p1, int64_t K, con
     matmul_part p[2] = {p0, p1};
     matmul_many(&c->mm, p, 2, K, x, M);
 }
+
+/* A micro-batch: M rows (c->ids) from one or more sequences, and the rows whose logits
+ * are wanted. Everything but attention treats the rows alike, so each matrix is read once
+ * for all of them; attention takes each sequence's rows to its own cache (seq_attention). */
+typedef struct {
+    gemma_context *c; /* the sequence's context: its KV cache and position */
+    int row0, n;      /* its rows row0 .. row0 + n - 1 of the batch */
+    int pos0;         /* the position of its first row */
+} seq_rows;
+
+typedef struct {
+    const int32_t *ids;
+    int M;
+    seq_rows *seq;
+    int n_seq;
+    int *out_row;     /* the rows whose logits are wanted, in order */
+    float **out_dst;  /* where each one's n_vocab logits go */
+    int n_out;
+} ubatch;
 
 /* GEMMA_DUMP (dump.h): the activations at a block boundary, n rows of `width` from the
  * batch's row r0, when the context was made with a dumper */
@@ -164,10 +187,25 @@ static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
 /* ---------------------------------------------------------------------------------------
  * Attention block: the projections here, the attention over the cache in attention.c */
 
-static void attention_block(gemma_context *c, int il, int M, int pos0) {
+/* The attention of one sequence's rows of the batch over its own KV cache, at its own
+ * positions, on the batch's threads: the sequence's context lends its cache, RoPE tables and
+ * per-thread scratch (context_eval_batch checked the scratch has a slot for each of those
+ * threads), the batch's context its pool. */
+static void seq_attention(gemma_context *c, const seq_rows *s, int il) {
+    const layer_weights *l = &c->m->layers[il];
+    size_t qd = (size_t)l->n_head * l->head_dim, kvd = (size_t)l->n_head_kv * l->head_dim;
+    attn_ctx *a = &s->c->attn;
+    threadpool *own = a->pool;
+    a->pool = c->pool;
+    attention(a, il, c->q + s->row0 * qd, c->k + s->row0 * kvd, c->v + s->row0 * kvd, c->att + s->row0 * qd, s->n,
+              s->pos0);
+    a->pool = own;
+}
+
+static void attention_block(gemma_context *c, int il, const ubatch *b) {
     gemma_model *m = c->m;
     const layer_weights *l = &m->layers[il];
-    int E = m->n_embd, kvd = l->n_head_kv * l->head_dim;
+    int E = m->n_embd, kvd = l->n_head_kv * l->head_dim, M = b->M;
 
     norm(c, c->h, c->x, l->attn_norm, E, M);
     dump(c, DUMP_ATTN_NORM, il, c->h, E, M, 0);
@@ -182,8 +220,8 @@ static void attention_block(gemma_context *c, int il, int M, int pos0) {
         matmul_part p[3] = {part(c->q, &l->wq), part(c->k, &l->wk), part(c->v, &l->wv)};
         matmul_many(&c->mm, p, 3, l->wq.ne[0], c->h, M);
     }
-    /* K and V into the cache, then every query head over the keys it sees */
-    attention(&c->attn, il, c->q, c->k, c->v, c->att, M, pos0);
+    /* each sequence's K and V into its cache, then its query heads over the keys they see */
+    for (int i = 0; i < b->n_seq; i++) seq_attention(c, &b->seq[i], il);
     dump(c, DUMP_KQV_OUT, il, c->att, l->n_head * l->head_dim, M, 0);
     mm(c, c->o, &l->wo, c->att, M);
     dump(c, DUMP_ATTN_OUT, il, c->o, E, M, 0);
@@ -423,20 +461,55 @@ static void softcap_logits(const void *arg, float *y, int64_t n) {
     kernels_active()->vec.softcap(y, (int)n, *(const float *)arg);
 }
 
-/* logits of `rows` consecutive tokens starting at row r0 of x */
-static void output_logits(gemma_context *c, int r0, int rows, float *logits) {
+/* The logits of the batch's out rows: their rows of x gathered into h, the final norm, one
+ * product with the output matrix for all of them (262,144 rows on Gemma 3 and 4: the
+ * largest matrix, read once per step whatever the number of sequences), written straight
+ * to the callers' buffers when they follow each other there (one sequence), else through
+ * c->logits_rows. */
+static void output_logits(gemma_context *c, const ubatch *b) {
     gemma_model *m = c->m;
-    int E = m->n_embd;
-    norm(c, c->h, c->x + (size_t)r0 * E, m->output_norm, E, rows);
-    dump(c, DUMP_RESULT_NORM, -1, c->h, E, rows, r0);
+    int E = m->n_embd, V = m->n_vocab, n = b->n_out;
+    bool direct = true;
+    for (int i = 0; i < n; i++) {
+        memcpy(c->h + (size_t)i * E, c->x + (size_t)b->out_row[i] * E, (size_t)E * sizeof(float));
+        direct &= b->out_dst[i] == b->out_dst[0] + (size_t)i * V;
+    }
+    norm(c, c->h, c->h, m->output_norm, E, n);
+    dump(c, DUMP_RESULT_NORM, -1, c->h, E, n, b->out_row[0]);
+    float *logits = b->out_dst[0];
+    if (!direct) {
+        if ((size_t)n * V > c->logits_rows_n) {
+            free(c->logits_rows);
+            c->logits_rows_n = (size_t)n * V;
+            c->logits_rows = xmalloc(c->logits_rows_n * sizeof(float));
+        }
+        logits = c->logits_rows;
+    }
     const weight *w = m->output.data ? &m->output : &m->tok_embd; /* tied head: unscaled */
     matmul_part p = part(logits, w);
     if (m->final_softcap > 0) {
         p.epilogue = softcap_logits;
         p.epilogue_arg = &m->final_softcap;
     }
-    matmul_many(&c->mm, &p, 1, E, c->h, rows);
-    dump(c, DUMP_RESULT_OUTPUT, -1, logits, m->n_vocab, rows, r0);
+    matmul_many(&c->mm, &p, 1, E, c->h, n);
+    dump(c, DUMP_RESULT_OUTPUT, -1, logits, V, n, b->out_row[0]);
+    if (!direct)
+        for (int i = 0; i < n; i++) memcpy(b->out_dst[i], logits + (size_t)i * V, (size_t)V * sizeof(float));
+}
+
+/* One micro-batch through the model: the path in this file's header, for all its rows. */
+static void forward(gemma_context *c, const ubatch *b) {
+    gemma_model *m = c->m;
+    if (c->dump) dump_batch(c->dump, b->seq[0].pos0);
+    embed(c, b->ids, b->M);
+    if (m->n_pl > 0) ple_inputs(c, b->ids, b->M);
+    for (int il = 0; il < m->n_layer; il++) {
+        attention_block(c, il, b);
+        ffn_block(c, il, b->M);
+        if (m->arch == ARCH_GEMMA4) ple_block(c, il, b->M);
+        dump(c, DUMP_L_OUT, il, c->x, m->n_embd, b->M, 0);
+    }
+    if (b->n_out) output_logits(c, b); /* none for a prompt chunk whose logits nobody reads */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -499,6 +572,7 @@ static int scratch_new(gemma_context *c, setup_alloc *a) {
     ALLOC(c->v, (size_t)U * (kvd ? kvd : 1), "activations");
     ALLOC(c->att, (size_t)U * qd, "activations");
     ALLOC(c->ffn_mid, ffn_mid ? ffn_mid : 1, "activations");
+    ALLOC(c->ids, U, "activations");
     if (m->n_pl > 0) {
         ALLOC(c->gate, (size_t)U * m->n_pl, "per-layer embeddings");
         ALLOC(c->ple, (size_t)U * ple_w, "per-layer embeddings");
@@ -550,8 +624,9 @@ void context_free(gemma_context *c) {
     matmul_ctx_release(&c->mm);
     void *bufs[] = {c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->ffn_mid, c->gate, c->ple,
                     c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_start, c->moe_fill, c->moe_n2,
-                    c->moe_acc, c->moe_in, c->moe_out, c->mm.qbuf};
+                    c->moe_acc, c->moe_in, c->moe_out, c->mm.qbuf, c->ids};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_lines(bufs[i]);
+    free(c->logits_rows);
     pool_free(c->pool);
     dumper_free(c->dump);
     free(c);
@@ -572,35 +647,93 @@ int context_truncate(gemma_context *c, int n) {
     return 0;
 }
 
-int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
-                 char *err) {
-    gemma_model *m = c->m;
-    if (n <= 0) return 0;
-    if ((int64_t)c->n_past + n > c->p.n_ctx)
-        return set_err(err, "context is full: %d tokens in the cache + %d new > context size %d",
-                       c->n_past, n, c->p.n_ctx);
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->n_vocab)
-            return set_err(err, "token id %d is out of range (vocabulary has %d tokens)", ids[i], m->n_vocab);
-
-    for (int b0 = 0; b0 < n; b0 += c->p.n_ubatch) {
-        int M = n - b0 < c->p.n_ubatch ? n - b0 : c->p.n_ubatch;
-        int pos0 = c->n_past;
-        if (c->dump) dump_batch(c->dump, pos0);
-        embed(c, ids + b0, M);
-        if (m->n_pl > 0) ple_inputs(c, ids + b0, M);
-        for (int il = 0; il < m->n_layer; il++) {
-            attention_block(c, il, M, pos0);
-            ffn_block(c, il, M);
-            if (m->arch == ARCH_GEMMA4) ple_block(c, il, M);
-            dump(c, DUMP_L_OUT, il, c->x, m->n_embd, M, 0);
-        }
-        c->n_past += M;
-        if (!logits) continue;   /* a prompt chunk whose logits nobody reads: no output matmul */
-        if (all_logits) output_logits(c, 0, M, logits + (size_t)b0 * m->n_vocab);
-        else if (b0 + M == n) output_logits(c, M - 1, 1, logits);
+/* Why a batch cannot run, or 0: every sequence's context on the same model, once; its pool
+ * at least as large as the batch's (attention uses its per-thread scratch on the batch's
+ * threads); its tokens in range and within its context. */
+static int batch_check(const seq_eval *items, int n, char *err) {
+    gemma_context *c = items[0].c;
+    for (int i = 0; i < n; i++) {
+        const seq_eval *it = &items[i];
+        gemma_context *ci = it->c;
+        if (it->n < 0) return set_err(err, "batch item %d: negative token count %d", i, it->n);
+        if (ci->m != c->m) return set_err(err, "batch item %d: its context is on another model than item 0's", i);
+        for (int k = 0; k < i; k++)
+            if (items[k].c == ci) return set_err(err, "batch items %d and %d: the same context twice", k, i);
+        if (pool_size(ci->pool) < pool_size(c->pool))
+            return set_err(err, "batch item %d: its context has %d threads, fewer than item 0's %d", i,
+                           pool_size(ci->pool), pool_size(c->pool));
+        if ((int64_t)ci->n_past + it->n > ci->p.n_ctx)
+            return set_err(err, "context is full: %d tokens in the cache + %d new > context size %d", ci->n_past,
+                           it->n, ci->p.n_ctx);
+        for (int k = 0; k < it->n; k++)
+            if (it->ids[k] < 0 || it->ids[k] >= c->m->n_vocab)
+                return set_err(err, "token id %d is out of range (vocabulary has %d tokens)", it->ids[k],
+                               c->m->n_vocab);
     }
+    return 0;
+}
+
+/* The next micro-batch: up to n_ubatch rows of the first context, a piece of each
+ * sequence in order. A sequence's pieces are those context_eval would cut on its own context
+ * alone (its micro-batch size: its sliding rings hold a window plus that many), so its rows
+ * meet the same attention whatever runs beside them; a piece that does not fit waits for the
+ * next micro-batch, unless the micro-batch is empty (then it is cut to fit). done[i]: item
+ * i's tokens already evaluated. Returns the rows. */
+static int next_ubatch(ubatch *b, const seq_eval *items, int n, const int *done) {
+    gemma_context *c = items[0].c;
+    int U = c->p.n_ubatch, V = c->m->n_vocab;
+    b->ids = c->ids;
+    b->M = b->n_seq = b->n_out = 0;
+    for (int i = 0; i < n && b->M < U; i++) {
+        const seq_eval *it = &items[i];
+        int k = it->n - done[i];
+        if (k > it->c->p.n_ubatch) k = it->c->p.n_ubatch;
+        if (k <= 0 || (k > U - b->M && b->M > 0)) continue;
+        if (k > U) k = U;
+        b->seq[b->n_seq++] = (seq_rows){it->c, b->M, k, it->c->n_past};
+        memcpy(c->ids + b->M, it->ids + done[i], (size_t)k * sizeof(int32_t));
+        if (it->logits && it->all_logits) {
+            for (int r = 0; r < k; r++) {
+                b->out_row[b->n_out] = b->M + r;
+                b->out_dst[b->n_out++] = it->logits + (size_t)(done[i] + r) * V;
+            }
+        } else if (it->logits && done[i] + k == it->n) {
+            b->out_row[b->n_out] = b->M + k - 1;
+            b->out_dst[b->n_out++] = it->logits;
+        }
+        b->M += k;
+    }
+    return b->M;
+}
+
+int context_eval_batch(const seq_eval *items, int n, char *err) {
+    if (n <= 0) return 0;
+    if (batch_check(items, n, err)) return -1;
+    gemma_context *c = items[0].c;
+    int U = c->p.n_ubatch;
+    int *done = xcalloc((size_t)n, sizeof *done);
+    ubatch b = {.seq = xmalloc((size_t)n * sizeof *b.seq), .out_row = xmalloc((size_t)U * sizeof *b.out_row),
+                .out_dst = xmalloc((size_t)U * sizeof *b.out_dst)};
+    while (next_ubatch(&b, items, n, done) > 0) {
+        forward(c, &b);
+        for (int i = 0, s = 0; i < n; i++) {
+            if (s < b.n_seq && b.seq[s].c == items[i].c) {
+                done[i] += b.seq[s].n;
+                items[i].c->n_past += b.seq[s].n;
+                s++;
+            }
+        }
+    }
+    free(done);
+    free(b.seq);
+    free(b.out_row);
+    free(b.out_dst);
     return c->dump ? dump_error(c->dump, err) : 0;
+}
+
+int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits, char *err) {
+    seq_eval one = {c, ids, n, logits, all_logits};
+    return context_eval_batch(&one, 1, err);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  *
  * A context owns everything that changes while a model runs: attention's state (the KV
  * cache, attention.h), activation buffers (allocated once, sized for one micro-batch), the
- * thread pool. eval() feeds tokens at the next positions and writes logits. */
+ * thread pool. context_eval() feeds tokens at the next positions and writes logits;
+ * context_eval_batch() does it for several contexts (sequences) in one pass. */
 #ifndef GEMMA_FORWARD_H
 #define GEMMA_FORWARD_H
 
@@ -39,6 +40,10 @@ typedef struct gemma_context {
     int *moe_sel; float *moe_w;              /* [n_ubatch][n_expert_used] */
     int *moe_rows;                           /* token slots grouped by expert */
     int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
+    int32_t *ids;                            /* [n_ubatch]: the micro-batch's tokens */
+    float *logits_rows;                      /* several sequences' logits, before they go
+                                                to their buffers (grown on use) */
+    size_t logits_rows_n;
     struct dumper *dump;                     /* GEMMA_DUMP's points (dump.h); NULL: none */
 } gemma_context;
 
@@ -56,6 +61,24 @@ int context_truncate(gemma_context *c, int n);
  * Returns -1 with a message if the context would overflow or an id is out of range. */
 int context_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool all_logits,
                  char *err);
+
+/* One sequence of a batch (gemma_batch_item): n tokens for context c, logits as
+ * context_eval's. */
+typedef struct {
+    gemma_context *c;
+    const int32_t *ids;
+    int n;
+    float *logits;
+    bool all_logits;
+} seq_eval;
+
+/* Several sequences in one forward pass: their rows form one batch through every matrix
+ * product (micro-batches of up to the first context's n_ubatch rows), each attending to its
+ * own context's KV cache at its own positions, on the first context's threads. The
+ * contexts: distinct, on one model, with at least as many threads as the first. A row's
+ * logits do not depend on the other rows (tests/test_batch.c). context_eval is a batch of
+ * one. Nothing is evaluated if any item is refused (-1 with a message). */
+int context_eval_batch(const seq_eval *items, int n, char *err);
 
 /* Bytes of weights context_eval reads for one decoded token (gemma_model_info). */
 uint64_t weight_bytes_per_token(const gemma_model *m);

@@ -130,6 +130,21 @@ int gemma_eval(gemma_context *c, const int32_t *ids, int n, float *logits, bool 
     return context_eval(c, ids, n, logits, all_logits, err);
 }
 
+int gemma_eval_batch(const gemma_batch_item *items, int n, char *err) {
+    if (n <= 0) return 0;
+    seq_eval *seq = xmalloc((size_t)n * sizeof *seq);
+    int rows = 0;
+    for (int i = 0; i < n; i++) {
+        seq[i] = (seq_eval){items[i].c, items[i].ids, items[i].n, items[i].logits, items[i].all_logits};
+        rows += items[i].n > 0 ? items[i].n : 0;
+    }
+    gemma_context *c = items[0].c;
+    pool_set_active(c->pool, rows > 1 ? c->p.n_threads_batch : c->p.n_threads);
+    int rc = context_eval_batch(seq, n, err);
+    free(seq);
+    return rc;
+}
+
 int gemma_n_ctx(const gemma_context *c) { return c->p.n_ctx; }
 int gemma_n_past(const gemma_context *c) { return c->n_past; }
 /* The pool keeps the threads it was made with; an eval wakes as many as its kind uses. */

@@ -359,9 +359,9 @@ void matmul_ctx_release(matmul_ctx *mc) {
 }
 
 size_t matmul_scratch_size(int64_t K, int64_t M) {
-    /* The widest activation format per element: Q8_0S (40 bytes per 32), or Q8_K for rows
-     * shorter than a super-block (292 bytes for up to 256). */
-    size_t per_row = quant_row_size(TYPE_Q8_0S, K);
+    /* The widest activation format per element: BF16 (2 bytes; BF16_R16's), or Q8_K for
+     * rows shorter than a super-block (292 bytes for up to 256). Q8_0S takes 40 per 32. */
+    size_t per_row = quant_row_size(GGML_TYPE_BF16, K);
     size_t k8 = (size_t)((K + QK_K - 1) / QK_K) * 292;
     if (k8 > per_row) per_row = k8;
     return per_row * (size_t)M;

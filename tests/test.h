@@ -56,5 +56,6 @@ void suite_stream(void);
 void suite_threads(void);
 void suite_http(void);
 void suite_serve(void);
+void suite_batch(void);
 
 #endif

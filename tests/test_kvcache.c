@@ -1,7 +1,7 @@
 /* test_kvcache.c - the KV cache types (gemma_context_params.type_k / type_v): on every
  * fixture model and every kernel set this CPU runs, each type's logits against the f32
  * cache's, within the tolerance the type states below (f16 and bf16 also give the same
- * greedy tokens); 1 and 2 threads bit-identical; a batch against token by token and
+ * greedy tokens, up to a near tie); 1 and 2 threads bit-identical; a batch against token by token and
  * micro-batches of 5 (the sliding layers' ring); a truncated and re-fed context; the cache's
  * size (f16 halves it); an unknown type and q8_0 on heads that are not a multiple of 32
  * refused with a message. */
@@ -97,8 +97,9 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
-/* The greedy continuation of the prompt, GREEDY tokens, on a cache of type t (both). */
-static bool greedy(const model_case *mc, gemma_kv_type t, int32_t *toks) {
+/* The greedy continuation of the prompt, GREEDY tokens, on a cache of type t (both), and
+ * at each step the margin of the chosen token's logit over the runner-up's. */
+static bool greedy(const model_case *mc, gemma_kv_type t, int32_t *toks, float *margin) {
     char err[GEMMA_ERR_LEN];
     gemma_context_params cp = {.n_ctx = mc->n_ids + GREEDY + 1, .n_threads = 2, .type_k = t, .type_v = t};
     gemma_context *c = gemma_context_new(mc->m, &cp, err);
@@ -107,6 +108,10 @@ static bool greedy(const model_case *mc, gemma_kv_type t, int32_t *toks) {
     int rc = gemma_eval(c, mc->ids, mc->n_ids, logits, false, err);
     for (int i = 0; i < GREEDY && rc == 0; i++) {
         toks[i] = argmax(logits, mc->n_vocab);
+        float second = -INFINITY;
+        for (int v = 0; v < mc->n_vocab; v++)
+            if (v != toks[i] && logits[v] > second) second = logits[v];
+        margin[i] = logits[toks[i]] - second;
         rc = gemma_eval(c, &toks[i], 1, logits, false, err);
     }
     free(logits);
@@ -179,10 +184,18 @@ static void check_types(const model_case *mc, bool full) {
         free(b);
 
         if (t == GEMMA_KV_Q8_0) continue;
-        TEST_BEGIN("kvcache %s %s: greedy tokens as the f32 cache's", mc->name, tn);
+        /* the same tokens, up to a step where the f32 cache's top two logits lie within the
+         * type's tolerance of each other (a near tie the cache may decide either way; the
+         * continuations part there) */
+        TEST_BEGIN("kvcache %s %s: greedy tokens as the f32 cache's (up to a near tie)", mc->name, tn);
         int32_t want[GREEDY], got[GREEDY];
-        EXPECT(greedy(mc, GEMMA_KV_F32, want) && greedy(mc, t, got), "greedy run failed");
-        EXPECT(memcmp(want, got, sizeof want) == 0, "the greedy continuations differ");
+        float margin[GREEDY], unused[GREEDY];
+        EXPECT(greedy(mc, GEMMA_KV_F32, want, margin) && greedy(mc, t, got, unused), "greedy run failed");
+        for (int i = 0; i < GREEDY; i++) {
+            if (want[i] == got[i]) continue;
+            EXPECT(margin[i] <= tol, "token %d: %d, the f32 cache's %d leads by %.3g", i, got[i], want[i], margin[i]);
+            break;
+        }
         TEST_END();
     }
     free(ref);

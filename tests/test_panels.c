@@ -38,7 +38,7 @@
 #include "util.h"
 
 static const uint32_t layouts[] = {TYPE_Q4_0_R16, TYPE_Q5_0_R16, TYPE_Q8_0_R16, TYPE_Q4_K_R16, TYPE_Q5_K_R16,
-                                   TYPE_Q6_K_R16};
+                                   TYPE_Q6_K_R16, TYPE_BF16_R16, TYPE_F16_R16};
 #define N_LAYOUTS (int)(sizeof layouts / sizeof layouts[0])
 
 /* Where a file type's f16 scale fields sit in its block: d, and the min's (-1: none). */
@@ -47,10 +47,28 @@ static void scale_fields(uint32_t type, int *d, int *dmin) {
     *dmin = type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K ? 2 : -1;
 }
 
-/* Float steps per block of a layout's kernels (the K-quants' mins take a second one). */
-static int steps_per_block(uint32_t layout) { return layout == TYPE_Q4_K_R16 || layout == TYPE_Q5_K_R16 ? 2 : 1; }
+/* Float steps per block of a layout's kernels (the K-quants' mins take a second one; the
+ * float layouts' "blocks" are pairs, one step per element). */
+static int steps_per_block(uint32_t layout) {
+    return layout == TYPE_Q4_K_R16 || layout == TYPE_Q5_K_R16 || layout == TYPE_BF16_R16 || layout == TYPE_F16_R16 ? 2 : 1;
+}
 
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+static bool float_type(uint32_t type) { return type == GGML_TYPE_BF16 || type == GGML_TYPE_F16; }
+
+/* Hostile float weights: any sign and mantissa, exponents from zero (subnormals, which
+ * vdpbf16ps reads as zero) up, never Inf or NaN: odd rows only tiny ones (products and
+ * sums in the subnormal range, which vdpbf16ps flushes), even rows up to ~2^20. */
+static void hostile_floats(uint32_t type, uint8_t *w, int n, int64_t K) {
+    for (int r = 0; r < n; r++)
+        for (int64_t i = 0; i < K; i++) {
+            uint16_t v = (uint16_t)rng_u64(), top = r % 2 ? 21 : 148;
+            if (type == GGML_TYPE_BF16) v = (uint16_t)((v & 0x807f) | (uint16_t)(rng_u64() % top) << 7);
+            else v = (uint16_t)((v & 0x83ff) | (uint16_t)(rng_u64() % (r % 2 ? 3 : 31)) << 10);
+            put_u16(w + 2 * ((size_t)r * (size_t)K + (size_t)i), v);
+        }
+}
 
 /* n rows of K elements of a file type: random bytes (every code pattern) with f16 scales in
  * [0.25, 2) x 2^-4, or from Gaussian values through the reference quantizer. */
@@ -58,7 +76,9 @@ static uint8_t *random_rows(uint32_t type, int n, int64_t K, bool hostile) {
     const type_traits *t = quant_traits(type);
     size_t size = quant_row_size(type, K) * (size_t)n;
     uint8_t *w = malloc(size);
-    if (hostile) {
+    if (hostile && float_type(type)) {
+        hostile_floats(type, w, n, K);
+    } else if (hostile) {
         int d, dmin;
         scale_fields(type, &d, &dmin);
         for (size_t i = 0; i < size; i++) w[i] = (uint8_t)rng_u64();
@@ -179,10 +199,17 @@ static double abs_terms(uint32_t type, uint32_t at, const uint8_t *w, const uint
     return s;
 }
 
+static double max_abs(const float *x, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabs((double)x[i]) > m ? fabs((double)x[i]) : m;
+    return m;
+}
+
 static void test_scalar_twin(uint32_t layout, int64_t K, bool hostile) {
     const type_traits *t = quant_traits(layout), *base = quant_traits(t->panel_base);
-    TEST_BEGIN("panels: scalar %s kernel = scalar %s row dot within (2 steps + 1) 2^-24 sum|w a|, K %lld%s", t->name,
-               base->name, (long long)K, hostile ? ", random bytes" : "");
+    TEST_BEGIN("panels: scalar %s kernel = scalar %s row dot within (2 steps + 1) 2^-24 sum|w a|%s, K %lld%s", t->name,
+               base->name, layout == TYPE_BF16_R16 ? " + 2^-8 sum|w a| (bf16 activations)" : "", (long long)K,
+               hostile ? ", random bytes" : "");
     enum { N = 37, M = 3 };
     uint8_t *rows = random_rows(t->panel_base, N, K, hostile), *p = repacked(layout, rows, N, K);
     acts a = random_acts(layout, M, K);
@@ -198,6 +225,9 @@ static void test_scalar_twin(uint32_t layout, int64_t K, bool hostile) {
             double S = abs_terms(t->panel_base, base->vec_dot_type, rows + row * (size_t)n,
                                  a.base + a.base_row * (size_t)m, K);
             double tol = (double)(2 * steps + 1) * 0x1p-24 * S, d = fabs((double)y[m * N + n] - want);
+            if (layout == TYPE_BF16_R16) /* activations rounded to bf16 (2^-8 relative), and
+                                            vdpbf16ps's flushes (under 2^-126 each) */
+                tol += 0x1p-8 * S + (double)(4 * K) * 0x1p-126 * (1 + max_abs(a.x + (size_t)m * (size_t)K, K));
             EXPECT(d <= tol, "row %d, activation %d: %.9g vs %.9g (tolerance %.3g)", n, m, y[m * N + n], want, tol);
             if (S > 0 && d / S > worst) worst = d / S;
         }
@@ -276,7 +306,7 @@ static void ctx_free(matmul_ctx *mc) {
 static void test_matmul(int M) {
     TEST_BEGIN("panels: matmul_many of every panel layout on 1, 2 and 3 threads = the panel kernels, %d tokens", M);
     const int64_t K = 512;
-    const int N[N_LAYOUTS] = {1000, 37, 160, 48, 40, 33};
+    const int N[N_LAYOUTS] = {1000, 37, 160, 48, 40, 33, 50, 19};
     uint8_t *p[N_LAYOUTS];
     float *want[N_LAYOUTS], *got[N_LAYOUTS];
     const kernel_set *ks = kernels_active();
@@ -416,7 +446,7 @@ void suite_panels(void) {
         int64_t bs = quant_traits(layouts[i])->blck_size;
         test_scalar_twin(layouts[i], 1152 / bs * bs + (bs > 32 ? bs : 0), false); /* Q4_K: 1280 */
         test_scalar_twin(layouts[i], 6912, false);
-        test_scalar_twin(layouts[i], 3 * bs, true);
+        test_scalar_twin(layouts[i], bs < 32 ? 38 : 3 * bs, true); /* floats: 19 pairs */
     }
     for (int s = 0; s < KERNELS_COUNT; s++) {
         if (s == KERNELS_SCALAR || !kernel_set_supported(cpu_get(), (kernel_set_id)s)) continue;

@@ -160,7 +160,7 @@ static inline float bf16_at(const uint8_t *p) { return bf16_to_fp32(rd_u16(p)); 
 
 /* Tile kernels for float weights: each 8-weight slice is converted once and FMA'd into every
  * activation row's two accumulators (two, so that consecutive FMAs are independent). */
-#define FLOAT_TILE(NAME, ESIZE, LOADW, AT, ONE_ROW)                                               \
+#define FLOAT_TILE(NAME, ESIZE, LOADW, AT)                                                        \
     static AI void NAME##_rows(int n, float *s, size_t s_stride, const uint8_t *w,               \
                                const uint8_t *a, size_t a_stride, const int na) {                 \
         __m256 acc0[4], acc1[4];                                                                  \
@@ -181,18 +181,16 @@ static inline float bf16_at(const uint8_t *p) { return bf16_to_fp32(rd_u16(p)); 
             s[(size_t)j * s_stride] = sum;                                                        \
         }                                                                                         \
     }                                                                                             \
-    TILE_ENTRY(NAME, ONE_ROW)
+    TILE_ENTRY(NAME)
 
 /* The tile kernel of a `*_rows` body: each weight row against up to four activation rows at
- * a time, one specialized body per count. A single activation row (decode) goes to the row
- * dot ONE_ROW (the Q8_0 pairings take their multi-row decode path before this). */
-#define TILE_ENTRY(NAME, ONE_ROW)                                                                 \
+ * a time, one specialized body per count. A single activation row (decode) takes the same
+ * body, so a row's sum is in the same order whatever the batch (a server's step batches
+ * decode rows: tests/test_batch.c); the Q8_0 pairings take their multi-row decode path
+ * before this, in the tiles' order. */
+#define TILE_ENTRY(NAME)                                                                          \
     static void NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,            \
                      const void *a, size_t a_stride, int nw, int na) {                            \
-        if (na == 1) {                                                                            \
-            for (int i = 0; i < nw; i++) ONE_ROW(n, s + i, (const uint8_t *)w + (size_t)i * w_stride, a); \
-            return;                                                                               \
-        }                                                                                         \
         for (int i = 0; i < nw; i++) {                                                            \
             const uint8_t *wr = (const uint8_t *)w + (size_t)i * w_stride;                        \
             for (int j0 = 0; j0 < na; j0 += 4) {                                                  \
@@ -208,9 +206,9 @@ static inline float bf16_at(const uint8_t *p) { return bf16_to_fp32(rd_u16(p)); 
         }                                                                                         \
     }
 
-FLOAT_TILE(gemm_f32, 4, load_f32x8, f32_at, vec_dot_f32)
-FLOAT_TILE(gemm_f16, 2, load_f16x8, f16_at, vec_dot_f16)
-FLOAT_TILE(gemm_bf16, 2, load_bf16x8, bf16_at, vec_dot_bf16)
+FLOAT_TILE(gemm_f32, 4, load_f32x8, f32_at)
+FLOAT_TILE(gemm_f16, 2, load_f16x8, f16_at)
+FLOAT_TILE(gemm_bf16, 2, load_bf16x8, bf16_at)
 
 /* ======================= 32-element blocks x Q8_0 / Q8_1 =======================
  * Each kernel is a per-block body `*_block` returning the 8 int32 partial sums of the
@@ -318,7 +316,7 @@ static inline __m256i mxfp4_codes(const uint8_t *w) {
         }                                                                                         \
         _Pragma("GCC unroll 4") for (int j = 0; j < na; j++) s[(size_t)j * s_stride] = hsum_ps(acc[j]); \
     }                                                                                             \
-    TILE_ENTRY(NAME##_tiles, ONE_ROW)                                                             \
+    TILE_ENTRY(NAME##_tiles)                                                                      \
     static void NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride,            \
                      const void *a, size_t a_stride, int nw, int na) {                            \
         if (na == 1) ONE_ROW##_decode(n, s, w, w_stride, a, nw);                                  \
@@ -395,7 +393,7 @@ static inline __m256i scales_dot_bsums(__m256i s16, const uint8_t *a) {
         T##_rows(n, s, 0, x, y, 0, 1);                                                            \
     }                                                                                             \
     static AI void gemm_##T##_rows(K_ROWS_ARGS) { T##_rows(n, s, s_stride, w, a, a_stride, na); } \
-    TILE_ENTRY(gemm_##T, vec_dot_##T)
+    TILE_ENTRY(gemm_##T)
 
 /* Q2_K: 2-bit codes; byte l of each 32-byte half packs elements l, l+32, l+64, l+96. */
 static AI void q2_k_rows(K_ROWS_ARGS) {
@@ -871,6 +869,7 @@ void kernels_avx2_install(kernel_set *k) {
     k->vec.geglu = geglu_avx2;
     k->vec.rmsnorm = rmsnorm_avx2;
     k->vec.softcap = softcap_avx2;
+    kernels_avx2_panels_install(k);
 }
 
 #else

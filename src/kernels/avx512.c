@@ -1306,6 +1306,7 @@ void kernels_avx512_install(kernel_set *k) {
     k->vec.rmsnorm = rmsnorm_avx512;
     k->vec.softcap = softcap_avx512;
     kernels_avx512_panels_install(k);
+    kernels_avx512_float_panels_install(k);
 }
 
 #else

@@ -188,8 +188,10 @@ kernel_set_id kernels_select(kernel_set_id s);
 
 /* ---- the layers' installers (the ISA files), each defined only on its architecture ---- */
 void kernels_avx2_install(kernel_set *k);
+void kernels_avx2_panels_install(kernel_set *k);           /* its panel kernels (avx2_panels.c) */
 void kernels_avx512_install(kernel_set *k);                /* over the AVX2 layer */
 void kernels_avx512_panels_install(kernel_set *k);         /* its panel kernels (avx512_panels.c) */
+void kernels_avx512_float_panels_install(kernel_set *k);   /* BF16/F16 ones (avx512_float_panels.c) */
 void kernels_amx_install(kernel_set *k, bool bf16);        /* tiles; bf16: AMX-BF16 present */
 void kernels_amx_emulated_install(kernel_set *k);          /* the same tiles, emulated */
 void kernels_neon_install(kernel_set *k);

@@ -138,6 +138,16 @@ void vec_dot_iq4_nl_q8_0(int n, float *s, const void *x, const void *y);
 void vec_dot_iq4_xs_q8_k(int n, float *s, const void *x, const void *y);
 void vec_dot_mxfp4_q8_0(int n, float *s, const void *x, const void *y);
 
+/* ---- row panels of the float types (kernels/panels_float.c) ---- */
+void repack_bf16_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void repack_f16_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);
+void unpack_bf16_r16(void *dst, const void *panel, int r, int64_t K);
+void unpack_f16_r16(void *dst, const void *panel, int r, int64_t K);
+void panel_dot_bf16_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                        size_t a_stride, int64_t M);
+void panel_dot_f16_r16(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                       size_t a_stride, int64_t M);
+
 /* ---- row panels (kernels/panels.c): the layouts' repacking and scalar panel kernels ---- */
 #define PANEL_ROWS 16
 void repack_q4_0_r16(void *dst, const void *rows, size_t w_row, int n, int64_t K);

@@ -878,6 +878,11 @@ static const type_traits scalar_traits[TYPE_COUNT] = {
                              panel_dot_q6_k_r16),
     [TYPE_Q5_K_R16] = PANELS("Q5_K_R16", GGML_TYPE_Q5_K, QK_K, 176, GGML_TYPE_Q8_K, repack_q5_k_r16, unpack_q5_k_r16,
                              panel_dot_q5_k_r16),
+    /* pairs of elements: a "block" of 2 (K must be even), 4 bytes per row */
+    [TYPE_BF16_R16] = PANELS("BF16_R16", GGML_TYPE_BF16, 2, 4, GGML_TYPE_BF16, repack_bf16_r16, unpack_bf16_r16,
+                             panel_dot_bf16_r16),
+    [TYPE_F16_R16] = PANELS("F16_R16", GGML_TYPE_F16, 2, 4, GGML_TYPE_F32, repack_f16_r16, unpack_f16_r16,
+                            panel_dot_f16_r16),
 };
 
 const type_traits *quant_traits(uint32_t type) {

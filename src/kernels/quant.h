@@ -37,6 +37,8 @@ enum {
     TYPE_Q4_K_R16,
     TYPE_Q6_K_R16,
     TYPE_Q5_K_R16,
+    TYPE_BF16_R16,                /* 16-row panels of BF16 / F16 rows, in pairs (kernels/panels_float.c) */
+    TYPE_F16_R16,
     TYPE_COUNT
 };
 

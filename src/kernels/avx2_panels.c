@@ -1,0 +1,444 @@
+/* avx2_panels.c - AVX2 kernels for the 16-row panel layouts (kernels/panels.c has the layouts
+ * and the scalar twins these give the bits of), part of the AVX2 layer.
+ *
+ *   unpack_half()    the codes of one half of a panel block (rows 0-7 or 8-15: 32 of each
+ *                    64-byte group) as 8 registers, one per 4-element group, lane r = row r's
+ *                    4 codes
+ *   block_dot()      one activation row's block: the exact integer dot of 8 rows
+ *   block_tile()     up to 2 halves x na activation rows, each half unpacked once for all na
+ *   q4_k_half(), q6_k_half()   the K-quants' super-block for one half and na activation rows
+ *   panel_dot(), k_panel_dot() the panel kernels (quant.h: panel_fn)
+ *
+ * The layouts are the AVX-512 ones (16 rows, 4-byte groups): a ymm holds one group of 8 rows,
+ * so one panel is two halves and no layout of its own is needed. Decode (one activation row)
+ * takes both halves of a block before the next block, so each thread still reads one stream
+ * front to back; prefill takes a half at a time against up to 4 activation rows (16 ymm
+ * registers: 8 of codes, 4 accumulators, the rest temporaries).
+ *
+ * Without VNNI the 4-product dot of a lane is vpmaddubsw (unsigned weight byte x signed
+ * activation byte, adjacent pairs added to int16) then vpmaddwd (int16 pairs added to int32).
+ * The int16 sums are exact as long as they stay below 2^15, so the int16 stage adds as many
+ * groups as the code range allows before widening: 8 groups for 4-bit codes (8 x 2 x 15 x 128
+ * = 30720), 4 for 5-bit ones (31744), 2 for Q6_K's 6-bit ones (32256). Q8_0's codes (u up
+ * to 255) would overflow even one pair, so Q8_0 uses the signed codes q = u - 128 with the
+ * sign moved onto the activation (|q| x sign(a, q), exact for activation codes in -127..127,
+ * the range the quantizers produce). The K-quants' vpmaddwd multiplies by the sub-block scale
+ * (as an int16 pair) instead of by ones, which saves the int32 multiply. Every sum is the
+ * scalar twin's integer, and the float steps are its steps in its order: the same bits. */
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#include "dispatch.h"
+#include "kernels.h"
+
+#define INLINE inline __attribute__((always_inline))
+#define PANEL_NA 4 /* activation rows per prefill tile */
+#define HALF 8     /* rows per ymm */
+
+typedef enum { KIND_Q4_0, KIND_Q5_0, KIND_Q8_0 } panel_kind;
+
+static const struct {
+    size_t block;  /* bytes per panel block */
+    int offset;    /* c in u = q + c */
+} kinds[] = {[KIND_Q4_0] = {16 * 18, 8}, [KIND_Q5_0] = {16 * 22, 16}, [KIND_Q8_0] = {16 * 34, 128}};
+
+static INLINE __m256i loadu256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static INLINE int32_t rd_i32(const uint8_t *p) { return (int32_t)rd_u32(p); }
+
+/* Group g of activation codes (4 bytes at 4g) in every lane. */
+static INLINE __m256i act_group(const uint8_t *aq, int g) { return _mm256_set1_epi32(rd_i32(aq + 4 * g)); }
+
+/* The int16 pair sums of unsigned codes q times activation group g. */
+static INLINE __m256i dot16(__m256i q, const uint8_t *aq, int g) { return _mm256_maddubs_epi16(q, act_group(aq, g)); }
+
+/* The 8 f16 scales of half h at p, widened. */
+static INLINE __m256 scales8(const uint8_t *p, int h) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * HALF * h)));
+}
+
+/* Stores the first n (<= 8) lanes of v. */
+static INLINE void store_rows(float *y, __m256 v, int n) {
+    if (n >= HALF) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(y, mask, v);
+}
+
+/* 16 in byte j of the result where bit j of m is set, else 0 (Q5_0's fifth bits). */
+static INLINE __m256i mask_bytes16(uint32_t m) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)m), spread);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+}
+
+/* q[g] = the codes of element group g (elements 4g .. 4g+3) of rows 8h .. 8h+7 of a block:
+ * unsigned (u = q + c) for Q4_0 and Q5_0, signed (q) for Q8_0. */
+static INLINE void unpack_half(const panel_kind kind, const uint8_t *pb, int h, __m256i q[8]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    if (kind == KIND_Q8_0) {
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) q[l] = _mm256_xor_si256(loadu256(pb + 32 + 64 * l + 32 * h), flip);
+        return;
+    }
+    const uint8_t *nib = pb + (kind == KIND_Q5_0 ? 96 : 32) + 32 * h;
+#pragma GCC unroll 4
+    for (int l = 0; l < 4; l++) {
+        __m256i v = loadu256(nib + 64 * l);
+        q[l] = _mm256_and_si256(v, m4);
+        q[l + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    if (kind == KIND_Q5_0) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) q[g] = _mm256_or_si256(q[g], mask_bytes16(rd_u32(pb + 32 + 8 * g + 4 * h)));
+    }
+}
+
+/* The exact dot of the 8 rows' block codes q with activation block ab (Q8_0S): the scalar
+ * twin's isum in every lane. */
+static INLINE __m256i block_dot(const panel_kind kind, const __m256i q[8], const uint8_t *ab) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (kind == KIND_Q8_0) {
+        __m256i s = _mm256_setzero_si256(), t = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g += 2) {
+            __m256i p0 = _mm256_maddubs_epi16(_mm256_abs_epi8(q[g]), _mm256_sign_epi8(act_group(ab, g), q[g]));
+            __m256i p1 = _mm256_maddubs_epi16(_mm256_abs_epi8(q[g + 1]), _mm256_sign_epi8(act_group(ab, g + 1), q[g + 1]));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p0, ones));
+            t = _mm256_add_epi32(t, _mm256_madd_epi16(p1, ones));
+        }
+        return _mm256_add_epi32(s, t);
+    }
+    __m256i start = _mm256_set1_epi32(-kinds[kind].offset * rd_i32(ab + 36));
+    __m256i s0 = _mm256_add_epi16(dot16(q[0], ab, 0), dot16(q[1], ab, 1));
+    __m256i s1 = _mm256_add_epi16(dot16(q[2], ab, 2), dot16(q[3], ab, 3));
+    __m256i s2 = _mm256_add_epi16(dot16(q[4], ab, 4), dot16(q[5], ab, 5));
+    __m256i s3 = _mm256_add_epi16(dot16(q[6], ab, 6), dot16(q[7], ab, 7));
+    if (kind == KIND_Q4_0) /* 8 groups of 4-bit codes fit int16 */
+        return _mm256_add_epi32(start, _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3)), ones));
+    __m256i lo = _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones), hi = _mm256_madd_epi16(_mm256_add_epi16(s2, s3), ones);
+    return _mm256_add_epi32(start, _mm256_add_epi32(lo, hi));
+}
+
+/* Halves h0 .. h0 + nh - 1 of one panel for activation rows 0 .. na - 1 (a_stride apart);
+ * `rows` valid rows in the panel. */
+static INLINE void block_tile(const panel_kind kind, const int na, const int h0, const int nh, int64_t nb, float *y,
+                              size_t y_stride, const uint8_t *panel, int rows, const uint8_t *a, size_t a_stride) {
+    __m256 acc[2][PANEL_NA];
+#pragma GCC unroll 2
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int j = 0; j < na; j++) acc[h][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * kinds[kind].block;
+#pragma GCC unroll 2
+        for (int h = 0; h < nh; h++) {
+            __m256i q[8];
+            unpack_half(kind, pb, h0 + h, q);
+            __m256 dw = scales8(pb, h0 + h);
+#pragma GCC unroll 4
+            for (int j = 0; j < na; j++) {
+                const uint8_t *ab = a + (size_t)j * a_stride + 40 * (size_t)b;
+                __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(rd_f32(ab + 32)));
+                acc[h][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(kind, q, ab)), d, acc[h][j]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int j = 0; j < na; j++) store_rows(y + (size_t)j * y_stride + HALF * (h0 + h), acc[h][j], rows - HALF * (h0 + h));
+}
+
+static INLINE void panel_dot(const panel_kind kind, int64_t K, float *y, size_t y_stride, const void *w,
+                             int64_t n_rows, const void *a, size_t a_stride, int64_t M) {
+    int64_t nb = K / 32;
+    size_t panel_bytes = (size_t)nb * kinds[kind].block;
+    const uint8_t *am = a;
+    if (M == 1) { /* decode: both halves of each block in turn, one stream */
+        for (int64_t r = 0; r < n_rows; r += PANEL_ROWS) {
+            const uint8_t *panel = (const uint8_t *)w + (size_t)(r / PANEL_ROWS) * panel_bytes;
+            int rows = n_rows - r >= PANEL_ROWS ? PANEL_ROWS : (int)(n_rows - r);
+            if (rows > HALF) block_tile(kind, 1, 0, 2, nb, y + r, y_stride, panel, rows, am, a_stride);
+            else block_tile(kind, 1, 0, 1, nb, y + r, y_stride, panel, rows, am, a_stride);
+        }
+        return;
+    }
+    for (int64_t m = 0; m < M; m += PANEL_NA) {
+        int na = (int)(M - m < PANEL_NA ? M - m : PANEL_NA);
+        am = (const uint8_t *)a + (size_t)m * a_stride;
+        for (int64_t r = 0; r < n_rows; r += PANEL_ROWS) {
+            const uint8_t *panel = (const uint8_t *)w + (size_t)(r / PANEL_ROWS) * panel_bytes;
+            int rows = n_rows - r >= PANEL_ROWS ? PANEL_ROWS : (int)(n_rows - r);
+            float *yr = y + (size_t)m * y_stride + (size_t)r;
+            for (int h = 0; h * HALF < rows; h++) {
+                switch (na) { /* a body per count keeps the accumulators in registers */
+                case 1: block_tile(kind, 1, h, 1, nb, yr, y_stride, panel, rows, am, a_stride); break;
+                case 2: block_tile(kind, 2, h, 1, nb, yr, y_stride, panel, rows, am, a_stride); break;
+                case 3: block_tile(kind, 3, h, 1, nb, yr, y_stride, panel, rows, am, a_stride); break;
+                default: block_tile(kind, 4, h, 1, nb, yr, y_stride, panel, rows, am, a_stride); break;
+                }
+            }
+        }
+    }
+}
+
+static void panel_dot_q4_0(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    panel_dot(KIND_Q4_0, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+static void panel_dot_q5_0(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    panel_dot(KIND_Q5_0, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+static void panel_dot_q8_0(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    panel_dot(KIND_Q8_0, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+
+/* ---- K-quants (Q4_K, Q5_K, Q6_K): one f32 step per super-block of 256 ----
+ * Per half, super-block and activation row: isum = sum over sub-blocks of the int16 code x
+ * activation pair sums, widened by vpmaddwd with the sub-block's scale as an int16 pair
+ * (scale x (p0 + p1) per lane, exact: 63 x 2 x 32256 < 2^31); one cvt + fma (Q4_K/Q5_K: a
+ * second for the mins, from the activation sums). Each sub-block's codes are unpacked once
+ * for all na activation rows. */
+
+typedef enum { KQ4, KQ5, KQ6 } k_kind;
+
+static INLINE size_t k_block_bytes(const k_kind kind) { return kind == KQ4 ? 16 * 144 : kind == KQ5 ? 16 * 176 : 16 * 210; }
+
+static INLINE __m256i bits(__m256i v, int shift, int width) {
+    return _mm256_and_si256(_mm256_srli_epi32(v, shift), _mm256_set1_epi32((1 << width) - 1));
+}
+
+/* A lane's value (< 2^15) in both of its 16-bit halves. */
+static INLINE __m256i twice16(__m256i v) { return _mm256_or_si256(v, _mm256_slli_epi32(v, 16)); }
+
+/* Q5_K: 16 in every byte of H whose bit b is set (the fifth bit of its code), else 0. */
+static INLINE __m256i fifth_bit(__m256i H, const int b) {
+    __m256i moved = b <= 4 ? _mm256_slli_epi16(H, 4 - b) : _mm256_srli_epi16(H, b - 4);
+    return _mm256_and_si256(moved, _mm256_set1_epi8(16));
+}
+
+/* Q4_K / Q5_K: the 6-bit scale (S = S0, the low bits in S2) or min (S = S1) of sub-block j
+ * of the 8 rows, from the three dword groups of packed scales (kernels.h's k4_scale_min). */
+static INLINE __m256i k4_field(__m256i S, __m256i S2, const int j, const bool min) {
+    if (j < 4) return bits(S, 8 * j, 6);
+    return _mm256_or_si256(bits(S2, 8 * (j - 4) + (min ? 4 : 0), 4), _mm256_slli_epi32(bits(S, 8 * (j - 4) + 6, 2), 4));
+}
+
+/* A 16-bit pair (lo, hi) in every lane. */
+static INLINE __m256i pair16(int32_t lo, int32_t hi) {
+    return _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
+}
+
+/* Q4_K / Q5_K (`five`): rows 8h .. 8h+7 of one panel super-block against na activation
+ * rows' Q8_K super-blocks (a_stride apart). */
+static INLINE void q4_k_half(const bool five, const int na, const uint8_t *pb, int h, const uint8_t *a,
+                             size_t a_stride, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const uint8_t *ph = pb + 32 * h;
+    __m256i S0 = loadu256(ph + 64), S1 = loadu256(ph + 128), S2 = loadu256(ph + 192);
+    __m256i isum[PANEL_NA];
+#pragma GCC unroll 4
+    for (int r = 0; r < na; r++) isum[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) { /* sub-block j: chunk j / 2, low nibbles for even j */
+        __m256i q[8];
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) {
+            __m256i v = loadu256(ph + (five ? 768 : 256) + 64 * (8 * (j / 2) + l));
+            q[l] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m4);
+            if (five) q[l] = _mm256_or_si256(q[l], fifth_bit(loadu256(ph + 256 + 64 * l), j));
+        }
+        __m256i sc = twice16(k4_field(S0, S2, j, false));
+#pragma GCC unroll 4
+        for (int r = 0; r < na; r++) {
+            const uint8_t *aq = a + (size_t)r * a_stride + 4 + 32 * j;
+            __m256i s0 = _mm256_add_epi16(dot16(q[0], aq, 0), dot16(q[1], aq, 1));
+            __m256i s1 = _mm256_add_epi16(dot16(q[2], aq, 2), dot16(q[3], aq, 3));
+            __m256i s2 = _mm256_add_epi16(dot16(q[4], aq, 4), dot16(q[5], aq, 5));
+            __m256i s3 = _mm256_add_epi16(dot16(q[6], aq, 6), dot16(q[7], aq, 7));
+            __m256i part;
+            if (five) /* 4 groups of 5-bit codes per int16 sum */
+                part = _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), sc),
+                                        _mm256_madd_epi16(_mm256_add_epi16(s2, s3), sc));
+            else
+                part = _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3)), sc);
+            isum[r] = _mm256_add_epi32(isum[r], part);
+        }
+    }
+    __m256i mpair[4];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        mpair[k] = _mm256_or_si256(k4_field(S1, S2, 2 * k, true), _mm256_slli_epi32(k4_field(S1, S2, 2 * k + 1, true), 16));
+    __m256 d = scales8(pb, h), dmin = scales8(pb + 32, h);
+#pragma GCC unroll 4
+    for (int r = 0; r < na; r++) {
+        const uint8_t *ab = a + (size_t)r * a_stride;
+        __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
+            int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
+            int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
+            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mpair[k], pair16(b0, b1)));
+        }
+        __m256 da = _mm256_set1_ps(rd_f32(ab));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(d, da), acc[r]);
+        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[r]);
+    }
+}
+
+/* Q6_K, as q4_k_half. Sub-block sb holds element groups 4 sb + k (k < 4): half
+ * hh = sb / 8, g = sb % 8 / 2 (low nibbles of ql group 16hh + 8(g & 1) + l4 shifted by 4(g >> 1),
+ * two bits of qh group 8hh + l4 at 2g), l4 = 4 (sb % 2) + k. The -32 offsets come once per
+ * super-block and row from the activation sums. */
+static INLINE void q6_k_half(const int na, const uint8_t *pb, int h, const uint8_t *a, size_t a_stride, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    /* byte k of every dword to both bytes 1 and 3 (then >> 8 as int16: the scale twice) */
+    static const int8_t spread[4][32] = {
+#define SPREAD(k) {-1, k, -1, k, -1, 4 + k, -1, 4 + k, -1, 8 + k, -1, 8 + k, -1, 12 + k, -1, 12 + k, \
+                   -1, k, -1, k, -1, 4 + k, -1, 4 + k, -1, 8 + k, -1, 8 + k, -1, 12 + k, -1, 12 + k}
+        SPREAD(0), SPREAD(1), SPREAD(2), SPREAD(3)
+#undef SPREAD
+    };
+    const uint8_t *ph = pb + 32 * h;
+    __m256i isum[PANEL_NA];
+#pragma GCC unroll 4
+    for (int r = 0; r < na; r++) isum[r] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+    for (int sb = 0; sb < 16; sb++) {
+        int hh = sb / 8, g = sb % 8 / 2;
+        __m256i q[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            int l4 = 4 * (sb % 2) + k;
+            __m256i L = loadu256(ph + q6_k_ql_at(16 * hh + 8 * (g & 1) + l4)), H = loadu256(ph + q6_k_qh_at(8 * hh + l4));
+            __m256i hi2 = g < 2 ? _mm256_slli_epi16(H, 4 - 2 * g) : g == 2 ? H : _mm256_srli_epi16(H, 2);
+            q[k] = _mm256_or_si256(_mm256_and_si256(g >> 1 ? _mm256_srli_epi16(L, 4) : L, m4), _mm256_and_si256(hi2, m30));
+        }
+        __m256i S = loadu256(ph + 32 + 64 * (sb / 4));
+        __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)spread[sb % 4])), 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < na; r++) {
+            const uint8_t *aq = a + (size_t)r * a_stride + 4 + 16 * sb;
+            __m256i s0 = _mm256_add_epi16(dot16(q[0], aq, 0), dot16(q[1], aq, 1)); /* 2 groups of 6-bit codes */
+            __m256i s1 = _mm256_add_epi16(dot16(q[2], aq, 2), dot16(q[3], aq, 3));
+            isum[r] = _mm256_add_epi32(isum[r], _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc)));
+        }
+    }
+    /* the -32 offsets: isum -= 32 x sum over sub-blocks of scale x activation sum */
+    __m256i spair[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) { /* int8 scales 2k, 2k + 1 as sign-extended 16-bit pairs */
+        __m256i S = loadu256(ph + 32 + 64 * (k / 2));
+        __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(S, 24 - 16 * (k % 2)), 24);
+        __m256i hi = _mm256_srai_epi32(_mm256_slli_epi32(S, 16 - 16 * (k % 2)), 24);
+        spair[k] = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
+    }
+    __m256 d = scales8(pb, h);
+#pragma GCC unroll 4
+    for (int r = 0; r < na; r++) {
+        const uint8_t *ab = a + (size_t)r * a_stride;
+        __m256i off = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            off = _mm256_add_epi32(off, _mm256_madd_epi16(spair[k], pair16(rd_i16(ab + 260 + 4 * k), rd_i16(ab + 262 + 4 * k))));
+        __m256i total = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(off, 5));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(rd_f32(ab))), acc[r]);
+    }
+}
+
+/* Halves h0 .. h0 + nh - 1 of one panel for activation rows 0 .. na - 1. */
+static INLINE void k_tile(const k_kind kind, const int na, const int h0, const int nh, int64_t nsb, float *y,
+                          size_t y_stride, const uint8_t *panel, int rows, const uint8_t *a, size_t a_stride) {
+    __m256 acc[2][PANEL_NA];
+#pragma GCC unroll 2
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int j = 0; j < na; j++) acc[h][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nsb; b++) {
+        const uint8_t *pb = panel + (size_t)b * k_block_bytes(kind);
+#pragma GCC unroll 2
+        for (int h = 0; h < nh; h++) {
+            if (kind == KQ6) q6_k_half(na, pb, h0 + h, a + 292 * (size_t)b, a_stride, acc[h]);
+            else q4_k_half(kind == KQ5, na, pb, h0 + h, a + 292 * (size_t)b, a_stride, acc[h]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int j = 0; j < na; j++) store_rows(y + (size_t)j * y_stride + HALF * (h0 + h), acc[h][j], rows - HALF * (h0 + h));
+}
+
+static INLINE void k_panel_dot(const k_kind kind, int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows,
+                               const void *a, size_t a_stride, int64_t M) {
+    int64_t nsb = K / QK_K;
+    size_t panel_bytes = (size_t)nsb * k_block_bytes(kind);
+    if (M == 1) { /* decode: both halves of each super-block in turn, one stream */
+        for (int64_t r = 0; r < n_rows; r += PANEL_ROWS) {
+            const uint8_t *panel = (const uint8_t *)w + (size_t)(r / PANEL_ROWS) * panel_bytes;
+            int rows = n_rows - r >= PANEL_ROWS ? PANEL_ROWS : (int)(n_rows - r);
+            if (rows > HALF) k_tile(kind, 1, 0, 2, nsb, y + r, y_stride, panel, rows, a, a_stride);
+            else k_tile(kind, 1, 0, 1, nsb, y + r, y_stride, panel, rows, a, a_stride);
+        }
+        return;
+    }
+    for (int64_t m = 0; m < M; m += PANEL_NA) {
+        int na = (int)(M - m < PANEL_NA ? M - m : PANEL_NA);
+        const uint8_t *am = (const uint8_t *)a + (size_t)m * a_stride;
+        for (int64_t r = 0; r < n_rows; r += PANEL_ROWS) {
+            const uint8_t *panel = (const uint8_t *)w + (size_t)(r / PANEL_ROWS) * panel_bytes;
+            int rows = n_rows - r >= PANEL_ROWS ? PANEL_ROWS : (int)(n_rows - r);
+            float *yr = y + (size_t)m * y_stride + (size_t)r;
+            for (int h = 0; h * HALF < rows; h++) {
+                switch (na) {
+                case 1: k_tile(kind, 1, h, 1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+                case 2: k_tile(kind, 2, h, 1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+                case 3: k_tile(kind, 3, h, 1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+                default: k_tile(kind, 4, h, 1, nsb, yr, y_stride, panel, rows, am, a_stride); break;
+                }
+            }
+        }
+    }
+}
+
+static void panel_dot_q4_k(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    k_panel_dot(KQ4, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+static void panel_dot_q5_k(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    k_panel_dot(KQ5, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+static void panel_dot_q6_k(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                           size_t a_stride, int64_t M) {
+    k_panel_dot(KQ6, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
+
+/* The panel layouts this layer repacks into, and their kernels (called by the AVX2
+ * installer, so the AVX-512 sets built over it start from them). */
+void kernels_avx2_panels_install(kernel_set *k) {
+    k->repack_to[GGML_TYPE_Q4_0] = TYPE_Q4_0_R16;
+    k->repack_to[GGML_TYPE_Q5_0] = TYPE_Q5_0_R16;
+    k->repack_to[GGML_TYPE_Q8_0] = TYPE_Q8_0_R16;
+    k->type[TYPE_Q4_0_R16].panel_dot = panel_dot_q4_0;
+    k->type[TYPE_Q5_0_R16].panel_dot = panel_dot_q5_0;
+    k->type[TYPE_Q8_0_R16].panel_dot = panel_dot_q8_0;
+    k->repack_to[GGML_TYPE_Q4_K] = TYPE_Q4_K_R16;
+    k->repack_to[GGML_TYPE_Q5_K] = TYPE_Q5_K_R16;
+    k->repack_to[GGML_TYPE_Q6_K] = TYPE_Q6_K_R16;
+    k->type[TYPE_Q4_K_R16].panel_dot = panel_dot_q4_k;
+    k->type[TYPE_Q5_K_R16].panel_dot = panel_dot_q5_k;
+    k->type[TYPE_Q6_K_R16].panel_dot = panel_dot_q6_k;
+}
+
+#else
+typedef int kernels_avx2_panels_needs_x86_64; /* an empty translation unit is not ISO C */
+#endif
