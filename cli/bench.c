@@ -57,6 +57,7 @@ typedef struct {
     int_list n_prompt, n_gen, n_batch, n_threads;
     int_list n_depth;         /* -d: tokens already in the KV cache before each timed run */
     int_list no_repack;       /* -nr: 0 repacked at load (the default), 1 the file's layout */
+    int_list type_k, type_v;  /* -ctk / -ctv: gemma_kv_type values (default f16) */
     int_list pg_pp, pg_tg;    /* -pg pairs */
     int reps;
     out_format fmt;
@@ -87,6 +88,8 @@ static void usage(void) {
         "  -t, --threads N          threads (default: physical cores, %d here)\n"
         "  -b, --batch-size N       prompt tokens per forward micro-batch (default 512; -ub too)\n"
         "  -nr, --no-repack 0|1     1: weights in the file's layout, not repacked at load (default 0)\n"
+        "  -ctk, --cache-type-k T   KV cache type of the keys: f32, f16, bf16, q8_0 (default f16)\n"
+        "  -ctv, --cache-type-v T   KV cache type of the values (the same; default f16)\n"
         "  -o, --output FORMAT      md, json, jsonl or csv (default md)\n"
         "      --membw              measure the memory read bandwidth (alone: only that)\n"
         "      --no-membw           do not measure it for tg tests\n"
@@ -146,6 +149,18 @@ static void parse_int_list(const char *flag, const char *arg, int_list *out, lon
     }
 }
 
+/* A comma list of KV cache type names. */
+static void parse_type_list(const char *flag, const char *arg, int_list *out) {
+    char item[32];
+    for (const char *s = arg;;) {
+        size_t n = strcspn(s, ",");
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), s);
+        list_push(out, flag, n < sizeof item ? parse_kv_type(flag, item) : parse_kv_type(flag, s));
+        if (!s[n]) break;
+        s += n + 1;
+    }
+}
+
 static void parse_bench_args(int argc, char **argv, bench_args *a) {
     memset(a, 0, sizeof *a);
     a->reps = 5;
@@ -194,6 +209,10 @@ static void parse_bench_args(int argc, char **argv, bench_args *a) {
             set_b = true;
             parse_int_list(f, arg_value(argc, argv, &i), &a->n_batch, 1, 1 << 16);
         }
+        else if (!strcmp(f, "-ctk") || !strcmp(f, "--cache-type-k"))
+            parse_type_list(f, arg_value(argc, argv, &i), &a->type_k);
+        else if (!strcmp(f, "-ctv") || !strcmp(f, "--cache-type-v"))
+            parse_type_list(f, arg_value(argc, argv, &i), &a->type_v);
         else if (!strcmp(f, "-nr") || !strcmp(f, "--no-repack"))
             parse_int_list(f, arg_value(argc, argv, &i), &a->no_repack, 0, 1);
         else if (!strcmp(f, "-o") || !strcmp(f, "--output")) {
@@ -217,6 +236,8 @@ static void parse_bench_args(int argc, char **argv, bench_args *a) {
     if (!set_t) list_push(&a->n_threads, "-t", gemma_default_threads());
     if (!a->no_repack.n) list_push(&a->no_repack, "-nr", 0);
     if (!a->n_depth.n) list_push(&a->n_depth, "-d", 0);
+    if (!a->type_k.n) list_push(&a->type_k, "-ctk", GEMMA_KV_F16);
+    if (!a->type_v.n) list_push(&a->type_v, "-ctv", GEMMA_KV_F16);
     if (a->n_models == 0 && !a->membw) die_usage("no model given: use -m FILE.gguf (or --membw)");
     if (a->membw && a->no_membw) die_usage("give either --membw or --no-membw, not both");
 }
@@ -496,6 +517,7 @@ static double membw_at(const membw_result *r, int threads, bool huge) {
 typedef struct {
     int n_prompt, n_gen, n_batch, n_threads;
     int n_depth;              /* tokens in the context before the timed part */
+    gemma_kv_type type_k, type_v;
 } bench_test;
 
 typedef struct {
@@ -582,7 +604,8 @@ static void run_test(gemma_model *m, const bench_test *t, const bench_args *a, i
     test_name(t, name, sizeof name);
     int n_ctx = t->n_depth + t->n_prompt + t->n_gen;
     gemma_context_params cp = {.n_ctx = n_ctx > 0 ? n_ctx : 1,
-                               .n_threads = t->n_threads, .n_batch = t->n_batch};
+                               .n_threads = t->n_threads, .n_batch = t->n_batch, .type_k = t->type_k,
+                               .type_v = t->type_v};
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (!c) die(EXIT_RUNTIME, "%s", err);
     r->n_threads_used = gemma_n_threads(c);
@@ -692,8 +715,8 @@ static int result_fields(const bench_result *r, field *f, const char *cpu_info) 
     FIELD("n_batch", F_INT, "%d", r->t.n_batch);
     FIELD("n_ubatch", F_INT, "%d", r->t.n_batch);
     FIELD("n_threads", F_INT, "%d", r->n_threads_used);
-    FIELD("type_k", F_STR, "f32");
-    FIELD("type_v", F_STR, "f32");
+    FIELD("type_k", F_STR, "%s", gemma_kv_type_name(r->t.type_k));
+    FIELD("type_v", F_STR, "%s", gemma_kv_type_name(r->t.type_v));
     FIELD("n_gpu_layers", F_INT, "0");
     FIELD("n_prompt", F_INT, "%d", r->t.n_prompt);
     FIELD("n_gen", F_INT, "%d", r->t.n_gen);
@@ -782,6 +805,7 @@ typedef struct {
     int backend_w;
     bool batch_col;           /* -b other than the default: an n_batch column, as llama-bench */
     bool repack_col;          /* -nr other than the default: an nr column */
+    bool type_k_col, type_v_col; /* -ctk / -ctv other than f16: type_k / type_v columns, as llama-bench */
     bool weight_col, membw_col;
     int test_w;               /* the test column: 15, as llama-bench, or its widest name */
 } md_layout;
@@ -789,7 +813,7 @@ typedef struct {
 static void md_cell(int width, const char *s) { out_printf(" %*s |", width, s); }
 
 static void md_header(const md_layout *L) {
-    struct { const char *name; int w; } cols[12];
+    struct { const char *name; int w; } cols[14];
     int n = 0;
     cols[n].name = "model"; cols[n++].w = -30;
     cols[n].name = "size"; cols[n++].w = 10;
@@ -798,6 +822,8 @@ static void md_header(const md_layout *L) {
     cols[n].name = "threads"; cols[n++].w = 7;
     if (L->batch_col) { cols[n].name = "n_batch"; cols[n++].w = 7; }
     if (L->repack_col) { cols[n].name = "nr"; cols[n++].w = 2; }
+    if (L->type_k_col) { cols[n].name = "type_k"; cols[n++].w = -6; }
+    if (L->type_v_col) { cols[n].name = "type_v"; cols[n++].w = -6; }
     cols[n].name = "test"; cols[n++].w = L->test_w;
     cols[n].name = "t/s"; cols[n++].w = 20;
     if (L->weight_col) { cols[n].name = "weights GB/s"; cols[n++].w = 12; }
@@ -836,6 +862,8 @@ static void md_row(const md_layout *L, const bench_result *r) {
         snprintf(buf, sizeof buf, "%d", r->no_repack);
         md_cell(2, buf);
     }
+    if (L->type_k_col) md_cell(-6, gemma_kv_type_name(r->t.type_k));
+    if (L->type_v_col) md_cell(-6, gemma_kv_type_name(r->t.type_v));
     test_name(&r->t, buf, sizeof buf);
     md_cell(L->test_w, buf);
     snprintf(buf, sizeof buf, "%.2f \xC2\xB1 %.2f", s.avg_ts, s.sd_ts);
@@ -906,17 +934,20 @@ int cmd_bench(int argc, char **argv) {
     parse_bench_args(argc, argv, &a);
     progress_mode = a.verbose ? 2 : isatty(STDERR_FILENO) ? 1 : 0;
 
-    /* the tests, in llama-bench's order: per model, batch size, thread count, depth: pp, tg, pg */
+    /* the tests, in llama-bench's order: per model, batch size, cache types, thread count, depth: pp, tg, pg */
     int n_tests = 0;
     size_t max_tests = (size_t)(a.n_prompt.n + a.n_gen.n + a.pg_pp.n + 1) * (size_t)a.n_batch.n
-                     * (size_t)a.n_threads.n * (size_t)a.n_depth.n;
-    if (max_tests > 100000) die_usage("too many combinations of -p, -n, -pg, -d, -b and -t");
+                     * (size_t)a.n_threads.n * (size_t)a.n_depth.n * (size_t)a.type_k.n * (size_t)a.type_v.n;
+    if (max_tests > 100000) die_usage("too many combinations of -p, -n, -pg, -d, -b, -t, -ctk and -ctv");
     bench_test *tests = xmalloc(sizeof(bench_test) * max_tests);
     bool any_tg = false;
     for (int ib = 0; ib < a.n_batch.n; ib++)
+        for (int ik = 0; ik < a.type_k.n; ik++)
+        for (int iv = 0; iv < a.type_v.n; iv++)
         for (int it = 0; it < a.n_threads.n; it++)
         for (int id = 0; id < a.n_depth.n; id++) {
-            bench_test base = {0, 0, a.n_batch.v[ib], a.n_threads.v[it], a.n_depth.v[id]};
+            bench_test base = {0, 0, a.n_batch.v[ib], a.n_threads.v[it], a.n_depth.v[id],
+                               (gemma_kv_type)a.type_k.v[ik], (gemma_kv_type)a.type_v.v[iv]};
             for (int i = 0; i < a.n_prompt.n; i++)
                 if (a.n_prompt.v[i] > 0) { tests[n_tests] = base; tests[n_tests++].n_prompt = a.n_prompt.v[i]; }
             for (int i = 0; i < a.n_gen.n; i++)
@@ -953,6 +984,8 @@ int cmd_bench(int argc, char **argv) {
     L.backend_w = (int)strlen(L.backend) > 10 ? (int)strlen(L.backend) : 10;
     L.batch_col = a.n_batch.n > 1 || a.n_batch.v[0] != 512;
     L.repack_col = a.no_repack.n > 1 || a.no_repack.v[0] != 0;
+    L.type_k_col = a.type_k.n > 1 || a.type_k.v[0] != GEMMA_KV_F16;
+    L.type_v_col = a.type_v.n > 1 || a.type_v.v[0] != GEMMA_KV_F16;
     L.weight_col = any_tg;
     L.membw_col = any_tg && have_membw;
     L.test_w = 15;

@@ -70,6 +70,10 @@ char *utf8_sanitize(const char *in, size_t n, size_t *out_len);
 const char *arg_value(int argc, char **argv, int *i);     /* the value after argv[*i] */
 long long parse_int(const char *flag, const char *s, long long lo, long long hi);
 float parse_float(const char *flag, const char *s, double lo, double hi);
+/* A KV cache type by llama.cpp's name (f32, f16, bf16, q8_0); a usage error listing them. */
+gemma_kv_type parse_kv_type(const char *flag, const char *s);
+/* "-ctk|--cache-type-k" and "-ctv|--cache-type-v" help text */
+#define KV_TYPE_HELP(WHAT, DEF) "KV cache type of the " WHAT ": f32, f16, bf16, q8_0 (default " DEF ")"
 char *read_all(FILE *fp, size_t *len);                    /* NULL on read error */
 char *read_path(const char *path, size_t *len);           /* "-" = stdin; dies on error */
 /* The same, naming the file as `what` in errors ("system prompt file"). */

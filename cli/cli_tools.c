@@ -16,7 +16,7 @@
  * Subcommands */
 
 enum { T_HELP = 1, T_MODEL, T_IDS, T_OUT, T_DECODE, T_THREADS, T_PROMPT, T_FILE, T_NO_BOS,
-       T_NO_SPECIAL, T_TENSOR };
+       T_NO_SPECIAL, T_TENSOR, T_CTK, T_CTV };
 
 const cli_option logits_options[] = {
     {"usage: gemma logits -m MODEL.gguf --ids 2,17,99 -o OUT.f32 [--decode] [-t N]\n\n"
@@ -27,6 +27,8 @@ const cli_option logits_options[] = {
     {"-o|--output", "FILE", T_OUT, "where the floats go ('-' = stdout)"},
     {"--decode", NULL, T_DECODE, "feed one token at a time instead of one batch"},
     {"-t|--threads", "N", T_THREADS, "threads (default: physical cores)"},
+    {"-ctk|--cache-type-k", "TYPE", T_CTK, KV_TYPE_HELP("keys", "f32, exact")},
+    {"-ctv|--cache-type-v", "TYPE", T_CTV, KV_TYPE_HELP("values", "f32, exact")},
     {"-h|--help", NULL, T_HELP, "this help"},
     {0},
 };
@@ -62,6 +64,7 @@ int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *ids_arg = NULL, *out = NULL, *v;
     bool decode = false;
     int threads = 0;
+    gemma_kv_type tk = GEMMA_KV_F32, tv = GEMMA_KV_F32; /* exact: comparisons stay as they were */
     opt_iter it = opt_start(logits_options, argc, argv, 2);
     for (int id; (id = opt_next(&it, &v)) != OPT_END;) {
         switch (id) {
@@ -71,6 +74,8 @@ int cmd_logits(int argc, char **argv) {
         case T_OUT: out = v; break;
         case T_DECODE: decode = true; break;
         case T_THREADS: threads = (int)parse_int(it.name, v, 1, 1024); break;
+        case T_CTK: tk = parse_kv_type(it.name, v); break;
+        case T_CTV: tv = parse_kv_type(it.name, v); break;
         default: die_usage("unexpected argument '%s'", v);
         }
     }
@@ -93,7 +98,7 @@ int cmd_logits(int argc, char **argv) {
     gemma_model_info info;
     gemma_model_get_info(m, &info);
     char err[GEMMA_ERR_LEN];
-    gemma_context_params cp = {n, threads, decode ? 1 : n};
+    gemma_context_params cp = {.n_ctx = n, .n_threads = threads, .n_batch = decode ? 1 : n, .type_k = tk, .type_v = tv};
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (!c) die(EXIT_RUNTIME, "%s", err);
     size_t V = (size_t)info.n_vocab;

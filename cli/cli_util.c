@@ -171,6 +171,12 @@ long long parse_int(const char *flag, const char *s, long long lo, long long hi)
     return v;
 }
 
+gemma_kv_type parse_kv_type(const char *flag, const char *s) {
+    int t = gemma_kv_type_parse(s);
+    if (t < 0) die_usage("invalid value '%s' for %s (f32, f16, bf16 or q8_0)", s, flag);
+    return (gemma_kv_type)t;
+}
+
 float parse_float(const char *flag, const char *s, double lo, double hi) {
     char *end;
     errno = 0;

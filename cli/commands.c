@@ -28,11 +28,12 @@ static const subcommand subcommands[] = {
     {"info", cmd_info, NULL, "--tensors --json -h --help"},
     {"bench", cmd_bench, NULL,
      "-m --model -p --n-prompt -n --n-gen -pg -r --repetitions -t --threads -b --batch-size "
-     "-ub --ubatch-size -o --output --membw --no-membw --no-warmup -v --verbose -h --help"},
+     "-ub --ubatch-size -ctk --cache-type-k -ctv --cache-type-v -d --n-depth -o --output --membw --no-membw "
+     "--no-warmup -v --verbose -h --help"},
     {"quantize", cmd_quantize, NULL, "-t --threads --pure --allow-requantize --log-disable -h --help"},
     {"perplexity", cmd_perplexity, NULL,
-     "-m --model -f --file -c --ctx-size -b --batch-size -ub --ubatch-size -t --threads --chunks "
-     "--kl-divergence-base --kl-divergence --log-disable -h --help"},
+     "-m --model -f --file -c --ctx-size -b --batch-size -ub --ubatch-size -t --threads -ctk --cache-type-k "
+     "-ctv --cache-type-v --chunks --kl-divergence-base --kl-divergence --log-disable -h --help"},
     {"logits", cmd_logits, logits_options, NULL},
     {"tokenize", cmd_tokenize, tokenize_options, NULL},
     {"dequant", cmd_dequant, dequant_options, NULL},

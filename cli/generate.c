@@ -34,7 +34,7 @@ enum {
     O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_THREADS, O_THREADS_BATCH, O_BATCH,
     O_NO_REPACK, O_JSON, O_DISPLAY_PROMPT, O_NO_DISPLAY_PROMPT, O_COLOR, O_LOG_DISABLE, O_VERBOSE,
     O_GRAMMAR, O_GRAMMAR_FILE, O_SCHEMA, O_SCHEMA_FILE, O_FORMAT, O_TOOLS, O_TOOL_CHOICE,
-    O_TOOL_CALL, O_TOOL_RESPONSE,
+    O_TOOL_CALL, O_TOOL_RESPONSE, O_CTK, O_CTV,
     /* llama.cpp flags that mean nothing here: accepted with a note (ignored_reason) */
     O_NGL, O_FLASH_ATTN, O_NO_MMAP, O_MLOCK, O_JINJA, O_NO_WARMUP, O_DEVICE, O_NUMA,
 };
@@ -94,6 +94,8 @@ const cli_option gen_options[] = {
     {"-t|--threads", "N", O_THREADS, "threads for generation (default: physical cores)"},
     {"-tb|--threads-batch", "N", O_THREADS_BATCH, "threads for prompt processing (default: as -t)"},
     {"-b|--batch-size|-ub|--ubatch-size", "N", O_BATCH, "prompt tokens per forward batch (default 512)"},
+    {"-ctk|--cache-type-k", "TYPE", O_CTK, KV_TYPE_HELP("keys", "f16")},
+    {"-ctv|--cache-type-v", "TYPE", O_CTV, KV_TYPE_HELP("values", "f16")},
     {"-nr|--no-repack", NULL, O_NO_REPACK,
      "keep the weights in the file's layout (default: repacked at load; -v says which)"},
     {"output:", NULL, 0, NULL},
@@ -248,6 +250,8 @@ static void set_option(gen_args *g, pending_args *pa, int id, const char *f, con
     case O_THREADS: g->n_threads = (int)parse_int(f, v, 1, 1024); break;
     case O_THREADS_BATCH: g->n_threads_batch = (int)parse_int(f, v, 1, 1024); break;
     case O_BATCH: g->n_batch = (int)parse_int(f, v, 1, 1 << 16); break;
+    case O_CTK: g->type_k = parse_kv_type(f, v); break;
+    case O_CTV: g->type_v = parse_kv_type(f, v); break;
     case O_JSON: g->json = true; break;
     case O_DISPLAY_PROMPT: g->display_prompt = true; break;
     case O_NO_DISPLAY_PROMPT: g->display_prompt = false; break;
@@ -377,6 +381,7 @@ static void parse_gen_args(int argc, char **argv, gen_args *g) {
     memset(g, 0, sizeof *g);
     g->n_predict = -1;
     g->n_ctx = -1;
+    g->type_k = g->type_v = GEMMA_KV_F16; /* llama.cpp's default */
     g->color = -1;
     g->escape = true;
     gemma_sampler_params_default(&g->sp);
@@ -932,7 +937,8 @@ static void print_timings(const session *S, stop_reason why, bool blank_line) {
  * exists; a larger -tb then needs a context made again with that many. */
 static gemma_context *make_context(gemma_model *m, int n_ctx, const gen_args *g, char *err) {
     int t = g->n_threads, tb = g->n_threads_batch;
-    gemma_context_params cp = {n_ctx, t ? (t > tb ? t : tb) : 0, g->n_batch};
+    gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = t ? (t > tb ? t : tb) : 0, .n_batch = g->n_batch,
+                               .type_k = g->type_k, .type_v = g->type_v};
     gemma_context *c = gemma_context_new(m, &cp, err);
     if (c && !t) t = gemma_n_threads(c);
     if (c && tb > gemma_n_threads(c)) {
@@ -1001,8 +1007,9 @@ static void load_session(session *S, gen_args *g, double *load_ms) {
           S->info.n_ctx_train, g->n_ctx < 0 ? "; -c to change" : "", nt, nt == 1 ? "" : "s", batch_threads,
           gemma_kernel_path());
     if (g->verbose)
-        logf_("gemma: memory: model %.1f MiB (mapped), KV cache %.1f MiB, scratch %.1f MiB\n",
-              S->info.n_bytes / 1048576.0, gemma_kv_bytes(S->c) / 1048576.0, gemma_scratch_bytes(S->c) / 1048576.0);
+        logf_("gemma: memory: model %.1f MiB (mapped), KV cache %.1f MiB (K %s, V %s), scratch %.1f MiB\n",
+              S->info.n_bytes / 1048576.0, gemma_kv_bytes(S->c) / 1048576.0, gemma_kv_type_name(gemma_kv_type_k(S->c)),
+              gemma_kv_type_name(gemma_kv_type_v(S->c)), gemma_scratch_bytes(S->c) / 1048576.0);
 
     S->s = gemma_sampler_new(S->m, &g->sp, err);
     if (!S->s) die(EXIT_USAGE, "%s", err);

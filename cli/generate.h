@@ -19,6 +19,7 @@ typedef struct {
     const char *model, *file, *system_file;
     char *prompt, *system;           /* owned copies (escapes processed unless --no-escape) */
     int n_predict, n_ctx, n_threads, n_threads_batch, n_batch, keep;
+    gemma_kv_type type_k, type_v;    /* the KV cache's (-ctk, -ctv; default f16) */
     bool ignore_eos, display_prompt, raw, chat, think, hide_thinking, json, context_shift;
     bool verbose, escape, special, no_repack;
     int color;                       /* -1 auto, 0 off, 1 on */

@@ -49,6 +49,7 @@ typedef struct {
     int n_ctx, n_batch, n_threads;
     int n_chunks;         /* -1: every chunk */
     bool ctx_given, kl_divergence;
+    gemma_kv_type type_k, type_v;
 } ppl_args;
 
 static void usage(void) {
@@ -70,6 +71,8 @@ static void usage(void) {
         "  -c, --ctx-size N             tokens per chunk (default 512)\n"
         "  -b, --batch-size N           tokens per forward batch (default 512, at most -c)\n"
         "  -t, --threads N              threads (default: physical cores)\n"
+        "  -ctk, --cache-type-k TYPE    KV cache type of the keys: f32, f16, bf16, q8_0 (default f16)\n"
+        "  -ctv, --cache-type-v TYPE    KV cache type of the values (the same; default f16)\n"
         "      --chunks N               score at most N chunks (default -1 = all)\n"
         "      --kl-divergence-base F   file of the base model's log-probabilities\n"
         "      --kl-divergence          compare -m against the base file (no -f needed)\n"
@@ -81,6 +84,7 @@ static void parse_args(int argc, char **argv, ppl_args *a) {
     memset(a, 0, sizeof *a);
     a->n_ctx = 512;
     a->n_chunks = -1;
+    a->type_k = a->type_v = GEMMA_KV_F16; /* llama.cpp's default */
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(); exit(0); }
@@ -93,6 +97,8 @@ static void parse_args(int argc, char **argv, ppl_args *a) {
         else if (!strcmp(s, "-b") || !strcmp(s, "--batch-size") || !strcmp(s, "-ub") || !strcmp(s, "--ubatch-size"))
             a->n_batch = (int)parse_int(s, arg_value(argc, argv, &i), 1, 1 << 16);
         else if (!strcmp(s, "-t") || !strcmp(s, "--threads")) a->n_threads = (int)parse_int(s, arg_value(argc, argv, &i), 1, 1024);
+        else if (!strcmp(s, "-ctk") || !strcmp(s, "--cache-type-k")) a->type_k = parse_kv_type(s, arg_value(argc, argv, &i));
+        else if (!strcmp(s, "-ctv") || !strcmp(s, "--cache-type-v")) a->type_v = parse_kv_type(s, arg_value(argc, argv, &i));
         else if (!strcmp(s, "--chunks")) {
             a->n_chunks = (int)parse_int(s, arg_value(argc, argv, &i), -1, INT_MAX);
             if (a->n_chunks == 0) die_usage("--chunks 0 scores nothing (use -1 for every chunk)");
@@ -255,7 +261,8 @@ static void chunk_eval_init(chunk_eval *e, gemma_model *m, const ppl_args *a, in
     int n_batch = a->n_batch > 0 ? a->n_batch : 512;
     if (n_batch > n_ctx) n_batch = n_ctx;
     char err[GEMMA_ERR_LEN];
-    gemma_context_params cp = {n_ctx, a->n_threads, n_batch};
+    gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = a->n_threads, .n_batch = n_batch, .type_k = a->type_k,
+                               .type_v = a->type_v};
     e->ctx = gemma_context_new(m, &cp, err);
     if (!e->ctx) die(EXIT_RUNTIME, "%s", err);
     uint64_t n_floats = 0;

@@ -129,8 +129,9 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
     for (int i = 0; i < p->n_slots; i++) {
         slot *s = &S->slots[i];
         s->id = i;
-        gemma_context_params cp = {p->n_ctx, p->n_threads > p->n_threads_batch ? p->n_threads : p->n_threads_batch,
-                                   step_rows(p)};
+        gemma_context_params cp = {.n_ctx = p->n_ctx,
+                                   .n_threads = p->n_threads > p->n_threads_batch ? p->n_threads : p->n_threads_batch,
+                                   .n_batch = step_rows(p), .type_k = p->type_k, .type_v = p->type_v};
         s->c = gemma_context_new(m, &cp, err);
         if (!s->c) {
             sched_free(S);
@@ -164,6 +165,12 @@ void sched_free(sched *S) {
 }
 
 int sched_n_ctx(const sched *S) { return S->p.n_ctx; }
+
+size_t sched_kv_bytes(const sched *S) {
+    size_t n = 0;
+    for (int i = 0; i < S->p.n_slots; i++) n += gemma_kv_bytes(S->slots[i].c);
+    return n;
+}
 
 /* A job is taken while a slot is free for it or the queue has room: n_queue counts both the
  * jobs waiting and those about to get a free slot at the next assign_jobs. */

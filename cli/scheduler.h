@@ -83,6 +83,7 @@ typedef struct {
     int n_chunk;                      /* prompt tokens per slot per step */
     int max_queue;                    /* jobs waiting for a slot before sched_submit refuses */
     int wake_fd;                      /* written (one byte) when a job has new output */
+    gemma_kv_type type_k, type_v;     /* the slots' KV caches */
 } sched_params;
 
 typedef struct {
@@ -108,5 +109,6 @@ void sched_cancel_all(sched *S);
 void sched_stop(sched *S);
 void sched_get_stats(sched *S, sched_stats *st);
 int sched_n_ctx(const sched *S);
+size_t sched_kv_bytes(const sched *S);   /* every slot's KV cache */
 
 #endif

@@ -29,7 +29,7 @@ enum {
     S_HELP = 1, S_MODEL, S_ALIAS, S_HOST, S_PORT, S_PARALLEL, S_CTX, S_API_KEY, S_TIMEOUT, S_QUEUE,
     S_N_PREDICT, S_TEMP, S_TOP_K, S_TOP_P, S_MIN_P, S_REPEAT_PENALTY, S_REPEAT_LAST_N, S_PRESENCE,
     S_FREQUENCY, S_SEED, S_THINK, S_THREADS, S_THREADS_BATCH, S_CHUNK, S_MAX_BODY, S_LOG_DISABLE,
-    S_VERBOSE, S_IGNORED,
+    S_VERBOSE, S_IGNORED, S_CTK, S_CTV,
 };
 
 const cli_option serve_options[] = {
@@ -63,6 +63,8 @@ const cli_option serve_options[] = {
     {"-tb|--threads-batch", "N", S_THREADS_BATCH, "threads for prompt processing (default: as -t)"},
     {"-b|--batch-size|-ub|--ubatch-size", "N", S_CHUNK,
      "prompt tokens a slot evaluates per step, between other slots' tokens (default 64)"},
+    {"-ctk|--cache-type-k", "TYPE", S_CTK, KV_TYPE_HELP("keys", "f16")},
+    {"-ctv|--cache-type-v", "TYPE", S_CTV, KV_TYPE_HELP("values", "f16")},
     {"output:", NULL, 0, NULL},
     {"--log-disable", NULL, S_LOG_DISABLE, "nothing on stderr but errors (no request lines)"},
     {"-v|--verbose", NULL, S_VERBOSE, "memory and sampling settings at start"},
@@ -81,6 +83,7 @@ typedef struct {
     long long max_body;
     double timeout;
     bool think, verbose;
+    gemma_kv_type type_k, type_v;
     gemma_sampler_params sp;
     bool set_temp, set_top_k, set_top_p, set_min_p;
 } serve_args;
@@ -104,6 +107,7 @@ static void parse_serve_args(int argc, char **argv, serve_args *a) {
     a->port = 8080;
     a->n_slots = 4;
     a->n_ctx = -1;
+    a->type_k = a->type_v = GEMMA_KV_F16;
     a->queue = 64;
     a->n_chunk = 64;
     a->n_predict = -1;
@@ -146,6 +150,8 @@ static void parse_serve_args(int argc, char **argv, serve_args *a) {
         case S_THINK: a->think = true; break;
         case S_THREADS: a->n_threads = (int)parse_int(f, v, 1, 1024); break;
         case S_THREADS_BATCH: a->n_threads_batch = (int)parse_int(f, v, 1, 1024); break;
+        case S_CTK: a->type_k = parse_kv_type(f, v); break;
+        case S_CTV: a->type_v = parse_kv_type(f, v); break;
         case S_CHUNK: a->n_chunk = (int)parse_int(f, v, 1, 1 << 16); break;
         case S_LOG_DISABLE: log_enabled = false; break;
         case S_VERBOSE: a->verbose = true; break;
@@ -246,7 +252,7 @@ int cmd_serve(int argc, char **argv) {
     make_pipe(wake);
     int threads = a.n_threads ? a.n_threads : gemma_default_threads();
     sched_params sp = {a.n_slots, n_ctx, threads, a.n_threads_batch ? a.n_threads_batch : threads,
-                       a.n_chunk, a.queue, wake[1]};
+                       a.n_chunk, a.queue, wake[1], a.type_k, a.type_v};
     char err[GEMMA_ERR_LEN];
     sched *S = sched_new(m, &sp, err);
     if (!S) die(EXIT_RUNTIME, "%s", err);
@@ -260,6 +266,9 @@ int cmd_serve(int argc, char **argv) {
     logf_("gemma: loaded %s '%s' (%s, %.2fB params) in %.0f ms; %d slot%s of %d tokens, %d thread%s, %s kernels\n",
           info.arch, info.name, info.ftype, info.n_params / 1e9, (now_seconds() - t0) * 1e3, a.n_slots,
           a.n_slots == 1 ? "" : "s", n_ctx, threads, threads == 1 ? "" : "s", gemma_kernel_path());
+    if (a.verbose)
+        logf_("gemma: memory: KV cache %.1f MiB for %d slot%s (K %s, V %s)\n", sched_kv_bytes(S) / 1048576.0, a.n_slots,
+              a.n_slots == 1 ? "" : "s", gemma_kv_type_name(a.type_k), gemma_kv_type_name(a.type_v));
     if (a.verbose)
         logf_("gemma: request defaults: temp %.2f, top-k %d, top-p %.2f, min-p %.2f, max_tokens %d%s\n", a.sp.temp,
               a.sp.top_k, a.sp.top_p, a.sp.min_p, a.n_predict, a.api_key ? "; API key required" : "");

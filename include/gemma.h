@@ -147,11 +147,23 @@ int32_t *gemma_chat_render(const gemma_model *m, gemma_chat_format f, const gemm
                            char *err);
 
 /* ---- inference context ---- */
+/* The KV cache's element types (llama.cpp's -ctk / -ctv). F32 is exact; F16 and BF16 halve
+ * the cache and the attention's reads; Q8_0 (blocks of 32 values with one scale) takes about
+ * a quarter plus the scales. The zero value is F32, so a zero-initialised gemma_context_params
+ * keeps the exact cache; the gemma command defaults to F16, as llama.cpp does. */
+typedef enum { GEMMA_KV_F32 = 0, GEMMA_KV_F16, GEMMA_KV_BF16, GEMMA_KV_Q8_0, GEMMA_KV_COUNT } gemma_kv_type;
+
 typedef struct {
     int n_ctx;       /* KV cache size in tokens (<= 0: min(training context, 4096)) */
     int n_threads;   /* <= 0: gemma_default_threads() */
     int n_batch;     /* tokens per forward micro-batch (<= 0: 512) */
+    gemma_kv_type type_k, type_v;  /* the cache's keys and values (default F32) */
 } gemma_context_params;
+
+/* llama.cpp's name of a cache type ("f32", "f16", "bf16", "q8_0"); NULL out of range. */
+const char *gemma_kv_type_name(gemma_kv_type t);
+/* The type of a name gemma_kv_type_name gives; -1 for any other. */
+int gemma_kv_type_parse(const char *name);
 
 gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, char *err);
 void gemma_context_free(gemma_context *c);
@@ -189,7 +201,9 @@ int gemma_n_past(const gemma_context *c);
 void gemma_set_threads(gemma_context *c, int n_threads, int n_threads_batch);
 int gemma_n_threads(const gemma_context *c);        /* for generation */
 int gemma_n_threads_batch(const gemma_context *c);  /* for prompt processing */
-size_t gemma_kv_bytes(const gemma_context *c);
+size_t gemma_kv_bytes(const gemma_context *c);   /* the cache's bytes, at its types */
+gemma_kv_type gemma_kv_type_k(const gemma_context *c);
+gemma_kv_type gemma_kv_type_v(const gemma_context *c);
 void gemma_context_reset(gemma_context *c);
 /* Keep the first n cached tokens; -1 if that is impossible (the context is then reset and
  * the caller re-evaluates what it wants to keep). */

@@ -3,13 +3,15 @@
  * attention() for layer il and the batch's M tokens:
  *   rope_table()        the batch's RoPE angles for the layer's frequencies
  *   store_kv_rows()     K: norm (Gemma 3/4), RoPE; V: weightless norm (Gemma 4); into the
- *                       layer's cache (layers that fill their own)
+ *                       layer's cache (layers that fill their own), converted to its types
+ *                       (f32, f16, bf16, q8_0: doc/forward.md#kv-cache-types)
  *   kv_pack()           on the tile kernels: the cells the batch reads, in their form
+ *                       (converted to f32 first on caches of other types: cells_f32)
  *   attn_worker()       tasks of (query head, block of up to Q_BLOCK tokens), each
  *     prepare_queries()   Q: norm (Gemma 3/4), RoPE, query scale
  *     attend()            the online softmax over the visible keys, K_BLOCK at a time; its
- *                         steps run on the vector kernels (vector_steps) or the tile
- *                         kernels (tile_steps)
+ *                         steps run on the vector kernels (vector_steps: the row kernels
+ *                         of the cache's type) or the tile kernels (tile_steps)
  * and the set-up it needs: the KV cache (kv_cache_*), RoPE frequencies, per-thread scratch. */
 #include "attention.h"
 
@@ -63,6 +65,9 @@ typedef struct {
     float *S;                  /* [Q_BLOCK][K_BLOCK]: scores, then (vector) probabilities */
     float *T;                  /* [Q_BLOCK][hd]: P · V */
     void *qt, *pt;             /* the tile kernels' forms of the queries and probabilities */
+    /* the vector steps on a Q8_0 cache (vector_queries, q8_values): */
+    float *pv;                 /* [Q_BLOCK][K_BLOCK]: probabilities x one block's scales */
+    void *qq, *pq;             /* Q8_0 rows: the queries (hd), pv's rows (K_BLOCK) */
 } attn_task;
 
 /* One step's keys k0 .. k0 + nk - 1, in cells c0 + off ..; the products take the n cells
@@ -143,10 +148,15 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     const layer_weights *l = j->l;
     int hd = l->head_dim, qd = l->n_head * hd;
     float *S = scratch, *T = S + Q_BLOCK * K_BLOCK, *m = T + (size_t)Q_BLOCK * hd, *sum = m + Q_BLOCK;
-    attn_task t = {j, h / (l->n_head / l->n_head_kv), hd, qd, j->q + (size_t)i0 * qd + (size_t)h * hd, S, T, NULL, NULL};
+    attn_task t = {j, h / (l->n_head / l->n_head_kv), hd, qd, j->q + (size_t)i0 * qd + (size_t)h * hd, S, T,
+                   NULL, NULL, NULL, NULL, NULL};
     if (j->tiles) {
         t.qt = sum + Q_BLOCK;
         t.pt = (uint8_t *)t.qt + j->tiles->query_size(hd);
+    } else { /* the same room: the tile steps take none of these */
+        t.pv = sum + Q_BLOCK;
+        t.qq = t.pv + (size_t)Q_BLOCK * K_BLOCK;
+        t.pq = (uint8_t *)t.qq + Q_BLOCK * quant_row_size(GGML_TYPE_Q8_0, hd);
     }
     float *out = j->out + (size_t)i0 * qd + (size_t)h * hd;
     int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
@@ -171,37 +181,55 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
 }
 
-/* ---- the steps on the vector kernels: the cache as it is, products of f32 rows ---- */
+/* ---- the steps on the vector kernels: products of cache rows (of the cache's type)
+ * with f32 rows, or with Q8_0 rows for a Q8_0 cache, through the kernel set's row kernels
+ * of that type: the same SIMD code as weight matrices of the type ---- */
 
-/* s[j * s_stride + i] = dot(row i of w, row j of a) over n floats, i < nw, j < na; strides
- * in floats. The F32 tile kernel (the same SIMD code as the float weight matmuls) takes up
+/* s[j * s_stride + i] = dot(row i of w, row j of a) over n elements, i < nw, j < na; w's
+ * rows of `type`, a's of its vec_dot_type, strides in bytes. The type's tile kernel takes up
  * to GEMM_MAX_NW rows of w and GEMM_MAX_NA rows of a at a time (the rows of w serve every
  * row of a while they are in L1); a kernel set without one gets row dots. */
-static void dot_tile(int n, float *s, size_t s_stride, const float *w, size_t w_stride,
-                     const float *a, size_t a_stride, int nw, int na) {
-    const type_traits *tt = kernel_traits(GGML_TYPE_F32);
+static void dot_tile(uint32_t type, int n, float *s, size_t s_stride, const void *w, size_t w_stride,
+                     const void *a, size_t a_stride, int nw, int na) {
+    const type_traits *tt = kernel_traits(type);
     for (int i0 = 0; i0 < nw; i0 += GEMM_MAX_NW) {
         int cnt = nw - i0 < GEMM_MAX_NW ? nw - i0 : GEMM_MAX_NW;
-        const float *wi = w + (size_t)i0 * w_stride;
+        const uint8_t *wi = (const uint8_t *)w + (size_t)i0 * w_stride;
         if (tt->gemm) {
             for (int j0 = 0; j0 < na; j0 += GEMM_MAX_NA)
-                tt->gemm(n, s + (size_t)j0 * s_stride + i0, s_stride, wi, w_stride * sizeof(float),
-                         a + (size_t)j0 * a_stride, a_stride * sizeof(float), cnt,
-                         na - j0 < GEMM_MAX_NA ? na - j0 : GEMM_MAX_NA);
+                tt->gemm(n, s + (size_t)j0 * s_stride + i0, s_stride, wi, w_stride, (const uint8_t *)a + (size_t)j0 * a_stride,
+                         a_stride, cnt, na - j0 < GEMM_MAX_NA ? na - j0 : GEMM_MAX_NA);
             continue;
         }
         for (int i = 0; i < cnt; i++)
             for (int j = 0; j < na; j++)
-                tt->vec_dot(n, &s[(size_t)j * s_stride + i0 + i], wi + (size_t)i * w_stride, a + (size_t)j * a_stride);
+                tt->vec_dot(n, &s[(size_t)j * s_stride + i0 + i], wi + (size_t)i * w_stride,
+                            (const uint8_t *)a + (size_t)j * a_stride);
     }
+}
+
+/* Keys of a Q8_0 cache are multiplied with Q8_0 queries (the block's rows, quantized once
+ * per task), as llama.cpp's attention does for such a cache. */
+static void vector_queries(const attn_task *t, int nq) {
+    if (t->j->kv->type_k != GGML_TYPE_Q8_0) return;
+    size_t row = quant_row_size(GGML_TYPE_Q8_0, t->hd);
+    const type_traits *q8 = kernel_traits(GGML_TYPE_Q8_0);
+    for (int r = 0; r < nq; r++)
+        q8->from_float(t->q + (size_t)r * t->qd, (uint8_t *)t->qq + (size_t)r * row, t->hd);
 }
 
 /* S rows ra..rb = Q · K^T over the step's cells */
 static void vector_scores(const attn_task *t, const key_step *s) {
     const kv_layer *kv = t->j->kv;
-    const float *k = kv->k + (size_t)s->c0 * kv->kv_dim + (size_t)t->g * t->hd;
-    dot_tile(t->hd, t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, k, (size_t)kv->kv_dim,
-             t->q + (size_t)s->ra * t->qd, (size_t)t->qd, s->n, s->rb - s->ra + 1);
+    const uint8_t *k = (const uint8_t *)kv->k + (size_t)s->c0 * kv->k_row + quant_row_size(kv->type_k, (int64_t)t->g * t->hd);
+    const void *q = t->q + (size_t)s->ra * t->qd;
+    size_t q_stride = (size_t)t->qd * sizeof(float);
+    if (kv->type_k == GGML_TYPE_Q8_0) {
+        q_stride = quant_row_size(GGML_TYPE_Q8_0, t->hd);
+        q = (const uint8_t *)t->qq + (size_t)s->ra * q_stride;
+    }
+    dot_tile(kv->type_k, t->hd, t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, k, kv->k_row, q, q_stride, s->n,
+             s->rb - s->ra + 1);
 }
 
 /* The softmax step in place: the probabilities overwrite the scores. Weights below FLT_MIN
@@ -226,15 +254,44 @@ static float vector_probs(const attn_task *t, float *s, int n, int a, int b, flo
     return sum;
 }
 
+/* P · V on Q8_0 values: value(c)[d] = scale[d / 32][c] * code[d][c], so for each block of
+ * 32 dims, T[r][d] = sum_c (p[r][c] * scale[b][c]) * code[d][c]: the probabilities take the
+ * block's scales, are quantized to Q8_0 (blocks of 32 cells) and meet the rows of codes
+ * (Q8_0 blocks of scale 1) in the Q8_0 row kernels. Steps start and end on a block of 32
+ * cells (kv_block). */
+static void q8_values(const attn_task *t, const key_step *s) {
+    const kv_layer *kv = t->j->kv;
+    const type_traits *q8 = kernel_traits(GGML_TYPE_Q8_0);
+    int nb = t->hd / 32, nr = s->rb - s->ra + 1;
+    size_t p_row = quant_row_size(GGML_TYPE_Q8_0, s->n);
+    const uint8_t *v = (const uint8_t *)kv->v + quant_row_size(GGML_TYPE_Q8_0, s->c0);
+    for (int b = 0; b < nb; b++) {
+        int d0 = t->g * t->hd + 32 * b;
+        const float *sc = kv->v_scale + (size_t)(d0 / 32) * kv->v_stride + s->c0;
+        for (int r = s->ra; r <= s->rb; r++) {
+            const float *p = t->S + (size_t)r * K_BLOCK;
+            float *pv = t->pv + (size_t)r * K_BLOCK;
+            for (int c = 0; c < s->n; c++) pv[c] = p[c] * sc[c];
+            q8->from_float(pv, (uint8_t *)t->pq + (size_t)r * p_row, s->n);
+        }
+        dot_tile(GGML_TYPE_Q8_0, s->n, t->T + (size_t)s->ra * t->hd + 32 * b, (size_t)t->hd, v + (size_t)d0 * kv->v_row,
+                 kv->v_row, (const uint8_t *)t->pq + (size_t)s->ra * p_row, p_row, 32, nr);
+    }
+}
+
 /* T rows ra..rb = P · V over the step's cells: rows of P against rows of V^T */
 static void vector_values(const attn_task *t, const key_step *s) {
     const kv_layer *kv = t->j->kv;
-    const float *v = kv->v + (size_t)t->g * t->hd * kv->v_stride + s->c0;
-    dot_tile(s->n, t->T + (size_t)s->ra * t->hd, (size_t)t->hd, v, (size_t)kv->v_stride,
-             t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, t->hd, s->rb - s->ra + 1);
+    if (kv->type_v == GGML_TYPE_Q8_0) {
+        q8_values(t, s);
+        return;
+    }
+    const uint8_t *v = (const uint8_t *)kv->v + (size_t)t->g * t->hd * kv->v_row + quant_row_size(kv->type_v, s->c0);
+    dot_tile(kv->type_v, s->n, t->T + (size_t)s->ra * t->hd, (size_t)t->hd, v, kv->v_row, t->S + (size_t)s->ra * K_BLOCK,
+             K_BLOCK * sizeof(float), t->hd, s->rb - s->ra + 1);
 }
 
-static const attn_steps vector_steps = {false, NULL, vector_scores, vector_probs, vector_values};
+static const attn_steps vector_steps = {false, vector_queries, vector_scores, vector_probs, vector_values};
 
 /* ---- the steps on the tile kernels (kernels/dispatch.h): the kv head's cells as kv_pack()
  * left them, queries and probabilities in the set's form, to the precision its file
@@ -270,15 +327,45 @@ static const attn_steps tile_steps = {true, tile_queries, tile_scores, tile_prob
  * a->packed: rows = (kv head, block of cells) pairs. */
 typedef struct { attn_ctx *a; const tile_kernels *t; const kv_layer *kv; int hd, b0, nb; } kv_pack_args;
 
+/* Cells c0 .. c0 + n - 1 (those below len) of kv head g as f32: keys into k ([n][hd]),
+ * values into v ([hd][n]), for the tile kernels, which take f32 cells. */
+static void cells_f32(const kv_layer *kv, int g, int hd, int c0, int n, float *k, float *v) {
+    int m = kv->len - c0 < n ? kv->len - c0 : n;
+    size_t k_at = quant_row_size(kv->type_k, (int64_t)g * hd);
+    for (int c = 0; c < m; c++)
+        dequant_row(kv->type_k, (const uint8_t *)kv->k + (size_t)(c0 + c) * kv->k_row + k_at, k + (size_t)c * hd, hd);
+    for (int d = 0; d < hd; d++) {
+        size_t row = (size_t)g * hd + (size_t)d;
+        const uint8_t *vr = (const uint8_t *)kv->v + row * kv->v_row;
+        float *out = v + (size_t)d * n;
+        if (kv->type_v != GGML_TYPE_Q8_0) {
+            dequant_row(kv->type_v, vr + quant_row_size(kv->type_v, c0), out, m);
+            continue;
+        }
+        const float *sc = kv->v_scale + row / 32 * kv->v_stride;
+        for (int c = c0; c < c0 + m; c++) out[c - c0] = sc[c] * (float)(int8_t)vr[(size_t)c / 32 * 34 + 2 + (size_t)c % 32];
+    }
+}
+
 static void kv_pack_rows(const void *arg, int r0, int r1) {
     const kv_pack_args *p = arg;
     const kv_layer *kv = p->kv;
+    int kb = p->t->kv_block, hd = p->hd;
+    bool f32 = kv->type_k == GGML_TYPE_F32 && kv->type_v == GGML_TYPE_F32;
+    float *tmp = f32 ? NULL : xmalloc((size_t)kb * hd * 2 * sizeof(float));
     for (int r = r0; r < r1; r++) {
-        int g = r / p->nb, b = p->b0 + r % p->nb;
-        p->t->kv_pack(kv->k + (size_t)g * p->hd, (size_t)kv->kv_dim, kv->v + (size_t)g * p->hd * kv->v_stride,
-                      (size_t)kv->v_stride, p->hd, kv->len, b, b + 1,
-                      (uint8_t *)p->a->packed.data + (size_t)g * p->a->packed.head_bytes);
+        int g = r / p->nb, b = p->b0 + r % p->nb, c0 = b * kb;
+        void *dst = (uint8_t *)p->a->packed.data + (size_t)g * p->a->packed.head_bytes;
+        if (f32) {
+            p->t->kv_pack((const float *)kv->k + (size_t)c0 * kv->kv_dim + (size_t)g * hd, (size_t)kv->kv_dim,
+                          (const float *)kv->v + (size_t)g * hd * kv->v_stride + c0, (size_t)kv->v_stride, hd,
+                          kv->len, b, b + 1, dst);
+            continue;
+        }
+        cells_f32(kv, g, hd, c0, kb, tmp, tmp + (size_t)kb * hd);
+        p->t->kv_pack(tmp, (size_t)hd, tmp + (size_t)kb * hd, (size_t)kb, hd, kv->len, b, b + 1, dst);
     }
+    free(tmp);
 }
 
 /* Layers that share a cache (Gemma 4's last ones) read what the previous reader of that
@@ -354,8 +441,29 @@ static void rope_table(attn_ctx *a, int il, int M, int pos0) {
 }
 
 /* K and V rows of tokens r0..r1-1 into the layer's cache: K norm (Gemma 3/4), RoPE; V's
- * weightless norm (Gemma 4); V stored transposed. */
+ * weightless norm (Gemma 4); both converted to the cache's types (the reference
+ * conversions, rounding to nearest), V stored transposed. */
 typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float *k, *v; int pos0; } kv_store_args;
+
+/* Cell `slot`'s values v (kv_dim floats) into the transposed rows; tmp: a row of kv_dim
+ * in the type. Q8_0: each head's dims quantized in blocks of 32, the codes into the rows,
+ * the scales into v_scale. */
+static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t *tmp) {
+    uint8_t *base = kv->v;
+    quantize_row(kv->type_v, v, tmp, kv->kv_dim);
+    if (kv->type_v != GGML_TYPE_Q8_0) {
+        size_t es = quant_row_size(kv->type_v, 1), at = (size_t)slot * es;
+        for (int d = 0; d < kv->kv_dim; d++) memcpy(base + (size_t)d * kv->v_row + at, tmp + (size_t)d * es, es);
+        return;
+    }
+    (void)hd;
+    size_t at = (size_t)slot / 32 * 34 + 2 + (size_t)slot % 32; /* the cell's code in its block */
+    for (int b = 0; b < kv->kv_dim / 32; b++) {
+        const uint8_t *blk = tmp + (size_t)b * 34;
+        kv->v_scale[(size_t)b * kv->v_stride + slot] = fp16_to_fp32(rd_u16(blk));
+        for (int i = 0; i < 32; i++) base[(size_t)(32 * b + i) * kv->v_row + at] = blk[2 + i];
+    }
+}
 
 static void store_kv_rows(const void *arg, int r0, int r1) {
     const kv_store_args *s = arg;
@@ -363,6 +471,7 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
     const layer_weights *l = s->l;
     kv_layer *kv = s->kv;
     int hd = l->head_dim, kvd = kv->kv_dim, half = l->n_rot / 2;
+    uint8_t *tmp = xmalloc((size_t)kvd * sizeof(float));
     for (int i = r0; i < r1; i++) {
         int p = s->pos0 + i, slot = p % kv->len;
         float *k = s->k + (size_t)i * kvd, *v = s->v + (size_t)i * kvd;
@@ -371,10 +480,11 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
             if (l->v_norm) rmsnorm(v + (size_t)g * hd, v + (size_t)g * hd, NULL, hd, a->m->eps);
             rope(k + (size_t)g * hd, half, a->rope_cos + (size_t)i * half, a->rope_sin + (size_t)i * half);
         }
-        memcpy(kv->k + (size_t)slot * kvd, k, (size_t)kvd * sizeof(float));
-        for (int d = 0; d < kvd; d++) kv->v[(size_t)d * kv->v_stride + slot] = v[d];
+        quantize_row(kv->type_k, k, (uint8_t *)kv->k + (size_t)slot * kv->k_row, kvd);
+        store_values(kv, hd, slot, v, tmp);
         kv->pos[slot] = p;
     }
+    free(tmp);
 }
 
 void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0) {
@@ -386,8 +496,11 @@ void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, in
         a->packed.layer = -1; /* a cache changed: what packed holds may be stale */
     }
 
-    attn_job j = {a, l, &a->kv[l->kv_source], q, out, M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, &vector_steps, NULL, 1, {0}};
-    /* on the tile kernels with the matmuls of the batch, when the heads fit them */
+    const kv_layer *kv = &a->kv[l->kv_source];
+    attn_job j = {a, l, kv, q, out, M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, &vector_steps, NULL,
+                  kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1, {0}};
+    /* on the tile kernels with the matmuls of the batch, when the heads fit them (they
+     * take f32 cells: kv_pack converts those of the other types) */
     const tile_kernels *t = &kernels_active()->tile;
     if (a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
         j.steps = &tile_steps;
@@ -412,13 +525,36 @@ static int kv_cells(const gemma_model *m, const layer_weights *l, int n_ctx, int
     return n_ctx;
 }
 
-int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, char *err) {
+/* Cells of a layer's cache rows: len padded to a block of 32, as the Q8_0 values' steps
+ * take whole blocks of cells (keys included). */
+#define KV_PAD(len) (((len) + 31) / 32 * 32)
+
+/* Cells per row of V^T: len padded to an odd number of units (64-byte cache lines; 34-byte
+ * blocks of 32 cells for Q8_0), since rows a power of two apart would all map to the same
+ * few cache sets. */
+static int v_cells(uint32_t type, int len) {
+    int per = type == GGML_TYPE_Q8_0 ? 32 : 64 / (int)quant_row_size(type, 1);
+    int units = (len + per - 1) / per;
+    return per * (units | 1);
+}
+
+/* Bytes of one layer's cache of len cells. */
+static uint64_t kv_layer_bytes(int len, int kv_dim, uint32_t type_k, uint32_t type_v) {
+    uint64_t vc = (uint64_t)v_cells(type_v, len);
+    uint64_t b = (uint64_t)KV_PAD(len) * quant_row_size(type_k, kv_dim) + (uint64_t)kv_dim * quant_row_size(type_v, (int64_t)vc);
+    if (type_v == GGML_TYPE_Q8_0) b += (uint64_t)kv_dim / 32 * vc * sizeof(float);
+    return b + (uint64_t)len * sizeof(int32_t);
+}
+
+int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, uint32_t type_k, uint32_t type_v, char *err) {
     uint64_t need = 0;
     for (int il = 0; il < m->n_layer; il++) {
         const layer_weights *l = &m->layers[il];
         if (!l->has_kv) continue;
-        uint64_t len = (uint64_t)kv_cells(m, l, n_ctx, n_ubatch);
-        need += len * ((uint64_t)l->n_head_kv * (uint64_t)l->head_dim * 2 * sizeof(float) + sizeof(int32_t));
+        if ((type_k == GGML_TYPE_Q8_0 || type_v == GGML_TYPE_Q8_0) && l->head_dim % 32)
+            return set_err(err, "a q8_0 KV cache needs head dims that are multiples of 32; layer %d has %d", il,
+                           l->head_dim);
+        need += kv_layer_bytes(kv_cells(m, l, n_ctx, n_ubatch), l->n_head_kv * l->head_dim, type_k, type_v);
     }
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
@@ -428,7 +564,8 @@ int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, char *err) {
     return 0;
 }
 
-static void kv_cache_new(attn_ctx *a, int n_ctx, int n_ubatch, setup_alloc *alloc, size_t *bytes) {
+static void kv_cache_new(attn_ctx *a, int n_ctx, int n_ubatch, uint32_t type_k, uint32_t type_v, setup_alloc *alloc,
+                         size_t *bytes) {
     const gemma_model *m = a->m;
     a->kv = xcalloc((size_t)m->n_layer, sizeof(kv_layer));
     for (int il = 0; il < m->n_layer && !alloc->failed; il++) {
@@ -437,12 +574,20 @@ static void kv_cache_new(attn_ctx *a, int n_ctx, int n_ubatch, setup_alloc *allo
         kv_layer *kv = &a->kv[il];
         kv->len = kv_cells(m, l, n_ctx, n_ubatch);
         kv->kv_dim = l->n_head_kv * l->head_dim;
-        /* rows of V^T a power of two apart would all map to the same few cache sets */
-        int lines = (kv->len + 15) / 16;
-        kv->v_stride = 16 * (lines | 1);
-        size_t n = (size_t)kv->len * kv->kv_dim * sizeof(float);
-        kv->k = setup_alloc_lines(alloc, n, bytes, "KV cache");
-        kv->v = setup_alloc_lines(alloc, (size_t)kv->v_stride * kv->kv_dim * sizeof(float), bytes, "KV cache");
+        kv->type_k = type_k;
+        kv->type_v = type_v;
+        kv->k_row = quant_row_size(type_k, kv->kv_dim);
+        kv->v_stride = v_cells(type_v, kv->len);
+        kv->v_row = quant_row_size(type_v, kv->v_stride);
+        kv->k = setup_alloc_lines(alloc, (size_t)KV_PAD(kv->len) * kv->k_row, bytes, "KV cache");
+        kv->v = setup_alloc_lines(alloc, (size_t)kv->kv_dim * kv->v_row, bytes, "KV cache");
+        if (type_v == GGML_TYPE_Q8_0) {
+            kv->v_scale = setup_alloc_lines(alloc, (size_t)kv->kv_dim / 32 * kv->v_stride * sizeof(float), bytes, "KV cache");
+            uint16_t one = fp32_to_fp16(1.0f); /* every block of codes has scale 1 */
+            if (kv->v)
+                for (size_t b = 0; b < (size_t)kv->kv_dim * (size_t)(kv->v_stride / 32); b++)
+                    memcpy((uint8_t *)kv->v + b * 34, &one, 2);
+        }
         kv->pos = setup_alloc_lines(alloc, (size_t)kv->len * sizeof(int32_t), bytes, "KV cache");
         if (kv->pos) for (int i = 0; i < kv->len; i++) kv->pos[i] = -1;
     }
@@ -475,8 +620,11 @@ static void rope_new(attn_ctx *a, int n_ubatch, setup_alloc *alloc, size_t *byte
  * attention also a block's queries and probabilities in the form they take. */
 static size_t scratch_floats(const tile_kernels *t, int head_dim) {
     size_t n = (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK;
-    if (t->attn_supports) n += (t->query_size(head_dim) + t->prob_size(K_BLOCK) + sizeof(float) - 1) / sizeof(float);
-    return n;
+    /* then either the tile steps' forms, or the vector steps' room for a Q8_0 cache */
+    size_t tiles = t->attn_supports ? t->query_size(head_dim) + t->prob_size(K_BLOCK) : 0;
+    size_t q8 = (size_t)Q_BLOCK * (K_BLOCK * sizeof(float) + quant_row_size(GGML_TYPE_Q8_0, head_dim) +
+                                   quant_row_size(GGML_TYPE_Q8_0, K_BLOCK));
+    return n + ((tiles > q8 ? tiles : q8) + sizeof(float) - 1) / sizeof(float);
 }
 
 /* Each pool thread's scratch, for the widest head, and, where the kernel set has tile
@@ -505,10 +653,10 @@ static void scratch_new(attn_ctx *a, setup_alloc *alloc, size_t *bytes) {
 }
 
 void attn_ctx_init(attn_ctx *a, const gemma_model *m, threadpool *pool, int n_ctx, int n_ubatch,
-                   setup_alloc *alloc, size_t *kv_bytes, size_t *scratch_bytes) {
+                   uint32_t type_k, uint32_t type_v, setup_alloc *alloc, size_t *kv_bytes, size_t *scratch_bytes) {
     a->m = m;
     a->pool = pool;
-    kv_cache_new(a, n_ctx, n_ubatch, alloc, kv_bytes);
+    kv_cache_new(a, n_ctx, n_ubatch, type_k, type_v, alloc, kv_bytes);
     rope_new(a, n_ubatch, alloc, scratch_bytes);
     scratch_new(a, alloc, scratch_bytes);
 }
@@ -518,6 +666,7 @@ void attn_ctx_release(attn_ctx *a) {
         for (int il = 0; il < a->m->n_layer; il++) {
             free_lines(a->kv[il].k);
             free_lines(a->kv[il].v);
+            free_lines(a->kv[il].v_scale);
             free_lines(a->kv[il].pos);
         }
     free(a->kv);

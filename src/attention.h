@@ -16,13 +16,25 @@
 #include "threads.h"
 #include "util.h"
 
-/* One layer's KV cache: a ring of `len` cells, cell = position % len. */
+/* One layer's KV cache: a ring of `len` cells, cell = position % len, its elements of
+ * type_k and type_v (GGML_TYPE_F32, F16, BF16 or Q8_0; doc/forward.md#kv-cache-types).
+ * Keys are rows per cell, in the type's row format (Q8_0: blocks of 32 dims). Values are
+ * transposed (rows per dim, over the cells), as attention sums over cells; Q8_0 values are
+ * quantized per cell along the dims, like llama.cpp's, with each block's scale kept
+ * apart: the rows of V^T hold the codes as Q8_0 blocks of 32 cells whose scale is 1, and
+ * v_scale the scale of every (32 dims, cell). */
 typedef struct {
     int len;          /* cells in this layer's ring (n_ctx, or the window + a batch) */
     int kv_dim;       /* n_head_kv * head_dim */
-    float *k;         /* [len][kv_dim] */
-    float *v;         /* transposed, [kv_dim][v_stride]: attention sums over cells */
-    int v_stride;     /* floats per row of v: len padded to an odd number of cache lines */
+    uint32_t type_k, type_v;
+    void *k;          /* [cells][k_row bytes]; cells = len padded to 32 (KV_PAD) */
+    size_t k_row;     /* bytes per cell of k */
+    void *v;          /* transposed, [kv_dim][v_row bytes]: attention sums over cells */
+    int v_stride;     /* cells per row of v: len padded to an odd number of cache lines (of
+                         64 bytes; of 34-byte blocks for Q8_0) */
+    size_t v_row;     /* bytes per row of v */
+    float *v_scale;   /* Q8_0 values: [kv_dim / 32][v_stride], the scale of dims 32b .. 32b + 31
+                         of each cell; NULL for the other types */
     int32_t *pos;     /* position stored in each cell, -1 if empty */
 } kv_layer;
 
@@ -48,14 +60,15 @@ typedef struct {
 
 /* The kernel would happily hand out the virtual memory and fail later: refuse, with the
  * size, a cache of n_ctx tokens (micro-batches of n_ubatch) larger than the machine's memory. */
-int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, char *err);
+int kv_cache_check(const gemma_model *m, int n_ctx, int n_ubatch, uint32_t type_k, uint32_t type_v, char *err);
 
 /* Set up a for model m, contexts of n_ctx tokens, micro-batches of up to n_ubatch tokens and
- * the threads of pool: the KV cache (its bytes added to *kv_bytes), the RoPE tables and
+ * the threads of pool: the KV cache of keys type_k and values type_v (kv_cache_check has
+ * accepted them) (its bytes added to *kv_bytes), the RoPE tables and
  * the per-thread scratch (to *scratch_bytes). Allocation failures go to alloc; release with
  * attn_ctx_release whether or not it failed. */
 void attn_ctx_init(attn_ctx *a, const gemma_model *m, threadpool *pool, int n_ctx, int n_ubatch,
-                   setup_alloc *alloc, size_t *kv_bytes, size_t *scratch_bytes);
+                   uint32_t type_k, uint32_t type_v, setup_alloc *alloc, size_t *kv_bytes, size_t *scratch_bytes);
 void attn_ctx_release(attn_ctx *a);
 
 /* Every cell empty. */

@@ -597,7 +597,7 @@ static int scratch_new(gemma_context *c, setup_alloc *a) {
 
 gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     context_params fit = context_params_fit(p);
-    if (kv_cache_check(m, fit.n_ctx, fit.n_ubatch, err)) return NULL;
+    if (kv_cache_check(m, fit.n_ctx, fit.n_ubatch, fit.type_k, fit.type_v, err)) return NULL;
     dumper *dump; /* GEMMA_DUMP, read once here */
     if (dumper_new(getenv("GEMMA_DUMP"), getenv("GEMMA_DUMP_DIR"), m->n_layer, &dump, err)) return NULL;
     gemma_context *c = xcalloc(1, sizeof *c);
@@ -606,7 +606,7 @@ gemma_context *context_new(gemma_model *m, const context_params *p, char *err) {
     c->dump = dump;
     setup_alloc a = {err, false};
     c->pool = pool_new(c->p.n_threads);
-    attn_ctx_init(&c->attn, m, c->pool, c->p.n_ctx, c->p.n_ubatch, &a, &c->kv_bytes, &c->scratch_bytes);
+    attn_ctx_init(&c->attn, m, c->pool, c->p.n_ctx, c->p.n_ubatch, c->p.type_k, c->p.type_v, &a, &c->kv_bytes, &c->scratch_bytes);
     int wide = scratch_new(c, &a);
     c->mm.pool = c->pool;
     c->mm.qbuf_size = matmul_scratch_size(wide, c->p.n_ubatch);

@@ -20,6 +20,7 @@ typedef struct {
     int n_threads;    /* threads of the pool; then of evals of one token (gemma_set_threads) */
     int n_threads_batch; /* threads of evals of several tokens (gemma.c: pool_set_active) */
     int n_ubatch;     /* tokens per forward micro-batch (prompt processing) */
+    uint32_t type_k, type_v; /* the KV cache's element types: GGML_TYPE_F32 (0), F16, BF16, Q8_0 */
 } context_params;
 
 typedef struct gemma_context {

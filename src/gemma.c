@@ -92,8 +92,35 @@ gemma_context *gemma_context_new(gemma_model *m, const gemma_context_params *p, 
     cp.n_threads = p->n_threads > 0 ? p->n_threads : gemma_default_threads();
     cp.n_threads_batch = cp.n_threads;
     cp.n_ubatch = p->n_batch > 0 ? p->n_batch : 512;
+    static const uint32_t ggml_of[GEMMA_KV_COUNT] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0};
+    if ((unsigned)p->type_k >= GEMMA_KV_COUNT || (unsigned)p->type_v >= GEMMA_KV_COUNT) {
+        set_err(err, "unknown KV cache type %d (f32, f16, bf16 or q8_0)",
+                (unsigned)p->type_k >= GEMMA_KV_COUNT ? (int)p->type_k : (int)p->type_v);
+        return NULL;
+    }
+    cp.type_k = ggml_of[p->type_k];
+    cp.type_v = ggml_of[p->type_v];
     return context_new(m, &cp, err);
 }
+
+static const char *const kv_type_names[GEMMA_KV_COUNT] = {"f32", "f16", "bf16", "q8_0"};
+
+const char *gemma_kv_type_name(gemma_kv_type t) {
+    return (unsigned)t < GEMMA_KV_COUNT ? kv_type_names[t] : NULL;
+}
+
+int gemma_kv_type_parse(const char *name) {
+    for (int t = 0; t < GEMMA_KV_COUNT; t++)
+        if (name && !strcmp(name, kv_type_names[t])) return t;
+    return -1;
+}
+
+static gemma_kv_type kv_type_of(uint32_t ggml) {
+    return ggml == GGML_TYPE_F16 ? GEMMA_KV_F16 : ggml == GGML_TYPE_BF16 ? GEMMA_KV_BF16
+         : ggml == GGML_TYPE_Q8_0 ? GEMMA_KV_Q8_0 : GEMMA_KV_F32;
+}
+gemma_kv_type gemma_kv_type_k(const gemma_context *c) { return kv_type_of(c->p.type_k); }
+gemma_kv_type gemma_kv_type_v(const gemma_context *c) { return kv_type_of(c->p.type_v); }
 
 void gemma_context_free(gemma_context *c) { context_free(c); }
 

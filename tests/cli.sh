@@ -332,6 +332,41 @@ check "completion: gemma quantize IN OUT Q4_K -> Q4_K_S Q4_K_M" \
 check "completion: gemma --color -> on off auto" bash -c "[[ \"\$(complete_words --color '')\" == 'on off auto' ]]"
 check "completion: generation options are not offered to info" bash -c "[[ \" \$(complete_words info --t) \" != *' --temp '* ]]"
 
+# --- KV cache types (-ctk / -ctv) ---
+run -m "$M" -p hello -n 2 --temp 0 -v
+check "-v: the KV cache's size and types (f16 by default)" grep -qE 'KV cache [0-9.]+ MiB \(K f16, V f16\)' "$T/err"
+run -m "$M" -p hello -n 2 --temp 0 -v -ctk q8_0 --cache-type-v=bf16
+check "-ctk q8_0 --cache-type-v=bf16: runs, -v names them" \
+  bash -c "[ $rc -eq 0 ] && grep -qE 'KV cache [0-9.]+ MiB \(K q8_0, V bf16\)' $T/err"
+run -m "$M" -p hello -n 2 -ctk q4_0
+check "-ctk q4_0: usage error (2), one line listing the types" \
+  bash -c "[ $rc -eq 2 ] && [ \$(wc -l < $T/err) -eq 1 ] && grep -q \"invalid value 'q4_0' for -ctk (f32, f16, bf16 or q8_0)\" $T/err"
+run -m "$M" -p hello -n 2 --cache-type-v F16
+check "--cache-type-v F16 (names are lower case, as llama.cpp's): usage error" test $rc -eq 2
+run -m "$M" --raw -p "one two three" -n 8 --temp 0 -ctk f32 -ctv f32
+cp "$T/out" "$T/greedy_f32"
+run -m "$M" --raw -p "one two three" -n 8 --temp 0
+check "greedy text with the default f16 cache is the f32 cache's" cmp -s "$T/out" "$T/greedy_f32"
+run logits -m "$M" --ids 2,17,99,5 -o "$T/kv_default.f32"
+run logits -m "$M" --ids 2,17,99,5 -o "$T/kv_f32.f32" -ctk f32 -ctv f32
+check "logits: f32 cache unless asked" cmp -s "$T/kv_default.f32" "$T/kv_f32.f32"
+run logits -m "$M" --ids 2,17,99,5 -o "$T/kv_q8.f32" -ctk q8_0 -ctv q8_0
+check "logits -ctk q8_0 -ctv q8_0: runs, other logits" bash -c "[ $rc -eq 0 ] && ! cmp -s $T/kv_q8.f32 $T/kv_f32.f32"
+run logits -m "$M" --ids 2 -o "$T/x.f32" -ctv q4
+check "logits -ctv q4: usage error" test $rc -eq 2
+run perplexity -m "$M" -f /dev/null -ctk bf17
+check "perplexity -ctk bf17: usage error" bash -c "[ $rc -eq 2 ] && grep -q \"for -ctk (f32, f16, bf16 or q8_0)\" $T/err"
+run serve -m "$M" --cache-type-k=x
+check "serve --cache-type-k=x: usage error" bash -c "[ $rc -eq 2 ] && grep -q 'f32, f16, bf16 or q8_0' $T/err"
+for t in f32 bf16 q8_0; do
+  run -m "$M" -p hello -n 40 --ignore-eos --raw -c 16 --context-shift -ctk $t -ctv $t --json
+  check "--context-shift on a $t cache: goes past the context, shifting" \
+    bash -c "[ $rc -eq 0 ] && grep -q '\"context_shifts\":[1-9]' $T/out"
+done
+run logits -m "$FIX/models/gemma1-f32.gguf" --ids 2,17 -o "$T/x.f32" -ctk q8_0
+check "q8_0 on head dims not a multiple of 32: exit 1 with the reason" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'q8_0 KV cache needs head dims that are multiples of 32; layer 0 has 24' $T/err"
+
 # --- install ---
 make -s install BIN="$GEMMA" PREFIX="$PWD/$T/inst" > /dev/null 2>&1
 check "make install PREFIX=... installs the binary and the man page" \

@@ -44,6 +44,7 @@ void suite_amx(void);
 void suite_neon(void);
 void suite_regress(void);
 void suite_fixtures(void);
+void suite_kvcache(void);
 void suite_dump(void);
 void suite_grammar(void);
 void suite_json_schema(void);

@@ -77,7 +77,7 @@ static float *logits_for(int s, int t, int n_vocab) {
 }
 
 static gemma_context *new_ctx(gemma_model *m, int threads, int n_batch, char *err) {
-    gemma_context_params p = {N_CTX, threads, n_batch};
+    gemma_context_params p = {.n_ctx = N_CTX, .n_threads = threads, .n_batch = n_batch};
     return gemma_context_new(m, &p, err);
 }
 

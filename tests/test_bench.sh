@@ -208,3 +208,21 @@ run -m "$T/garbage.gguf" -p 8 -n 0 -r 1
 check "garbage model: exit 3" test $rc -eq 3
 run --help
 check "--help: exit 0 with usage" bash -c "[ $rc -eq 0 ] && grep -q 'usage: gemma bench' $T/out"
+
+# --- KV cache types (-ctk / -ctv), reported as llama-bench's type_k / type_v ---
+run -m "$M" -p 8 -n 0 -r 1 -o jsonl
+check "jsonl: type_k and type_v f16 by default" bash -c "grep -q '\"type_k\": \"f16\", \"type_v\": \"f16\"' $T/out"
+run -m "$M" -p 8 -n 0 -r 1 -ctk f32,q8_0 -ctv bf16 -o jsonl
+check "-ctk f32,q8_0 -ctv bf16: one test per type, fields as given" \
+  bash -c "[ $rc -eq 0 ] && [ \$(wc -l < $T/out) -eq 2 ] && grep -q '\"type_k\": \"f32\", \"type_v\": \"bf16\"' $T/out && grep -q '\"type_k\": \"q8_0\", \"type_v\": \"bf16\"' $T/out"
+run -m "$M" -p 8 -n 0 -r 1 --cache-type-k q8_0 -o json
+if have_py; then
+  check "json: type_k q8_0, type_v f16" py 'import json,sys; d=json.load(sys.stdin); assert [(r["type_k"], r["type_v"]) for r in d] == [("q8_0", "f16")]'
+fi
+run -m "$M" -p 8 -n 0 -r 1 -ctk q8_0
+check "md: a type_k column when not f16, none for type_v" \
+  bash -c "grep -qE '^\| model .*\| type_k \| +test' $T/out && grep -qE '\| q8_0   \| +pp8 \|' $T/out && ! grep -q type_v $T/out"
+run -m "$M" -p 8 -n 0 -r 1
+check "md: no type columns by default" bash -c "! grep -q type_k $T/out"
+run -m "$M" -p 8 -n 0 -r 1 -ctv f16,q5_1
+check "-ctv f16,q5_1: usage error naming the choices" bash -c "[ $rc -eq 2 ] && grep -q \"invalid value 'q5_1' for -ctv (f32, f16, bf16 or q8_0)\" $T/err"

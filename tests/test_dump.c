@@ -99,7 +99,7 @@ static int eval_dumped(const char *spec, int n_batch, bool decode, float *logits
     setenv("GEMMA_DUMP_DIR", dir, 1);
     int rc = -1;
     gemma_model *m = gemma_model_load(fixture_path(MODEL), err);
-    gemma_context *c = m ? gemma_context_new(m, &(gemma_context_params){64, 2, n_batch}, err) : NULL;
+    gemma_context *c = m ? gemma_context_new(m, &(gemma_context_params){.n_ctx = 64, .n_threads = 2, .n_batch = n_batch}, err) : NULL;
     unsetenv("GEMMA_DUMP");
     unsetenv("GEMMA_DUMP_DIR");
     if (c) {

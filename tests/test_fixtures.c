@@ -195,7 +195,7 @@ static void run_fixture(const char *name) {
 
     /* one batch, all positions */
     TEST_BEGIN("fixture %s: batch", name);
-    gemma_context_params cp = {f.n_ids + 16, 2, f.n_ids};
+    gemma_context_params cp = {.n_ctx = f.n_ids + 16, .n_threads = 2, .n_batch = f.n_ids};
     gemma_context *c = gemma_context_new(m, &cp, err);
     EXPECT(c != NULL, "context: %s", err);
     if (c) {
@@ -217,7 +217,7 @@ static void run_fixture(const char *name) {
             TEST_BEGIN("fixture %s: batch, weights in the file's layout, %s (%s)", name, tile_modes[k].what,
                        kernel_set_name(tile_set));
             int old = matmul_set_tile_min_rows(tile_modes[k].min_rows);
-            gemma_context_params pa = {f.n_ids + 16, 2, f.n_ids};
+            gemma_context_params pa = {.n_ctx = f.n_ids + 16, .n_threads = 2, .n_batch = f.n_ids};
             gemma_context *ca = gemma_context_new(mf, &pa, err);
             EXPECT(ca != NULL, "context: %s", err);
             if (ca) {
@@ -238,13 +238,13 @@ static void run_fixture(const char *name) {
     TEST_BEGIN("fixture %s: 1 and 2 threads give identical logits", name);
     {
         float *l1 = xmalloc((size_t)f.n_ids * V * sizeof(float));
-        gemma_context_params p1 = {f.n_ids + 16, 1, f.n_ids};
+        gemma_context_params p1 = {.n_ctx = f.n_ids + 16, .n_threads = 1, .n_batch = f.n_ids};
         gemma_context *c1 = gemma_context_new(m, &p1, err);
         EXPECT(c1 != NULL, "context: %s", err);
         if (c1) {
             int rc = gemma_eval(c1, f.ids, f.n_ids, l1, true, err);
             EXPECT(rc == 0, "eval: %s", err);
-            gemma_context_params p2 = {f.n_ids + 16, 2, f.n_ids};
+            gemma_context_params p2 = {.n_ctx = f.n_ids + 16, .n_threads = 2, .n_batch = f.n_ids};
             gemma_context *c2 = gemma_context_new(m, &p2, err);
             if (c2 && rc == 0 && gemma_eval(c2, f.ids, f.n_ids, logits, true, err) == 0)
                 EXPECT(memcmp(l1, logits, (size_t)f.n_ids * V * sizeof(float)) == 0,
@@ -258,7 +258,7 @@ static void run_fixture(const char *name) {
 
     /* token by token (decode), single thread */
     TEST_BEGIN("fixture %s: decode", name);
-    cp = (gemma_context_params){f.n_ids + 16, 1, 1};
+    cp = (gemma_context_params){.n_ctx = f.n_ids + 16, .n_threads = 1, .n_batch = 1};
     c = gemma_context_new(m, &cp, err);
     EXPECT(c != NULL, "context: %s", err);
     if (c) {
@@ -272,7 +272,7 @@ static void run_fixture(const char *name) {
 
     /* micro-batches smaller than the prompt (exercises the sliding-window ring buffer) */
     TEST_BEGIN("fixture %s: batches of 5", name);
-    cp = (gemma_context_params){f.n_ids, 2, 5};
+    cp = (gemma_context_params){.n_ctx = f.n_ids, .n_threads = 2, .n_batch = 5};
     c = gemma_context_new(m, &cp, err);
     EXPECT(c != NULL, "context: %s", err);
     if (c) {
@@ -291,7 +291,7 @@ static void run_fixture(const char *name) {
         int np = (int)json_len(pids), ng = (int)json_len(gids);
         int32_t *p = malloc((size_t)(np + 1) * sizeof(int32_t));
         for (int i = 0; i < np; i++) p[i] = (int32_t)json_num(json_at(pids, (size_t)i));
-        cp = (gemma_context_params){np + ng + 1, 2, 0};
+        cp = (gemma_context_params){.n_ctx = np + ng + 1, .n_threads = 2, .n_batch = 0};
         c = gemma_context_new(m, &cp, err);
         EXPECT(c != NULL, "context: %s", err);
         if (c) {

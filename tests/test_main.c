@@ -109,6 +109,7 @@ static const struct { const char *name; void (*fn)(void); } suites[] = {
     {"threads", suite_threads},
     {"model", suite_model},
     {"fixtures", suite_fixtures},
+    {"kvcache", suite_kvcache},
     {"batch", suite_batch},
     {"lineedit", suite_lineedit},
     {"chat", suite_chat},

@@ -7,7 +7,8 @@
 # 3. Runs the suites under qemu-aarch64 twice, both at once (each emulator is one process):
 #    -cpu max (dotprod, so the dispatch picks the "NEON dotprod" set) and -cpu cortex-a72
 #    (ARMv8.0: the baseline "NEON" set, and any stray sdot would die with SIGILL). The
-#    fixture suite checks the logits with those kernels. Suites are named exactly (the
+#    fixture suite checks the logits with those kernels, the kvcache suite every KV cache
+#    type on them (-cpu max: both NEON sets and scalar). Suites are named exactly (the
 #    runner's "=NAME"): "model" alone also matched mkmodel, whose 700-token prompts took
 #    minutes under emulation and test no kernel the simd and fixture suites do not.
 # Exits non-zero on any failure. Environment: NEON_BUILD (build-arm64), NEON_QEMU
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.." || exit 1
 NEON_BUILD=${NEON_BUILD:-build-arm64}
 NEON_QEMU=${NEON_QEMU:-qemu-aarch64}
 NEON_OBJDUMP=${NEON_OBJDUMP:-aarch64-linux-gnu-objdump}
-NEON_SUITES=${NEON_SUITES:-neon simd quants panels fixtures gguf model chat}
+NEON_SUITES=${NEON_SUITES:-neon simd quants panels fixtures kvcache gguf model chat}
 NEON_BASE_SUITES=${NEON_BASE_SUITES:-neon simd fixtures}
 MAKE=${MAKE:-make}
 unset GEMMA_KERNELS

@@ -146,7 +146,9 @@ static bool reference_ppl(gemma_model *m, const int32_t *tokens, int n_tokens, i
     int n_bos;
     int32_t *bos = gemma_tokenize(m, "", 0, true, false, &n_bos);
     char err[GEMMA_ERR_LEN];
-    gemma_context_params cp = {n_ctx, 0, n_ctx};
+    /* the KV cache of the command's default (f16, as llama-perplexity's) */
+    gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = 0, .n_batch = n_ctx, .type_k = GEMMA_KV_F16,
+                               .type_v = GEMMA_KV_F16};
     gemma_context *c = gemma_context_new(m, &cp, err);
     float *logits = malloc((size_t)n_ctx * (size_t)V * sizeof(float));
     int32_t *ids = malloc((size_t)n_ctx * sizeof(int32_t));
@@ -338,7 +340,8 @@ static void case_base_file(gemma_model *m, const int32_t *tokens, const referenc
         ids[0] = bos[0];
         free(bos);
         char err[GEMMA_ERR_LEN];
-        gemma_context_params cp = {n_ctx, 0, n_ctx};
+        gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = 0, .n_batch = n_ctx, .type_k = GEMMA_KV_F16,
+                                   .type_v = GEMMA_KV_F16}; /* the command's default cache */
         gemma_context *c = gemma_context_new(m, &cp, err);
         float *logits = malloc((size_t)n_ctx * V * sizeof(float));
         bool ok = c && gemma_eval(c, ids, n_ctx, logits, true, err) == 0;

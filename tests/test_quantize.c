@@ -148,7 +148,7 @@ static float *model_logits(const char *path, const fixture_info *fi, int *n_voca
     if (!m) return NULL;
     gemma_model_info info;
     gemma_model_get_info(m, &info);
-    gemma_context_params cp = {fi->n_ids + 8, 2, fi->n_ids};
+    gemma_context_params cp = {.n_ctx = fi->n_ids + 8, .n_threads = 2, .n_batch = fi->n_ids};
     gemma_context *c = gemma_context_new(m, &cp, err);
     float *out = NULL;
     if (c) {

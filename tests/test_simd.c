@@ -474,38 +474,47 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
     }
 }
 
-/* The float tiles at prefill attention's shapes (attention.c's dot_tile: Q·K^T over head_dim
- * 256 / 512, P·V^T over up to 512 keys) and at lengths on either side of a 16-float vector,
- * which the row lengths above leave out, each on a 32 x 8 tile with unaligned strides. */
-static void test_gemm_f32_lengths(const type_traits *tab, kernel_set_id set) {
-    gemm_fn gemm = tab[GGML_TYPE_F32].gemm;
-    if (!gemm) return;
-    static const weight_type f32 = {GGML_TYPE_F32, {-1, -1}, -1};
-    const type_traits *ref = quant_traits(GGML_TYPE_F32);
-    static const int lens[] = {15, 16, 17, 31, 32, 48, 256, 511, 512};
-    TEST_BEGIN("simd %s: F32 gemm on attention row lengths (15..512), 32x8 tile, matches the scalar kernel",
-               kernel_set_name(set));
-    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-        int n = lens[li];
-        size_t w_stride = 4 * (size_t)n + 6, a_stride = 4 * (size_t)n + 10, s_stride = GEMM_MAX_NW + 1;
-        uint8_t *wbuf = malloc(w_stride * GEMM_MAX_NW + 1), *abuf = malloc(a_stride * GEMM_MAX_NA + 3);
-        uint8_t *w = wbuf + 1, *a = abuf + 3;
-        for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(&f32, w + i * w_stride, n, false);
-        for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(GGML_TYPE_F32, a + j * a_stride, n, false);
-        float s[GEMM_MAX_NA * (GEMM_MAX_NW + 1)];
-        gemm(n, s, s_stride, w, w_stride, a, a_stride, GEMM_MAX_NW, GEMM_MAX_NA);
-        for (int j = 0; j < GEMM_MAX_NA; j++)
-            for (int i = 0; i < GEMM_MAX_NW; i++) {
-                float want, got = s[(size_t)j * s_stride + (size_t)i];
-                ref->vec_dot(n, &want, w + i * w_stride, a + j * a_stride);
-                double scale = abs_terms(&f32, w + i * w_stride, a + j * a_stride, n);
-                EXPECT(close_enough(got, want, scale), "n=%d cell (w %d, a %d): got %.9g, scalar %.9g", n, i, j,
-                       got, want);
-            }
-        free(wbuf);
-        free(abuf);
+/* The tiles of the KV cache's types (F32, F16, BF16, Q8_0) at attention's shapes
+ * (attention.c's dot_tile: Q·K^T over head_dim 256 / 512, P·V^T over up to 512 keys) and,
+ * for the float types, at lengths on either side of a 16-float vector, which the row
+ * lengths above leave out; each on a 32 x 8 tile with unaligned strides. */
+static void test_gemm_kv_lengths(const type_traits *tab, kernel_set_id set) {
+    static const weight_type kv_types[] = {
+        {GGML_TYPE_F32, {-1, -1}, -1}, {GGML_TYPE_F16, {-1, -1}, -1}, {GGML_TYPE_BF16, {-1, -1}, -1},
+        {GGML_TYPE_Q8_0, {0, -1}, -1}};
+    static const int lens[] = {15, 16, 17, 31, 32, 48, 64, 256, 511, 512};
+    for (size_t ti = 0; ti < sizeof kv_types / sizeof kv_types[0]; ti++) {
+        const weight_type *wt = &kv_types[ti];
+        gemm_fn gemm = tab[wt->type].gemm;
+        if (!gemm) continue;
+        const type_traits *ref = quant_traits(wt->type);
+        uint32_t at = ref->vec_dot_type;
+        TEST_BEGIN("simd %s: %s gemm on attention row lengths (15..512), 32x8 tile, matches the scalar kernel",
+                   kernel_set_name(set), ref->name);
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            int n = lens[li];
+            if (n % ref->blck_size || n % quant_traits(at)->blck_size) continue;
+            size_t w_stride = quant_row_size(wt->type, n) + 6, a_stride = quant_row_size(at, n) + 10;
+            size_t s_stride = GEMM_MAX_NW + 1;
+            uint8_t *wbuf = malloc(w_stride * GEMM_MAX_NW + 1), *abuf = malloc(a_stride * GEMM_MAX_NA + 3);
+            uint8_t *w = wbuf + 1, *a = abuf + 3;
+            for (int i = 0; i < GEMM_MAX_NW; i++) make_weight_row(wt, w + i * w_stride, n, false);
+            for (int j = 0; j < GEMM_MAX_NA; j++) make_act_row(at, a + j * a_stride, n, false);
+            float s[GEMM_MAX_NA * (GEMM_MAX_NW + 1)];
+            gemm(n, s, s_stride, w, w_stride, a, a_stride, GEMM_MAX_NW, GEMM_MAX_NA);
+            for (int j = 0; j < GEMM_MAX_NA; j++)
+                for (int i = 0; i < GEMM_MAX_NW; i++) {
+                    float want, got = s[(size_t)j * s_stride + (size_t)i];
+                    ref->vec_dot(n, &want, w + i * w_stride, a + j * a_stride);
+                    double scale = abs_terms(wt, w + i * w_stride, a + j * a_stride, n);
+                    EXPECT(close_enough(got, want, scale), "n=%d cell (w %d, a %d): got %.9g, scalar %.9g", n, i, j,
+                           got, want);
+                }
+            free(wbuf);
+            free(abuf);
+        }
+        TEST_END();
     }
-    TEST_END();
 }
 
 /* ---------------------------------------------------------------- elementwise kernels */
@@ -1075,7 +1084,7 @@ static void test_set(kernel_set_id set) {
     }
     test_quantizers(tab, set);
     test_summation_order(tab, set);
-    test_gemm_f32_lengths(tab, set);
+    test_gemm_kv_lengths(tab, set);
     test_elementwise(set);
 }
 

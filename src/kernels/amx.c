@@ -1092,7 +1092,7 @@ static void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t 
         for (int c = 32 * b; c < 32 * b + 32; c++) { /* keys: cell c's dims pair up */
             uint16_t *o = keys + (size_t)(c / 16) * 16 * hd + (size_t)(c % 16) * 2;
             for (int d = 0; d < hd; d += 16) {
-                if (c < len) split16(k + (size_t)c * k_stride + d, KEY_PARTS, part[0], 32);
+                if (c < len) split16(k + (size_t)(c - 32 * b0) * k_stride + d, KEY_PARTS, part[0], 32);
                 else memset(part, 0, sizeof part);
                 for (int p = 0; p < KEY_PARTS; p++)
                     for (int i = 0; i < 16; i++) o[p * plane + (size_t)((d + i) / 2) * 32 + (size_t)((d + i) % 2)] = part[p][i];
@@ -1100,7 +1100,7 @@ static void amx_kv_pack(const float *k, size_t k_stride, const float *v, size_t 
         }
         int n = len - 32 * b < 32 ? len - 32 * b : 32;
         for (int d = 0; d < hd; d++) { /* values: dim d of cells 32b .. 32b + 31 pair up */
-            memcpy(t, v + (size_t)d * v_stride + 32 * b, (size_t)n * sizeof(float));
+            memcpy(t, v + (size_t)d * v_stride + 32 * (size_t)(b - b0), (size_t)n * sizeof(float));
             memset(t + n, 0, (size_t)(32 - n) * sizeof(float));
             split16(t, VALUE_PARTS, part[0], 32);
             split16(t + 16, VALUE_PARTS, part[0] + 16, 32);

@@ -1,5 +1,6 @@
 /* avx512.c - x86-64 AVX-512 (F/BW/VL/DQ) + VNNI tile kernels for prefill (Q4_0, Q5_0,
- * Q8_0, Q4_K, Q5_K, Q6_K) and the Q4_0 row dot. Compiled with -mavx512f -mavx512bw
+ * Q8_0, Q4_K, Q5_K, Q6_K; F32, F16, BF16 float tiles, which attention's steps also take on
+ * caches of those types) and the Q4_0 row dot. Compiled with -mavx512f -mavx512bw
  * -mavx512vl -mavx512dq -mavx512vnni (+AVX2, FMA, F16C); installed on top of the AVX2 set,
  * which covers every other entry, only when cpu.c reports all of them and the OS's ZMM state.
  * With a single activation row (decode) the gemm entries leave the tiles for per-row paths
@@ -1095,8 +1096,9 @@ K_DECODE(q4_k_decode, 144, kdec_prep_k4, q4_k_row, gemm_q4_k)
 K_DECODE(q5_k_decode, 176, kdec_prep_k4, q5_k_row, gemm_q5_k)
 K_DECODE(q6_k_decode, 210, kdec_prep_k6, q6_k_row, gemm_q6_k)
 
-/* ======================= F32 tiles (prefill attention) =======================
- * Q·K^T and P·V^T in attention.c's vector steps. A block of up to 4 weight rows x 4 activation
+/* ======================= float tiles: F32, F16, BF16 =======================
+ * Q·K^T and P·V^T in attention.c's vector steps on f32, f16 and bf16 caches, and the F16 /
+ * BF16 weight products with several activation rows. A block of up to 4 weight rows x 4 activation
  * rows keeps its 16 dot products in 16 zmm accumulators: per 16 elements each weight load
  * serves every activation row of the block and each activation load every weight row (8
  * loads for 16 FMAs). The n % 16 tail is one masked iteration (masked-off lanes read
@@ -1115,74 +1117,96 @@ static INLINE __m128 hsum4_ps(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
 }
 
-/* s[j * s_stride + r] = dot(row r of w, row j of a) for r < RW, j < RA (both <= 4). */
-static INLINE void f32_block(int n, float *s, size_t s_stride, const uint8_t *w, size_t w_stride,
-                             const uint8_t *a, size_t a_stride, const int RW, const int RA) {
-    __m512 acc[4][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 wv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < RW; r++) wv[r] = _mm512_loadu_ps(w + (size_t)r * w_stride + 4 * (size_t)i);
-#pragma GCC unroll 4
-        for (int j = 0; j < RA; j++) {
-            __m512 av = _mm512_loadu_ps(a + (size_t)j * a_stride + 4 * (size_t)i);
-#pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]);
-        }
-    }
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 wv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < RW; r++) wv[r] = _mm512_maskz_loadu_ps(m, w + (size_t)r * w_stride + 4 * (size_t)i);
-#pragma GCC unroll 4
-        for (int j = 0; j < RA; j++) {
-            __m512 av = _mm512_maskz_loadu_ps(m, a + (size_t)j * a_stride + 4 * (size_t)i);
-#pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < RA; j++) {
-        __m128 sums = hsum4_ps(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
-        float *sj = s + (size_t)j * s_stride;
-        if (RW == 4) _mm_storeu_ps(sj, sums);
-        else _mm_mask_storeu_ps(sj, (__mmask8)((1u << RW) - 1), sums);
-    }
+/* The weight loaders of the float tiles: 16 elements at element i of a row as f32, and the
+ * first n < 16 of them (the rest 0). f16 through F16C's vcvtph2ps; bf16 is a 16-bit shift
+ * into the high half. The KV cache's f16 and bf16 cells take these too (attention.c). */
+static INLINE __m512 w_f32(const uint8_t *w, int i) { return _mm512_loadu_ps(w + 4 * (size_t)i); }
+static INLINE __m512 w_f32_part(const uint8_t *w, int i, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, w + 4 * (size_t)i);
 }
+static INLINE __m512 w_f16(const uint8_t *w, int i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * (size_t)i)));
+}
+static INLINE __m512 w_f16_part(const uint8_t *w, int i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + 2 * (size_t)i));
+}
+static INLINE __m512 bf16_wide(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+static INLINE __m512 w_bf16(const uint8_t *w, int i) {
+    return bf16_wide(_mm256_loadu_si256((const __m256i *)(w + 2 * (size_t)i)));
+}
+static INLINE __m512 w_bf16_part(const uint8_t *w, int i, __mmask16 m) {
+    return bf16_wide(_mm256_maskz_loadu_epi16(m, w + 2 * (size_t)i));
+}
+
+/* s[j * s_stride + r] = dot(row r of w, row j of a) for r < RW, j < RA (both <= 4); w's
+ * elements through LOADW / LOADW_PART, a's are f32. */
+#define FLOAT_BLOCK(NAME, LOADW, LOADW_PART)                                                          \
+    static INLINE void NAME##_block(int n, float *s, size_t s_stride, const uint8_t *w, size_t w_stride, \
+                                    const uint8_t *a, size_t a_stride, const int RW, const int RA) {    \
+        __m512 acc[4][4];                                                                             \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                           \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();     \
+        int i = 0;                                                                                    \
+        for (; i + 16 <= n; i += 16) {                                                                \
+            __m512 wv[4];                                                                             \
+            _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) wv[r] = LOADW(w + (size_t)r * w_stride, i); \
+            _Pragma("GCC unroll 4") for (int j = 0; j < RA; j++) {                                    \
+                __m512 av = _mm512_loadu_ps(a + (size_t)j * a_stride + 4 * (size_t)i);                 \
+                _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]); \
+            }                                                                                         \
+        }                                                                                             \
+        if (i < n) {                                                                                  \
+            __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                           \
+            __m512 wv[4];                                                                             \
+            _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) wv[r] = LOADW_PART(w + (size_t)r * w_stride, i, m); \
+            _Pragma("GCC unroll 4") for (int j = 0; j < RA; j++) {                                    \
+                __m512 av = _mm512_maskz_loadu_ps(m, a + (size_t)j * a_stride + 4 * (size_t)i);        \
+                _Pragma("GCC unroll 4") for (int r = 0; r < RW; r++) acc[r][j] = _mm512_fmadd_ps(wv[r], av, acc[r][j]); \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 4") for (int j = 0; j < RA; j++) {                                        \
+            __m128 sums = hsum4_ps(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);                       \
+            float *sj = s + (size_t)j * s_stride;                                                     \
+            if (RW == 4) _mm_storeu_ps(sj, sums);                                                     \
+            else _mm_mask_storeu_ps(sj, (__mmask8)((1u << RW) - 1), sums);                            \
+        }                                                                                             \
+    }
 
 /* RW weight rows against every activation row, in blocks of 4 (then the 1..3 left). The
  * weight rows stay in L1 between blocks: a P·V^T call's 32 rows of 512 floats do not fit. */
-static INLINE void f32_rows(int n, float *s, size_t s_stride, const uint8_t *w, size_t w_stride,
-                            const uint8_t *a, size_t a_stride, int na, const int RW) {
-    for (int j = 0; j < na; j += 4, a += 4 * a_stride, s += 4 * s_stride) {
-        switch (na - j < 4 ? na - j : 4) {
-        case 1: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 1); break;
-        case 2: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 2); break;
-        case 3: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 3); break;
-        default: f32_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 4); break;
-        }
+#define FLOAT_ROWS(NAME)                                                                              \
+    static INLINE void NAME##_rows(int n, float *s, size_t s_stride, const uint8_t *w, size_t w_stride, \
+                                   const uint8_t *a, size_t a_stride, int na, const int RW) {          \
+        for (int j = 0; j < na; j += 4, a += 4 * a_stride, s += 4 * s_stride) {                       \
+            switch (na - j < 4 ? na - j : 4) {                                                        \
+            case 1: NAME##_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 1); break;             \
+            case 2: NAME##_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 2); break;             \
+            case 3: NAME##_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 3); break;             \
+            default: NAME##_block(n, s, s_stride, w, w_stride, a, a_stride, RW, 4); break;            \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    static void gemm_##NAME(int n, float *s, size_t s_stride, const void *w, size_t w_stride, const void *a, \
+                            size_t a_stride, int nw, int na) {                                        \
+        const uint8_t *wp = w;                                                                        \
+        int i = 0;                                                                                    \
+        for (; i + 4 <= nw; i += 4)                                                                   \
+            NAME##_rows(n, s + i, s_stride, wp + (size_t)i * w_stride, w_stride, a, a_stride, na, 4); \
+        wp += (size_t)i * w_stride;                                                                   \
+        switch (nw - i) {                                                                             \
+        case 3: NAME##_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 3); break;             \
+        case 2: NAME##_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 2); break;             \
+        case 1: NAME##_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 1); break;             \
+        default: break;                                                                               \
+        }                                                                                             \
     }
-}
 
-static void gemm_f32(int n, float *s, size_t s_stride, const void *w, size_t w_stride, const void *a,
-                     size_t a_stride, int nw, int na) {
-    const uint8_t *wp = w;
-    int i = 0;
-    for (; i + 4 <= nw; i += 4) f32_rows(n, s + i, s_stride, wp + (size_t)i * w_stride, w_stride, a, a_stride, na, 4);
-    wp += (size_t)i * w_stride;
-    switch (nw - i) {
-    case 3: f32_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 3); break;
-    case 2: f32_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 2); break;
-    case 1: f32_rows(n, s + i, s_stride, wp, w_stride, a, a_stride, na, 1); break;
-    default: break;
-    }
-}
+FLOAT_BLOCK(f32, w_f32, w_f32_part)
+FLOAT_ROWS(f32)
+FLOAT_BLOCK(f16, w_f16, w_f16_part)
+FLOAT_ROWS(f16)
+FLOAT_BLOCK(bf16, w_bf16, w_bf16_part)
+FLOAT_ROWS(bf16)
 
 /* ======================= elementwise kernels of the forward pass ======================= */
 
@@ -1269,6 +1293,8 @@ static void softcap_avx512(float *x, int n, float cap) {
 void kernels_avx512_install(kernel_set *k) {
     type_traits *t = k->type;
     t[GGML_TYPE_F32].gemm = gemm_f32;
+    t[GGML_TYPE_F16].gemm = gemm_f16;
+    t[GGML_TYPE_BF16].gemm = gemm_bf16;
     t[GGML_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
     t[GGML_TYPE_Q4_0].gemm = gemm_q4_0;
     t[GGML_TYPE_Q5_0].gemm = gemm_q5_0;

@@ -136,8 +136,9 @@ typedef struct {
     int kv_block;                                 /* cells per packed block */
     bool (*attn_supports)(int head_dim);          /* NULL: no tile attention */
     size_t (*kv_size)(int hd, int len);           /* bytes of one kv head's packed cache */
-    /* Pack blocks b0 .. b1 - 1 of one kv head: keys at k + cell * k_stride (hd floats),
-     * values transposed at v + dim * v_stride + cell; cells at len and beyond are zero. */
+    /* Pack blocks b0 .. b1 - 1 of one kv head: with c0 = b0 * kv_block, keys at
+     * k + (cell - c0) * k_stride (hd floats), values transposed at v + dim * v_stride +
+     * cell - c0; cells at len and beyond are zero (and not read). */
     void (*kv_pack)(const float *k, size_t k_stride, const float *v, size_t v_stride, int hd, int len, int b0,
                     int b1, void *dst);
     size_t (*query_size)(int hd);                 /* bytes of a block's prepared queries */
