@@ -471,7 +471,12 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
     const layer_weights *l = s->l;
     kv_layer *kv = s->kv;
     int hd = l->head_dim, kvd = kv->kv_dim, half = l->n_rot / 2;
-    uint8_t *tmp = xmalloc((size_t)kvd * sizeof(float));
+    /* a row of V in the cache's type; on the stack for every Gemma's KV width (at most 4096
+     * floats), since a heap block per layer and token churns the allocator (and under
+     * AddressSanitizer each freed one waits in quarantine: the soak test saw the process grow) */
+    _Alignas(64) uint8_t few[4096 * sizeof(float)];
+    size_t tmp_bytes = (size_t)kvd * sizeof(float);
+    uint8_t *tmp = tmp_bytes <= sizeof few ? few : xmalloc(tmp_bytes);
     for (int i = r0; i < r1; i++) {
         int p = s->pos0 + i, slot = p % kv->len;
         float *k = s->k + (size_t)i * kvd, *v = s->v + (size_t)i * kvd;
@@ -484,7 +489,7 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
         store_values(kv, hd, slot, v, tmp);
         kv->pos[slot] = p;
     }
-    free(tmp);
+    if (tmp != few) free(tmp);
 }
 
 void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0) {
