@@ -5,8 +5,11 @@
 # Each part writes its own log; the logs are printed whole, in the order of the list below,
 # as soon as a part and those before it are done, so a failing part reads as if it ran alone
 # (every part's log ends "# exit status N (S s)": where the time went).
+# A part that runs longer than TEST_PART_TIMEOUT seconds (default 1800: the slowest part takes
+# ~4 min alone and ~12 min under the sanitizers on a loaded machine) is stopped and fails with
+# what it printed so far, so a hang costs one part, not the whole CI run's time.
 # Environment: GEMMA_BIN (default ./gemma), TEST_RUNNER (default build/test_runner),
-# TEST_JOBS. Arguments, if any: suites for the runner (as test_runner takes them), one part.
+# TEST_JOBS, TEST_PART_TIMEOUT. Arguments, if any: suites for the runner (as test_runner takes them), one part.
 GEMMA_BIN=${GEMMA_BIN:-./gemma}
 TEST_RUNNER=${TEST_RUNNER:-build/test_runner}
 export GEMMA_BIN TEST_RUNNER
@@ -17,11 +20,14 @@ if [ "${1:-}" = --part ]; then
   id=$2 kind=$3
   shift 3
   start=$(date +%s)
+  limit=${TEST_PART_TIMEOUT:-1800}
   case $kind in
-    runner) "$TEST_RUNNER" "$@" ;;
-    *) bash "$1" ;;
+    runner) timeout -k 10 "$limit" "$TEST_RUNNER" "$@" ;;
+    *) timeout -k 10 "$limit" bash "$1" ;;
   esac > "$dir/$id.part" 2>&1
   rc=$?
+  [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] &&
+    echo "FAIL $kind $*: still running after $limit s, stopped (TEST_PART_TIMEOUT)" >> "$dir/$id.part"
   echo "# exit status $rc ($(($(date +%s) - start)) s)" >> "$dir/$id.part"
   mv "$dir/$id.part" "$dir/$id.log"   # whole, or not there yet
   exit 0

@@ -11,9 +11,12 @@
 #    type on them (-cpu max: both NEON sets and scalar). Suites are named exactly (the
 #    runner's "=NAME"): "model" alone also matched mkmodel, whose 700-token prompts took
 #    minutes under emulation and test no kernel the simd and fixture suites do not.
+#    Each emulator gets NEON_TIMEOUT seconds (default 1200; both take ~3 min here): one that
+#    is still running then is stopped and fails with what it printed, so a hang costs this
+#    step, not the whole CI run.
 # Exits non-zero on any failure. Environment: NEON_BUILD (build-arm64), NEON_QEMU
 # (qemu-aarch64), NEON_OBJDUMP (aarch64-linux-gnu-objdump), NEON_SUITES, NEON_BASE_SUITES,
-# MAKE.
+# NEON_TIMEOUT, MAKE.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 NEON_BUILD=${NEON_BUILD:-build-arm64}
@@ -21,6 +24,7 @@ NEON_QEMU=${NEON_QEMU:-qemu-aarch64}
 NEON_OBJDUMP=${NEON_OBJDUMP:-aarch64-linux-gnu-objdump}
 NEON_SUITES=${NEON_SUITES:-neon simd quants panels fixtures kvcache gguf model chat}
 NEON_BASE_SUITES=${NEON_BASE_SUITES:-neon simd fixtures}
+NEON_TIMEOUT=${NEON_TIMEOUT:-1200}
 MAKE=${MAKE:-make}
 unset GEMMA_KERNELS
 
@@ -77,7 +81,7 @@ start_suites() { # cpu, suites...: in the background, its log and exit status in
   exact=
   for suite in "$@"; do exact="$exact =$suite"; done
   # shellcheck disable=SC2086  # one word per suite
-  { GEMMA_BIN="$wrapper" $NEON_QEMU -cpu "$cpu" "$NEON_BUILD/test_runner" $exact; \
+  { GEMMA_BIN="$wrapper" timeout -k 10 "$NEON_TIMEOUT" $NEON_QEMU -cpu "$cpu" "$NEON_BUILD/test_runner" $exact; \
     echo $? >"$NEON_BUILD/qemu-$cpu.status"; } >"$NEON_BUILD/qemu-$cpu.log" 2>&1 &
 }
 
@@ -88,7 +92,10 @@ report_suites() { # cpu, suites...: after start_suites and wait
   echo "# qemu-aarch64 -cpu $cpu: $*"
   cat "$log"
   status=$(cat "$NEON_BUILD/qemu-$cpu.status" 2>/dev/null || echo 1)
-  if [ "$status" -ne 0 ]; then
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "FAIL qemu -cpu $cpu: still running after $NEON_TIMEOUT s, stopped (NEON_TIMEOUT)"
+    failed=1
+  elif [ "$status" -ne 0 ]; then
     echo "FAIL qemu -cpu $cpu: test runner exit status $status"
     failed=1
   fi
