@@ -32,7 +32,6 @@ int cmd_quantize(int argc, char **argv);    /* quantize.c */
 int cmd_perplexity(int argc, char **argv);  /* perplexity.c */
 int cmd_grammar(int argc, char **argv);     /* grammar.c */
 int cmd_serve(int argc, char **argv);       /* serve.c: the HTTP server */
-void print_completion_bash(void);           /* commands.c: gemma --completion-bash */
 int run_command(int argc, char **argv);     /* commands.c: the subcommand argv[1] names */
 
 /* ---- messages and exits ---- */
@@ -65,6 +64,9 @@ void stream_put(utf8_stream *s, const char *buf, size_t len);   /* ill-formed by
 void stream_finish(utf8_stream *s);
 /* A malloc'd well-formed copy of in[0..n) (ill-formed subparts -> U+FFFD), NUL-terminated. */
 char *utf8_sanitize(const char *in, size_t n, size_t *out_len);
+/* Colours for a stream: --color on/off, or auto = a terminal, NO_COLOR unset and TERM not
+ * "dumb" (no-color.org). */
+bool use_color(int mode, int fd);
 
 /* ---- arguments and files ---- */
 const char *arg_value(int argc, char **argv, int *i);     /* the value after argv[*i] */
@@ -145,6 +147,13 @@ static inline double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Milliseconds since t0 (CLOCK_MONOTONIC). */
+static inline double ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 #endif

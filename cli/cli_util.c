@@ -83,6 +83,12 @@ void out_flush(void) {
 /* How the bytes s[0..n) begin (Unicode's well-formed UTF-8, Table 3-7): returns the length
  * of a complete valid character, 0 if the bytes are a valid but incomplete start, or -k if
  * the first k bytes are a maximal ill-formed subpart (to be shown as one U+FFFD). */
+bool use_color(int mode, int fd) {
+    if (mode >= 0) return mode == 1;
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+    return isatty(fd) && !(no && *no) && !(term && !strcmp(term, "dumb"));
+}
+
 int utf8_check(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     int len;
