@@ -221,7 +221,7 @@ static void answer_turn(chat *C) {
     A.color = C->color;
     if (g_signal != SIGTERM) g_signal = 0;
     stop_reason why = generate(S, &A, err);
-    bool ended = A.emitted == 0 || A.text[A.emitted - 1] == '\n';
+    bool ended = A.emitted == 0 || A.text.p[A.emitted - 1] == '\n';
     if (why == STOP_INTERRUPT) {
         printf("%s%s[stopped]%s", ended ? "" : " ", DIM(C), RESET(C));
         ended = false;

@@ -31,8 +31,7 @@
 enum {
     O_HELP = 1, O_VERSION, O_COMPLETION, O_MODEL, O_PROMPT, O_FILE, O_SYSTEM, O_SYSTEM_FILE,
     O_RAW, O_CHAT, O_THINK, O_HIDE_THINKING, O_ESCAPE, O_NO_ESCAPE, O_SPECIAL, O_N_PREDICT,
-    O_RPROMPT, O_IGNORE_EOS, O_CTX, O_SHIFT, O_NO_SHIFT, O_KEEP, O_TEMP, O_TOP_K, O_TOP_P,
-    O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_THREADS, O_THREADS_BATCH, O_BATCH,
+    O_RPROMPT, O_IGNORE_EOS, O_CTX, O_SHIFT, O_NO_SHIFT, O_KEEP, O_THREADS, O_THREADS_BATCH, O_BATCH,
     O_NO_REPACK, O_JSON, O_DISPLAY_PROMPT, O_NO_DISPLAY_PROMPT, O_COLOR, O_LOG_DISABLE, O_VERBOSE,
     O_GRAMMAR, O_GRAMMAR_FILE, O_SCHEMA, O_SCHEMA_FILE, O_FORMAT, O_TOOLS, O_TOOL_CHOICE,
     O_TOOL_CALL, O_TOOL_RESPONSE, O_CTK, O_CTV,
@@ -66,13 +65,13 @@ const cli_option gen_options[] = {
     {"--no-context-shift", NULL, O_NO_SHIFT, NULL},
     {"--keep", "N", O_KEEP, "with --context-shift: tokens of the prompt start to keep (-1 = all)"},
     {"sampling:", NULL, 0, NULL},
-    {"--temp", "T", O_TEMP, "temperature (default 0.8; 0 = greedy)"},
-    {"--top-k", "N", O_TOP_K, "keep the N most likely tokens (default 40; 0 = off)"},
-    {"--top-p", "P", O_TOP_P, "nucleus sampling (default 0.95; 1 = off)"},
-    {"--min-p", "P", O_MIN_P, "drop tokens below P x the top probability (default 0.05; 0 = off)"},
-    {"--repeat-penalty", "F", O_REPEAT_PENALTY, "(default 1.0 = off)"},
-    {"--repeat-last-n", "N", O_REPEAT_LAST_N, "tokens the repeat penalty looks back on (default 64)"},
-    {"-s|--seed", "N", O_SEED, "random seed, 0 to 4294967294 (default: random, reported by -v and --json)"},
+    {"--temp", "T", SAMPLING_TEMP, "temperature (default 0.8; 0 = greedy)"},
+    {"--top-k", "N", SAMPLING_TOP_K, "keep the N most likely tokens (default 40; 0 = off)"},
+    {"--top-p", "P", SAMPLING_TOP_P, "nucleus sampling (default 0.95; 1 = off)"},
+    {"--min-p", "P", SAMPLING_MIN_P, "drop tokens below P x the top probability (default 0.05; 0 = off)"},
+    {"--repeat-penalty", "F", SAMPLING_REPEAT_PENALTY, "(default 1.0 = off)"},
+    {"--repeat-last-n", "N", SAMPLING_REPEAT_LAST_N, "tokens the repeat penalty looks back on (default 64)"},
+    {"-s|--seed", "N", SAMPLING_SEED, "random seed, 0 to 4294967294 (default: random, reported by -v and --json)"},
     {"constrained output (one of the first six; the output then parses as promised):", NULL, 0, NULL},
     {"--grammar", "TEXT", O_GRAMMAR, "a GBNF grammar (llama.cpp's syntax, start rule root) the output follows"},
     {"--grammar-file", "FILE", O_GRAMMAR_FILE, "the same, read from FILE"},
@@ -209,6 +208,7 @@ static const char *constraint_flag(int id) {
 }
 
 static void set_option(gen_args *g, pending_args *pa, int id, const char *f, const char *v) {
+    if (sampling_arg(&g->samp, id, f, v)) return;
     switch (id) {
     case OPT_ARG: die_usage("unexpected argument '%s'", v);
     case O_HELP: print_usage(); exit(0);
@@ -237,17 +237,6 @@ static void set_option(gen_args *g, pending_args *pa, int id, const char *f, con
     case O_SHIFT: g->context_shift = true; break;
     case O_NO_SHIFT: g->context_shift = false; break;
     case O_KEEP: g->keep = (int)parse_int(f, v, -1, INT_MAX); break;
-    case O_TEMP: g->sp.temp = parse_float(f, v, -1e9, 1e9); g->set_temp = true; break;
-    case O_TOP_K: g->sp.top_k = (int)parse_int(f, v, 0, INT_MAX); g->set_top_k = true; break;
-    case O_TOP_P: g->sp.top_p = parse_float(f, v, 0, 1); g->set_top_p = true; break;
-    case O_MIN_P: g->sp.min_p = parse_float(f, v, 0, 1); g->set_min_p = true; break;
-    case O_REPEAT_PENALTY: g->sp.repeat_penalty = parse_float(f, v, 1e-6, 1e6); break;
-    case O_REPEAT_LAST_N: g->sp.repeat_last_n = (int)parse_int(f, v, -1, INT_MAX); break;
-    case O_SEED: { /* llama.cpp: -1 and 4294967295 (its LLAMA_DEFAULT_SEED) mean random */
-        long long s = parse_int(f, v, -1, (long long)UINT32_MAX);
-        g->sp.seed = (s < 0 || s == (long long)UINT32_MAX) ? GEMMA_SEED_RANDOM : (uint64_t)s;
-        break;
-    }
     case O_THREADS: g->n_threads = (int)parse_int(f, v, 1, 1024); break;
     case O_THREADS_BATCH: g->n_threads_batch = (int)parse_int(f, v, 1, 1024); break;
     case O_BATCH: g->n_batch = (int)parse_int(f, v, 1, 1 << 16); break;
@@ -385,7 +374,7 @@ static void parse_gen_args(int argc, char **argv, gen_args *g) {
     g->type_k = g->type_v = GEMMA_KV_F16; /* llama.cpp's default */
     g->color = -1;
     g->escape = true;
-    gemma_sampler_params_default(&g->sp);
+    gemma_sampler_params_default(&g->samp.sp);
     if (argc == 2 && !strcmp(argv[1], "-v")) { /* bare -v: the version, as many tools do */
         print_version();
         exit(0);
@@ -546,12 +535,12 @@ static bool gen_rate(const session *S, double *rate) {
 static void print_json(const session *S, const answer *A, stop_reason why, double load_ms) {
     FILE *o = stdout;
     size_t n;
-    char *t = utf8_sanitize(A->text ? A->text : "", A->len, &n); /* JSON strings are UTF-8 */
+    char *t = utf8_sanitize(A->text.p ? A->text.p : "", A->text.len, &n); /* JSON strings are UTF-8 */
     fputs("{\"text\":", o);
     json_string(o, t, n);
     free(t);
-    if (A->tlen) {
-        t = utf8_sanitize(A->thought, A->tlen, &n);
+    if (A->thought.len) {
+        t = utf8_sanitize(A->thought.p, A->thought.len, &n);
         fputs(",\"thinking\":", o);
         json_string(o, t, n);
         free(t);
@@ -647,7 +636,7 @@ static int run_oneshot(session *S, const char *sys, const char *prompt, size_t p
     A.color = use_color(g->color, STDERR_FILENO);
     stop_reason why = g_signal ? STOP_INTERRUPT : generate(S, &A, err);
     if (why == STOP_ERROR) die(EXIT_RUNTIME, "%s", err);
-    bool ended = A.emitted == 0 || A.text[A.emitted - 1] == '\n';
+    bool ended = A.emitted == 0 || A.text.p[A.emitted - 1] == '\n';
     if (A.n_calls && !g->json) { /* each call one JSON line, after the text on a line of its own */
         if (!ended) out_write("\n", 1);
         out_write(A.calls, strlen(A.calls));

@@ -186,53 +186,30 @@ int session_feed_results(session *S, char *const *names, char *const *results, i
 /* ---------------------------------------------------------------------------------------
  * Output of one answer */
 
-static void grow(char **p, size_t *cap, size_t need) {
-    if (need + 1 > *cap) {
-        *cap = (need + 1) * 2;
-        *p = xrealloc(*p, *cap);
-    }
-}
-
-/* Length of the longest suffix of s[0..n) that is a proper prefix of some reverse prompt. */
-static size_t partial_rprompt(const gen_args *g, const char *s, size_t n) {
-    size_t best = 0;
-    for (int r = 0; r < g->n_rprompts; r++) {
-        size_t rl = strlen(g->rprompts[r]);
-        for (size_t k = rl - 1; k > best; k--)
-            if (k <= n && !memcmp(s + n - k, g->rprompts[r], k)) { best = k; break; }
-    }
-    return best;
-}
-
 /* Append visible text; returns true if a reverse prompt just matched (it is removed). */
 static bool answer_put(const gen_args *g, answer *A, const char *piece, size_t k) {
-    grow(&A->text, &A->cap, A->len + k);
-    memcpy(A->text + A->len, piece, k);
-    A->len += k;
-    A->text[A->len] = 0;
+    buf *t = &A->text;
+    buf_put(t, piece, k);
     bool stop = false;
     for (int r = 0; r < g->n_rprompts && !stop; r++) {
         size_t rl = strlen(g->rprompts[r]);
-        const char *hit = rl <= A->len ? strstr(A->text + (A->emitted > rl ? A->emitted - rl : 0), g->rprompts[r]) : NULL;
+        const char *hit = rl <= t->len ? strstr(t->p + (A->emitted > rl ? A->emitted - rl : 0), g->rprompts[r]) : NULL;
         if (hit) {
-            A->len = (size_t)(hit - A->text);
-            A->text[A->len] = 0;
+            t->len = (size_t)(hit - t->p);
+            t->p[t->len] = 0;
             stop = true;
         }
     }
-    size_t safe = stop ? A->len : A->len - partial_rprompt(g, A->text, A->len);
+    size_t safe = stop ? t->len : t->len - partial_prefix(g->rprompts, g->n_rprompts, t->p, t->len);
     if (safe > A->emitted) {
-        if (!A->collect) stream_put(&A->out, A->text + A->emitted, safe - A->emitted);
+        if (!A->collect) stream_put(&A->out, t->p + A->emitted, safe - A->emitted);
         A->emitted = safe;
     }
     return stop;
 }
 
 static void thought_put(const gen_args *g, answer *A, const char *piece, size_t k) {
-    grow(&A->thought, &A->tcap, A->tlen + k);
-    memcpy(A->thought + A->tlen, piece, k);
-    A->tlen += k;
-    A->thought[A->tlen] = 0;
+    buf_put(&A->thought, piece, k);
     if (A->collect || g->hide_thinking) return;
     if (A->color) fputs("\033[2m", stderr);
     fwrite(piece, 1, k, stderr);
@@ -242,15 +219,15 @@ static void thought_put(const gen_args *g, answer *A, const char *piece, size_t 
 
 static void answer_finish(answer *A) {
     if (!A->collect) {
-        if (A->len > A->emitted) stream_put(&A->out, A->text + A->emitted, A->len - A->emitted);
-        A->emitted = A->len;
+        if (A->text.len > A->emitted) stream_put(&A->out, A->text.p + A->emitted, A->text.len - A->emitted);
+        A->emitted = A->text.len;
         stream_finish(&A->out);
     }
 }
 
 void answer_free(answer *A) {
-    free(A->text);
-    free(A->thought);
+    buf_free(&A->text);
+    buf_free(&A->thought);
     free(A->calls);
 }
 
@@ -383,10 +360,7 @@ void session_load(session *S, gen_args *g, double *load_ms) {
     }
 
     /* sampling: the file's recommended values unless the user chose */
-    if (S->info.has_temp && !g->set_temp) g->sp.temp = S->info.temp;
-    if (S->info.has_top_k && !g->set_top_k) g->sp.top_k = S->info.top_k;
-    if (S->info.has_top_p && !g->set_top_p) g->sp.top_p = S->info.top_p;
-    if (S->info.has_min_p && !g->set_min_p) g->sp.min_p = S->info.min_p;
+    sampling_file_defaults(&g->samp, &S->info);
 
     S->n_ctx = g->n_ctx;
     if (S->n_ctx == 0) S->n_ctx = S->info.n_ctx_train;
@@ -405,11 +379,12 @@ void session_load(session *S, gen_args *g, double *load_ms) {
               S->info.n_bytes / 1048576.0, gemma_kv_bytes(S->c) / 1048576.0, gemma_kv_type_name(gemma_kv_type_k(S->c)),
               gemma_kv_type_name(gemma_kv_type_v(S->c)), gemma_scratch_bytes(S->c) / 1048576.0);
 
-    S->s = gemma_sampler_new(S->m, &g->sp, err);
+    S->s = gemma_sampler_new(S->m, &g->samp.sp, err);
     if (!S->s) die(EXIT_USAGE, "%s", err);
     if (g->verbose)
         logf_("gemma: sampling temp %.2f, top-k %d, top-p %.2f, min-p %.2f, repeat-penalty %.2f (last %d), seed %llu\n",
-              g->sp.temp, g->sp.top_k, g->sp.top_p, g->sp.min_p, g->sp.repeat_penalty, g->sp.repeat_last_n,
+              g->samp.sp.temp, g->samp.sp.top_k, g->samp.sp.top_p, g->samp.sp.min_p, g->samp.sp.repeat_penalty,
+              g->samp.sp.repeat_last_n,
               (unsigned long long)gemma_sampler_seed(S->s));
     S->logits = xmalloc((size_t)S->info.n_vocab * sizeof(float));
     S->progress = log_enabled && isatty(STDERR_FILENO);

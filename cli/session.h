@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "gemma.h"
 #include "step.h"
@@ -25,8 +26,7 @@ typedef struct {
     int color;                       /* -1 auto, 0 off, 1 on */
     char *rprompts[MAX_RPROMPTS];
     int n_rprompts;
-    gemma_sampler_params sp;
-    bool set_temp, set_top_k, set_top_p, set_min_p;
+    sampling_args samp;              /* --temp, --top-k, ... --seed */
     /* constrained output (--grammar, -j, --format, --tools ...): its text is owned */
     step_spec spec;
     char *constraint_text;
@@ -65,10 +65,9 @@ typedef struct {
 typedef struct {
     bool collect;          /* --json: keep the text, print nothing */
     bool color;            /* thoughts dimmed */
-    char *text;            /* the answer so far */
-    size_t len, cap, emitted;
-    char *thought;
-    size_t tlen, tcap;
+    buf text;              /* the answer so far */
+    size_t emitted;        /* of it, the bytes shown */
+    buf thought;
     utf8_stream out;
     char *calls;           /* JSON lines {"name":...,"arguments":{...}} (NULL: none) */
     int n_calls;
