@@ -1,5 +1,6 @@
-/* buf.h - a growable byte buffer for the server: response bodies built piece by piece, and a
- * connection's bytes in and out (consumed from the front as the socket takes them). The
+/* buf.h - a growable byte buffer: the server's response bodies built piece by piece and a
+ * connection's bytes in and out (consumed from the front as the socket takes them), the
+ * CLI's answer and thought as they are generated (session.h). The
  * CLI's twin of the engine's strbuf (src/strbuf.h is not part of the API), plus the front
  * consumption a socket queue needs. Allocation failures exit (xrealloc), so calls cannot fail;
  * the bytes are always NUL-terminated after the first write. */

@@ -1,4 +1,4 @@
-/* chat.c - the interactive chat: turns in, answers out, on the session of generate.c.
+/* chat.c - the interactive chat: turns in, answers out, on the session of session.c.
  *
  *   input:    the line editor (lineedit.c) when stdin and stdout are terminals and TERM is
  *             not "dumb"; otherwise plain lines from stdin (a pipe gets no escape sequences)
@@ -13,7 +13,7 @@
  *             stops that answer only
  *
  * The conversation stays in the KV cache: a new turn feeds only its own tokens. With
- * --context-shift a turn that does not fit drops old tokens first (generate.c). */
+ * --context-shift a turn that does not fit drops old tokens first (session.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "generate.h"
+#include "chat.h"
 #include "lineedit.h"
 
 typedef struct {
@@ -221,7 +221,7 @@ static void answer_turn(chat *C) {
     A.color = C->color;
     if (g_signal != SIGTERM) g_signal = 0;
     stop_reason why = generate(S, &A, err);
-    bool ended = A.emitted == 0 || A.text[A.emitted - 1] == '\n';
+    bool ended = A.emitted == 0 || A.text.p[A.emitted - 1] == '\n';
     if (why == STOP_INTERRUPT) {
         printf("%s%s[stopped]%s", ended ? "" : " ", DIM(C), RESET(C));
         ended = false;

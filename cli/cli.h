@@ -32,7 +32,6 @@ int cmd_quantize(int argc, char **argv);    /* quantize.c */
 int cmd_perplexity(int argc, char **argv);  /* perplexity.c */
 int cmd_grammar(int argc, char **argv);     /* grammar.c */
 int cmd_serve(int argc, char **argv);       /* serve.c: the HTTP server */
-void print_completion_bash(void);           /* commands.c: gemma --completion-bash */
 int run_command(int argc, char **argv);     /* commands.c: the subcommand argv[1] names */
 
 /* ---- messages and exits ---- */
@@ -65,6 +64,12 @@ void stream_put(utf8_stream *s, const char *buf, size_t len);   /* ill-formed by
 void stream_finish(utf8_stream *s);
 /* A malloc'd well-formed copy of in[0..n) (ill-formed subparts -> U+FFFD), NUL-terminated. */
 char *utf8_sanitize(const char *in, size_t n, size_t *out_len);
+/* The length of the longest suffix of s[0..n) that is a proper prefix of one of strs[0..m)
+ * (non-empty): text held back while it may still become a stop string or reverse prompt. */
+size_t partial_prefix(char *const *strs, int m, const char *s, size_t n);
+/* Colours for a stream: --color on/off, or auto = a terminal, NO_COLOR unset and TERM not
+ * "dumb" (no-color.org). */
+bool use_color(int mode, int fd);
 
 /* ---- arguments and files ---- */
 const char *arg_value(int argc, char **argv, int *i);     /* the value after argv[*i] */
@@ -85,6 +90,19 @@ gemma_model *load_model_or_die(const char *path, const gemma_model_params *p);
 /* "repacked 183 weight matrices (Q4_0_R16 x 183), 536.3 MiB, ... in 2 MiB pages, in 120 ms" */
 void describe_repack(const gemma_model_info *info, char *buf, size_t cap);
 void write_floats(const char *path, const float *v, size_t n); /* "-" = stdout */
+
+/* ---- sampling flags, as generation and the server both take them ----
+ * Their option ids (options.h tables; above any table's own ids) and what they set. */
+enum { SAMPLING_TEMP = 1000, SAMPLING_TOP_K, SAMPLING_TOP_P, SAMPLING_MIN_P, SAMPLING_REPEAT_PENALTY,
+       SAMPLING_REPEAT_LAST_N, SAMPLING_SEED };
+typedef struct {
+    gemma_sampler_params sp;
+    bool set_temp, set_top_k, set_top_p, set_min_p;   /* given on the command line */
+} sampling_args;
+/* Option id's value v (flag f names it in errors) into s: true if id is a sampling flag. */
+bool sampling_arg(sampling_args *s, int id, const char *f, const char *v);
+/* The model file's recommended temp, top-k, top-p and min-p where no flag gave one. */
+void sampling_file_defaults(sampling_args *s, const gemma_model_info *info);
 
 /* ---- threads: fn(ctx, ith, nth) on n threads (the caller is thread 0), returning when all
  * are done (threads that cannot be started run on the caller) ---- */
@@ -145,6 +163,13 @@ static inline double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Milliseconds since t0 (CLOCK_MONOTONIC). */
+static inline double ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 #endif

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -83,6 +84,25 @@ void out_flush(void) {
 /* How the bytes s[0..n) begin (Unicode's well-formed UTF-8, Table 3-7): returns the length
  * of a complete valid character, 0 if the bytes are a valid but incomplete start, or -k if
  * the first k bytes are a maximal ill-formed subpart (to be shown as one U+FFFD). */
+size_t partial_prefix(char *const *strs, int m, const char *s, size_t n) {
+    size_t best = 0;
+    for (int i = 0; i < m; i++) {
+        size_t len = strlen(strs[i]);
+        for (size_t k = len - 1; k > best; k--)
+            if (k <= n && !memcmp(s + n - k, strs[i], k)) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}
+
+bool use_color(int mode, int fd) {
+    if (mode >= 0) return mode == 1;
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+    return isatty(fd) && !(no && *no) && !(term && !strcmp(term, "dumb"));
+}
+
 int utf8_check(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     int len;
@@ -187,6 +207,32 @@ float parse_float(const char *flag, const char *s, double lo, double hi) {
 }
 
 /* Read a whole stream; returns a malloc'd, NUL-terminated buffer (length in *len). */
+bool sampling_arg(sampling_args *s, int id, const char *f, const char *v) {
+    gemma_sampler_params *sp = &s->sp;
+    switch (id) {
+    case SAMPLING_TEMP: sp->temp = parse_float(f, v, -1e9, 1e9); s->set_temp = true; break;
+    case SAMPLING_TOP_K: sp->top_k = (int)parse_int(f, v, 0, INT_MAX); s->set_top_k = true; break;
+    case SAMPLING_TOP_P: sp->top_p = parse_float(f, v, 0, 1); s->set_top_p = true; break;
+    case SAMPLING_MIN_P: sp->min_p = parse_float(f, v, 0, 1); s->set_min_p = true; break;
+    case SAMPLING_REPEAT_PENALTY: sp->repeat_penalty = parse_float(f, v, 1e-6, 1e6); break;
+    case SAMPLING_REPEAT_LAST_N: sp->repeat_last_n = (int)parse_int(f, v, -1, INT_MAX); break;
+    case SAMPLING_SEED: { /* llama.cpp: -1 and 4294967295 (its LLAMA_DEFAULT_SEED) mean random */
+        long long seed = parse_int(f, v, -1, (long long)UINT32_MAX);
+        sp->seed = (seed < 0 || seed == (long long)UINT32_MAX) ? GEMMA_SEED_RANDOM : (uint64_t)seed;
+        break;
+    }
+    default: return false;
+    }
+    return true;
+}
+
+void sampling_file_defaults(sampling_args *s, const gemma_model_info *info) {
+    if (info->has_temp && !s->set_temp) s->sp.temp = info->temp;
+    if (info->has_top_k && !s->set_top_k) s->sp.top_k = info->top_k;
+    if (info->has_top_p && !s->set_top_p) s->sp.top_p = info->top_p;
+    if (info->has_min_p && !s->set_min_p) s->sp.min_p = info->min_p;
+}
+
 char *read_all(FILE *fp, size_t *len) {
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);

@@ -49,7 +49,7 @@ static void print_flags(const subcommand *s) {
     else printf(" %s", s->flags);
 }
 
-void print_completion_bash(void) {
+static void print_completion_bash(void) {
     printf("# bash completion for gemma: eval \"$(gemma --completion-bash)\" (make install puts it\n"
            "# in share/bash-completion/completions/gemma)\n"
            "_gemma() {\n"
@@ -138,6 +138,13 @@ int run_command(int argc, char **argv) {
     if (argc < 2) {
         print_usage();
         return EXIT_USAGE;
+    }
+    /* the generation command's flag (its table lists it for --help): the completion is ours */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--completion-bash")) {
+            print_completion_bash();
+            return 0;
+        }
     }
     return cmd_generate(argc, argv);
 }

@@ -7,8 +7,8 @@
  * -n, a reverse prompt, Ctrl-C, a closed stdout or a full context (--context-shift drops
  * old tokens instead) -> timings on stderr, or one JSON object on stdout (--json).
  *
- * The pieces the chat shares (session, feed, generate) are declared in generate.h;
- * chat.c holds the interactive loop. */
+ * The session the chat shares (load, feed, generate) is session.c's; chat.c holds the
+ * interactive loop. --completion-bash is commands.c's (it knows every subcommand). */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -21,8 +21,9 @@
 
 #include "cli.h"
 #include "gemma.h"
-#include "generate.h"
+#include "chat.h"
 #include "options.h"
+#include "session.h"
 
 /* ---------------------------------------------------------------------------------------
  * Options */
@@ -30,8 +31,7 @@
 enum {
     O_HELP = 1, O_VERSION, O_COMPLETION, O_MODEL, O_PROMPT, O_FILE, O_SYSTEM, O_SYSTEM_FILE,
     O_RAW, O_CHAT, O_THINK, O_HIDE_THINKING, O_ESCAPE, O_NO_ESCAPE, O_SPECIAL, O_N_PREDICT,
-    O_RPROMPT, O_IGNORE_EOS, O_CTX, O_SHIFT, O_NO_SHIFT, O_KEEP, O_TEMP, O_TOP_K, O_TOP_P,
-    O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_THREADS, O_THREADS_BATCH, O_BATCH,
+    O_RPROMPT, O_IGNORE_EOS, O_CTX, O_SHIFT, O_NO_SHIFT, O_KEEP, O_THREADS, O_THREADS_BATCH, O_BATCH,
     O_NO_REPACK, O_JSON, O_DISPLAY_PROMPT, O_NO_DISPLAY_PROMPT, O_COLOR, O_LOG_DISABLE, O_VERBOSE,
     O_GRAMMAR, O_GRAMMAR_FILE, O_SCHEMA, O_SCHEMA_FILE, O_FORMAT, O_TOOLS, O_TOOL_CHOICE,
     O_TOOL_CALL, O_TOOL_RESPONSE, O_CTK, O_CTV,
@@ -65,13 +65,13 @@ const cli_option gen_options[] = {
     {"--no-context-shift", NULL, O_NO_SHIFT, NULL},
     {"--keep", "N", O_KEEP, "with --context-shift: tokens of the prompt start to keep (-1 = all)"},
     {"sampling:", NULL, 0, NULL},
-    {"--temp", "T", O_TEMP, "temperature (default 0.8; 0 = greedy)"},
-    {"--top-k", "N", O_TOP_K, "keep the N most likely tokens (default 40; 0 = off)"},
-    {"--top-p", "P", O_TOP_P, "nucleus sampling (default 0.95; 1 = off)"},
-    {"--min-p", "P", O_MIN_P, "drop tokens below P x the top probability (default 0.05; 0 = off)"},
-    {"--repeat-penalty", "F", O_REPEAT_PENALTY, "(default 1.0 = off)"},
-    {"--repeat-last-n", "N", O_REPEAT_LAST_N, "tokens the repeat penalty looks back on (default 64)"},
-    {"-s|--seed", "N", O_SEED, "random seed, 0 to 4294967294 (default: random, reported by -v and --json)"},
+    {"--temp", "T", SAMPLING_TEMP, "temperature (default 0.8; 0 = greedy)"},
+    {"--top-k", "N", SAMPLING_TOP_K, "keep the N most likely tokens (default 40; 0 = off)"},
+    {"--top-p", "P", SAMPLING_TOP_P, "nucleus sampling (default 0.95; 1 = off)"},
+    {"--min-p", "P", SAMPLING_MIN_P, "drop tokens below P x the top probability (default 0.05; 0 = off)"},
+    {"--repeat-penalty", "F", SAMPLING_REPEAT_PENALTY, "(default 1.0 = off)"},
+    {"--repeat-last-n", "N", SAMPLING_REPEAT_LAST_N, "tokens the repeat penalty looks back on (default 64)"},
+    {"-s|--seed", "N", SAMPLING_SEED, "random seed, 0 to 4294967294 (default: random, reported by -v and --json)"},
     {"constrained output (one of the first six; the output then parses as promised):", NULL, 0, NULL},
     {"--grammar", "TEXT", O_GRAMMAR, "a GBNF grammar (llama.cpp's syntax, start rule root) the output follows"},
     {"--grammar-file", "FILE", O_GRAMMAR_FILE, "the same, read from FILE"},
@@ -108,7 +108,7 @@ const cli_option gen_options[] = {
     {"-v|--verbose", NULL, O_VERBOSE, "memory report, sampling settings and seed on stderr"},
     {"-h|--help", NULL, O_HELP, "this help;  gemma SUBCOMMAND --help: a subcommand's"},
     {"--version", NULL, O_VERSION, "version and kernel path"},
-    {"--completion-bash", NULL, O_COMPLETION, "print a bash completion script"},
+    {"--completion-bash", NULL, O_COMPLETION, "print a bash completion script"}, /* run_command's */
     {"accepted for llama.cpp habits, without effect here (a note on stderr says so):\n"
      "  -ngl N, -fa [on|off|auto], --no-mmap, --mlock, --jinja, --no-warmup, -dev LIST, --numa T",
      NULL, 0, NULL},
@@ -208,11 +208,12 @@ static const char *constraint_flag(int id) {
 }
 
 static void set_option(gen_args *g, pending_args *pa, int id, const char *f, const char *v) {
+    if (sampling_arg(&g->samp, id, f, v)) return;
     switch (id) {
     case OPT_ARG: die_usage("unexpected argument '%s'", v);
     case O_HELP: print_usage(); exit(0);
     case O_VERSION: print_version(); exit(0);
-    case O_COMPLETION: print_completion_bash(); exit(0);
+    case O_COMPLETION: break;   /* run_command answered it before cmd_generate */
     case O_MODEL: g->model = v; break;
     case O_PROMPT: pa->prompt = v; break;
     case O_FILE: g->file = v; break;
@@ -236,17 +237,6 @@ static void set_option(gen_args *g, pending_args *pa, int id, const char *f, con
     case O_SHIFT: g->context_shift = true; break;
     case O_NO_SHIFT: g->context_shift = false; break;
     case O_KEEP: g->keep = (int)parse_int(f, v, -1, INT_MAX); break;
-    case O_TEMP: g->sp.temp = parse_float(f, v, -1e9, 1e9); g->set_temp = true; break;
-    case O_TOP_K: g->sp.top_k = (int)parse_int(f, v, 0, INT_MAX); g->set_top_k = true; break;
-    case O_TOP_P: g->sp.top_p = parse_float(f, v, 0, 1); g->set_top_p = true; break;
-    case O_MIN_P: g->sp.min_p = parse_float(f, v, 0, 1); g->set_min_p = true; break;
-    case O_REPEAT_PENALTY: g->sp.repeat_penalty = parse_float(f, v, 1e-6, 1e6); break;
-    case O_REPEAT_LAST_N: g->sp.repeat_last_n = (int)parse_int(f, v, -1, INT_MAX); break;
-    case O_SEED: { /* llama.cpp: -1 and 4294967295 (its LLAMA_DEFAULT_SEED) mean random */
-        long long s = parse_int(f, v, -1, (long long)UINT32_MAX);
-        g->sp.seed = (s < 0 || s == (long long)UINT32_MAX) ? GEMMA_SEED_RANDOM : (uint64_t)s;
-        break;
-    }
     case O_THREADS: g->n_threads = (int)parse_int(f, v, 1, 1024); break;
     case O_THREADS_BATCH: g->n_threads_batch = (int)parse_int(f, v, 1, 1024); break;
     case O_BATCH: g->n_batch = (int)parse_int(f, v, 1, 1 << 16); break;
@@ -384,7 +374,7 @@ static void parse_gen_args(int argc, char **argv, gen_args *g) {
     g->type_k = g->type_v = GEMMA_KV_F16; /* llama.cpp's default */
     g->color = -1;
     g->escape = true;
-    gemma_sampler_params_default(&g->sp);
+    gemma_sampler_params_default(&g->samp.sp);
     if (argc == 2 && !strcmp(argv[1], "-v")) { /* bare -v: the version, as many tools do */
         print_version();
         exit(0);
@@ -427,8 +417,6 @@ static void free_gen_args(gen_args *g) {
 /* ---------------------------------------------------------------------------------------
  * Signals: Ctrl-C stops the current answer (chat) or the run (one-shot), cleanly. */
 
-volatile sig_atomic_t g_signal;
-
 static void on_signal(int sig) { g_signal = sig; }
 
 static void install_signals(void) {
@@ -438,18 +426,6 @@ static void install_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);   /* no SA_RESTART: a blocked read returns EINTR */
     sigaction(SIGTERM, &sa, NULL);
-}
-
-static double ms_since(const struct timespec *t0) {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-bool use_color(int mode, int fd) {
-    if (mode >= 0) return mode == 1;
-    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
-    return isatty(fd) && !(no && *no) && !(term && !strcmp(term, "dumb"));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -526,308 +502,6 @@ static char *build_prompt(const gen_args *g, size_t *len, bool stdin_is_tty) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * The session: feeding tokens, context shift, rewinding. */
-
-static void hist_push(session *S, const int32_t *ids, int n) {
-    if (S->n_hist + n > S->cap_hist) {
-        S->cap_hist = (S->n_hist + n) * 2;
-        S->hist = xrealloc(S->hist, (size_t)S->cap_hist * sizeof(int32_t));
-    }
-    memcpy(S->hist + S->n_hist, ids, (size_t)n * sizeof(int32_t));
-    S->n_hist += n;
-}
-
-/* Evaluate n tokens in chunks of the batch size (progress on a terminal); logits of the
- * last one land in S->logits. */
-static int eval_chunks(session *S, const int32_t *ids, int n, char *err) {
-    int B = S->g->n_batch > 0 ? S->g->n_batch : 512;
-    for (int i = 0; i < n; i += B) {
-        int k = n - i < B ? n - i : B;
-        if (gemma_eval(S->c, ids + i, k, S->logits, false, err)) return -1;
-        if (S->progress && n > B) fprintf(stderr, "\rgemma: prompt %d/%d tokens", i + k, n);
-    }
-    if (S->progress && n > B) fprintf(stderr, "\r\033[K");
-    return 0;
-}
-
-/* Context shift: make room for n more tokens by dropping the oldest ones after the first
- * n_keep: half of them, or as many as n needs if that is more. What is kept is evaluated
- * again at its new positions (one prompt pass, but every cached key is then exactly what
- * the model computes there). */
-static int context_shift(session *S, int n, char *err) {
-    int n_keep = S->n_keep < S->n_hist ? S->n_keep : S->n_hist;
-    int movable = S->n_hist - n_keep;
-    int n_discard = movable / 2, need = S->n_hist + n - S->n_ctx;
-    if (n_discard < need) n_discard = need;
-    if (n_discard > movable || n_discard < 1)
-        return set_err(err, "%d tokens do not fit in the context (%d) even after shifting: %d "
-                       "at its start are kept (--keep); use -c to enlarge it", n, S->n_ctx, n_keep);
-    memmove(S->hist + n_keep, S->hist + n_keep + n_discard,
-            (size_t)(S->n_hist - n_keep - n_discard) * sizeof(int32_t));
-    S->n_hist -= n_discard;
-    if (S->answer_start >= n_keep + n_discard) S->answer_start -= n_discard;
-    else if (S->answer_start > n_keep) S->answer_start = -1; /* its turn was dropped */
-    gemma_context_reset(S->c);
-    S->n_shifts++;
-    if (log_enabled && S->g->verbose)
-        fprintf(stderr, "\ngemma: context shift: dropped %d tokens, kept %d\n", n_discard, S->n_hist);
-    return eval_chunks(S, S->hist, S->n_hist, err);
-}
-
-/* Feed new tokens (a prompt or a sampled token), shifting first if they do not fit. */
-static int feed(session *S, const int32_t *ids, int n, char *err) {
-    if (S->n_hist + n > S->n_ctx) {
-        if (!S->g->context_shift) return set_err(err, "context is full (%d tokens)", S->n_ctx);
-        if (context_shift(S, n, err)) return -1;
-    }
-    hist_push(S, ids, n);
-    return eval_chunks(S, ids, n, err);
-}
-
-int session_rewind(session *S, int n, char *err) {
-    if (n < 1 || n > S->n_hist) return set_err(err, "cannot rewind to %d of %d tokens", n, S->n_hist);
-    S->n_hist = n - 1;
-    if (gemma_context_truncate(S->c, n - 1) != 0) {  /* a sliding window overwrote cells */
-        if (S->n_hist && eval_chunks(S, S->hist, S->n_hist, err)) return -1;
-    }
-    int32_t last = S->hist[n - 1];                     /* fed again: its logits */
-    return feed(S, &last, 1, err);
-}
-
-/* The ids of a turn: the chat format's markers as control tokens, the user's text as text
- * unless --special; a prompt without a chat turn (--raw, no template) parses markup, as
- * whoever wrote it meant it. */
-static int32_t *turn_tokens(session *S, const char *system, const char *user, bool first, int *n) {
-    const gen_args *g = S->g;
-    if (S->fmt != GEMMA_CHAT_NONE)
-        return gemma_chat_turn_tokens(S->m, S->fmt, first ? system : NULL, user, first, g->think,
-                                      first, g->special, n);
-    char *text = gemma_chat_turn(GEMMA_CHAT_NONE, first ? system : NULL, user, first, false);
-    int32_t *ids = gemma_tokenize(S->m, text, strlen(text), first, true, n);
-    free(text);
-    return ids;
-}
-
-/* Feed prompt tokens (a turn, tool calls, tool results); on error none of them stays in
- * the cache. */
-static int feed_prompt(session *S, const int32_t *ids, int n, char *err) {
-    int start = S->n_hist;
-    if (S->n_hist + n > S->n_ctx && !S->g->context_shift)
-        return S->n_hist == 0
-                   ? set_err(err, "the prompt is %d tokens, longer than the context (%d); use -c to enlarge it",
-                             n, S->n_ctx)
-                   : set_err(err, "this turn (%d tokens) does not fit in the %d tokens left of the context; "
-                             "/clear starts over (or use -c, --context-shift)", n, S->n_ctx - S->n_hist);
-    for (int i = 0; i < n; i++) gemma_sampler_accept(S->s, ids[i]);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = feed(S, ids, n, err);
-    S->prompt_ms += ms_since(&t0);
-    S->n_prompt += n;
-    if (rc && S->n_hist > start) { /* take the tokens out again */
-        char e2[GEMMA_ERR_LEN];
-        S->n_hist = start;
-        if (gemma_context_truncate(S->c, start) != 0 && start && eval_chunks(S, S->hist, start, e2))
-            S->n_hist = 0, gemma_context_reset(S->c);
-    }
-    return rc;
-}
-
-int session_feed_turn(session *S, const char *system, const char *user, bool first, char *err) {
-    int n;
-    int32_t *ids = turn_tokens(S, system, user, first, &n);
-    int rc = 0;
-    if (n == 0) {
-        rc = set_err(err, "the prompt is empty");
-    } else {
-        if (first) { /* --keep counts from the start of the first turn; BOS always stays */
-            int keep = S->g->keep < 0 || S->g->keep > n ? n : S->g->keep;
-            S->n_keep = keep > 1 ? keep : 1;
-        }
-        rc = feed_prompt(S, ids, n, err);
-    }
-    free(ids);
-    return rc;
-}
-
-int session_feed_text(session *S, const char *text, char *err) {
-    int n;
-    int32_t *ids = gemma_tokenize(S->m, text, strlen(text), false, true, &n);
-    int rc = n ? feed_prompt(S, ids, n, err) : 0;
-    free(ids);
-    return rc;
-}
-
-/* Each result as the template writes it; the empty thought channel that closes the group
- * when thinking is off (gemma_tool_response adds it when told thinking is off) only once,
- * after the last. */
-int session_feed_results(session *S, char *const *names, char *const *results, int n, char *err) {
-    size_t len = 0, cap = 256;
-    char *text = xmalloc(cap);
-    text[0] = 0;
-    for (int i = 0; i < n; i++) {
-        bool last = i == n - 1;
-        char *r = gemma_tool_response(names[i], results[i], strlen(results[i]), S->rules.think || !last, err);
-        if (!r) {
-            free(text);
-            return -1;
-        }
-        size_t k = strlen(r);
-        if (len + k + 1 > cap) text = xrealloc(text, cap = (len + k + 1) * 2);
-        memcpy(text + len, r, k + 1);
-        len += k;
-        free(r);
-    }
-    int rc = session_feed_text(S, text, err);
-    free(text);
-    if (rc == 0) S->after_results = true;
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Output of one answer */
-
-static void grow(char **p, size_t *cap, size_t need) {
-    if (need + 1 > *cap) {
-        *cap = (need + 1) * 2;
-        *p = xrealloc(*p, *cap);
-    }
-}
-
-/* Length of the longest suffix of s[0..n) that is a proper prefix of some reverse prompt. */
-static size_t partial_rprompt(const gen_args *g, const char *s, size_t n) {
-    size_t best = 0;
-    for (int r = 0; r < g->n_rprompts; r++) {
-        size_t rl = strlen(g->rprompts[r]);
-        for (size_t k = rl - 1; k > best; k--)
-            if (k <= n && !memcmp(s + n - k, g->rprompts[r], k)) { best = k; break; }
-    }
-    return best;
-}
-
-/* Append visible text; returns true if a reverse prompt just matched (it is removed). */
-static bool answer_put(const gen_args *g, answer *A, const char *piece, size_t k) {
-    grow(&A->text, &A->cap, A->len + k);
-    memcpy(A->text + A->len, piece, k);
-    A->len += k;
-    A->text[A->len] = 0;
-    bool stop = false;
-    for (int r = 0; r < g->n_rprompts && !stop; r++) {
-        size_t rl = strlen(g->rprompts[r]);
-        const char *hit = rl <= A->len ? strstr(A->text + (A->emitted > rl ? A->emitted - rl : 0), g->rprompts[r]) : NULL;
-        if (hit) {
-            A->len = (size_t)(hit - A->text);
-            A->text[A->len] = 0;
-            stop = true;
-        }
-    }
-    size_t safe = stop ? A->len : A->len - partial_rprompt(g, A->text, A->len);
-    if (safe > A->emitted) {
-        if (!A->collect) stream_put(&A->out, A->text + A->emitted, safe - A->emitted);
-        A->emitted = safe;
-    }
-    return stop;
-}
-
-static void thought_put(const gen_args *g, answer *A, const char *piece, size_t k) {
-    grow(&A->thought, &A->tcap, A->tlen + k);
-    memcpy(A->thought + A->tlen, piece, k);
-    A->tlen += k;
-    A->thought[A->tlen] = 0;
-    if (A->collect || g->hide_thinking) return;
-    if (A->color) fputs("\033[2m", stderr);
-    fwrite(piece, 1, k, stderr);
-    if (A->color) fputs("\033[0m", stderr);
-    fflush(stderr);
-}
-
-static void answer_finish(answer *A) {
-    if (!A->collect) {
-        if (A->len > A->emitted) stream_put(&A->out, A->text + A->emitted, A->len - A->emitted);
-        A->emitted = A->len;
-        stream_finish(&A->out);
-    }
-}
-
-void answer_free(answer *A) {
-    free(A->text);
-    free(A->thought);
-    free(A->calls);
-}
-
-/* ---------------------------------------------------------------------------------------
- * Generation of one answer: each token's text reaches stdout when the token is sampled
- * (stream_put holds back only half a UTF-8 character or a possible reverse prompt). */
-
-/* Tokens the answer may still take after n: what -n leaves and what the context holds (the
- * token sampled when the context is full is shown but not fed); -1: no limit (the grammar's
- * budget, step.h). */
-static int tokens_left(const session *S, int n) {
-    const gen_args *g = S->g;
-    int left = g->n_predict >= 0 ? g->n_predict - n : -1;
-    if (!g->context_shift) {
-        int room = S->n_ctx - S->n_hist + 1;
-        if (left < 0 || room < left) left = room;
-    }
-    return left;
-}
-
-/* The calls the answer ended with, if any (a stop that left them whole: the end of the
- * answer, -n or the context). */
-static stop_reason read_calls(const step *st, answer *A, stop_reason why, char *err) {
-    if (why == STOP_ERROR || why == STOP_NO_TOKEN) return why;
-    if (step_calls(st, &A->calls, &A->n_calls, &A->calls_cut, err)) return STOP_ERROR;
-    bool whole = why == STOP_EOG || why == STOP_LIMIT || why == STOP_CONTEXT;
-    return A->n_calls > 0 && whole ? STOP_TOOL_CALLS : why;
-}
-
-stop_reason generate(session *S, answer *A, char *err) {
-    const gen_args *g = S->g;
-    char piece[512];
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    stop_reason why = STOP_LIMIT;
-    S->answer_start = S->n_hist;
-    step st;
-    step_begin(&st, &S->rules, S->s, S->after_results);
-    S->after_results = false;
-    for (int n = 0;; n++) {
-        if (g->n_predict >= 0 && n >= g->n_predict) { why = STOP_LIMIT; break; }
-        if (g_signal) { why = STOP_INTERRUPT; break; }
-        int32_t id = step_sample(&st, S->logits, tokens_left(S, n));
-        if (id == GEMMA_TOKEN_NONE) {
-            set_err(err, "the grammar allows no token after %d tokens of output (is it satisfiable?)", n);
-            why = STOP_NO_TOKEN;
-            break;
-        }
-        gemma_sampler_accept(S->s, id);
-        step_kind kind = step_token(&st, id);
-        if (kind == STEP_END) { why = STOP_EOG; break; }
-        S->n_gen++;
-        bool rp = false;
-        if (kind == STEP_TEXT || kind == STEP_THOUGHT) {
-            size_t k = gemma_token_to_piece(S->m, id, piece, sizeof piece);
-            if (k > sizeof piece) k = sizeof piece;
-            if (kind == STEP_THOUGHT) thought_put(g, A, piece, k);
-            else rp = answer_put(g, A, piece, k);
-        }
-        if (!A->collect) out_flush();     /* the reader sees this token now */
-        if (rp) { why = STOP_RPROMPT; break; }
-        if (out_closed()) { why = STOP_CLOSED; break; }
-        if (step_done(&st)) { why = STOP_GRAMMAR_DONE; break; }
-        if (g->n_predict >= 0 && n + 1 >= g->n_predict) { why = STOP_LIMIT; break; }
-        if (S->n_hist >= S->n_ctx && !g->context_shift) { why = STOP_CONTEXT; break; }
-        if (feed(S, &id, 1, err)) { why = STOP_ERROR; break; }
-        S->n_evals++;
-    }
-    S->gen_ms += ms_since(&t0);
-    answer_finish(A);
-    why = read_calls(&st, A, why, err);
-    step_end(&st);
-    return why;
-}
-
-/* ---------------------------------------------------------------------------------------
  * One-shot run: the report */
 
 /* stderr's words for each stop_reason (step.h has the JSON names) */
@@ -861,12 +535,12 @@ static bool gen_rate(const session *S, double *rate) {
 static void print_json(const session *S, const answer *A, stop_reason why, double load_ms) {
     FILE *o = stdout;
     size_t n;
-    char *t = utf8_sanitize(A->text ? A->text : "", A->len, &n); /* JSON strings are UTF-8 */
+    char *t = utf8_sanitize(A->text.p ? A->text.p : "", A->text.len, &n); /* JSON strings are UTF-8 */
     fputs("{\"text\":", o);
     json_string(o, t, n);
     free(t);
-    if (A->tlen) {
-        t = utf8_sanitize(A->thought, A->tlen, &n);
+    if (A->thought.len) {
+        t = utf8_sanitize(A->thought.p, A->thought.len, &n);
         fputs(",\"thinking\":", o);
         json_string(o, t, n);
         free(t);
@@ -932,110 +606,6 @@ static void print_timings(const session *S, stop_reason why, bool blank_line) {
 /* ---------------------------------------------------------------------------------------
  * The command */
 
-/* One pool serves both kinds of eval, with as many threads as the larger of -t and -tb.
- * Without -t, generation gets the engine's default (physical cores), known once a context
- * exists; a larger -tb then needs a context made again with that many. */
-static gemma_context *make_context(gemma_model *m, int n_ctx, const gen_args *g, char *err) {
-    int t = g->n_threads, tb = g->n_threads_batch;
-    gemma_context_params cp = {.n_ctx = n_ctx, .n_threads = t ? (t > tb ? t : tb) : 0, .n_batch = g->n_batch,
-                               .type_k = g->type_k, .type_v = g->type_v};
-    gemma_context *c = gemma_context_new(m, &cp, err);
-    if (c && !t) t = gemma_n_threads(c);
-    if (c && tb > gemma_n_threads(c)) {
-        gemma_context_free(c);
-        cp.n_threads = tb;
-        c = gemma_context_new(m, &cp, err);
-    }
-    if (c) gemma_set_threads(c, t, tb ? tb : t);
-    return c;
-}
-
-/* The grammar, schema or tools on this model's vocabulary (step.h). Tools need Gemma 4's
- * tool tokens and chat format: asking them of another model is a model error. */
-static void bind_constraint(session *S, gen_args *g) {
-    step_spec *sp = &g->spec;
-    sp->channels = S->fmt == GEMMA_CHAT_GEMMA4;
-    sp->think = g->think;
-    if (sp->tools && !gemma_model_has_tool_tokens(S->m))
-        die(EXIT_MODEL, "%s: '%s' (%s) has no tool-call tokens: --tools needs a Gemma 4 model", g->model,
-            S->info.name, S->info.arch);
-    if (sp->tools && S->fmt != GEMMA_CHAT_GEMMA4)
-        die(EXIT_MODEL, "%s: '%s' has no Gemma 4 chat template: --tools needs one", g->model, S->info.name);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    char err[GEMMA_ERR_LEN];
-    if (step_rules_init(&S->rules, S->m, sp, err)) die(EXIT_USAGE, "%s", err);
-    if (g->verbose && S->rules.first)
-        logf_("gemma: constrained output: %s, bound to the vocabulary in %.0f ms\n",
-              sp->tools ? "tool calls" : sp->json ? "any JSON value" : sp->json_schema ? "JSON schema" : "grammar",
-              ms_since(&t0));
-}
-
-static void load_session(session *S, gen_args *g, double *load_ms) {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (log_enabled && isatty(STDERR_FILENO)) fprintf(stderr, "gemma: loading %s ...\r", g->model);
-    S->g = g;
-    S->answer_start = -1;
-    S->m = load_model_or_die(g->model, &(gemma_model_params){.no_repack = g->no_repack});
-    gemma_model_get_info(S->m, &S->info);
-    *load_ms = ms_since(&t0);
-    logf_("gemma: loaded %s '%s' from %s: %.2fB params, %s, %.1f MiB, in %.0f ms\n", S->info.arch,
-          S->info.name, g->model, S->info.n_params / 1e9, S->info.ftype, S->info.n_bytes / 1048576.0, *load_ms);
-    if (g->verbose) {
-        char repack[256];
-        describe_repack(&S->info, repack, sizeof repack);
-        logf_("gemma: %s\n", repack);
-    }
-
-    /* sampling: the file's recommended values unless the user chose */
-    if (S->info.has_temp && !g->set_temp) g->sp.temp = S->info.temp;
-    if (S->info.has_top_k && !g->set_top_k) g->sp.top_k = S->info.top_k;
-    if (S->info.has_top_p && !g->set_top_p) g->sp.top_p = S->info.top_p;
-    if (S->info.has_min_p && !g->set_min_p) g->sp.min_p = S->info.min_p;
-
-    S->n_ctx = g->n_ctx;
-    if (S->n_ctx == 0) S->n_ctx = S->info.n_ctx_train;
-    if (S->n_ctx < 0) S->n_ctx = S->info.n_ctx_train < 4096 ? S->info.n_ctx_train : 4096;
-    char err[GEMMA_ERR_LEN];
-    S->c = make_context(S->m, S->n_ctx, g, err);
-    if (!S->c) die(EXIT_RUNTIME, "%s", err);
-    int nt = gemma_n_threads(S->c), ntb = gemma_n_threads_batch(S->c);
-    char batch_threads[48] = "";
-    if (ntb != nt) snprintf(batch_threads, sizeof batch_threads, " (%d for prompts)", ntb);
-    logf_("gemma: context %d tokens (model trained for %d%s), %d thread%s%s, %s kernels\n", S->n_ctx,
-          S->info.n_ctx_train, g->n_ctx < 0 ? "; -c to change" : "", nt, nt == 1 ? "" : "s", batch_threads,
-          gemma_kernel_path());
-    if (g->verbose)
-        logf_("gemma: memory: model %.1f MiB (mapped), KV cache %.1f MiB (K %s, V %s), scratch %.1f MiB\n",
-              S->info.n_bytes / 1048576.0, gemma_kv_bytes(S->c) / 1048576.0, gemma_kv_type_name(gemma_kv_type_k(S->c)),
-              gemma_kv_type_name(gemma_kv_type_v(S->c)), gemma_scratch_bytes(S->c) / 1048576.0);
-
-    S->s = gemma_sampler_new(S->m, &g->sp, err);
-    if (!S->s) die(EXIT_USAGE, "%s", err);
-    if (g->verbose)
-        logf_("gemma: sampling temp %.2f, top-k %d, top-p %.2f, min-p %.2f, repeat-penalty %.2f (last %d), seed %llu\n",
-              g->sp.temp, g->sp.top_k, g->sp.top_p, g->sp.min_p, g->sp.repeat_penalty, g->sp.repeat_last_n,
-              (unsigned long long)gemma_sampler_seed(S->s));
-    S->logits = xmalloc((size_t)S->info.n_vocab * sizeof(float));
-    S->progress = log_enabled && isatty(STDERR_FILENO);
-
-    S->fmt = g->raw ? GEMMA_CHAT_NONE : gemma_chat_format_of(S->m);
-    if (g->think && g->raw) logf_("gemma: --think needs a chat turn to think in; with --raw it is ignored\n");
-    else if (g->think && S->fmt != GEMMA_CHAT_GEMMA4)
-        logf_("gemma: --think needs a Gemma 4 chat model ('%s' is %s); ignored\n", S->info.name, S->info.arch);
-    bind_constraint(S, g);
-}
-
-static void free_session(session *S) {
-    step_rules_free(&S->rules);
-    free(S->logits);
-    free(S->hist);
-    gemma_sampler_free(S->s);
-    gemma_context_free(S->c);
-    gemma_model_free(S->m);
-}
-
 /* The tool exchange of an earlier run, after the prompt: each group of calls as the model
  * wrote them, then their results; the answer then continues from there. */
 static int replay_exchange(session *S, char *err) {
@@ -1066,7 +636,7 @@ static int run_oneshot(session *S, const char *sys, const char *prompt, size_t p
     A.color = use_color(g->color, STDERR_FILENO);
     stop_reason why = g_signal ? STOP_INTERRUPT : generate(S, &A, err);
     if (why == STOP_ERROR) die(EXIT_RUNTIME, "%s", err);
-    bool ended = A.emitted == 0 || A.text[A.emitted - 1] == '\n';
+    bool ended = A.emitted == 0 || A.text.p[A.emitted - 1] == '\n';
     if (A.n_calls && !g->json) { /* each call one JSON line, after the text on a line of its own */
         if (!ended) out_write("\n", 1);
         out_write(A.calls, strlen(A.calls));
@@ -1108,13 +678,13 @@ int cmd_generate(int argc, char **argv) {
 
     session S = {0};
     double load_ms;
-    load_session(&S, &g, &load_ms);
+    session_load(&S, &g, &load_ms);
     char err[GEMMA_ERR_LEN], *sys_tools;   /* the tools declared after the system text */
     if (step_system_prompt(&S.rules, sys, &sys_tools, err)) die(EXIT_USAGE, "%s", err);
     out_defer_close(); /* a reader that goes away stops generation at the next token */
     int rc = interactive ? run_chat(&S, sys_tools, prompt) : run_oneshot(&S, sys_tools, prompt, plen, load_ms);
     free(sys_tools);
-    free_session(&S);
+    session_free(&S);
     free(prompt);
     free(system_text);
     free_gen_args(&g);

@@ -326,20 +326,6 @@ static size_t char_boundary(const char *text, size_t from, size_t to) {
     return to;
 }
 
-/* The length of the longest suffix of s[0..n) that is a proper prefix of a stop string. */
-static size_t partial_stop(const job *j, const char *s, size_t n) {
-    size_t best = 0;
-    for (int i = 0; i < j->n_stop; i++) {
-        size_t len = strlen(j->stop[i]);
-        for (size_t k = len - 1; k > best; k--)
-            if (k <= n && !memcmp(s + n - k, j->stop[i], k)) {
-                best = k;
-                break;
-            }
-    }
-    return best;
-}
-
 /* A stop string in the content: it is cut there, and true. Only the part not yet sent (and
  * a stop string's length before it) is searched. */
 static bool cut_at_stop(const job *j, answer_text *t) {
@@ -363,7 +349,7 @@ static void send_text(sched *S, slot *s, finish_reason finish, const char *calls
     answer_text *t = &s->t;
     size_t c_end = t->content.len, r_end = t->reasoning.len;
     if (finish == FINISH_NONE) {
-        c_end = char_boundary(t->content.p, t->content_sent, c_end - partial_stop(s->j, t->content.p, c_end));
+        c_end = char_boundary(t->content.p, t->content_sent, c_end - partial_prefix(s->j->stop, s->j->n_stop, t->content.p, c_end));
         r_end = char_boundary(t->reasoning.p, t->reasoning_sent, r_end);
     }
     job_event e = {0};

@@ -27,8 +27,7 @@
 
 enum {
     S_HELP = 1, S_MODEL, S_ALIAS, S_HOST, S_PORT, S_PARALLEL, S_CTX, S_API_KEY, S_TIMEOUT, S_QUEUE,
-    S_N_PREDICT, S_TEMP, S_TOP_K, S_TOP_P, S_MIN_P, S_REPEAT_PENALTY, S_REPEAT_LAST_N, S_PRESENCE,
-    S_FREQUENCY, S_SEED, S_THINK, S_THREADS, S_THREADS_BATCH, S_CHUNK, S_MAX_BODY, S_LOG_DISABLE,
+    S_N_PREDICT, S_PRESENCE, S_FREQUENCY, S_THINK, S_THREADS, S_THREADS_BATCH, S_CHUNK, S_MAX_BODY, S_LOG_DISABLE,
     S_VERBOSE, S_IGNORED, S_CTK, S_CTV,
 };
 
@@ -48,15 +47,15 @@ const cli_option serve_options[] = {
     {"--max-body", "BYTES", S_MAX_BODY, "largest request body (default 8 MiB)"},
     {"request defaults (a request's own fields win):", NULL, 0, NULL},
     {"-n|--n-predict", "N", S_N_PREDICT, "max_tokens when a request gives none (-1 = until the answer ends)"},
-    {"--temp", "T", S_TEMP, "temperature (default 0.8, or the file's)"},
-    {"--top-k", "N", S_TOP_K, "top-k (default 40, or the file's)"},
-    {"--top-p", "P", S_TOP_P, "top-p (default 0.95, or the file's)"},
-    {"--min-p", "P", S_MIN_P, "min-p (default 0.05, or the file's)"},
-    {"--repeat-penalty", "F", S_REPEAT_PENALTY, "(default 1.0 = off)"},
-    {"--repeat-last-n", "N", S_REPEAT_LAST_N, "tokens the penalties look back on (default -1: the whole answer)"},
+    {"--temp", "T", SAMPLING_TEMP, "temperature (default 0.8, or the file's)"},
+    {"--top-k", "N", SAMPLING_TOP_K, "top-k (default 40, or the file's)"},
+    {"--top-p", "P", SAMPLING_TOP_P, "top-p (default 0.95, or the file's)"},
+    {"--min-p", "P", SAMPLING_MIN_P, "min-p (default 0.05, or the file's)"},
+    {"--repeat-penalty", "F", SAMPLING_REPEAT_PENALTY, "(default 1.0 = off)"},
+    {"--repeat-last-n", "N", SAMPLING_REPEAT_LAST_N, "tokens the penalties look back on (default -1: the whole answer)"},
     {"--presence-penalty", "F", S_PRESENCE, "OpenAI's presence penalty (default 0)"},
     {"--frequency-penalty", "F", S_FREQUENCY, "OpenAI's frequency penalty (default 0)"},
-    {"-s|--seed", "N", S_SEED, "seed for requests without one (default: random per request)"},
+    {"-s|--seed", "N", SAMPLING_SEED, "seed for requests without one (default: random per request)"},
     {"--think", NULL, S_THINK, "Gemma 4: think first unless a request says not to (reasoning_content)"},
     {"performance:", NULL, 0, NULL},
     {"-t|--threads", "N", S_THREADS, "threads for generation (default: physical cores)"},
@@ -84,8 +83,7 @@ typedef struct {
     double timeout;
     bool think, verbose;
     gemma_kv_type type_k, type_v;
-    gemma_sampler_params sp;
-    bool set_temp, set_top_k, set_top_p, set_min_p;
+    sampling_args samp;
 } serve_args;
 
 static void print_serve_usage(void) {
@@ -114,12 +112,13 @@ static void parse_serve_args(int argc, char **argv, serve_args *a) {
     a->timeout = 30;
     a->max_body = 8 << 20;
     a->api_key = getenv("GEMMA_API_KEY");
-    gemma_sampler_params_default(&a->sp);
-    a->sp.repeat_last_n = -1;
+    gemma_sampler_params_default(&a->samp.sp);
+    a->samp.sp.repeat_last_n = -1;
     opt_iter it = opt_start(serve_options, argc, argv, 2);
     const char *v;
     for (int id; (id = opt_next(&it, &v)) != OPT_END;) {
         const char *f = it.name;
+        if (sampling_arg(&a->samp, id, f, v)) continue;
         switch (id) {
         case OPT_ARG: die_usage("unexpected argument '%s'", v);
         case S_HELP: print_serve_usage(); exit(0);
@@ -134,19 +133,8 @@ static void parse_serve_args(int argc, char **argv, serve_args *a) {
         case S_QUEUE: a->queue = (int)parse_int(f, v, 0, 1 << 20); break;
         case S_MAX_BODY: a->max_body = parse_int(f, v, 1024, 1LL << 32); break;
         case S_N_PREDICT: a->n_predict = (int)parse_int(f, v, -1, INT_MAX); break;
-        case S_TEMP: a->sp.temp = parse_float(f, v, 0, 100); a->set_temp = true; break;
-        case S_TOP_K: a->sp.top_k = (int)parse_int(f, v, 0, INT_MAX); a->set_top_k = true; break;
-        case S_TOP_P: a->sp.top_p = parse_float(f, v, 0, 1); a->set_top_p = true; break;
-        case S_MIN_P: a->sp.min_p = parse_float(f, v, 0, 1); a->set_min_p = true; break;
-        case S_REPEAT_PENALTY: a->sp.repeat_penalty = parse_float(f, v, 1e-6, 1e6); break;
-        case S_REPEAT_LAST_N: a->sp.repeat_last_n = (int)parse_int(f, v, -1, 1 << 24); break;
-        case S_PRESENCE: a->sp.presence_penalty = parse_float(f, v, -2, 2); break;
-        case S_FREQUENCY: a->sp.frequency_penalty = parse_float(f, v, -2, 2); break;
-        case S_SEED: {
-            long long s = parse_int(f, v, -1, (long long)UINT32_MAX);
-            a->sp.seed = (s < 0 || s == (long long)UINT32_MAX) ? GEMMA_SEED_RANDOM : (uint64_t)s;
-            break;
-        }
+        case S_PRESENCE: a->samp.sp.presence_penalty = parse_float(f, v, -2, 2); break;
+        case S_FREQUENCY: a->samp.sp.frequency_penalty = parse_float(f, v, -2, 2); break;
         case S_THINK: a->think = true; break;
         case S_THREADS: a->n_threads = (int)parse_int(f, v, 1, 1024); break;
         case S_THREADS_BATCH: a->n_threads_batch = (int)parse_int(f, v, 1, 1024); break;
@@ -242,10 +230,7 @@ int cmd_serve(int argc, char **argv) {
     gemma_model *m = load_or_die(a.model, false);
     gemma_model_info info;
     gemma_model_get_info(m, &info);
-    if (info.has_temp && !a.set_temp) a.sp.temp = info.temp;
-    if (info.has_top_k && !a.set_top_k) a.sp.top_k = info.top_k;
-    if (info.has_top_p && !a.set_top_p) a.sp.top_p = info.top_p;
-    if (info.has_min_p && !a.set_min_p) a.sp.min_p = info.min_p;
+    sampling_file_defaults(&a.samp, &info);
     int n_ctx = a.n_ctx == 0 ? info.n_ctx_train : a.n_ctx < 0 ? (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096)
                                                               : a.n_ctx;
     int wake[2];
@@ -260,7 +245,7 @@ int cmd_serve(int argc, char **argv) {
     int port = 0;
     int listen_fd = open_port(a.host, a.port, &port);
     char *id = model_id(&a);
-    api_params ap = {id, a.api_key, a.sp, a.n_predict, a.think};
+    api_params ap = {id, a.api_key, a.samp.sp, a.n_predict, a.think};
     api *A = api_new(m, S, &ap);
     if (sched_start(S, err)) die(EXIT_RUNTIME, "%s", err);
     logf_("gemma: loaded %s '%s' (%s, %.2fB params) in %.0f ms; %d slot%s of %d tokens, %d thread%s, %s kernels\n",
@@ -270,8 +255,8 @@ int cmd_serve(int argc, char **argv) {
         logf_("gemma: memory: KV cache %.1f MiB for %d slot%s (K %s, V %s)\n", sched_kv_bytes(S) / 1048576.0, a.n_slots,
               a.n_slots == 1 ? "" : "s", gemma_kv_type_name(a.type_k), gemma_kv_type_name(a.type_v));
     if (a.verbose)
-        logf_("gemma: request defaults: temp %.2f, top-k %d, top-p %.2f, min-p %.2f, max_tokens %d%s\n", a.sp.temp,
-              a.sp.top_k, a.sp.top_p, a.sp.min_p, a.n_predict, a.api_key ? "; API key required" : "");
+        logf_("gemma: request defaults: temp %.2f, top-k %d, top-p %.2f, min-p %.2f, max_tokens %d%s\n", a.samp.sp.temp,
+              a.samp.sp.top_k, a.samp.sp.top_p, a.samp.sp.min_p, a.n_predict, a.api_key ? "; API key required" : "");
     logf_("gemma: listening on http://%s%s%s:%d as '%s'\n", strchr(a.host, ':') ? "[" : "", a.host,
           strchr(a.host, ':') ? "]" : "", port, id);
     server_params p = {listen_fd, wake[0], signal_pipe[0],

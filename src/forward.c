@@ -144,7 +144,7 @@ static void embed(gemma_context *c, const int32_t *ids, int M) {
     int E = m->n_embd;
     float s = sqrtf((float)E); /* exact f32 sqrt, as llama.cpp (HF rounds it to bf16) */
     for (int i = 0; i < M; i++) {
-        weight_row(&m->tok_embd, ids[i], c->x + (size_t)i * E); /* file rows or panels (repack.c) */
+        weight_row(&m->tok_embd, ids[i], c->x + (size_t)i * E, c->embd_row); /* file rows or panels (repack.c) */
     }
     dump(c, DUMP_INP_EMBD, -1, c->x, E, M, 0);
     for (int i = 0; i < M; i++) scale(c->x + (size_t)i * E, s, E);
@@ -573,6 +573,7 @@ static int scratch_new(gemma_context *c, setup_alloc *a) {
     ALLOC(c->att, (size_t)U * qd, "activations");
     ALLOC(c->ffn_mid, ffn_mid ? ffn_mid : 1, "activations");
     ALLOC(c->ids, U, "activations");
+    ALLOC(c->embd_row, m->tok_embd.row_bytes, "activations");
     ALLOC(c->out_row, U, "activations");
     ALLOC(c->out_dst, U, "activations");
     if (m->n_pl > 0) {
@@ -626,7 +627,7 @@ void context_free(gemma_context *c) {
     matmul_ctx_release(&c->mm);
     void *bufs[] = {c->x, c->h, c->o, c->q, c->k, c->v, c->att, c->ffn_mid, c->gate, c->ple,
                     c->ple_tmp, c->router, c->moe_sel, c->moe_w, c->moe_rows, c->moe_start, c->moe_fill, c->moe_n2,
-                    c->moe_acc, c->moe_in, c->moe_out, c->mm.qbuf, c->ids, c->out_row, c->out_dst};
+                    c->moe_acc, c->moe_in, c->moe_out, c->mm.qbuf, c->ids, c->embd_row, c->out_row, c->out_dst};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_lines(bufs[i]);
     free(c->logits_rows);
     pool_free(c->pool);

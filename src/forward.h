@@ -41,6 +41,8 @@ typedef struct gemma_context {
     int *moe_rows;                           /* token slots grouped by expert */
     int *moe_start, *moe_fill;               /* [n_expert + 1]: each expert's first slot */
     int32_t *ids;                            /* [n_ubatch]: the micro-batch's tokens */
+    uint8_t *embd_row;                       /* a token's embedding row out of its panel
+                                                (weight_row), in the file's format */
     int *out_row; float **out_dst;           /* [n_ubatch]: its rows whose logits are wanted */
     float *logits_rows;                      /* several sequences' logits, before they go
                                                 to their buffers (grown on use) */

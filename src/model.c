@@ -682,18 +682,16 @@ fail:
     return NULL;
 }
 
-void weight_row(const weight *w, int64_t r, float *out) {
+void weight_row(const weight *w, int64_t r, float *out, uint8_t *row_buf) {
     const type_traits *tt = quant_traits(w->type);
     int64_t K = w->ne[0];
     if (!tt->panel) {
         dequant_row(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes, out, K);
         return;
     }
-    uint8_t *row = xmalloc(w->row_bytes);
     const uint8_t *panel = (const uint8_t *)w->data + (size_t)(r / tt->panel) * quant_panel_size(w->type, K);
-    tt->unpack_row(row, panel, (int)(r % tt->panel), K);
-    dequant_row(tt->panel_base, row, out, K);
-    free(row);
+    tt->unpack_row(row_buf, panel, (int)(r % tt->panel), K);
+    dequant_row(tt->panel_base, row_buf, out, K);
 }
 
 void model_free(gemma_model *m) {

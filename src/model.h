@@ -113,8 +113,9 @@ gemma_model *model_load(const char *path, char *err);
 gemma_model *model_load_vocab(const char *path, char *err);
 void model_free(gemma_model *m);
 /* Row r of a weight matrix as w->ne[0] floats, whichever its layout (file rows or panels):
- * the embedding lookup. */
-void weight_row(const weight *w, int64_t r, float *out);
+ * the embedding lookup. row_buf (w->row_bytes bytes) takes a panel's row in the file's
+ * format on its way to floats; file rows do not use it. */
+void weight_row(const weight *w, int64_t r, float *out, uint8_t *row_buf);
 /* Name of the type holding the most bytes among the 2-D weights, e.g. "Q8_0". */
 const char *model_ftype_name(const gemma_model *m);
 /* "<arch> <size class> <file type>" as llama.cpp describes a model (gemma_model_desc). */

@@ -3,6 +3,7 @@
 # prompts from flags, files and pipes, subcommands, and bad input.
 # Prints "ok   name" / "FAIL name" per check (tests/run.sh counts them).
 GEMMA=${GEMMA_BIN:-./gemma}
+MKMODEL=${MKMODEL:-$(dirname "${TEST_RUNNER:-build/test_runner}")/mkmodel}
 FIX=${GEMMA_FIXTURES:-tests/fixtures}
 T=build/tmp/cli
 mkdir -p "$T"
@@ -176,6 +177,29 @@ run -m "$M" --think -p hello -n 4
 check "--think on a non-Gemma-4 model warns and runs" bash -c "[ $rc -eq 0 ] && grep -q 'think' $T/err"
 run -m "$M" --color sometimes -p hi
 check "bad --color value: exit 2" test $rc -eq 2
+
+# --- Gemma 4 thinking: the thought on stderr, the answer alone on stdout (a model scripted
+# to think $THOUGHT and answer $ANSWER: tests/think_model.sh) ---
+. tests/think_model.sh
+if make_think_model; then
+  run -m "$THINK_MODEL" -p hi --think
+  check "--think: stdout is the answer alone, stderr shows the thought" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && grep -qF '$THOUGHT' $T/err"
+  run -m "$THINK_MODEL" -p hi --think --hide-thinking
+  check "--think --hide-thinking: the answer, no thought anywhere" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && ! grep -qF '$THOUGHT' $T/err"
+  run -m "$THINK_MODEL" -p hi
+  check "no --think: the answer, no thought (the pre-filled empty channel)" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && ! grep -qF '$THOUGHT' $T/err"
+  run -m "$THINK_MODEL" -p hi --think --json
+  check "--think --json: the answer in text, the thought (with the channel's name) in thinking" \
+    grep -qF "{\"text\":\"$ANSWER\",\"thinking\":\"thought\\n$THOUGHT\"," "$T/out"
+  printf 'hi\nhi\n' | "$GEMMA" -m "$THINK_MODEL" --chat --think > "$T/out" 2> "$T/err"; rc=$?
+  check "--chat --think: each turn's answer on stdout, its thought on stderr" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^> $ANSWER\$' $T/out) -eq 2 ] && [ \$(grep -oF '$THOUGHT' $T/err | wc -l) -eq 2 ]"
+else
+  fail "the thinking test model ($MKMODEL --script)"
+fi
 
 # --- hostile runtime input ---
 head -c 3000 /dev/urandom > "$T/garbage.txt"

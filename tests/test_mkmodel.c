@@ -719,14 +719,20 @@ static void test_determinism_and_options(void) {
     remove(a_path);
     remove(b_path);
 
-    const char *bad[][12] = {
+    char vocab4[512];
+    snprintf(vocab4, sizeof vocab4, "%s", fixture_path("tokenizer/gemma-4.gguf"));
+    const char *bad[][14] = {
         {"--preset", "gemma9", "-o", b_path, NULL},
         {"--preset", "gemma3-1b", "--type", "Q7_K", "-o", b_path, NULL},
         {"--preset", "gemma3-1b", "--experts", "4", "-o", b_path, NULL},
         {"--preset", "gemma3-1b", "--shrink", "7", "-o", b_path, NULL},
         {"--preset", "gemma3-1b", "--layers", "0", "-o", b_path, NULL},
         {"--preset", "gemma3-1b", NULL},
-        {"--preset", "gemma3-1b", "--bogus", "-o", b_path, NULL}};
+        {"--preset", "gemma3-1b", "--bogus", "-o", b_path, NULL},
+        {"--preset", "gemma4-e2b", "--script", "hi there", "-o", b_path, NULL},   /* no --vocab */
+        /* " the" would have to lead on to both " the" and " cat" */
+        {"--preset", "gemma4-e2b", "--shrink", "16", "--layers", "1", "--vocab", vocab4,
+         "--script", " the the cat", "-o", b_path, NULL}};
     fprintf(stderr, "(the following mkmodel errors are expected)\n");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EXPECT(run_mkmodel(bad[i]) != 0, "bad option set %zu accepted", i);

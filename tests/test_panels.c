@@ -402,13 +402,15 @@ static void test_model(void) {
         EXPECT(plain->tok_embd.type == GGML_TYPE_Q8_0, "no_repack still repacked");
         int64_t E = m->tok_embd.ne[0], V = m->tok_embd.ne[1];
         float *a = malloc((size_t)E * sizeof(float)), *b = malloc((size_t)E * sizeof(float));
+        uint8_t *row_buf = malloc(m->tok_embd.row_bytes);
         for (int64_t r = 0; r < V; r += V / 97 + 1) {
-            weight_row(&m->tok_embd, r, a);
-            weight_row(&plain->tok_embd, r, b);
+            weight_row(&m->tok_embd, r, a, row_buf);
+            weight_row(&plain->tok_embd, r, b, NULL);
             EXPECT(memcmp(a, b, (size_t)E * sizeof(float)) == 0, "embedding row %lld differs", (long long)r);
         }
         free(a);
         free(b);
+        free(row_buf);
     }
     gemma_model_free(m);
     gemma_model_free(plain);

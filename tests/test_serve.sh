@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `gemma serve` as curl sees it: every endpoint and error status (OpenAI-shaped bodies),
 # server-sent events, the API key, response_format (JSON schema, any JSON) and tools with
-# tool_choice (on a Gemma 4 model), /metrics as Prometheus text, one log line per request,
-# SIGTERM (a running stream finishes, exit 0), 503 when every slot is busy, and a model
-# that cannot be loaded (a clear error before the port opens).
+# tool_choice (on a Gemma 4 model), Gemma 4 thinking as reasoning_content (plain and
+# streamed, on a model scripted to think and answer: tests/think_model.sh), /metrics as
+# Prometheus text, one log line per request, SIGTERM (a running stream finishes, exit 0),
+# 503 when every slot is busy, and a model that cannot be loaded (a clear error before the
+# port opens).
 # The socket-level checks (streaming over time, robustness, greedy batching): test_serve.c.
 # Prints "ok   serve: name" / "FAIL serve: name" per check (tests/run.sh counts them).
 GEMMA=${GEMMA_BIN:-./gemma}
@@ -50,6 +52,7 @@ req() {
 KEY=(-H 'Authorization: Bearer sekret')
 j() { jq -e "$1" "$T/body" > /dev/null 2>&1; }   # j FILTER: true when FILTER holds on the body
 jf() { jq -e "$1" "$2" > /dev/null 2>&1; }       # jf FILTER FILE: ... on a file
+jsf() { jq -se "$1" "$2" > /dev/null 2>&1; }     # jsf FILTER FILE: ... on a file of JSON lines
 error_is() { j ".error.code == $1 and (.error.message | length > 0) and (.error.type | length > 0)"; }
 
 # --- a model that cannot be loaded ---
@@ -260,4 +263,35 @@ if [ -f "$M4" ] && M=$M4 start d -np 2 -c 1024; then
   check "server d: SIGTERM exit 0" test $rc -eq 0
 else
   fail "server d starts" "$(cat "$T/d.log" 2> /dev/null)"
+fi
+
+# --- server e: Gemma 4 thinking as reasoning_content, on a model whose greedy answer is known
+# (tests/think_model.sh: it thinks $THOUGHT, then answers $ANSWER) ---
+. tests/think_model.sh
+make_think_model || fail "the thinking test model ($MKMODEL --script)"
+if [ -f "$THINK_MODEL" ] && M=$THINK_MODEL start e -np 1 -c 512 --think; then
+  hi='"messages":[{"role":"user","content":"hi"}],"temperature":0'
+  req POST /v1/chat/completions "{$hi}"
+  check "--think: message.reasoning_content is the thought, message.content the answer alone" \
+    j ".choices[0].message.reasoning_content == \"$THOUGHT\" and .choices[0].message.content == \"$ANSWER\" and
+       .choices[0].finish_reason == \"stop\""
+  req POST /v1/chat/completions "{$hi,\"chat_template_kwargs\":{\"enable_thinking\":false}}"
+  check "enable_thinking false: the answer, no reasoning_content" \
+    j ".choices[0].message.content == \"$ANSWER\" and (.choices[0].message | has(\"reasoning_content\") | not)"
+  req POST /v1/chat/completions "{$hi,\"stream\":true}" -N
+  grep '^data: {' "$T/body" | sed 's/^data: //' > "$T/think-events"
+  check "streamed: delta.reasoning_content adds up to the thought, delta.content to the answer, thought first" \
+    jsf "(map(.choices[0].delta.reasoning_content // empty) | join(\"\")) == \"$THOUGHT\" and
+            (map(.choices[0].delta.content // empty) | join(\"\")) == \"$ANSWER\" and
+            ([.[] | .choices[0].delta | if (.reasoning_content // \"\") != \"\" then \"r\" elif (.content // \"\") != \"\" then \"c\" else empty end]
+             | join(\"\") | test(\"^r+c+\$\")) and (map(.choices[0].finish_reason // empty) == [\"stop\"])" \
+    "$T/think-events"
+  # the next turn: the earlier answer goes back (its thought cut out by the template)
+  req POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"$ANSWER\",\"reasoning_content\":\"$THOUGHT\"},{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0}"
+  check "a second turn after a thinking one: thought and answer again" \
+    j ".choices[0].message.reasoning_content == \"$THOUGHT\" and .choices[0].message.content == \"$ANSWER\""
+  stop
+  check "server e: SIGTERM exit 0" test $rc -eq 0
+else
+  fail "server e starts" "$(cat "$T/e.log" 2> /dev/null)"
 fi

@@ -36,21 +36,28 @@ stop() { # SIGTERM; $rc the exit status
   [ $rc -eq 0 ] && echo "ok   serve-node: $1: the server exits 0 at SIGTERM" || fail "$1: server exit status $rc" "$(tail -5 "$T/$1.log")"
 }
 
-# tools need Gemma 4's tool-call tokens: a second server on a Gemma 4 model of that shape
+# tools need Gemma 4's tool-call tokens: a second server on a Gemma 4 model of that shape;
+# reasoning_content a third, on the model scripted to think (tests/think_model.sh)
 M4=build/tmp/serve-gemma4-tiny-Q4_0.gguf
 make_model "$M4" gemma4-e2b gemma-4.gguf || { fail "the Gemma 4 test model ($MKMODEL)"; exit 1; }
-if M=$M4 start openai4 -np 1 -c 1024; then
-  pid4=$pid port4=$port
+. tests/think_model.sh
+make_think_model || { fail "the thinking test model ($MKMODEL --script)"; exit 1; }
+export THOUGHT ANSWER
+if M=$M4 start openai4 -np 1 -c 1024 && pid4=$pid port4=$port && M=$THINK_MODEL start think -np 1 -c 512; then
+  pid_think=$pid port_think=$port
   if start openai --api-key sekret -np 2 -c 1024; then
-    node tests/node/openai_client.cjs "http://127.0.0.1:$port" sekret "http://127.0.0.1:$port4"
+    node tests/node/openai_client.cjs "http://127.0.0.1:$port" sekret "http://127.0.0.1:$port4" "http://127.0.0.1:$port_think"
     stop openai
   else
     fail "openai: server starts" "$(cat "$T/openai.log")"
   fi
+  pid=$pid_think
+  stop think
   pid=$pid4
   stop openai4
 else
-  fail "openai: the Gemma 4 server starts" "$(cat "$T/openai4.log")"
+  fail "openai: the Gemma 4 servers start" "$(cat "$T/openai4.log" "$T/think.log" 2> /dev/null)"
+  [ -n "${pid4-}" ] && kill -TERM "$pid4" "$pid" 2> /dev/null
 fi
 
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}

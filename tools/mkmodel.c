@@ -382,13 +382,29 @@ static void random_quant_row(uint32_t type, uint8_t *row, int64_t n, const scale
 /* ---------------------------------------------------------------------------------------
  * Tensor generators (the writer's fill callbacks). */
 
-typedef enum { GEN_RANDOM, GEN_VALUES, GEN_ROPE_FREQS } gen_kind;
+typedef enum { GEN_RANDOM, GEN_VALUES, GEN_ROPE_FREQS, GEN_ZERO, GEN_SCRIPT_EMBD, GEN_SCRIPT_OUT } gen_kind;
+
+/* --script: the tokens greedy decoding says, one after the other. Token chain[i] (i < n - 1)
+ * embeds as the unit vector e_i and the output head's row chain[i + 1] reads e_i with a
+ * gain, so with every layer zero the logits depend on the last token alone:
+ *   h = output_norm(sqrt(E) e_i) = sqrt(E) e_i,  logit[v] = gain sqrt(E) [v = chain[i + 1]]
+ * (and 0 for every other token). A token may therefore lead to only one next token. */
+typedef struct {
+    int32_t *chain;
+    int n;
+    float gain;           /* gain sqrt(E) = SCRIPT_LOGIT */
+} script;
+
+/* The next token's logit: past Gemma 4's final softcap, 30 tanh(40 / 30) = 26, so even at
+ * temperature 1 the other 262143 tokens together get e^-13 of the probability. */
+#define SCRIPT_LOGIT 40.0f
 
 typedef struct {
     gen_kind kind;
     float std;            /* GEN_RANDOM */
     float base, spread;   /* GEN_VALUES: base + spread * U(-1, 1), F32 */
     int n_rot_full;       /* GEN_ROPE_FREQS: pairs that rotate */
+    const script *sc;     /* GEN_SCRIPT_* */
     uint64_t seed;
 } tensor_gen;
 
@@ -405,9 +421,34 @@ static uint16_t *half_table(uint32_t type, float a) {
     return lut;
 }
 
+/* Rows of --script's embedding (e_i for chain[i]) or output head (gain e_i at chain[i + 1]). */
+static void script_rows(const tensor_gen *g, const gguf_writer_tensor *t, void *dst,
+                        int64_t row0, int64_t n_rows) {
+    const script *sc = g->sc;
+    int64_t n = t->ne[0];
+    float *f = xmalloc((size_t)n * sizeof *f);
+    for (int64_t r = 0; r < n_rows; r++) {
+        memset(f, 0, (size_t)n * sizeof *f);
+        for (int i = 0; i + 1 < sc->n; i++) {
+            if (g->kind == GEN_SCRIPT_EMBD && sc->chain[i] == row0 + r) f[i] = 1.0f;
+            if (g->kind == GEN_SCRIPT_OUT && sc->chain[i + 1] == row0 + r) f[i] = sc->gain;
+        }
+        quantize_row(t->type, f, (uint8_t *)dst + (size_t)r * t->row_bytes, n);
+    }
+    free(f);
+}
+
 static int fill_tensor(void *ctx, const gguf_writer_tensor *t, void *dst, int64_t row0,
                        int64_t n_rows, char *err) {
     const tensor_gen *g = ctx;
+    if (g->kind == GEN_ZERO) {    /* all-zero bytes decode to 0 in every type (scales 0) */
+        memset(dst, 0, (size_t)n_rows * t->row_bytes);
+        return 0;
+    }
+    if (g->kind == GEN_SCRIPT_EMBD || g->kind == GEN_SCRIPT_OUT) {
+        script_rows(g, t, dst, row0, n_rows);
+        return 0;
+    }
     scale_table st;
     uint16_t *lut = NULL;
     float a = g->std * 1.7320508f; /* uniform in [-a, a] has std a / sqrt(3) */
@@ -454,6 +495,7 @@ typedef struct {
     int n_gens, cap_gens;
     int i_attn_v, n_attn_v;   /* llama-quantize's attn_v counter (file order) */
     int type_count[GGML_TYPE_COUNT];
+    const script *sc;         /* --script: zero layers, the chain in the embeddings */
 } builder;
 
 static uint32_t choose_type(builder *b, const char *name, int n_dims, int64_t ne0, int layer) {
@@ -488,11 +530,23 @@ static void add(builder *b, const char *name, int n_dims, int64_t ne0, int64_t n
         fprintf(stderr, "mkmodel: internal error: more tensors than expected\n");
         abort();
     }
+    if (b->sc) {   /* --script: every weight zero, every norm and scale exactly its base */
+        if (g.kind == GEN_RANDOM) g.kind = GEN_ZERO;
+        g.spread = 0;
+        g.sc = b->sc;
+        if (!strcmp(name, "token_embd.weight")) g.kind = GEN_SCRIPT_EMBD;
+        if (!strcmp(name, "output.weight")) g.kind = GEN_SCRIPT_OUT;
+    }
     tensor_gen *slot = &b->gens[b->n_gens++];
     *slot = g;
     slot->seed = hash_name(name, b->m->seed);
     int64_t ne[3] = {ne0, ne1, ne2};
-    uint32_t type = g.kind == GEN_RANDOM ? choose_type(b, name, n_dims, ne0, layer) : GGML_TYPE_F32;
+    bool matrix = g.kind == GEN_RANDOM || g.kind == GEN_ZERO || g.kind == GEN_SCRIPT_EMBD ||
+                  g.kind == GEN_SCRIPT_OUT;
+    uint32_t type = matrix ? choose_type(b, name, n_dims, ne0, layer) : GGML_TYPE_F32;
+    /* the chain's rows are written by the reference quantizer, which not every type has */
+    if ((g.kind == GEN_SCRIPT_EMBD || g.kind == GEN_SCRIPT_OUT) && !quant_traits(type)->from_float)
+        type = ne0 % 32 ? GGML_TYPE_F16 : GGML_TYPE_Q8_0;
     if (gguf_writer_add_tensor_fill(b->w, name, type, (uint32_t)n_dims, ne, fill_tensor, slot) == 0)
         b->type_count[type]++;
 }
@@ -588,6 +642,7 @@ static void add_tensors(builder *b) {
         add_matrix(b, "token_embd.weight", E, V, -1);
     }
     add_norm(b, "output_norm.weight", E);
+    if (b->sc) add_matrix(b, "output.weight", E, V, -1);   /* untied: the chain's next tokens */
     for (int il = 0; il < m->n_layer; il++) add_layer(b, il);
 }
 
@@ -1053,7 +1108,7 @@ static int check_model(const char *path, logit_stats *st, char *err) {
  * Command line. */
 
 typedef struct {
-    const char *preset, *type, *vocab, *out;
+    const char *preset, *type, *vocab, *out, *script;
     int layers, experts, vocab_size, shrink;
     unsigned long long seed;
     bool check, quiet;
@@ -1083,7 +1138,13 @@ static void usage(FILE *f) {
             "testing only (the shapes are then no longer the real ones):\n"
             "  --vocab-size N    synthetic vocabulary of N >= 1024 tokens\n"
             "  --shrink D        divide every width (embedding, head size, FFN, experts, PLE)\n"
-            "                    by D; head counts and layer patterns stay\n");
+            "                    by D; head counts and layer patterns stay\n"
+            "  --script TEXT     (with --vocab) not random: every layer zero, the embedding and an\n"
+            "                    untied output head set so that greedy decoding after TEXT's\n"
+            "                    first token says the rest of TEXT (special tokens such as\n"
+            "                    <|channel> parsed); the next token depends on the last one\n"
+            "                    alone, so a token may not come twice, except that a one-byte\n"
+            "                    token is written as its byte token <0xXX> the second time\n");
 }
 
 static int parse_int(const char *s, long long lo, long long hi, long long *out) {
@@ -1124,6 +1185,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--preset")) { NEED_VALUE(); o->preset = v; }
         else if (!strcmp(a, "--type")) { NEED_VALUE(); o->type = v; }
         else if (!strcmp(a, "--vocab")) { NEED_VALUE(); o->vocab = v; }
+        else if (!strcmp(a, "--script")) { NEED_VALUE(); o->script = v; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_VALUE(); o->out = v; }
         else if (!strcmp(a, "--layers")) INT_VALUE(1, MAX_LAYERS, o->layers);
         else if (!strcmp(a, "--experts")) INT_VALUE(1, 4096, o->experts);
@@ -1150,6 +1212,10 @@ static int parse_args(int argc, char **argv, options *o) {
     }
     if (!o->preset || !o->out) {
         fprintf(stderr, "mkmodel: --preset and -o are required (see --help)\n");
+        return 2;
+    }
+    if (o->script && !o->vocab) {
+        fprintf(stderr, "mkmodel: --script needs --vocab (its tokens come from that vocabulary)\n");
         return 2;
     }
     return 0;
@@ -1191,6 +1257,45 @@ static int configure(model_cfg *m, const options *o, char *err) {
     return 0;
 }
 
+/* --script's chain: TEXT's tokens in vf's vocabulary, a repeated one-byte token as its byte
+ * token (the prompt's "\n" and the "\n" after a thought channel's name are the same token,
+ * but must lead on to different ones). Returns 0, or -1 with a message in err. */
+static int script_chain(script *sc, const char *text, const gguf_file *vf, int n_embd, char *err) {
+    tokenizer *tk = tokenizer_load(vf, err);
+    if (!tk) return -1;
+    sc->chain = tokenizer_encode(tk, text, strlen(text), false, true, &sc->n);
+    int rc = 0;
+    for (int i = 1; i + 1 < sc->n && rc == 0; i++) {
+        for (int j = 0; j < i; j++) {
+            if (sc->chain[j] != sc->chain[i]) continue;
+            char piece[8], name[8];
+            size_t k = tokenizer_piece(tk, sc->chain[i], piece, sizeof piece);
+            int32_t byte = -1;
+            if (k == 1) {
+                snprintf(name, sizeof name, "<0x%02X>", (unsigned char)piece[0]);
+                byte = tokenizer_find(tk, name, strlen(name));
+            }
+            size_t len;
+            const char *t = tokenizer_text(tk, sc->chain[i], &len);
+            for (int l = 0; l < i && byte >= 0; l++)
+                if (sc->chain[l] == byte) byte = -1;
+            if (byte < 0)
+                rc = set_err(err, "--script: token '%.*s' comes twice and leads on to different "
+                             "tokens (the model's next token depends on the last one alone)",
+                             (int)len, t);
+            else sc->chain[i] = byte;
+            break;
+        }
+    }
+    if (rc == 0 && sc->n < 2) rc = set_err(err, "--script: '%s' is fewer than two tokens", text);
+    if (rc == 0 && sc->n - 1 > n_embd)
+        rc = set_err(err, "--script: %d tokens, but an embedding of %d can chain at most %d",
+                     sc->n, n_embd, n_embd + 1);
+    sc->gain = SCRIPT_LOGIT / sqrtf((float)n_embd);
+    tokenizer_free(tk);
+    return rc;
+}
+
 static void print_progress(void *ctx, uint64_t done, uint64_t total) {
     double *last = ctx, t = now_seconds();
     if (t - *last < 0.5 && done != total) return;
@@ -1212,6 +1317,7 @@ int mkmodel_main(int argc, char **argv) {
     gguf_file *vf = NULL;
     vocab v = {0};
     builder b = {0};
+    script sc = {0};
     int rc = 1;
     if (configure(m, &o, err)) goto fail;
 
@@ -1236,6 +1342,7 @@ int mkmodel_main(int argc, char **argv) {
             fprintf(stderr, "mkmodel: warning: %s has tokenizer model '%.*s', %s uses '%s'\n",
                     o.vocab, (int)tm.len, tm.ptr, m->p->arch, want);
         if (gguf_writer_copy_kvs(w, vf, "tokenizer.") < 0) goto writer_fail;
+        if (o.script && script_chain(&sc, o.script, vf, m->n_embd, err)) goto fail;
     } else {
         m->n_vocab = o.vocab_size ? o.vocab_size : m->p->n_vocab;
         build_vocab(&v, m->p->arch, m->n_vocab);
@@ -1244,6 +1351,7 @@ int mkmodel_main(int argc, char **argv) {
 
     b.w = w;
     b.m = m;
+    b.sc = o.script ? &sc : NULL;
     b.cap_gens = 40 * m->n_layer + 16;
     b.gens = xcalloc((size_t)b.cap_gens, sizeof *b.gens);
     add_tensors(&b);
@@ -1284,6 +1392,7 @@ done:
     gguf_close(vf);
     gguf_writer_free(w);
     free(b.gens);
+    free(sc.chain);
     free_vocab(&v);
     free(m);
     return rc;

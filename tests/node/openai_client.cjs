@@ -2,7 +2,11 @@
 // application uses it: models, chat completions (plain, streamed with usage), text
 // completions, and the SDK's own errors for a bad key, a bad parameter and a wrong path.
 //
-//   node tests/node/openai_client.cjs BASE_URL API_KEY     (tests/test_serve_node.sh runs it)
+//   node tests/node/openai_client.cjs BASE_URL API_KEY [G4_URL [THINK_URL]]
+//
+// (tests/test_serve_node.sh runs it): G4_URL serves a Gemma 4 model for tools, THINK_URL the
+// model of tests/think_model.sh, scripted to think $THOUGHT and answer $ANSWER, for
+// message.reasoning_content and delta.reasoning_content.
 //
 // The package comes from $GEMMA_NPM/node_modules (default build/npm, where .ci/run and the
 // wrapper install it). Prints "ok   serve-node: ..." / "FAIL serve-node: ..." per check.
@@ -11,7 +15,7 @@ const path = require("path");
 const npm = path.resolve(process.env.GEMMA_NPM || "build/npm", "node_modules");
 const OpenAI = require(path.join(npm, "openai")).default;
 
-const [base, key, baseG4] = process.argv.slice(2);
+const [base, key, baseG4, baseThink] = process.argv.slice(2);
 const client = new OpenAI({ baseURL: base + "/v1", apiKey: key, maxRetries: 0, timeout: 120000 });
 let failed = 0;
 function check(name, cond, detail) {
@@ -90,6 +94,33 @@ async function main() {
                     () => client.chat.completions.create({ model, messages, temperature: "hot" }));
   await expectError("an unknown endpoint: NotFoundError (404)", 404, () => client.get("/nothing"));
   if (baseG4) await toolsPart(baseG4);
+  if (baseThink) await thinkingPart(baseThink);
+}
+
+// Gemma 4 thinking: reasoning_content beside content, as clients of llama-server read it.
+async function thinkingPart(baseThink) {
+  const g4 = new OpenAI({ baseURL: baseThink + "/v1", apiKey: "none", maxRetries: 0, timeout: 120000 });
+  const model = (await g4.models.list()).data[0].id;
+  const thought = process.env.THOUGHT, answer = process.env.ANSWER;
+  const messages = [{ role: "user", content: "hi" }];
+  const r = await g4.chat.completions.create({ model, messages, temperature: 0, reasoning_effort: "high" });
+  const m = r.choices[0].message;
+  check("thinking: message.reasoning_content is the thought, message.content the answer alone",
+        m.reasoning_content === thought && m.content === answer && r.choices[0].finish_reason === "stop", m);
+
+  const stream = await g4.chat.completions.create({ model, messages, temperature: 0, reasoning_effort: "high", stream: true });
+  let reasoning = "", content = "", order = "";
+  for await (const chunk of stream) {
+    const d = chunk.choices[0] && chunk.choices[0].delta;
+    if (d && d.reasoning_content) { reasoning += d.reasoning_content; order += "r"; }
+    if (d && d.content) { content += d.content; order += "c"; }
+  }
+  check("thinking streamed: delta.reasoning_content adds up to the thought, delta.content to the answer, thought first",
+        reasoning === thought && content === answer && /^r+c+$/.test(order), { reasoning, content, order });
+
+  const off = await g4.chat.completions.create({ model, messages, temperature: 0, reasoning_effort: "none" });
+  check("reasoning_effort none: the answer, no reasoning_content",
+        off.choices[0].message.content === answer && off.choices[0].message.reasoning_content === undefined, off.choices[0].message);
 }
 
 // Tools need Gemma 4's tool-call tokens: a second server on the Gemma 4 model.

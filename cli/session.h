@@ -1,13 +1,14 @@
-/* generate.h - what the one-shot run (generate.c) and the interactive chat (chat.c) share:
- * the options of the generation command, the session (model, context, sampler and the
- * tokens in the cache), and the generation of one answer with its output. */
-#ifndef GEMMA_GENERATE_H
-#define GEMMA_GENERATE_H
+/* session.h - what the one-shot run (generate.c) and the interactive chat (chat.c) share
+ * (session.c): the options of the generation command, the session (model, context, sampler
+ * and the tokens in the cache), and the generation of one answer with its output. */
+#ifndef GEMMA_SESSION_H
+#define GEMMA_SESSION_H
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "gemma.h"
 #include "step.h"
@@ -25,8 +26,7 @@ typedef struct {
     int color;                       /* -1 auto, 0 off, 1 on */
     char *rprompts[MAX_RPROMPTS];
     int n_rprompts;
-    gemma_sampler_params sp;
-    bool set_temp, set_top_k, set_top_p, set_min_p;
+    sampling_args samp;              /* --temp, --top-k, ... --seed */
     /* constrained output (--grammar, -j, --format, --tools ...): its text is owned */
     step_spec spec;
     char *constraint_text;
@@ -65,10 +65,9 @@ typedef struct {
 typedef struct {
     bool collect;          /* --json: keep the text, print nothing */
     bool color;            /* thoughts dimmed */
-    char *text;            /* the answer so far */
-    size_t len, cap, emitted;
-    char *thought;
-    size_t tlen, tcap;
+    buf text;              /* the answer so far */
+    size_t emitted;        /* of it, the bytes shown */
+    buf thought;
     utf8_stream out;
     char *calls;           /* JSON lines {"name":...,"arguments":{...}} (NULL: none) */
     int n_calls;
@@ -77,6 +76,11 @@ typedef struct {
 
 /* SIGINT / SIGTERM seen (0: none); generation stops at the next token. */
 extern volatile sig_atomic_t g_signal;
+
+/* The model, context, sampler and constraint of g (the file's sampling values where the
+ * user chose none), with the load time in *load_ms; dies with the reason on failure. */
+void session_load(session *S, gen_args *g, double *load_ms);
+void session_free(session *S);
 
 /* Tokenize and feed one user turn (the chat format's markup around it, system prompt on
  * the first; plain text with --raw). On error nothing of the turn stays in the cache. */
@@ -93,12 +97,5 @@ int session_rewind(session *S, int n, char *err);
  * STOP_NO_TOKEN come with err. */
 stop_reason generate(session *S, answer *A, char *err);
 void answer_free(answer *A);
-/* Colours for a stream: --color on/off, or auto = a terminal, NO_COLOR unset and TERM not
- * "dumb" (no-color.org). */
-bool use_color(int mode, int fd);
-
-/* chat.c: the interactive chat on S; first_turn (-cnv -p TEXT) is sent before the first
- * prompt. Returns the exit status. */
-int run_chat(session *S, const char *system, const char *first_turn);
 
 #endif
