@@ -539,8 +539,8 @@ static void print_json(const session *S, const answer *A, stop_reason why, doubl
     fputs("{\"text\":", o);
     json_string(o, t, n);
     free(t);
-    if (A->thought.len) {
-        t = utf8_sanitize(A->thought.p, A->thought.len, &n);
+    if (A->thought.len > A->thought_from) {
+        t = utf8_sanitize(A->thought.p + A->thought_from, A->thought.len - A->thought_from, &n);
         fputs(",\"thinking\":", o);
         json_string(o, t, n);
         free(t);

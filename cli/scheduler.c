@@ -369,15 +369,13 @@ static void send_text(sched *S, slot *s, finish_reason finish, const char *calls
     if (e.content_len || e.reasoning_len || finish != FINISH_NONE) emit(S, s->j, &e);
 }
 
-/* The thought channel opens with its name, "thought\n": not part of the reasoning. */
+/* The thought channel opens with its name (step_thought_name): not part of the reasoning. */
 static void skip_channel_name(answer_text *t) {
-    static const char name[] = "thought\n";
-    size_t n = t->reasoning.len - t->reasoning_sent, k = sizeof name - 1;
     if (t->thought_named) return;
-    if (n >= k || memcmp(t->reasoning.p + t->reasoning_sent, name, n)) {
-        if (n >= k && !memcmp(t->reasoning.p + t->reasoning_sent, name, k)) t->reasoning_sent += k;
-        t->thought_named = true;
-    }
+    int name = step_thought_name(t->reasoning.p + t->reasoning_sent, t->reasoning.len - t->reasoning_sent);
+    if (name < 0) return;
+    t->reasoning_sent += (size_t)name;
+    t->thought_named = true;
 }
 
 /* The end of a job: what is held back goes out with the reason; the slot keeps its cache. */

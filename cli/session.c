@@ -208,16 +208,33 @@ static bool answer_put(const gen_args *g, answer *A, const char *piece, size_t k
     return stop;
 }
 
-static void thought_put(const gen_args *g, answer *A, const char *piece, size_t k) {
-    buf_put(&A->thought, piece, k);
-    if (A->collect || g->hide_thinking) return;
+static void thought_show(const gen_args *g, const answer *A, const char *text, size_t k) {
+    if (A->collect || g->hide_thinking || k == 0) return;
     if (A->color) fputs("\033[2m", stderr);
-    fwrite(piece, 1, k, stderr);
+    fwrite(text, 1, k, stderr);
     if (A->color) fputs("\033[0m", stderr);
     fflush(stderr);
 }
 
-static void answer_finish(answer *A) {
+/* A thought's piece: shown as it comes, once the channel's name is behind it. */
+static void thought_put(const gen_args *g, answer *A, const char *piece, size_t k) {
+    buf_put(&A->thought, piece, k);
+    if (A->thought_named) {
+        thought_show(g, A, piece, k);
+        return;
+    }
+    int name = step_thought_name(A->thought.p, A->thought.len);
+    if (name < 0) return; /* may still be the name */
+    A->thought_named = true;
+    A->thought_from = (size_t)name;
+    thought_show(g, A, A->thought.p + name, A->thought.len - (size_t)name);
+}
+
+static void answer_finish(const gen_args *g, answer *A) {
+    if (!A->thought_named && A->thought.len) { /* a thought cut off while it looked like the name */
+        A->thought_named = true;
+        thought_show(g, A, A->thought.p, A->thought.len);
+    }
     if (!A->collect) {
         if (A->text.len > A->emitted) stream_put(&A->out, A->text.p + A->emitted, A->text.len - A->emitted);
         A->emitted = A->text.len;
@@ -297,7 +314,7 @@ stop_reason generate(session *S, answer *A, char *err) {
         S->n_evals++;
     }
     S->gen_ms += ms_since(&t0);
-    answer_finish(A);
+    answer_finish(g, A);
     why = read_calls(&st, A, why, err);
     step_end(&st);
     return why;

@@ -67,7 +67,10 @@ typedef struct {
     bool color;            /* thoughts dimmed */
     buf text;              /* the answer so far */
     size_t emitted;        /* of it, the bytes shown */
-    buf thought;
+    buf thought;           /* the thought channel's text, its name included */
+    size_t thought_from;   /* where the thought begins, past the name */
+    bool thought_named;    /* whether the name is known to be there or not (until then the
+                            * text is held back) */
     utf8_stream out;
     char *calls;           /* JSON lines {"name":...,"arguments":{...}} (NULL: none) */
     int n_calls;

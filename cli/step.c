@@ -241,3 +241,10 @@ void step_end(step *S) {
     S->call_lost = false;
     S->attached = false;
 }
+
+int step_thought_name(const char *text, size_t len) {
+    static const char name[] = "thought\n";
+    size_t k = sizeof name - 1;
+    if (len < k) return memcmp(text, name, len) ? 0 : -1;
+    return memcmp(text, name, k) ? 0 : (int)k;
+}

@@ -140,6 +140,10 @@ bool step_done(const step *S);
  * is dropped and *cut_off set. 0, or -1 with err for a call that does not parse (or that
  * could not be held back for want of memory). */
 int step_calls(const step *S, char **lines, int *n, bool *cut_off, char *err);
+/* Gemma 4 opens its thought channel with the channel's name, "thought\n", which is not part
+ * of the thought. Of a thought's first len bytes, how many are that name: -1 while the text
+ * may still become it (hold it back), else its length or 0 (a thought without a name). */
+int step_thought_name(const char *text, size_t len);
 /* Detach the grammar, free the answer's buffers. */
 void step_end(step *S);
 

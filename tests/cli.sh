@@ -183,8 +183,8 @@ check "bad --color value: exit 2" test $rc -eq 2
 . tests/think_model.sh
 if make_think_model; then
   run -m "$THINK_MODEL" -p hi --think
-  check "--think: stdout is the answer alone, stderr shows the thought" \
-    bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && grep -qF '$THOUGHT' $T/err"
+  check "--think: stdout is the answer alone, stderr shows the thought (not the channel's name)" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && grep -qF '$THOUGHT' $T/err && ! grep -q '^thought\$' $T/err"
   run -m "$THINK_MODEL" -p hi --think --hide-thinking
   check "--think --hide-thinking: the answer, no thought anywhere" \
     bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && ! grep -qF '$THOUGHT' $T/err"
@@ -192,8 +192,8 @@ if make_think_model; then
   check "no --think: the answer, no thought (the pre-filled empty channel)" \
     bash -c "[ $rc -eq 0 ] && [ \"\$(cat $T/out)\" = '$ANSWER' ] && ! grep -qF '$THOUGHT' $T/err"
   run -m "$THINK_MODEL" -p hi --think --json
-  check "--think --json: the answer in text, the thought (with the channel's name) in thinking" \
-    grep -qF "{\"text\":\"$ANSWER\",\"thinking\":\"thought\\n$THOUGHT\"," "$T/out"
+  check "--think --json: the answer in text, the thought (without the channel's name) in thinking" \
+    grep -qF "{\"text\":\"$ANSWER\",\"thinking\":\"$THOUGHT\"," "$T/out"
   printf 'hi\nhi\n' | "$GEMMA" -m "$THINK_MODEL" --chat --think > "$T/out" 2> "$T/err"; rc=$?
   check "--chat --think: each turn's answer on stdout, its thought on stderr" \
     bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^> $ANSWER\$' $T/out) -eq 2 ] && [ \$(grep -oF '$THOUGHT' $T/err | wc -l) -eq 2 ]"
