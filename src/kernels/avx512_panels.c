@@ -339,8 +339,19 @@ static INLINE __m512 q4_k_decode(const bool five, const uint8_t *pb, const uint8
     return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, da), acc);
 }
 
+/* Per byte: the low nibble of lo, the high nibble of hi (one vpternlogd, a bitwise select). */
+static INLINE __m512i select_nibble(__m512i lo, __m512i hi) {
+    return _mm512_ternarylogic_epi32(_mm512_set1_epi8(15), lo, hi, 0xCA);
+}
+
+/* Decode: each byte of H holds the high 2 bits of the four codes q0..q3 built from it (bits
+ * 2k, 2k + 1 for qk). Masked once into the bits of q0, q2 (0x33) and of q1, q3 (0xCC), and
+ * each shifted so its pair lands on bits 4-5 with only zeros or bits the select drops beside
+ * it, a code takes two operations after the shared ones (11 per 4 codes instead of 17).
+ * Measured on Zen 4: one core, panels in L2, 57 -> 63 GB/s; two cores streaming a 605 MB
+ * Q6_K matrix from 2 MiB pages, 46-47 -> 47-48 GB/s (Q4_0 streams at 62-64 there). */
 static INLINE __m512 q6_k_decode(const uint8_t *pb, const uint8_t *ab, __m512 acc) {
-    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i m33 = _mm512_set1_epi8(0x33), mcc = _mm512_set1_epi8((char)0xCC);
     const uint8_t *aq = ab + 4;
     __m512i isum = _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -353,11 +364,11 @@ static INLINE __m512 q6_k_decode(const uint8_t *pb, const uint8_t *ab, __m512 ac
         for (int l4 = l0; l4 < l0 + 4; l4++) {
             __m512i A = loadu512(pb + q6_k_ql_at(16 * h + l4)), B = loadu512(pb + q6_k_ql_at(16 * h + 8 + l4));
             __m512i H = loadu512(pb + q6_k_qh_at(8 * h + l4));
-            __m512i q0 = _mm512_or_si512(_mm512_and_si512(A, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
-            __m512i q1 = _mm512_or_si512(_mm512_and_si512(B, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
-            __m512i q2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(A, 4), m4), _mm512_and_si512(H, m30));
-            __m512i q3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(B, 4), m4),
-                                         _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
+            __m512i H02 = _mm512_and_si512(H, m33), H13 = _mm512_and_si512(H, mcc);
+            __m512i q0 = select_nibble(A, _mm512_slli_epi16(H02, 4));
+            __m512i q1 = select_nibble(B, _mm512_slli_epi16(H13, 2));
+            __m512i q2 = select_nibble(_mm512_srli_epi16(A, 4), H02);
+            __m512i q3 = select_nibble(_mm512_srli_epi16(B, 4), _mm512_srli_epi16(H13, 2));
             s[0] = _mm512_dpbusd_epi32(s[0], q0, act_group(aq, 32 * h + l4));
             s[1] = _mm512_dpbusd_epi32(s[1], q1, act_group(aq, 32 * h + 8 + l4));
             s[2] = _mm512_dpbusd_epi32(s[2], q2, act_group(aq, 32 * h + 16 + l4));
