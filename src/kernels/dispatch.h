@@ -194,6 +194,7 @@ kernel_set_id kernels_select(kernel_set_id s);
 /* ---- the layers' installers (the ISA files), each defined only on its architecture ---- */
 void kernels_avx2_install(kernel_set *k);
 void kernels_avx2_panels_install(kernel_set *k);           /* its panel kernels (avx2_panels.c) */
+void kernels_avx2_float_panels_install(kernel_set *k);     /* BF16/F16 ones (avx2_float_panels.c) */
 void kernels_avx512_install(kernel_set *k);                /* over the AVX2 layer */
 void kernels_avx512_panels_install(kernel_set *k);         /* its panel kernels (avx512_panels.c) */
 void kernels_avx512_float_panels_install(kernel_set *k);   /* BF16/F16 ones (avx512_float_panels.c) */
