@@ -15,9 +15,11 @@ MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
 ISA_FLAGS_avx2   = -mavx2 -mfma -mf16c
 ISA_FLAGS_avx2_panels = $(ISA_FLAGS_avx2)
+ISA_FLAGS_avx2_float_panels = $(ISA_FLAGS_avx2)
 ISA_FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 ISA_FLAGS_avx512_panels = $(ISA_FLAGS_avx512)
 ISA_FLAGS_avx512_float_panels = $(ISA_FLAGS_avx512) -mavx512bf16
+ISA_FLAGS_avx512_bf16 = $(ISA_FLAGS_avx512) -mavx512bf16
 ISA_FLAGS_amx    = $(ISA_FLAGS_avx512) -mamx-tile -mamx-int8 -mamx-bf16 -mprfchw
 # amx.c again, with the tile instructions emulated in C (src/kernels/amx_ops.h)
 ISA_FLAGS_amx_emulated = $(ISA_FLAGS_avx512)

@@ -41,6 +41,9 @@
 
 #define Q_BLOCK 16  /* query rows per task: a key's row serves all of them while in L1 */
 #define K_BLOCK 512 /* keys per step: larger steps mean fewer horizontal sums in P·V */
+/* Bytes of an activation row of n elements in any format the vector steps convert queries
+ * or probabilities to (Q8_0: 34 per 32; bf16: 2 per element): the scratch's room per row. */
+#define ACT_BYTES(n) ((size_t)(n) * 2 + 64)
 
 typedef struct attn_steps attn_steps;
 
@@ -65,9 +68,11 @@ typedef struct {
     float *S;                  /* [Q_BLOCK][K_BLOCK]: scores, then (vector) probabilities */
     float *T;                  /* [Q_BLOCK][hd]: P · V */
     void *qt, *pt;             /* the tile kernels' forms of the queries and probabilities */
-    /* the vector steps on a Q8_0 cache (vector_queries, q8_values): */
-    float *pv;                 /* [Q_BLOCK][K_BLOCK]: probabilities x one block's scales */
-    void *qq, *pq;             /* Q8_0 rows: the queries (hd), pv's rows (K_BLOCK) */
+    /* the vector steps where keys or values are multiplied as a type whose activations are
+     * not f32 (a Q8_0 cache; a bf16 one on vdpbf16ps): vector_queries, vector_values */
+    float *pv;                 /* [Q_BLOCK][K_BLOCK]: probabilities x one block's scales (Q8_0) */
+    void *qq, *pq;             /* rows in that activation format (at most ACT_BYTES each): the
+                                  queries (hd elements), the probabilities (K_BLOCK) */
 } attn_task;
 
 /* One step's keys k0 .. k0 + nk - 1, in cells c0 + off ..; the products take the n cells
@@ -156,7 +161,7 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     } else { /* the same room: the tile steps take none of these */
         t.pv = sum + Q_BLOCK;
         t.qq = t.pv + (size_t)Q_BLOCK * K_BLOCK;
-        t.pq = (uint8_t *)t.qq + Q_BLOCK * quant_row_size(GGML_TYPE_Q8_0, hd);
+        t.pq = (uint8_t *)t.qq + Q_BLOCK * ACT_BYTES(hd);
     }
     float *out = j->out + (size_t)i0 * qd + (size_t)h * hd;
     int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
@@ -208,28 +213,37 @@ static void dot_tile(uint32_t type, int n, float *s, size_t s_stride, const void
     }
 }
 
-/* Keys of a Q8_0 cache are multiplied with Q8_0 queries (the block's rows, quantized once
- * per task), as llama.cpp's attention does for such a cache. */
+/* The type id the kernel set multiplies this cache's values as: the cache's own, or one
+ * with the same storage and other activations (dispatch.h: kv_values_as). */
+static uint32_t values_as(const kv_layer *kv) {
+    uint32_t t = kernels_active()->kv_values_as[kv->type_v];
+    return t ? t : kv->type_v;
+}
+
+/* The queries in the activation format of the keys' type, when that is not f32 (the
+ * block's rows, converted once per task): Q8_0 for a Q8_0 cache, as llama.cpp's attention
+ * does for such a cache. */
 static void vector_queries(const attn_task *t, int nq) {
-    if (t->j->kv->type_k != GGML_TYPE_Q8_0) return;
-    size_t row = quant_row_size(GGML_TYPE_Q8_0, t->hd);
-    const type_traits *q8 = kernel_traits(GGML_TYPE_Q8_0);
+    uint32_t at = kernel_traits(t->j->kv->type_k)->vec_dot_type;
+    if (at == GGML_TYPE_F32) return;
+    size_t row = quant_row_size(at, t->hd);
+    const type_traits *conv = kernel_traits(at);
     for (int r = 0; r < nq; r++)
-        q8->from_float(t->q + (size_t)r * t->qd, (uint8_t *)t->qq + (size_t)r * row, t->hd);
+        conv->from_float(t->q + (size_t)r * t->qd, (uint8_t *)t->qq + (size_t)r * row, t->hd);
 }
 
 /* S rows ra..rb = Q · K^T over the step's cells */
 static void vector_scores(const attn_task *t, const key_step *s) {
     const kv_layer *kv = t->j->kv;
+    uint32_t kt = kv->type_k, at = kernel_traits(kt)->vec_dot_type;
     const uint8_t *k = (const uint8_t *)kv->k + (size_t)s->c0 * kv->k_row + quant_row_size(kv->type_k, (int64_t)t->g * t->hd);
     const void *q = t->q + (size_t)s->ra * t->qd;
     size_t q_stride = (size_t)t->qd * sizeof(float);
-    if (kv->type_k == GGML_TYPE_Q8_0) {
-        q_stride = quant_row_size(GGML_TYPE_Q8_0, t->hd);
+    if (at != GGML_TYPE_F32) { /* vector_queries converted them */
+        q_stride = quant_row_size(at, t->hd);
         q = (const uint8_t *)t->qq + (size_t)s->ra * q_stride;
     }
-    dot_tile(kv->type_k, t->hd, t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, k, kv->k_row, q, q_stride, s->n,
-             s->rb - s->ra + 1);
+    dot_tile(kt, t->hd, t->S + (size_t)s->ra * K_BLOCK, K_BLOCK, k, kv->k_row, q, q_stride, s->n, s->rb - s->ra + 1);
 }
 
 /* The softmax step in place: the probabilities overwrite the scores. Weights below FLT_MIN
@@ -279,16 +293,27 @@ static void q8_values(const attn_task *t, const key_step *s) {
     }
 }
 
-/* T rows ra..rb = P · V over the step's cells: rows of P against rows of V^T */
+/* T rows ra..rb = P · V over the step's cells: rows of P against rows of V^T, P first
+ * converted to the activation format of the values' row when that is not f32 (bf16 on
+ * vdpbf16ps: each probability to within 2^-9 of itself) */
 static void vector_values(const attn_task *t, const key_step *s) {
     const kv_layer *kv = t->j->kv;
     if (kv->type_v == GGML_TYPE_Q8_0) {
         q8_values(t, s);
         return;
     }
+    uint32_t vt = values_as(kv), at = kernel_traits(vt)->vec_dot_type;
     const uint8_t *v = (const uint8_t *)kv->v + (size_t)t->g * t->hd * kv->v_row + quant_row_size(kv->type_v, s->c0);
-    dot_tile(kv->type_v, s->n, t->T + (size_t)s->ra * t->hd, (size_t)t->hd, v, kv->v_row, t->S + (size_t)s->ra * K_BLOCK,
-             K_BLOCK * sizeof(float), t->hd, s->rb - s->ra + 1);
+    const void *p = t->S + (size_t)s->ra * K_BLOCK;
+    size_t p_stride = K_BLOCK * sizeof(float);
+    if (at != GGML_TYPE_F32) {
+        const type_traits *conv = kernel_traits(at);
+        p_stride = quant_row_size(at, s->n);
+        for (int r = s->ra; r <= s->rb; r++)
+            conv->from_float(t->S + (size_t)r * K_BLOCK, (uint8_t *)t->pq + (size_t)(r - s->ra) * p_stride, s->n);
+        p = t->pq;
+    }
+    dot_tile(vt, s->n, t->T + (size_t)s->ra * t->hd, (size_t)t->hd, v, kv->v_row, p, p_stride, t->hd, s->rb - s->ra + 1);
 }
 
 static const attn_steps vector_steps = {false, vector_queries, vector_scores, vector_probs, vector_values};
@@ -625,11 +650,11 @@ static void rope_new(attn_ctx *a, int n_ubatch, setup_alloc *alloc, size_t *byte
  * attention also a block's queries and probabilities in the form they take. */
 static size_t scratch_floats(const tile_kernels *t, int head_dim) {
     size_t n = (size_t)Q_BLOCK * K_BLOCK + (size_t)Q_BLOCK * head_dim + 2 * Q_BLOCK;
-    /* then either the tile steps' forms, or the vector steps' room for a Q8_0 cache */
+    /* then either the tile steps' forms, or the vector steps' room for queries and
+     * probabilities in another format (a Q8_0 cache; bf16 on vdpbf16ps) */
     size_t tiles = t->attn_supports ? t->query_size(head_dim) + t->prob_size(K_BLOCK) : 0;
-    size_t q8 = (size_t)Q_BLOCK * (K_BLOCK * sizeof(float) + quant_row_size(GGML_TYPE_Q8_0, head_dim) +
-                                   quant_row_size(GGML_TYPE_Q8_0, K_BLOCK));
-    return n + ((tiles > q8 ? tiles : q8) + sizeof(float) - 1) / sizeof(float);
+    size_t act = (size_t)Q_BLOCK * (K_BLOCK * sizeof(float) + ACT_BYTES(head_dim) + ACT_BYTES(K_BLOCK));
+    return n + ((tiles > act ? tiles : act) + sizeof(float) - 1) / sizeof(float);
 }
 
 /* Each pool thread's scratch, for the widest head, and, where the kernel set has tile

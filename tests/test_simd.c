@@ -59,11 +59,12 @@ static const weight_type weight_types[] = {
     {GGML_TYPE_Q4_K, {0, 2}, -1},     {GGML_TYPE_Q5_K, {0, 2}, -1},
     {GGML_TYPE_Q6_K, {208, -1}, -1},  {GGML_TYPE_IQ4_NL, {0, -1}, -1},
     {GGML_TYPE_IQ4_XS, {0, -1}, -1},  {GGML_TYPE_MXFP4, {-1, -1}, 0},
+    {TYPE_BF16_BF16, {-1, -1}, -1}, /* a bf16 KV cache's cells with bf16 probabilities */
 };
 #define N_WEIGHT_TYPES (int)(sizeof weight_types / sizeof weight_types[0])
 
 static bool is_float_type(uint32_t t) {
-    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16;
+    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == TYPE_BF16_BF16;
 }
 
 /* A weight row of n elements: float types from Gaussian values; block types from random
@@ -100,11 +101,12 @@ static void make_weight_row(const weight_type *wt, uint8_t *row, int n, bool uni
 static void make_act_row(uint32_t at, uint8_t *row, int n, bool unit) {
     float *x = calloc((size_t)n, sizeof(float));
     for (int i = 0; i < n; i++) x[i] = (float)rng_gauss();
-    if (at == GGML_TYPE_F32 && unit)
+    bool plain = at == GGML_TYPE_F32 || at == GGML_TYPE_BF16; /* no scales: unit = small integers */
+    if (plain && unit)
         for (int i = 0; i < n; i++) x[i] = (float)((int)(rng_u64() % 17) - 8);
     quantize_row(at, x, row, n);
     free(x);
-    if (!unit || at == GGML_TYPE_F32) return;
+    if (!unit || plain) return;
     const type_traits *t = quant_traits(at);
     for (size_t b = 0; b < quant_row_size(at, n); b += t->type_size) {
         if (at == GGML_TYPE_Q8_K) {
@@ -474,14 +476,14 @@ static void test_quantizers(const type_traits *tab, kernel_set_id set) {
     }
 }
 
-/* The tiles of the KV cache's types (F32, F16, BF16, Q8_0) at attention's shapes
+/* The tiles of the KV cache's types (F32, F16, BF16 with f32 or bf16 activations, Q8_0) at attention's shapes
  * (attention.c's dot_tile: Q·K^T over head_dim 256 / 512, P·V^T over up to 512 keys) and,
  * for the float types, at lengths on either side of a 16-float vector, which the row
  * lengths above leave out; each on a 32 x 8 tile with unaligned strides. */
 static void test_gemm_kv_lengths(const type_traits *tab, kernel_set_id set) {
     static const weight_type kv_types[] = {
         {GGML_TYPE_F32, {-1, -1}, -1}, {GGML_TYPE_F16, {-1, -1}, -1}, {GGML_TYPE_BF16, {-1, -1}, -1},
-        {GGML_TYPE_Q8_0, {0, -1}, -1}};
+        {TYPE_BF16_BF16, {-1, -1}, -1}, {GGML_TYPE_Q8_0, {0, -1}, -1}};
     static const int lens[] = {15, 16, 17, 31, 32, 48, 64, 256, 511, 512};
     for (size_t ti = 0; ti < sizeof kv_types / sizeof kv_types[0]; ti++) {
         const weight_type *wt = &kv_types[ti];
@@ -1070,6 +1072,23 @@ static void test_elementwise(kernel_set_id set) {
     test_softcap(&k, &ref, set);
 }
 
+/* Attention multiplies a cache's values as the type its set names (kv_values_as): that row
+ * must read the cells' bytes as the cache's type does and have a kernel. */
+static void test_kv_forms(kernel_set_id set) {
+    static const uint32_t cache_types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0};
+    const kernel_set *k = built(set);
+    TEST_BEGIN("simd %s: the types attention multiplies KV cells as keep the cells' storage", kernel_set_name(set));
+    for (size_t i = 0; i < sizeof cache_types / sizeof cache_types[0]; i++) {
+        uint32_t c = cache_types[i], as = k->kv_values_as[c];
+        if (!as) continue;
+        const type_traits *a = as < TYPE_COUNT ? &k->type[as] : NULL, *ct = quant_traits(c);
+        EXPECT(a && a->blck_size == ct->blck_size && a->type_size == ct->type_size && a->to_float == ct->to_float &&
+                   a->vec_dot && !a->panel && quant_traits(a->vec_dot_type)->from_float,
+               "%s values as %s", quant_type_name(c), quant_type_name(as));
+    }
+    TEST_END();
+}
+
 static void test_set(kernel_set_id set) {
     const cpu_features *f = cpu_get();
     if (!kernel_set_supported(f, set)) {
@@ -1085,6 +1104,7 @@ static void test_set(kernel_set_id set) {
     test_quantizers(tab, set);
     test_summation_order(tab, set);
     test_gemm_kv_lengths(tab, set);
+    test_kv_forms(set);
     test_elementwise(set);
 }
 

@@ -870,6 +870,7 @@ void kernels_avx2_install(kernel_set *k) {
     k->vec.rmsnorm = rmsnorm_avx2;
     k->vec.softcap = softcap_avx2;
     kernels_avx2_panels_install(k);
+    kernels_avx2_float_panels_install(k);
 }
 
 #else

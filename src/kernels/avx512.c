@@ -1307,6 +1307,7 @@ void kernels_avx512_install(kernel_set *k) {
     k->vec.softcap = softcap_avx512;
     kernels_avx512_panels_install(k);
     kernels_avx512_float_panels_install(k);
+    kernels_avx512_bf16_install(k);
 }
 
 #else

@@ -125,8 +125,8 @@ static void to_bf16(const float *src, void *dst, int64_t n) {
     }
 }
 
-/* F16 weights always into F16_R16; BF16 ones into BF16_R16 where the CPU has AVX512_BF16
- * (elsewhere they stay in the file's layout, with the AVX-512 row kernels). */
+/* F16 weights into F16_R16 with this kernel; BF16 ones into BF16_R16 with this one where
+ * the CPU has AVX512_BF16 (elsewhere with the AVX2 layer's, avx2_float_panels.c). */
 void kernels_avx512_float_panels_install(kernel_set *k) {
     k->repack_to[GGML_TYPE_F16] = TYPE_F16_R16;
     k->type[TYPE_F16_R16].panel_dot = panel_dot_f16;

@@ -163,6 +163,11 @@ typedef struct {
     /* The panel layout (a type id with a panel_dot, quant.h) this set's kernels want weights
      * of each file type repacked into at load; 0: keep the file's layout. */
     uint32_t repack_to[GGML_TYPE_COUNT];
+    /* The type id attention's vector steps multiply a KV cache's values of each type as: a
+     * row with the cells' storage and an activation format of its own, into which the
+     * probabilities are converted first; 0: the cache's type with its own row. (AVX512_BF16:
+     * bf16 values as TYPE_BF16_BF16, kernels/avx512_bf16.c.) */
+    uint32_t kv_values_as[GGML_TYPE_COUNT];
     vec_kernels vec;
     tile_kernels tile;
 } kernel_set;
@@ -189,9 +194,11 @@ kernel_set_id kernels_select(kernel_set_id s);
 /* ---- the layers' installers (the ISA files), each defined only on its architecture ---- */
 void kernels_avx2_install(kernel_set *k);
 void kernels_avx2_panels_install(kernel_set *k);           /* its panel kernels (avx2_panels.c) */
+void kernels_avx2_float_panels_install(kernel_set *k);     /* BF16/F16 ones (avx2_float_panels.c) */
 void kernels_avx512_install(kernel_set *k);                /* over the AVX2 layer */
 void kernels_avx512_panels_install(kernel_set *k);         /* its panel kernels (avx512_panels.c) */
 void kernels_avx512_float_panels_install(kernel_set *k);   /* BF16/F16 ones (avx512_float_panels.c) */
+void kernels_avx512_bf16_install(kernel_set *k);           /* vdpbf16ps KV tiles (avx512_bf16.c) */
 void kernels_amx_install(kernel_set *k, bool bf16);        /* tiles; bf16: AMX-BF16 present */
 void kernels_amx_emulated_install(kernel_set *k);          /* the same tiles, emulated */
 void kernels_neon_install(kernel_set *k);

@@ -124,6 +124,7 @@ static inline int q8_k_bsum(const uint8_t *blk, int k) { return rd_i16(blk + 260
 void vec_dot_f32_f32(int n, float *s, const void *x, const void *y);
 void vec_dot_f16_f32(int n, float *s, const void *x, const void *y);
 void vec_dot_bf16_f32(int n, float *s, const void *x, const void *y);
+void vec_dot_bf16_bf16(int n, float *s, const void *x, const void *y);
 void vec_dot_q4_0_q8_0(int n, float *s, const void *x, const void *y);
 void vec_dot_q4_1_q8_1(int n, float *s, const void *x, const void *y);
 void vec_dot_q5_0_q8_0(int n, float *s, const void *x, const void *y);

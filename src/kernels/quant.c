@@ -885,6 +885,8 @@ static const type_traits scalar_traits[TYPE_COUNT] = {
                             panel_dot_f16_r16),
     [TYPE_IQ4_XS_R16] = PANELS("IQ4_XS_R16", GGML_TYPE_IQ4_XS, QK_K, 136, GGML_TYPE_Q8_K, repack_iq4_xs_r16,
                                unpack_iq4_xs_r16, panel_dot_iq4_xs_r16),
+    /* BF16's storage with bf16 activations; never a weight */
+    [TYPE_BF16_BF16] = ROW("BF16xBF16", 1, 2, false, dequant_bf16, quantize_bf16, GGML_TYPE_BF16, vec_dot_bf16_bf16),
 };
 
 const type_traits *quant_traits(uint32_t type) {

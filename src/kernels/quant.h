@@ -40,6 +40,8 @@ enum {
     TYPE_BF16_R16,                /* 16-row panels of BF16 / F16 rows, in pairs (kernels/panels_float.c) */
     TYPE_F16_R16,
     TYPE_IQ4_XS_R16,              /* 16-row panels of IQ4_XS blocks (kernels/panels.c) */
+    TYPE_BF16_BF16,               /* BF16 rows times bf16 activations: a bf16 KV cache's cells
+                                     where the kernel set has vdpbf16ps (dispatch.h: kv_values_as) */
     TYPE_COUNT
 };
 

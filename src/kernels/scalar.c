@@ -32,6 +32,17 @@ void vec_dot_bf16_f32(int n, float *s, const void *x, const void *y) {
     *s = sum;
 }
 
+/* BF16 rows with bf16 activations (TYPE_BF16_BF16: a bf16 KV cache's cells where the kernel
+ * set multiplies them with vdpbf16ps). A product of two bf16 values (8 significant bits each)
+ * is exact in f32, so a SIMD kernel differs only in the order of the sum and in reading
+ * subnormal inputs as zero (vdpbf16ps's DAZ: below 2^-126 per product). */
+void vec_dot_bf16_bf16(int n, float *s, const void *x, const void *y) {
+    const uint8_t *w = x, *a = y;
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) sum += bf16_to_fp32(rd_u16(w + 2 * i)) * bf16_to_fp32(rd_u16(a + 2 * i));
+    *s = sum;
+}
+
 /* ---- 32-element weights with Q8_0 activations (d f16 @0, qs i8 @2, 34 bytes) ---- */
 
 void vec_dot_q4_0_q8_0(int n, float *s, const void *x, const void *y) {
