@@ -35,7 +35,7 @@ typedef struct {
 
 /* An epilogue of a product: fn(arg, y, n) on each run of n finished outputs y = &Y[m][n0 ..
  * n0 + n - 1], called by the thread that computed them while they are in its cache (the
- * logits' soft-capping). Outputs are independent of the split, so is the epilogue's work. */
+ * logits' soft-capping and copy into each sequence's buffer). Outputs are independent of the split, so is the epilogue's work. */
 typedef void (*matmul_epilogue_fn)(const void *arg, float *y, int64_t n);
 
 /* One of several products that share their input (matmul_many): y = X · w^T, w = N rows
