@@ -13,6 +13,15 @@
  * A sleeper is woken only if one is asleep (the `sleepers` / `caller_asleep` flags), so a
  * job started while everyone spins costs no system call.
  *
+ * Those flags are a store-then-load handshake on two variables (the waker stores the job
+ * word, then reads `sleepers`; the sleeper bumps `sleepers`, then reads the job word): each
+ * side must see the other's store or its own must be seen. C11's seq_cst accesses promise
+ * that, but qemu-user 7.2 running AArch64 code on x86-64 translates stlr/ldar without the
+ * store-load barrier between them, and a worker slept through its job there (both threads
+ * on futexes, the NEON suites hung in CI). So each side puts a full fence between its store
+ * and its load (store_then_load): a dmb or mfence per job start, ~30 ns against jobs of
+ * 20-400 us, and never a lost wake-up on any memory model.
+ *
  * The job word carries the job's number and its thread count in one atomic, so a worker
  * left out of a job (pool_set_active) decides so from the word alone: the caller does not
  * wait for it, and it never reads fn/ctx, which the next job may already be writing. A
@@ -95,6 +104,9 @@ static bool spin_step(spinner *s) {
 
 /* The job word after `seen`: spin (unless worker ith is left out of the jobs), then sleep
  * until pool_run (or pool_free) changes it. */
+/* The store before the fence is seen by others before the load after it reads. */
+static inline void store_then_load(void) { atomic_thread_fence(memory_order_seq_cst); }
+
 static unsigned next_job(threadpool *p, unsigned seen, int ith) {
     unsigned job = atomic_load(&p->job);
     if (ith < atomic_load(&p->active)) {
@@ -104,6 +116,7 @@ static unsigned next_job(threadpool *p, unsigned seen, int ith) {
     if (job != seen) return job;
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1); /* before the re-check: pool_run stores, then looks */
+    store_then_load();
     while ((job = atomic_load(&p->job)) == seen) pthread_cond_wait(&p->wake, &p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
@@ -121,10 +134,13 @@ static void *worker_main(void *arg) {
         if (ith >= JOB_THREADS(seen)) continue; /* not part of this job */
         p->fn(p->ctx, ith, JOB_THREADS(seen));
         /* the last one out wakes a caller that went to sleep (it sets the flag, then looks) */
-        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_asleep)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            store_then_load();
+            if (atomic_load(&p->caller_asleep)) {
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_signal(&p->done);
+                pthread_mutex_unlock(&p->mu);
+            }
         }
     }
 }
@@ -160,6 +176,7 @@ threadpool *pool_new(int n_threads) {
 static void start_job(threadpool *p, int nth) {
     unsigned next = ((atomic_load(&p->job) >> 16) + 1) << 16;
     atomic_store(&p->job, next | (unsigned)nth);
+    store_then_load();
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
@@ -204,6 +221,7 @@ void pool_run(threadpool *p, pool_fn fn, void *ctx) {
     if (atomic_load(&p->pending) == 0) return;
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->caller_asleep, true); /* before the re-check: the last worker looks */
+    store_then_load();
     while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
     atomic_store(&p->caller_asleep, false);
     pthread_mutex_unlock(&p->mu);

@@ -8,7 +8,10 @@
 #    -cpu max (dotprod, so the dispatch picks the "NEON dotprod" set) and -cpu cortex-a72
 #    (ARMv8.0: the baseline "NEON" set, and any stray sdot would die with SIGILL). The
 #    fixture suite checks the logits with those kernels, the kvcache suite every KV cache
-#    type on them (-cpu max: both NEON sets and scalar). Suites are named exactly (the
+#    type on them (-cpu max: both NEON sets and scalar), the threads suite the worker pool's
+#    wake-ups on AArch64's memory model as qemu gives it (a lost wake-up there once hung CI's
+#    fixture run for an hour; the suite's stress case found it in 2 of 3 runs before the
+#    fix, src/threads.c store_then_load). Suites are named exactly (the
 #    runner's "=NAME"): "model" alone also matched mkmodel, whose 700-token prompts took
 #    minutes under emulation and test no kernel the simd and fixture suites do not.
 #    Each emulator gets NEON_TIMEOUT seconds (default 1200; both take ~3 min here): one that
@@ -22,8 +25,8 @@ cd "$(dirname "$0")/.." || exit 1
 NEON_BUILD=${NEON_BUILD:-build-arm64}
 NEON_QEMU=${NEON_QEMU:-qemu-aarch64}
 NEON_OBJDUMP=${NEON_OBJDUMP:-aarch64-linux-gnu-objdump}
-NEON_SUITES=${NEON_SUITES:-neon simd quants panels fixtures kvcache gguf model chat}
-NEON_BASE_SUITES=${NEON_BASE_SUITES:-neon simd fixtures}
+NEON_SUITES=${NEON_SUITES:-neon simd quants panels fixtures kvcache gguf model chat threads}
+NEON_BASE_SUITES=${NEON_BASE_SUITES:-neon simd fixtures threads}
 NEON_TIMEOUT=${NEON_TIMEOUT:-1200}
 MAKE=${MAKE:-make}
 unset GEMMA_KERNELS
