@@ -40,6 +40,7 @@
 
 #include <immintrin.h>
 
+#include "avx512_sums.h"
 #include "dispatch.h"
 #include "kernels.h"
 
@@ -1105,18 +1106,6 @@ K_DECODE(q6_k_decode, 210, kdec_prep_k6, q6_k_row, gemm_q6_k)
  * loads for 16 FMAs). The n % 16 tail is one masked iteration (masked-off lanes read
  * nothing and load as 0). Each block ends with one transposing reduction per activation
  * row, turning the 4 weight rows' accumulators into their 4 adjacent outputs. */
-
-/* The lane sums of a, b, c, d as [sum a, sum b, sum c, sum d]. */
-static INLINE __m128 hsum4_ps(__m512 a, __m512 b, __m512 c, __m512 d) {
-    /* per 128-bit lane: ab = [a0+a2, b0+b2, a1+a3, b1+b3], cd likewise */
-    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-    /* per 128-bit lane: [a, b, c, d] partial sums */
-    __m512 x = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 y = _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
-}
 
 /* The weight loaders of the float tiles: 16 elements at element i of a row as f32, and the
  * first n < 16 of them (the rest 0). f16 through F16C's vcvtph2ps; bf16 is a 16-bit shift

@@ -28,21 +28,12 @@
 
 #include <immintrin.h>
 
+#include "avx512_sums.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "kernels.h"
 
 #define INLINE inline __attribute__((always_inline))
-
-/* The lane sums of a, b, c, d as [sum a, sum b, sum c, sum d]. */
-static INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-    __m512 x = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 y = _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
-}
 
 /* 32 bf16 values at element i of a row; the first n - i < 32 of them under mask m. */
 static INLINE __m512bh load32(const uint8_t *p, int i) {
@@ -86,7 +77,7 @@ static INLINE void bf16_block(int n, float *s, size_t s_stride, const uint8_t *w
     }
 #pragma GCC unroll 4
     for (int j = 0; j < RA; j++) {
-        __m128 sums = hsum4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+        __m128 sums = hsum4_ps(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
         float *sj = s + (size_t)j * s_stride;
         if (RW == 4) _mm_storeu_ps(sj, sums);
         else _mm_mask_storeu_ps(sj, (__mmask8)((1u << RW) - 1), sums);
