@@ -30,7 +30,12 @@ gemma_model *gemma_model_load(const char *path, char *err) {
 
 gemma_model *gemma_vocab_load(const char *path, char *err) { return model_load_vocab(path, err); }
 
-void gemma_model_free(gemma_model *m) { model_free(m); }
+/* The repacked panels are the loader's second step (model_repack above), so they are given
+ * back here, before the model they belong to. */
+void gemma_model_free(gemma_model *m) {
+    if (m) model_repack_free(m);
+    model_free(m);
+}
 
 void gemma_model_get_info(const gemma_model *m, gemma_model_info *info) {
     info->arch = m->arch_name;

@@ -16,7 +16,6 @@
 
 #include "grammar_match.h"
 #include "kernels/quant.h"
-#include "repack.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -696,7 +695,6 @@ void weight_row(const weight *w, int64_t r, float *out, uint8_t *row_buf) {
 
 void model_free(gemma_model *m) {
     if (!m) return;
-    model_repack_free(m);
     if (m->layers) {
         for (int il = 0; il < m->n_layer; il++) {
             layer_weights *l = &m->layers[il];
