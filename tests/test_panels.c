@@ -13,7 +13,8 @@
  *    same float steps in the same order, so bit for bit, for every tile shape (1 .. 17
  *    activation rows, i.e. two full groups of 8 and a remainder), rows not a multiple of 16,
  *    one to 216 blocks, outputs outside the rows untouched; with hostile codes too (random
- *    bytes: Q8_0's -128, every fifth-bit pattern);
+ *    bytes: Q8_0's -128, every fifth-bit pattern); IQ4_XS again at the int16 limit of AVX2's
+ *    vpmaddubsw (codes -127 and 113 against activations +-127);
  *  - matmul() on panel layouts on 1, 2 and 3 threads (several parts, prefill and decode)
  *    gives the panel kernel's bits whatever the split;
  *  - a loaded model: repacked as the active set says, the embedding row read back from a
@@ -284,6 +285,54 @@ static void test_set_kernel(const kernel_set *s, uint32_t layout) {
     TEST_END();
 }
 
+/* IQ4_XS at the int16 limit: codebook values -127 and 113 against activation codes +-127, so
+ * every product pair of a SIMD kernel's 16-bit stage is as large as it gets (2 x 127 x 127 =
+ * 32258; AVX2 multiplies |w| by sign(a, w) in vpmaddubsw, a sum of two groups would
+ * overflow), with every sub-block scale: the set's kernel = the scalar one bit for bit. */
+static void test_iq4_xs_limits(const kernel_set *s) {
+    const type_traits *t = &s->type[TYPE_IQ4_XS_R16], *ref = quant_traits(TYPE_IQ4_XS_R16);
+    if (t->panel_dot == ref->panel_dot) return;
+    TEST_BEGIN("panels %s: IQ4_XS_R16 kernel = the scalar one bit for bit with codes -127 and 113 against "
+               "activations +-127 (int16 pair sums at 32258), 1..4 activation rows",
+               s->name);
+    enum { N = 17, M = 4, NSB = 2, K = NSB * 256 };
+    uint8_t rows[N * NSB * 136], act[M * NSB * 292];
+    for (int r = 0; r < N; r++)
+        for (int b = 0; b < NSB; b++) {
+            uint8_t *blk = rows + (size_t)(r * NSB + b) * 136;
+            for (int i = 2; i < 8; i++) blk[i] = (uint8_t)rng_u64(); /* scales: any of 0..63 */
+            put_u16(blk, fp32_to_fp16(0.015625f * (float)(1 + r % 3)));
+            memset(blk + 8, r % 3 == 2 ? 0xff : 0x00, 128); /* index 15 (113) or 0 (-127) */
+        }
+    for (int m = 0; m < M; m++) /* all -127, all +127, alternating in pairs, by sign of a random */
+        for (int b = 0; b < NSB; b++) {
+            uint8_t *blk = act + (size_t)(m * NSB + b) * 292;
+            float d = 0.01f * (float)(m + 1);
+            memcpy(blk, &d, 4);
+            for (int k = 0; k < 16; k++) {
+                int sum = 0;
+                for (int e = 16 * k; e < 16 * k + 16; e++) {
+                    int q = m == 0 ? -127 : m == 1 ? 127 : m == 2 ? (e / 2 % 2 ? 127 : -127) : rng_u64() % 2 ? 127 : -127;
+                    blk[4 + e] = (uint8_t)(int8_t)q;
+                    sum += q;
+                }
+                int16_t bsum = (int16_t)sum;
+                memcpy(blk + 260 + 2 * k, &bsum, 2);
+            }
+        }
+    uint8_t *p = repacked(TYPE_IQ4_XS_R16, rows, N, K);
+    float want[M * N], got[M * N];
+    ref->panel_dot(K, want, N, p, N, act, NSB * 292, M);
+    for (int m = 1; m <= M; m++) {
+        t->panel_dot(K, got, N, p, N, act, NSB * 292, m);
+        for (int i = 0; i < m * N; i++)
+            EXPECT(memcmp(&got[i], &want[i], 4) == 0, "%d activations: [%d][%d] %.9g, want %.9g", m, i / N, i % N,
+                   got[i], want[i]);
+    }
+    free(p);
+    TEST_END();
+}
+
 /* ---------------------------------------------------------------- matmul and the split */
 
 static matmul_ctx ctx_new(int threads, int64_t K, int64_t M) {
@@ -455,6 +504,7 @@ void suite_panels(void) {
         static kernel_set set; /* a few KB: not on the stack */
         kernel_set_build(&set, (kernel_set_id)s);
         for (int i = 0; i < N_LAYOUTS; i++) test_set_kernel(&set, layouts[i]);
+        test_iq4_xs_limits(&set);
     }
     test_matmul(1);
     test_matmul(21);

@@ -9,6 +9,8 @@
  *   q4_k_half(), q6_k_half()   the K-quants' super-block for one half and na activation rows
  *   q4_k_decode(), q6_k_decode()   the same for one activation row, each code group loaded
  *                    once for all the sub-blocks it serves
+ *   iq4_xs_half()    IQ4_XS's super-block for one half and 1..4 activation rows (codebook
+ *                    values signed, the sign trick of Q8_0 below)
  *   panel_dot(), k_panel_dot() the panel kernels (quant.h: panel_fn)
  *
  * The layouts are the AVX-512 ones (16 rows, 4-byte groups): a ymm holds one group of 8 rows,
@@ -24,7 +26,8 @@
  * = 30720), 4 for 5-bit ones (31744), 2 for Q6_K's 6-bit ones (32256). Q8_0's codes (u up
  * to 255) would overflow even one pair, so Q8_0 uses the signed codes q = u - 128 with the
  * sign moved onto the activation (|q| x sign(a, q), exact for activation codes in -127..127,
- * the range the quantizers produce). The K-quants' vpmaddwd multiplies by the sub-block scale
+ * the range the quantizers produce), and so does IQ4_XS (codebook values -127..113, which
+ * +128 would overflow as Q8_0's do). The K-quants' vpmaddwd multiplies by the sub-block scale
  * (as an int16 pair) instead of by ones, which saves the int32 multiply. Every sum is the
  * scalar twin's integer, and the float steps are its steps in its order: the same bits. */
 #if defined(__x86_64__)
@@ -231,9 +234,11 @@ static void panel_dot_q8_0(int64_t K, float *y, size_t y_stride, const void *w, 
  * second for the mins, from the activation sums). Each sub-block's codes are unpacked once
  * for all na activation rows. */
 
-typedef enum { KQ4, KQ5, KQ6 } k_kind;
+typedef enum { KQ4, KQ5, KQ6, KIQ4 } k_kind; /* KIQ4: IQ4_XS, on the same super-block loops */
 
-static INLINE size_t k_block_bytes(const k_kind kind) { return kind == KQ4 ? 16 * 144 : kind == KQ5 ? 16 * 176 : 16 * 210; }
+static INLINE size_t k_block_bytes(const k_kind kind) {
+    return kind == KQ4 ? 16 * 144 : kind == KQ5 ? 16 * 176 : kind == KQ6 ? 16 * 210 : 16 * 136;
+}
 
 static INLINE __m256i bits(__m256i v, int shift, int width) {
     return _mm256_and_si256(_mm256_srli_epi32(v, shift), _mm256_set1_epi32((1 << width) - 1));
@@ -479,6 +484,55 @@ static INLINE __m256 q6_k_decode(const uint8_t *pb, int h, const uint8_t *ab, __
     return q6_k_step(spair, scales8(pb, h), ab, isum, acc);
 }
 
+/* ---- IQ4_XS: codebook values by vpshufb, signed ----
+ * The values (-127..113) as unsigned codes (+128, up to 241, as the AVX-512 kernel takes them)
+ * would overflow vpmaddubsw's int16 pair (241 x 127 x 2 = 61214), so the codes stay signed and
+ * the sign moves onto the activation, as for Q8_0: |w| x sign(a, w), exact for activation codes
+ * in -127..127 (quantize_q8_k's range). A pair sum reaches 2 x 127 x 127 = 32258, so no two
+ * groups share an int16 sum: each is widened at once by vpmaddwd with the sub-block's scale
+ * ls - 32 as the int16 pair (|32 x 2 x 32258| < 2^31). The result is sum_e w_e a_e per
+ * sub-block with no offset: the scalar twin's -128 x sum + sum (w + 128) a, the same integer. */
+
+/* Rows 8h .. 8h+7 of one IQ4_XS_R16 super-block against na activation rows' Q8_K
+ * super-blocks (a_stride apart): per row isum = sum over sub-blocks of (ls - 32) x dot, one
+ * f32 step. Each code group is looked up once for all na rows; decode (na = 1) reads the
+ * super-block's half front to back. */
+static INLINE void iq4_xs_half(const int na, const uint8_t *pb, int h, const uint8_t *a, size_t a_stride, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(15), k32 = _mm256_set1_epi16(32);
+    const __m256i book = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
+    const uint8_t *ph = pb + 32 * h;
+    __m256i L = loadu256(ph + 32), H = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(pb + 96 + 16 * h)));
+    __m256i isum[PANEL_NA];
+#pragma GCC unroll 4
+    for (int r = 0; r < na; r++) isum[r] = _mm256_setzero_si256();
+#pragma GCC unroll 1 /* rolled, as q4_k_decode's */
+    for (int ib = 0; ib < 8; ib++) {
+        /* scale ls: low 4 bits from scales_l (byte ib / 2, nibble ib % 2), high 2 from scales_h */
+        __m256i ls = _mm256_or_si256(bits(L, 4 * ib, 4), _mm256_slli_epi32(bits(H, 2 * ib, 2), 4));
+        __m256i sc = _mm256_sub_epi16(twice16(ls), k32);
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; l++) { /* group 4 ib + l: elements 4l .. 4l+3 (low), 16 + 4l .. (high) */
+            __m256i v = loadu256(ph + 128 + 64 * (4 * ib + l));
+            __m256i q0 = _mm256_shuffle_epi8(book, _mm256_and_si256(v, m4));
+            __m256i q1 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            __m256i w0 = _mm256_abs_epi8(q0), w1 = _mm256_abs_epi8(q1);
+#pragma GCC unroll 4
+            for (int r = 0; r < na; r++) {
+                const uint8_t *aq = a + (size_t)r * a_stride + 4 + 32 * ib;
+                __m256i p0 = _mm256_maddubs_epi16(w0, _mm256_sign_epi8(act_group(aq, l), q0));
+                __m256i p1 = _mm256_maddubs_epi16(w1, _mm256_sign_epi8(act_group(aq, 4 + l), q1));
+                isum[r] = _mm256_add_epi32(isum[r], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+            }
+        }
+    }
+    __m256 d = scales8(pb, h);
+#pragma GCC unroll 4
+    for (int r = 0; r < na; r++) {
+        __m256 da = _mm256_set1_ps(rd_f32(a + (size_t)r * a_stride));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(d, da), acc[r]);
+    }
+}
+
 /* Halves h0 .. h0 + nh - 1 of one panel for activation rows 0 .. na - 1. */
 static INLINE void k_tile(const k_kind kind, const int na, const int h0, const int nh, int64_t nsb, float *y,
                           size_t y_stride, const uint8_t *panel, int rows, const uint8_t *a, size_t a_stride) {
@@ -493,7 +547,8 @@ static INLINE void k_tile(const k_kind kind, const int na, const int h0, const i
 #pragma GCC unroll 2
         for (int h = 0; h < nh; h++) {
             const uint8_t *ab = a + 292 * (size_t)b;
-            if (na == 1) /* decode */
+            if (kind == KIQ4) iq4_xs_half(na, pb, h0 + h, ab, a_stride, acc[h]);
+            else if (na == 1) /* decode */
                 acc[h][0] = kind == KQ6 ? q6_k_decode(pb, h0 + h, ab, acc[h][0]) : q4_k_decode(kind == KQ5, pb, h0 + h, ab, acc[h][0]);
             else if (kind == KQ6) q6_k_half(na, pb, h0 + h, ab, a_stride, acc[h]);
             else q4_k_half(kind == KQ5, na, pb, h0 + h, ab, a_stride, acc[h]);
@@ -550,6 +605,10 @@ static void panel_dot_q6_k(int64_t K, float *y, size_t y_stride, const void *w, 
                            size_t a_stride, int64_t M) {
     k_panel_dot(KQ6, K, y, y_stride, w, n_rows, a, a_stride, M);
 }
+static void panel_dot_iq4_xs(int64_t K, float *y, size_t y_stride, const void *w, int64_t n_rows, const void *a,
+                             size_t a_stride, int64_t M) {
+    k_panel_dot(KIQ4, K, y, y_stride, w, n_rows, a, a_stride, M);
+}
 
 /* The panel layouts this layer repacks into, and their kernels (called by the AVX2
  * installer, so the AVX-512 sets built over it start from them). */
@@ -566,6 +625,8 @@ void kernels_avx2_panels_install(kernel_set *k) {
     k->type[TYPE_Q4_K_R16].panel_dot = panel_dot_q4_k;
     k->type[TYPE_Q5_K_R16].panel_dot = panel_dot_q5_k;
     k->type[TYPE_Q6_K_R16].panel_dot = panel_dot_q6_k;
+    k->repack_to[GGML_TYPE_IQ4_XS] = TYPE_IQ4_XS_R16;
+    k->type[TYPE_IQ4_XS_R16].panel_dot = panel_dot_iq4_xs;
 }
 
 #else
