@@ -192,13 +192,9 @@ static INLINE void sub_block_rows(const int na, const int n, const __m512i *q, _
     for (int r = 0; r < na; r++) {
         const uint8_t *aq = a + (size_t)r * a_stride + 4;
         __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], act_group(aq, g0));
-        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], act_group(aq, g0 + 1));
 #pragma GCC unroll 8
-        for (int l = 2; l < n; l += 2) {
-            s = _mm512_dpbusd_epi32(s, q[l], act_group(aq, g0 + l));
-            t = _mm512_dpbusd_epi32(t, q[l + 1], act_group(aq, g0 + l + 1));
-        }
-        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_add_epi32(s, t), sc));
+        for (int l = 1; l < n; l++) s = _mm512_dpbusd_epi32(s, q[l], act_group(aq, g0 + l));
+        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(s, sc));
     }
 }
 
@@ -244,9 +240,11 @@ static INLINE void q4_k_rows(const bool five, const int na, const uint8_t *pb, c
     }
 }
 
-/* Per byte: the low nibble of lo, the high nibble of hi (one vpternlogd, a bitwise select). */
-static INLINE __m512i select_nibble(__m512i lo, __m512i hi) {
-    return _mm512_ternarylogic_epi32(_mm512_set1_epi8(15), lo, hi, 0xCA);
+/* Per byte: the low nibble of lo, the high nibble of hi, as decode's select_nibble but with
+ * hi (a temporary) as the operand vpternlogd overwrites, not the shared mask, which GCC
+ * otherwise copies before every select. */
+static INLINE __m512i code_select(__m512i lo, __m512i hi) {
+    return _mm512_ternarylogic_epi32(hi, lo, _mm512_set1_epi8(15), 0xD8);
 }
 
 /* Row r's int8 scale of Q6_K sub-block sb in lane r. */
@@ -267,6 +265,7 @@ static INLINE void q6_k_sub_block(const int na, const __m512i *q, __m512i sc, co
 #pragma GCC unroll 4
         for (int l = 0; l < 4; l++) s = _mm512_dpbusd_epi32(s, q[l], act_group(ab + 4, 4 * sb + l));
         isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(s, sc));
+        __asm__("" : "+v"(isum[r]));
     }
 }
 
@@ -294,12 +293,12 @@ static INLINE void q6_k_rows(const int na, const uint8_t *pb, const uint8_t *a, 
                 __m512i H = loadu512(pb + q6_k_qh_at(8 * h + l0 + l));
                 if (half == 0) {
                     __m512i H02 = _mm512_and_si512(H, m33);
-                    lo[l] = select_nibble(X, _mm512_slli_epi16(H02, 4));
-                    hi[l] = select_nibble(_mm512_srli_epi16(X, 4), H02);
+                    lo[l] = code_select(X, _mm512_slli_epi16(H02, 4));
+                    hi[l] = code_select(_mm512_srli_epi16(X, 4), H02);
                 } else {
                     __m512i H13 = _mm512_and_si512(H, mcc);
-                    lo[l] = select_nibble(X, _mm512_slli_epi16(H13, 2));
-                    hi[l] = select_nibble(_mm512_srli_epi16(X, 4), _mm512_srli_epi16(H13, 2));
+                    lo[l] = code_select(X, _mm512_slli_epi16(H13, 2));
+                    hi[l] = code_select(_mm512_srli_epi16(X, 4), _mm512_srli_epi16(H13, 2));
                 }
             }
             const int sb = 8 * h + 2 * half + i % 2;
@@ -378,6 +377,10 @@ static INLINE __m512 q4_k_decode(const bool five, const uint8_t *pb, const uint8
     return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, da), acc);
 }
 
+/* Per byte: the low nibble of lo, the high nibble of hi (one vpternlogd, a bitwise select). */
+static INLINE __m512i select_nibble(__m512i lo, __m512i hi) {
+    return _mm512_ternarylogic_epi32(_mm512_set1_epi8(15), lo, hi, 0xCA);
+}
 
 /* Decode: each byte of H holds the high 2 bits of the four codes q0..q3 built from it (bits
  * 2k, 2k + 1 for qk). Masked once into the bits of q0, q2 (0x33) and of q1, q3 (0xCC), and
@@ -412,7 +415,7 @@ static INLINE __m512 q6_k_decode(const uint8_t *pb, const uint8_t *ab, __m512 ac
 #pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             int sb = 8 * h + 2 * g + i % 2;
-            __m512i sc = q6_k_sc(pb, sb);
+            __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(loadu512(pb + 32 + 64 * (sb / 4)), 24 - 8 * (sb % 4)), 24);
             isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s[g], sc));
         }
     }
