@@ -192,13 +192,9 @@ static INLINE void sub_block_rows(const int na, const int n, const __m512i *q, _
     for (int r = 0; r < na; r++) {
         const uint8_t *aq = a + (size_t)r * a_stride + 4;
         __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], act_group(aq, g0));
-        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], act_group(aq, g0 + 1));
 #pragma GCC unroll 8
-        for (int l = 2; l < n; l += 2) {
-            s = _mm512_dpbusd_epi32(s, q[l], act_group(aq, g0 + l));
-            t = _mm512_dpbusd_epi32(t, q[l + 1], act_group(aq, g0 + l + 1));
-        }
-        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_add_epi32(s, t), sc));
+        for (int l = 1; l < n; l++) s = _mm512_dpbusd_epi32(s, q[l], act_group(aq, g0 + l));
+        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(s, sc));
     }
 }
 
@@ -244,47 +240,80 @@ static INLINE void q4_k_rows(const bool five, const int na, const uint8_t *pb, c
     }
 }
 
-/* Q6_K prefill, as q4_k_rows. Sub-block sb holds element groups 4 sb + k (k < 4): half
- * h = sb / 8, g = sb % 8 / 2 (low nibbles of ql group 16h + 8(g & 1) + l4 shifted by 4(g >> 1),
- * two bits of qh group 8h + l4 at 2g), l4 = 4 (sb % 2) + k. */
+/* Per byte: the low nibble of lo, the high nibble of hi, as decode's select_nibble but with
+ * hi (a temporary) as the operand vpternlogd overwrites, not the shared mask, which GCC
+ * otherwise copies before every select. */
+static INLINE __m512i code_select(__m512i lo, __m512i hi) {
+    return _mm512_ternarylogic_epi32(hi, lo, _mm512_set1_epi8(15), 0xD8);
+}
+
+/* Row r's int8 scale of Q6_K sub-block sb in lane r. */
+static INLINE __m512i q6_k_sc(const uint8_t *pb, const int sb) {
+    return _mm512_srai_epi32(_mm512_slli_epi32(loadu512(pb + 32 + 64 * (sb / 4)), 24 - 8 * (sb % 4)), 24);
+}
+
+/* isum[r] += sc x (dot of sub-block sb's 4 code groups q with activation row r - 32 x its
+ * activation sum): the -32 offset is the chain's start value, so the integer work per
+ * sub-block and row is 4 vpdpbusd and one vpmulld, the ops that share Zen 4's two vpdpbusd
+ * pipes (a vpmaddwd per two sub-blocks for the offsets took them too). */
+static INLINE void q6_k_sub_block(const int na, const __m512i *q, __m512i sc, const uint8_t *a, size_t a_stride,
+                                  const int sb, __m512i *isum) {
+#pragma GCC unroll 8
+    for (int r = 0; r < na; r++) {
+        const uint8_t *ab = a + (size_t)r * a_stride;
+        __m512i s = _mm512_set1_epi32(-32 * (int32_t)rd_i16(ab + 260 + 2 * sb));
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; l++) s = _mm512_dpbusd_epi32(s, q[l], act_group(ab + 4, 4 * sb + l));
+        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(s, sc));
+        /* isum[r] complete here: GCC otherwise runs many rows' chains first and parks their
+         * dots on the stack (1199 stack moves; 39 -> 41 MAC/cycle without). On Q4_K's tile
+         * the same barrier cost 2 %, so it stays here. */
+        __asm__("" : "+v"(isum[r]));
+    }
+}
+
+/* Q6_K prefill: one panel super-block against na activation rows' Q8_K super-blocks. The
+ * layout's 768-byte chunk i (h = i / 2, l4 = 4 (i % 2) .. +3) holds ql groups A = 16h + l4,
+ * B = 16h + 8 + l4 and qh groups 8h + l4; A's nibbles with qh bits 0-1 and 4-5 are the codes
+ * of sub-blocks 8h + i % 2 and 8h + 4 + i % 2, B's with bits 2-3 and 6-7 those of 8h + 2 + i % 2
+ * and 8h + 6 + i % 2. Each half chunk is unpacked into 8 registers (as q6_k_decode) that
+ * serve all na rows; unpacking the whole super-block sub-block by sub-block kept GCC
+ * spilling (1766 stack moves in the function; 24-26 MAC/cycle against Q4_K's 41). */
 static INLINE void q6_k_rows(const int na, const uint8_t *pb, const uint8_t *a, size_t a_stride, __m512 *acc) {
-    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i m33 = _mm512_set1_epi8(0x33), mcc = _mm512_set1_epi8((char)0xCC);
     __m512i isum[PANEL_NA];
 #pragma GCC unroll 8
     for (int r = 0; r < na; r++) isum[r] = _mm512_setzero_si512();
-#pragma GCC unroll 16
-    for (int sb = 0; sb < 16; sb++) {
-        int h = sb / 8, g = sb % 8 / 2;
-        __m512i q[4];
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            int l4 = 4 * (sb % 2) + k;
-            __m512i L = loadu512(pb + q6_k_ql_at(16 * h + 8 * (g & 1) + l4)), H = loadu512(pb + q6_k_qh_at(8 * h + l4));
-            __m512i hi2 = g < 2 ? _mm512_slli_epi16(H, (unsigned)(4 - 2 * g)) : g == 2 ? H : _mm512_srli_epi16(H, 2);
-            q[k] = _mm512_or_si512(_mm512_and_si512(g >> 1 ? _mm512_srli_epi16(L, 4) : L, m4), _mm512_and_si512(hi2, m30));
+    for (int i = 0; i < 4; i++) {
+        const int h = i / 2, l0 = 4 * (i % 2);
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            __m512i lo[4], hi[4];
+#pragma GCC unroll 4
+            for (int l = 0; l < 4; l++) {
+                __m512i X = loadu512(pb + q6_k_ql_at(16 * h + 8 * half + l0 + l));
+                __m512i H = loadu512(pb + q6_k_qh_at(8 * h + l0 + l));
+                if (half == 0) {
+                    __m512i H02 = _mm512_and_si512(H, m33);
+                    lo[l] = code_select(X, _mm512_slli_epi16(H02, 4));
+                    hi[l] = code_select(_mm512_srli_epi16(X, 4), H02);
+                } else {
+                    __m512i H13 = _mm512_and_si512(H, mcc);
+                    lo[l] = code_select(X, _mm512_slli_epi16(H13, 2));
+                    hi[l] = code_select(_mm512_srli_epi16(X, 4), _mm512_srli_epi16(H13, 2));
+                }
+            }
+            const int sb = 8 * h + 2 * half + i % 2;
+            q6_k_sub_block(na, lo, q6_k_sc(pb, sb), a, a_stride, sb, isum);
+            q6_k_sub_block(na, hi, q6_k_sc(pb, sb + 4), a, a_stride, sb + 4, isum);
         }
-        __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(loadu512(pb + 32 + 64 * (sb / 4)), 24 - 8 * (sb % 4)), 24);
-        sub_block_rows(na, 4, q, sc, a, a_stride, 4 * sb, isum);
-    }
-    /* the -32 offsets: isum -= 32 x sum over sub-blocks of scale x activation sum */
-    __m512i spair[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++) { /* int8 scales 2k, 2k + 1 as sign-extended 16-bit pairs */
-        __m512i S = loadu512(pb + 32 + 64 * (k / 2));
-        __m512i lo = _mm512_srai_epi32(_mm512_slli_epi32(S, 24 - 16 * (k % 2)), 24);
-        __m512i hi = _mm512_srai_epi32(_mm512_slli_epi32(S, 16 - 16 * (k % 2)), 24);
-        spair[k] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
     }
     __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pb));
 #pragma GCC unroll 8
     for (int r = 0; r < na; r++) {
-        const uint8_t *ab = a + (size_t)r * a_stride;
-        __m512i off = _mm512_setzero_si512();
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++)
-            off = _mm512_add_epi32(off, _mm512_madd_epi16(spair[k], pair16(rd_i16(ab + 260 + 4 * k), rd_i16(ab + 262 + 4 * k))));
-        __m512i total = _mm512_sub_epi32(isum[r], _mm512_slli_epi32(off, 5));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(rd_f32(ab))), acc[r]);
+        __m512 da = _mm512_set1_ps(rd_f32(a + (size_t)r * a_stride));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_mul_ps(d, da), acc[r]);
     }
 }
 
