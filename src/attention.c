@@ -517,6 +517,20 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
     if (tmp != few) free(tmp);
 }
 
+/* Measured with gemma3-1b Q4_0 decode (26 layers, 256 V lines + 8 K lines a layer): storing
+ * K and V 7.4-9.7 -> 5.1-5.6 us a layer, about 1 % of a token. */
+void attention_prefetch_cell(const attn_ctx *a, int il, int pos) {
+    const kv_layer *kv = &a->kv[il];
+    if (!a->m->layers[il].has_kv || kv->len == 0) return;
+    int slot = pos % kv->len;
+    const uint8_t *k = (const uint8_t *)kv->k + (size_t)slot * kv->k_row;
+    for (size_t o = 0; o < kv->k_row; o += 64) __builtin_prefetch(k + o, 1, 3);
+    /* the cell's byte offset in each row of V (store_values) */
+    size_t at = kv->type_v == GGML_TYPE_Q8_0 ? (size_t)slot / 32 * 34 + 2 + (size_t)slot % 32
+                                            : (size_t)slot * quant_row_size(kv->type_v, 1);
+    for (int d = 0; d < kv->kv_dim; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
+}
+
 void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0) {
     const layer_weights *l = &a->m->layers[il];
     rope_table(a, il, M, pos0);

@@ -77,6 +77,13 @@ void kv_cache_clear(attn_ctx *a);
  * false when a sliding layer's ring has overwritten a position inside the window. */
 bool kv_cache_holds(const attn_ctx *a, int n);
 
+/* Ask the memory for the cache lines that storing the K and V of the token at `pos` in
+ * layer il will write (a no-op on a layer that reads another layer's cache). At one token
+ * these lines are cold (the whole model streamed through the caches since the last token)
+ * and the transposed V makes them one line per dimension, so the stores wait on a miss
+ * each; called before the layer's Q/K/V product, the misses overlap its streaming. */
+void attention_prefetch_cell(const attn_ctx *a, int il, int pos);
+
 /* Attention of layer il for the M tokens at positions pos0 .. pos0 + M - 1
  * (doc/forward.md#attention-block):
  *   q    M rows of n_head * head_dim: the projected queries (normalised, rotated and scaled

@@ -207,6 +207,9 @@ static void attention_block(gemma_context *c, int il, const ubatch *b) {
     const layer_weights *l = &m->layers[il];
     int E = m->n_embd, kvd = l->n_head_kv * l->head_dim, M = b->M;
 
+    /* a sequence's one new row (decode): its cache cell's lines, cold, fetched meanwhile */
+    for (int i = 0; i < b->n_seq; i++)
+        if (b->seq[i].n == 1) attention_prefetch_cell(&b->seq[i].c->attn, il, b->seq[i].pos0);
     norm(c, c->h, c->x, l->attn_norm, E, M);
     dump(c, DUMP_ATTN_NORM, il, c->h, E, M, 0);
     /* Q, and K, V of this layer (layers sharing another layer's cache skip K and V), as

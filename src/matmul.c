@@ -583,6 +583,7 @@ void matmul_ffn(matmul_ctx *mc, float *out, const matmul_ffn_weights *w, const f
         ffn_on_tiles(mc, t, out, w, x, M);
         return;
     }
+    if (M == 1) gelu_table_prefetch(); /* in cache by the time GeGLU reads it (dispatch.h) */
     float *act = mid; /* [M][F]: the gated products, the down projection's input */
     if (w->gate_type == w->up_type && tiles_gate(t, w->gate_type, E)) {
         gated_on_tiles(mc, act, w->gate, w->up, w->gate_type, F, E, x, M);

@@ -7,6 +7,7 @@
  * (affine formats) a min term taken from the activation block's precomputed sums. Float
  * accumulation across blocks is sequential. No integer sum can overflow: the largest, a Q4_K
  * super-block, stays below 63 * 15 * 128 * 256 < 2^31 even for hostile bytes. */
+#include "dispatch.h"
 #include "kernels.h"
 
 /* ---- float weights: f32 activations, weight converted on the fly, f32 accumulation ---- */
@@ -271,6 +272,14 @@ static float gelu_exact(float x) {
 void gelu_table_fill(void) {
     for (int h = 0; h < 65536; h++)
         gelu_table[h] = fp16_to_fp32(fp32_to_fp16(gelu_exact(fp16_to_fp32((uint16_t)h))));
+}
+
+/* Halves of magnitude below 10 are the bits 0 .. 0x48ff (and those with the sign bit). */
+void gelu_table_prefetch(void) {
+    for (int h = 0; h < 0x4900; h += 16) {
+        __builtin_prefetch(gelu_table + h, 0, 3);
+        __builtin_prefetch(gelu_table + 0x8000 + h, 0, 3);
+    }
 }
 
 /* f32 -> f16 bits, round to nearest even, for |x| < 10: normal halves take the fast
