@@ -589,6 +589,26 @@ static attn_job attn_prepare(const attn_seq *q, int il) {
     return j;
 }
 
+/* Fewer tasks than threads (one sequence's token: a task per kv head), the head rows in
+ * smaller groups (each a divisor of the kv head's heads) until every thread has one. */
+static void split_groups(attn_job *job, int n, int nth) {
+    for (;;) {
+        int tasks = 0;
+        bool split = false;
+        for (int i = 0; i < n; i++) tasks += job_tasks(&job[i]);
+        for (int i = 0; i < n && tasks < nth; i++) {
+            int g = job[i].group;
+            if (g == 1) continue;
+            int d = g / 2;
+            while (g % d) d--;
+            tasks += job_tasks(&job[i]) * (g / d - 1);
+            job[i].group = d;
+            split = true;
+        }
+        if (tasks >= nth || !split) return;
+    }
+}
+
 /* At most this many sequences' jobs per pool run (more take several). */
 #define ATTN_MAX_SEQS 64
 
@@ -603,6 +623,7 @@ void attention_seqs(const attn_seq *seqs, int n, int il, threadpool *pool) {
             job[i] = attn_prepare(&seqs[s0 + i], il);
             a->pool = own;
         }
+        split_groups(job, cnt, pool_size(pool));
         attn_jobs js = {job, cnt, {0}};
         chunks_reset(&js.next);
         pool_run(pool, attn_worker, &js);
