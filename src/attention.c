@@ -53,17 +53,23 @@ typedef struct {
     const kv_layer *kv;        /* the cache the layer reads (its own or its source's) */
     float *q, *out;            /* [M][n_head * head_dim] */
     int M, pos0, n_qblk;
+    int group;                 /* query heads per task: 1 (tasks of Q_BLOCK tokens of one
+                                  head), or a kv head's n_head / n_head_kv (tasks of one
+                                  token: head_rows) */
     const attn_steps *steps;   /* vector_steps or tile_steps */
     const tile_kernels *tiles; /* the kernel set's, for tile_steps */
     int kv_block;              /* a step's cells start and end on a multiple of this: the
                                   packed cache's block for tile_steps, 1 for vector_steps */
-    chunk_counter next;
 } attn_job;
 
-/* One task: query head h of the tokens i0 .. i0 + nq - 1 (nq <= Q_BLOCK). */
+/* One task: query head h of the tokens i0 .. i0 + nq - 1 (nq <= Q_BLOCK), or the query
+ * heads h .. h + nh - 1 of one kv head for token i0 (nh <= Q_BLOCK): its rows. */
 typedef struct {
     const attn_job *j;
-    int g, hd, qd;             /* g: the head's kv head; qd: floats per query row */
+    int g, hd, qd;             /* g: the rows' kv head; qd: floats from one query row to the
+                                  next (a token's: n_head * hd; a head's: hd) */
+    int pstep;                 /* row r is at position p0 + r * pstep (1: token rows; 0: head
+                                  rows, all at the token's position) */
     const float *q;            /* its first query row */
     float *S;                  /* [Q_BLOCK][K_BLOCK]: scores, then (vector) probabilities */
     float *T;                  /* [Q_BLOCK][hd]: P · V */
@@ -134,7 +140,7 @@ static void softmax_step(const attn_task *t, const key_step *s, int p0, float *m
             st->probs(t, sr, s->n, 1, 0, &m[r], r);
             continue;
         }
-        int p = p0 + r, a = first_key(t->j, p) - s->k0, b = p - s->k0;
+        int p = p0 + r * t->pstep, a = first_key(t->j, p) - s->k0, b = p - s->k0;
         a = (a > 0 ? a : 0) + s->off;
         b = (b < s->nk - 1 ? b : s->nk - 1) + s->off;
         float m_old = m[r];
@@ -147,14 +153,19 @@ static void softmax_step(const attn_task *t, const key_step *s, int p0, float *m
 }
 
 /* Attention of one task into its rows of out: O = 0, m = -inf, l = 0; per step S = Q K^T,
- * the softmax step, O = O * alpha + P V; then O / l. */
-static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
+ * the softmax step, O = O * alpha + P V; then O / l. The task's rows: nh = 1 and nq tokens
+ * of head h, or nq = 1 and the nh heads h .. of one kv head, whose rows then follow each
+ * other hd floats apart and share the token's position and visible keys: each cell's key
+ * and value row serves all nh of them while in L1 (one query per sequence in a server's
+ * step: Gemma 3 1B's 4 query heads per kv head, E2B's 8). A row's sums are the same either
+ * way: the products and the softmax take each row on its own. */
+static void attend(const attn_job *j, int h, int nh, int i0, int nq, float *scratch) {
     const attn_steps *st = j->steps;
     const layer_weights *l = j->l;
-    int hd = l->head_dim, qd = l->n_head * hd;
+    int hd = l->head_dim, qd = l->n_head * hd, rows = nh * nq, row_qd = nh > 1 ? hd : qd;
     float *S = scratch, *T = S + Q_BLOCK * K_BLOCK, *m = T + (size_t)Q_BLOCK * hd, *sum = m + Q_BLOCK;
-    attn_task t = {j, h / (l->n_head / l->n_head_kv), hd, qd, j->q + (size_t)i0 * qd + (size_t)h * hd, S, T,
-                   NULL, NULL, NULL, NULL, NULL};
+    attn_task t = {j, h / (l->n_head / l->n_head_kv), hd, row_qd, nh > 1 ? 0 : 1,
+                   j->q + (size_t)i0 * qd + (size_t)h * hd, S, T, NULL, NULL, NULL, NULL, NULL};
     if (j->tiles) {
         t.qt = sum + Q_BLOCK;
         t.pt = (uint8_t *)t.qt + j->tiles->query_size(hd);
@@ -166,24 +177,25 @@ static void attend(const attn_job *j, int h, int i0, int nq, float *scratch) {
     float *out = j->out + (size_t)i0 * qd + (size_t)h * hd;
     int p0 = j->pos0 + i0, p1 = p0 + nq - 1;
 
-    for (int r = 0; r < nq; r++) {
+    for (int r = 0; r < rows; r++) {
         m[r] = -INFINITY;
         sum[r] = 0.0f;
-        memset(out + (size_t)r * qd, 0, (size_t)hd * sizeof(float));
+        memset(out + (size_t)r * row_qd, 0, (size_t)hd * sizeof(float));
     }
-    if (st->queries) st->queries(&t, nq);
+    if (st->queries) st->queries(&t, rows);
     key_step s;
     for (int k0 = first_key(j, p0); k0 <= p1; k0 += s.nk) {
         s = step_at(j, k0, p0, nq);
         if (s.rb < s.ra) continue;
+        if (nh > 1) s.rb = rows - 1; /* head rows: all see what the token sees */
         float alpha[Q_BLOCK];
         st->scores(&t, &s);
         softmax_step(&t, &s, p0, m, sum, alpha);
         st->values(&t, &s);
         for (int r = s.ra; r <= s.rb; r++)
-            rescale_add(out + (size_t)r * qd, alpha[r], T + (size_t)r * hd, hd);
+            rescale_add(out + (size_t)r * row_qd, alpha[r], T + (size_t)r * hd, hd);
     }
-    for (int r = 0; r < nq; r++) scale(out + (size_t)r * qd, 1.0f / sum[r], hd);
+    for (int r = 0; r < rows; r++) scale(out + (size_t)r * row_qd, 1.0f / sum[r], hd);
 }
 
 /* ---- the steps on the vector kernels: products of cache rows (of the cache's type)
@@ -426,18 +438,42 @@ static void prepare_queries(const attn_job *j, int h, int i0, int n) {
     }
 }
 
-/* Tasks (query block, head), the blocks with the most keys (the last ones) first so that
- * no thread is left with a long task at the end. */
+/* Tasks of a job: (query block, head), or with heads grouped (token, kv head). */
+static int job_tasks(const attn_job *j) { return j->n_qblk * (j->l->n_head / j->group); }
+
+/* Task t of job j on thread ith's scratch of the job's context: the blocks with the most
+ * keys (the last ones) first so that no thread is left with a long task at the end. */
+static void run_task(const attn_job *j, int t, int ith) {
+    int per = j->l->n_head / j->group;
+    int qb = j->n_qblk - 1 - t / per, h = t % per * j->group;
+    float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;
+    if (j->group > 1) { /* token qb, the kv head's query heads */
+        for (int k = 0; k < j->group; k++) prepare_queries(j, h + k, qb, 1);
+        attend(j, h, j->group, qb, 1, scratch);
+        return;
+    }
+    int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
+    prepare_queries(j, h, i0, nq);
+    attend(j, h, 1, i0, nq, scratch);
+}
+
+/* The tasks of several sequences' jobs (one per sequence, each on its own cache), claimed
+ * one at a time from a common counter: one pool run per layer for a server's step instead
+ * of one per sequence. */
+typedef struct {
+    const attn_job *job;
+    int n;
+    chunk_counter next;
+} attn_jobs;
+
 static void attn_worker(void *arg, int ith, int nth) {
     (void)nth;
-    attn_job *j = arg;
-    int nh = j->l->n_head;
-    float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;
-    for (int t = chunks_next(&j->next); t < j->n_qblk * nh; t = chunks_next(&j->next)) {
-        int qb = j->n_qblk - 1 - t / nh, h = t % nh;
-        int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
-        prepare_queries(j, h, i0, nq);
-        attend(j, h, i0, nq, scratch);
+    attn_jobs *js = arg;
+    int k = 0, first = 0; /* the job of the claimed task, and that job's first task */
+    for (int t = chunks_next(&js->next);; t = chunks_next(&js->next)) {
+        while (k < js->n && t >= first + job_tasks(&js->job[k])) first += job_tasks(&js->job[k++]);
+        if (k == js->n) return;
+        run_task(&js->job[k], t - first, ith);
     }
 }
 
@@ -476,9 +512,13 @@ typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float 
 static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t *tmp) {
     uint8_t *base = kv->v;
     quantize_row(kv->type_v, v, tmp, kv->kv_dim);
-    if (kv->type_v != GGML_TYPE_Q8_0) {
+    if (kv->type_v != GGML_TYPE_Q8_0) { /* one element per row; a memcpy of a size the
+                                           compiler knows is a move, not a library call */
         size_t es = quant_row_size(kv->type_v, 1), at = (size_t)slot * es;
-        for (int d = 0; d < kv->kv_dim; d++) memcpy(base + (size_t)d * kv->v_row + at, tmp + (size_t)d * es, es);
+        if (es == 2)
+            for (int d = 0; d < kv->kv_dim; d++) memcpy(base + (size_t)d * kv->v_row + at, tmp + (size_t)d * 2, 2);
+        else
+            for (int d = 0; d < kv->kv_dim; d++) memcpy(base + (size_t)d * kv->v_row + at, tmp + (size_t)d * 4, 4);
         return;
     }
     (void)hd;
@@ -531,29 +571,82 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos) {
     for (int d = 0; d < kv->kv_dim; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
 }
 
-void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0) {
+/* One sequence's part before the tasks: its K and V into its cache, and its job. */
+static attn_job attn_prepare(const attn_seq *q, int il) {
+    attn_ctx *a = q->a;
     const layer_weights *l = &a->m->layers[il];
-    rope_table(a, il, M, pos0);
+    int M = q->M;
+    rope_table(a, il, M, q->pos0);
     if (l->has_kv) {
-        kv_store_args s = {a, l, &a->kv[il], k, v, pos0};
+        kv_store_args s = {a, l, &a->kv[il], q->k, q->v, q->pos0};
         pool_for_rows(a->pool, M, 2 * a->kv[il].kv_dim, store_kv_rows, &s);
         a->packed.layer = -1; /* a cache changed: what packed holds may be stale */
     }
 
     const kv_layer *kv = &a->kv[l->kv_source];
-    attn_job j = {a, l, kv, q, out, M, pos0, (M + Q_BLOCK - 1) / Q_BLOCK, &vector_steps, NULL,
-                  kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1, {0}};
+    attn_job j = {a, l, kv, q->q, q->out, M, q->pos0, (M + Q_BLOCK - 1) / Q_BLOCK, 1, &vector_steps, NULL,
+                  kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1};
     /* on the tile kernels with the matmuls of the batch, when the heads fit them (they
      * take f32 cells: kv_pack converts those of the other types) */
     const tile_kernels *t = &kernels_active()->tile;
+    int group = l->n_head / l->n_head_kv;
     if (a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
         j.steps = &tile_steps;
         j.tiles = t;
         j.kv_block = t->kv_block;
         kv_pack(a, &j, l->kv_source);
+    } else if (group > 1 && group <= Q_BLOCK && M < group) {
+        /* fewer tokens than query heads per kv head: a task's rows are heads, not tokens */
+        j.group = group;
+        j.n_qblk = M;
     }
-    chunks_reset(&j.next);
-    pool_run(a->pool, attn_worker, &j);
+    return j;
+}
+
+/* Fewer tasks than threads (one sequence's token: a task per kv head), the head rows in
+ * smaller groups (each a divisor of the kv head's heads) until every thread has one. */
+static void split_groups(attn_job *job, int n, int nth) {
+    for (;;) {
+        int tasks = 0;
+        bool split = false;
+        for (int i = 0; i < n; i++) tasks += job_tasks(&job[i]);
+        for (int i = 0; i < n && tasks < nth; i++) {
+            int g = job[i].group;
+            if (g == 1) continue;
+            int d = g / 2;
+            while (g % d) d--;
+            tasks += job_tasks(&job[i]) * (g / d - 1);
+            job[i].group = d;
+            split = true;
+        }
+        if (tasks >= nth || !split) return;
+    }
+}
+
+/* At most this many sequences' jobs per pool run (more take several). */
+#define ATTN_MAX_SEQS 64
+
+void attention_seqs(const attn_seq *seqs, int n, int il, threadpool *pool) {
+    for (int s0 = 0; s0 < n; s0 += ATTN_MAX_SEQS) {
+        attn_job job[ATTN_MAX_SEQS];
+        int cnt = n - s0 < ATTN_MAX_SEQS ? n - s0 : ATTN_MAX_SEQS;
+        for (int i = 0; i < cnt; i++) {
+            attn_ctx *a = seqs[s0 + i].a;
+            threadpool *own = a->pool;
+            a->pool = pool;
+            job[i] = attn_prepare(&seqs[s0 + i], il);
+            a->pool = own;
+        }
+        split_groups(job, cnt, pool_size(pool));
+        attn_jobs js = {job, cnt, {0}};
+        chunks_reset(&js.next);
+        pool_run(pool, attn_worker, &js);
+    }
+}
+
+void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0) {
+    attn_seq s = {a, q, k, v, out, M, pos0};
+    attention_seqs(&s, 1, il, a->pool);
 }
 
 /* ---------------------------------------------------------------------------------------

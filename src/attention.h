@@ -94,4 +94,15 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos);
  *   out  M rows of n_head * head_dim: each head's attention output */
 void attention(attn_ctx *a, int il, float *q, float *k, float *v, float *out, int M, int pos0);
 
+/* attention() of layer il for several sequences, each on its own context's cache (a), at
+ * its own positions, all on pool's threads in one run (each context's scratch must have a
+ * slot for each of them): a server's step of one token per sequence meets the threads once
+ * per layer, not once per sequence. */
+typedef struct {
+    attn_ctx *a;
+    float *q, *k, *v, *out;
+    int M, pos0;
+} attn_seq;
+void attention_seqs(const attn_seq *seqs, int n, int il, threadpool *pool);
+
 #endif

@@ -187,19 +187,22 @@ static void ple_inputs(gemma_context *c, const int32_t *ids, int M) {
 /* ---------------------------------------------------------------------------------------
  * Attention block: the projections here, the attention over the cache in attention.c */
 
-/* The attention of one sequence's rows of the batch over its own KV cache, at its own
- * positions, on the batch's threads: the sequence's context lends its cache, RoPE tables and
- * per-thread scratch (context_eval_batch checked the scratch has a slot for each of those
- * threads), the batch's context its pool. */
-static void seq_attention(gemma_context *c, const seq_rows *s, int il) {
+/* The attention of each sequence's rows of the batch over its own KV cache, at its own
+ * positions, all on the batch's threads in one run: each sequence's context lends its cache,
+ * RoPE tables and per-thread scratch (context_eval_batch checked the scratch has a slot for
+ * each of those threads), the batch's context its pool. */
+static void seqs_attention(gemma_context *c, const ubatch *b, int il) {
     const layer_weights *l = &c->m->layers[il];
     size_t qd = (size_t)l->n_head * l->head_dim, kvd = (size_t)l->n_head_kv * l->head_dim;
-    attn_ctx *a = &s->c->attn;
-    threadpool *own = a->pool;
-    a->pool = c->pool;
-    attention(a, il, c->q + s->row0 * qd, c->k + s->row0 * kvd, c->v + s->row0 * kvd, c->att + s->row0 * qd, s->n,
-              s->pos0);
-    a->pool = own;
+    enum { FEW = 16 };
+    attn_seq few[FEW], *s = b->n_seq <= FEW ? few : xmalloc((size_t)b->n_seq * sizeof *s);
+    for (int i = 0; i < b->n_seq; i++) {
+        const seq_rows *r = &b->seq[i];
+        s[i] = (attn_seq){&r->c->attn, c->q + r->row0 * qd, c->k + r->row0 * kvd, c->v + r->row0 * kvd,
+                          c->att + r->row0 * qd, r->n, r->pos0};
+    }
+    attention_seqs(s, b->n_seq, il, c->pool);
+    if (s != few) free(s);
 }
 
 static void attention_block(gemma_context *c, int il, const ubatch *b) {
@@ -224,7 +227,7 @@ static void attention_block(gemma_context *c, int il, const ubatch *b) {
         matmul_many(&c->mm, p, 3, l->wq.ne[0], c->h, M);
     }
     /* each sequence's K and V into its cache, then its query heads over the keys they see */
-    for (int i = 0; i < b->n_seq; i++) seq_attention(c, &b->seq[i], il);
+    seqs_attention(c, b, il);
     dump(c, DUMP_KQV_OUT, il, c->att, l->n_head * l->head_dim, M, 0);
     mm(c, c->o, &l->wo, c->att, M);
     dump(c, DUMP_ATTN_OUT, il, c->o, E, M, 0);
