@@ -512,13 +512,18 @@ typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float 
 static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t *tmp) {
     uint8_t *base = kv->v;
     quantize_row(kv->type_v, v, tmp, kv->kv_dim);
-    if (kv->type_v != GGML_TYPE_Q8_0) { /* one element per row; a memcpy of a size the
-                                           compiler knows is a move, not a library call */
+    if (kv->type_v != GGML_TYPE_Q8_0) {
+        /* one copy per dimension, of a size the compiler knows (2 or 4 bytes) so that it is
+         * a store, not a call: with a variable size, 2048 dims (gemma4-26b-a4b) took 36 us
+         * a layer, 2 % of a token */
         size_t es = quant_row_size(kv->type_v, 1), at = (size_t)slot * es;
+        uint8_t *dst = base + at;
         if (es == 2)
-            for (int d = 0; d < kv->kv_dim; d++) memcpy(base + (size_t)d * kv->v_row + at, tmp + (size_t)d * 2, 2);
+            for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 2 * (size_t)d, 2);
+        else if (es == 4)
+            for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 4 * (size_t)d, 4);
         else
-            for (int d = 0; d < kv->kv_dim; d++) memcpy(base + (size_t)d * kv->v_row + at, tmp + (size_t)d * 4, 4);
+            for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + (size_t)d * es, es);
         return;
     }
     (void)hd;
