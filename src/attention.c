@@ -511,7 +511,7 @@ typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float 
  * the scales into v_scale. */
 static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t *tmp) {
     uint8_t *base = kv->v;
-    quantize_row(kv->type_v, v, tmp, kv->kv_dim);
+    kernel_traits(kv->type_v)->from_float(v, tmp, kv->kv_dim); /* the set's: the reference bytes */
     if (kv->type_v != GGML_TYPE_Q8_0) { /* one element per row; a memcpy of a size the
                                            compiler knows is a move, not a library call */
         size_t es = quant_row_size(kv->type_v, 1), at = (size_t)slot * es;
@@ -550,7 +550,7 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
             if (l->v_norm) rmsnorm(v + (size_t)g * hd, v + (size_t)g * hd, NULL, hd, a->m->eps);
             rope(k + (size_t)g * hd, half, a->rope_cos + (size_t)i * half, a->rope_sin + (size_t)i * half);
         }
-        quantize_row(kv->type_k, k, (uint8_t *)kv->k + (size_t)slot * kv->k_row, kvd);
+        kernel_traits(kv->type_k)->from_float(k, (uint8_t *)kv->k + (size_t)slot * kv->k_row, kvd);
         store_values(kv, hd, slot, v, tmp);
         kv->pos[slot] = p;
     }
