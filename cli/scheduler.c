@@ -81,7 +81,7 @@ typedef struct {
     int n_fed;                /* prompt tokens in the cache */
     gemma_sampler *s;
     step st;                  /* the running answer's token rules (step.c) */
-    float *logits;
+    float *logits;            /* n_vocab floats in sched.logits: slot i's at i * n_vocab */
     int32_t next;             /* the token sampled last, fed in the next step */
     double last_used;
     answer_text t;
@@ -92,6 +92,10 @@ struct sched {
     sched_params p;
     int n_vocab;
     slot *slots;
+    float *logits;               /* [n_slots][n_vocab], one block: when the step's rows with
+                                    logits are consecutive slots, gemma_eval_batch writes
+                                    them where they go, not through a copy (8 MB a step of 8
+                                    slots on a 262,144-token vocabulary) */
     pthread_t thread;
     bool started;
 
@@ -126,6 +130,7 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
     S->slots = xcalloc((size_t)p->n_slots, sizeof *S->slots);
     S->st.n_slots = p->n_slots;
     S->st.max_queue = p->max_queue;
+    S->logits = xmalloc((size_t)p->n_slots * (size_t)S->n_vocab * sizeof *S->logits);
     for (int i = 0; i < p->n_slots; i++) {
         slot *s = &S->slots[i];
         s->id = i;
@@ -139,7 +144,7 @@ sched *sched_new(gemma_model *m, const sched_params *p, char *err) {
         }
         gemma_set_threads(s->c, p->n_threads, p->n_threads_batch);
         s->cache = xmalloc((size_t)p->n_ctx * sizeof *s->cache);
-        s->logits = xmalloc((size_t)S->n_vocab * sizeof *s->logits);
+        s->logits = S->logits + (size_t)i * (size_t)S->n_vocab;
     }
     return S;
 }
@@ -151,7 +156,6 @@ void sched_free(sched *S) {
         gemma_context_free(s->c);
         gemma_sampler_free(s->s);
         free(s->cache);
-        free(s->logits);
         buf_free(&s->t.content);
         buf_free(&s->t.reasoning);
         job_release(s->j);
@@ -159,6 +163,7 @@ void sched_free(sched *S) {
     for (int i = 0; i < S->n_queue; i++) job_release(S->queue[i]);
     free(S->queue);
     free(S->slots);
+    free(S->logits);
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->cv);
     free(S);

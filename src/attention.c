@@ -60,6 +60,9 @@ typedef struct {
     const tile_kernels *tiles; /* the kernel set's, for tile_steps */
     int kv_block;              /* a step's cells start and end on a multiple of this: the
                                   packed cache's block for tile_steps, 1 for vector_steps */
+    float *k, *v;              /* the tokens' K and V the run stores before its tasks read
+                                  the cache (NULL: stored before the run) */
+    atomic_int stored;         /* those are in the cache */
 } attn_job;
 
 /* One task: query head h of the tokens i0 .. i0 + nq - 1 (nq <= Q_BLOCK), or the query
@@ -438,45 +441,6 @@ static void prepare_queries(const attn_job *j, int h, int i0, int n) {
     }
 }
 
-/* Tasks of a job: (query block, head), or with heads grouped (token, kv head). */
-static int job_tasks(const attn_job *j) { return j->n_qblk * (j->l->n_head / j->group); }
-
-/* Task t of job j on thread ith's scratch of the job's context: the blocks with the most
- * keys (the last ones) first so that no thread is left with a long task at the end. */
-static void run_task(const attn_job *j, int t, int ith) {
-    int per = j->l->n_head / j->group;
-    int qb = j->n_qblk - 1 - t / per, h = t % per * j->group;
-    float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;
-    if (j->group > 1) { /* token qb, the kv head's query heads */
-        for (int k = 0; k < j->group; k++) prepare_queries(j, h + k, qb, 1);
-        attend(j, h, j->group, qb, 1, scratch);
-        return;
-    }
-    int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
-    prepare_queries(j, h, i0, nq);
-    attend(j, h, 1, i0, nq, scratch);
-}
-
-/* The tasks of several sequences' jobs (one per sequence, each on its own cache), claimed
- * one at a time from a common counter: one pool run per layer for a server's step instead
- * of one per sequence. */
-typedef struct {
-    const attn_job *job;
-    int n;
-    chunk_counter next;
-} attn_jobs;
-
-static void attn_worker(void *arg, int ith, int nth) {
-    (void)nth;
-    attn_jobs *js = arg;
-    int k = 0, first = 0; /* the job of the claimed task, and that job's first task */
-    for (int t = chunks_next(&js->next);; t = chunks_next(&js->next)) {
-        while (k < js->n && t >= first + job_tasks(&js->job[k])) first += job_tasks(&js->job[k++]);
-        if (k == js->n) return;
-        run_task(&js->job[k], t - first, ith);
-    }
-}
-
 /* RoPE angles of one position (doc/forward.md#rope): theta_i = pos * inv_freq[i], with the
  * layer's inv_freq[i] = s * base^(-2i/n_rot) / ff[i] computed once per context. */
 static void rope_angles(float *cs, float *sn, const double *inv_freq, int half, int pos) {
@@ -511,7 +475,7 @@ typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float 
  * the scales into v_scale. */
 static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t *tmp) {
     uint8_t *base = kv->v;
-    quantize_row(kv->type_v, v, tmp, kv->kv_dim);
+    kernel_traits(kv->type_v)->from_float(v, tmp, kv->kv_dim); /* the set's: the reference bytes */
     if (kv->type_v != GGML_TYPE_Q8_0) {
         /* one copy per dimension, of a size the compiler knows (2 or 4 bytes) so that it is
          * a store, not a call: with a variable size, 2048 dims (gemma4-26b-a4b) took 36 us
@@ -555,7 +519,7 @@ static void store_kv_rows(const void *arg, int r0, int r1) {
             if (l->v_norm) rmsnorm(v + (size_t)g * hd, v + (size_t)g * hd, NULL, hd, a->m->eps);
             rope(k + (size_t)g * hd, half, a->rope_cos + (size_t)i * half, a->rope_sin + (size_t)i * half);
         }
-        quantize_row(kv->type_k, k, (uint8_t *)kv->k + (size_t)slot * kv->k_row, kvd);
+        kernel_traits(kv->type_k)->from_float(k, (uint8_t *)kv->k + (size_t)slot * kv->k_row, kvd);
         store_values(kv, hd, slot, v, tmp);
         kv->pos[slot] = p;
     }
@@ -576,36 +540,102 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos) {
     for (int d = 0; d < kv->kv_dim; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
 }
 
-/* One sequence's part before the tasks: its K and V into its cache, and its job. */
-static attn_job attn_prepare(const attn_seq *q, int il) {
+/* At most this many sequences' jobs per pool run (more take several). */
+#define ATTN_MAX_SEQS 64
+
+/* Tasks of a job: (query block, head), or with heads grouped (token, kv head). */
+static int job_tasks(const attn_job *j) { return j->n_qblk * (j->l->n_head / j->group); }
+
+/* Task t of job j on thread ith's scratch of the job's context: the blocks with the most
+ * keys (the last ones) first so that no thread is left with a long task at the end. They
+ * wait for the job's K and V when the run stores them (claimed before any task, so being
+ * stored by a thread that waits for nothing). */
+static void run_task(attn_job *j, int t, int ith) {
+    while (!atomic_load_explicit(&j->stored, memory_order_acquire))
+        continue; /* a few microseconds: the storing thread is running */
+    int per = j->l->n_head / j->group;
+    int qb = j->n_qblk - 1 - t / per, h = t % per * j->group;
+    float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;
+    if (j->group > 1) { /* token qb, the kv head's query heads */
+        for (int k = 0; k < j->group; k++) prepare_queries(j, h + k, qb, 1);
+        attend(j, h, j->group, qb, 1, scratch);
+        return;
+    }
+    int i0 = qb * Q_BLOCK, nq = j->M - i0 < Q_BLOCK ? j->M - i0 : Q_BLOCK;
+    prepare_queries(j, h, i0, nq);
+    attend(j, h, 1, i0, nq, scratch);
+}
+
+/* The tasks of several sequences' jobs (one per sequence, each on its own cache), claimed
+ * one at a time from a common counter: one pool run per layer for a server's step instead
+ * of one per sequence. The first n_store claims store a job's K and V (the jobs that left
+ * them to the run: a token's rows, which one thread would otherwise store for all the
+ * sequences while the others wait), the others are the jobs' tasks. */
+typedef struct {
+    attn_job *job;
+    int n;
+    int store[ATTN_MAX_SEQS]; /* the jobs whose K and V the run stores */
+    int n_store;
+    chunk_counter next;
+} attn_jobs;
+
+static void attn_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    attn_jobs *js = arg;
+    int k = 0, first = 0; /* the job of the claimed task, and that job's first task */
+    for (int t = chunks_next(&js->next);; t = chunks_next(&js->next)) {
+        if (t < js->n_store) {
+            attn_job *j = &js->job[js->store[t]];
+            kv_store_args s = {j->a, j->l, &j->a->kv[j->l->kv_source], j->k, j->v, j->pos0};
+            store_kv_rows(&s, 0, j->M);
+            atomic_store_explicit(&j->stored, 1, memory_order_release);
+            continue;
+        }
+        t -= js->n_store;
+        while (k < js->n && t >= first + job_tasks(&js->job[k])) first += job_tasks(&js->job[k++]);
+        if (k == js->n) return;
+        run_task(&js->job[k], t - first, ith);
+    }
+}
+
+/* A sequence with at most this many tokens leaves storing its K and V to the run. */
+#define STORE_IN_RUN 4
+
+/* One sequence's job: its K and V into its cache now (or by the run: few tokens, not on the
+ * tile kernels, whose packing reads the cache before the run), and its tasks' form. */
+static void attn_prepare(attn_job *j, const attn_seq *q, int il) {
     attn_ctx *a = q->a;
     const layer_weights *l = &a->m->layers[il];
-    int M = q->M;
-    rope_table(a, il, M, q->pos0);
-    if (l->has_kv) {
-        kv_store_args s = {a, l, &a->kv[il], q->k, q->v, q->pos0};
-        pool_for_rows(a->pool, M, 2 * a->kv[il].kv_dim, store_kv_rows, &s);
-        a->packed.layer = -1; /* a cache changed: what packed holds may be stale */
-    }
-
     const kv_layer *kv = &a->kv[l->kv_source];
-    attn_job j = {a, l, kv, q->q, q->out, M, q->pos0, (M + Q_BLOCK - 1) / Q_BLOCK, 1, &vector_steps, NULL,
-                  kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1};
+    const tile_kernels *t = &kernels_active()->tile;
+    int M = q->M, group = l->n_head / l->n_head_kv;
+    *j = (attn_job){a, l, kv, q->q, q->out, M, q->pos0, (M + Q_BLOCK - 1) / Q_BLOCK, 1, &vector_steps, NULL,
+                    kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1, NULL, NULL, 1};
     /* on the tile kernels with the matmuls of the batch, when the heads fit them (they
      * take f32 cells: kv_pack converts those of the other types) */
-    const tile_kernels *t = &kernels_active()->tile;
-    int group = l->n_head / l->n_head_kv;
-    if (a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M)) {
-        j.steps = &tile_steps;
-        j.tiles = t;
-        j.kv_block = t->kv_block;
-        kv_pack(a, &j, l->kv_source);
+    bool tiles = a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M);
+    rope_table(a, il, M, q->pos0);
+    if (l->has_kv) {
+        a->packed.layer = -1; /* a cache changed: what packed holds may be stale */
+        if (!tiles && M <= STORE_IN_RUN) {
+            j->k = q->k;
+            j->v = q->v;
+            atomic_store(&j->stored, 0);
+        } else {
+            kv_store_args s = {a, l, &a->kv[il], q->k, q->v, q->pos0};
+            pool_for_rows(a->pool, M, 2 * a->kv[il].kv_dim, store_kv_rows, &s);
+        }
+    }
+    if (tiles) {
+        j->steps = &tile_steps;
+        j->tiles = t;
+        j->kv_block = t->kv_block;
+        kv_pack(a, j, l->kv_source);
     } else if (group > 1 && group <= Q_BLOCK && M < group) {
         /* fewer tokens than query heads per kv head: a task's rows are heads, not tokens */
-        j.group = group;
-        j.n_qblk = M;
+        j->group = group;
+        j->n_qblk = M;
     }
-    return j;
 }
 
 /* Fewer tasks than threads (one sequence's token: a task per kv head), the head rows in
@@ -628,22 +658,20 @@ static void split_groups(attn_job *job, int n, int nth) {
     }
 }
 
-/* At most this many sequences' jobs per pool run (more take several). */
-#define ATTN_MAX_SEQS 64
-
 void attention_seqs(const attn_seq *seqs, int n, int il, threadpool *pool) {
     for (int s0 = 0; s0 < n; s0 += ATTN_MAX_SEQS) {
         attn_job job[ATTN_MAX_SEQS];
         int cnt = n - s0 < ATTN_MAX_SEQS ? n - s0 : ATTN_MAX_SEQS;
+        attn_jobs js = {job, cnt, {0}, 0, {0}};
         for (int i = 0; i < cnt; i++) {
             attn_ctx *a = seqs[s0 + i].a;
             threadpool *own = a->pool;
             a->pool = pool;
-            job[i] = attn_prepare(&seqs[s0 + i], il);
+            attn_prepare(&job[i], &seqs[s0 + i], il);
             a->pool = own;
+            if (job[i].k) js.store[js.n_store++] = i;
         }
         split_groups(job, cnt, pool_size(pool));
-        attn_jobs js = {job, cnt, {0}};
         chunks_reset(&js.next);
         pool_run(pool, attn_worker, &js);
     }

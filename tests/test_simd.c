@@ -418,12 +418,14 @@ static void test_summation_order(const type_traits *tab, kernel_set_id set) {
 
 /* The replaced activation quantizers write the reference bytes. */
 static void test_quantizers(const type_traits *tab, kernel_set_id set) {
-    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, TYPE_Q8_0S, GGML_TYPE_BF16};
+    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, TYPE_Q8_0S, GGML_TYPE_BF16,
+                                     GGML_TYPE_F16};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t type = types[ti];
         const type_traits *ref = quant_traits(type);
         if (tab[type].from_float == ref->from_float) continue;
-        bool codes = type != GGML_TYPE_BF16; /* BF16 (BF16_R16's activations) has no codes */
+        /* BF16 (BF16_R16's activations) and F16 (the KV cache's rows) have no codes */
+        bool codes = type != GGML_TYPE_BF16 && type != GGML_TYPE_F16;
         TEST_BEGIN("simd %s: %s activation quantizer writes the reference bytes%s", kernel_set_name(set), ref->name,
                    codes ? ", never -128" : " (NaN, Inf, subnormals, ties too)");
         enum { N = 4096 };
