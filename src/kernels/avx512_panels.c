@@ -403,7 +403,9 @@ static INLINE __m512i select_nibble(__m512i lo, __m512i hi) {
  * into registers before any of it is used (read_in_order): the twelve misses go out
  * together, where GCC otherwise spread them between the arithmetic. One core streaming a
  * 419 MB matrix (2 MiB pages, best of 8 paired runs): 29.5-30.8 -> 31.7-32.7 GB/s, against
- * 32-33.5 for the same loads with no arithmetic (Q4_0's decode: 32.9). */
+ * 32-33.5 for the same loads with no arithmetic (Q4_0's decode: 32.9); two cores, K = 1536:
+ * 57.5-58.7 -> 61.6-63.2 GB/s, the 605 MB K = 2816 matrix 52.1-52.6 -> 58.9-60.6 (Q4_0's
+ * decode 62.8-63.6 and a plain read 60.5-62.1 beside). */
 static INLINE __m512 q6_k_decode(const uint8_t *pb, const uint8_t *ab, __m512 acc) {
     const __m512i m33 = _mm512_set1_epi8(0x33), mcc = _mm512_set1_epi8((char)0xCC);
     const uint8_t *aq = ab + 4;
