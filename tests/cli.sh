@@ -275,7 +275,7 @@ check "--json reports a random seed below 2^32 - 1 (so below 2^53 too)" \
   bash -c "[ -n '$seed' ] && [ '$seed' -lt 4294967295 ]"
 run -m "$M4" -p hello -n 12 --temp 1 --json -s "$seed"
 check "-s with the reported seed gives the same text" \
-  bash -c "[ -n '$text' ] && [ \"\$(sed -n 's/.*\"text\":\(\".*\"\),\"stop_reason\".*/\1/p' $T/out)\" = \"\$1\" ]" _ "$text"
+  bash -c "[ -n \"\$1\" ] && [ \"\$(sed -n 's/.*\"text\":\(\".*\"\),\"stop_reason\".*/\1/p' $T/out)\" = \"\$1\" ]" _ "$text"
 run -m "$M4" -p hello -n 12 --temp 1 -v
 vseed=$(sed -n 's/.*, seed \([0-9]*\)$/\1/p' "$T/err")
 cp "$T/out" "$T/v.out"
