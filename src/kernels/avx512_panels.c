@@ -228,11 +228,13 @@ static INLINE void q4_k_rows(const bool five, const int na, const uint8_t *pb, c
     for (int r = 0; r < na; r++) {
         const uint8_t *ab = a + (size_t)r * a_stride;
         __m512i msum = _mm512_setzero_si512();
+        /* mins of sub-blocks 2k, 2k + 1 x their activation sums; vpdpwssd is vpmaddwd + vpaddd
+         * in one (the add took a slot the unpacking needs: tile 43.8 -> 45.0 MAC/cycle) */
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
+        for (int k = 0; k < 4; k++) {
             int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
             int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
-            msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mpair[k], pair16(b0, b1)));
+            msum = _mm512_dpwssd_epi32(msum, mpair[k], pair16(b0, b1));
         }
         __m512 da = _mm512_set1_ps(rd_f32(ab));
         acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_mul_ps(d, da), acc[r]);
