@@ -1317,54 +1317,6 @@ static void quantize_q8_0s(const float *src, void *dst, int64_t n) {
     }
 }
 
-/* ======================= activation quantizer: Q8_K ================ * The K-quant panels' activations, as quant.c's reference and avx2.c's quantizer: the first
- * element of largest magnitude maps to -127 (iscale = -127 / it), codes rne(iscale x) clamped
- * to -127..127 (NaN: 0), d = 1 / iscale, bsums per 16. One group of 16 is one register, so
- * its bsum is one reduction; the AVX2 version took 2.0x the time per float of the Q8_0S one
- * (3.4 % of e2b Q4_K_M's pp512 against 1.6 % for Q8_0S on the Q4_0 file). */
-
-/* rint(v) as avx2.c's round_even_code: NaN becomes 0; clamped to -127..127. */
-static INLINE __m512i round_even_code(__m512 v) {
-    __m512 r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), r);
-    r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
-    return _mm512_cvtps_epi32(r);
-}
-
-static void quantize_q8_k(const float *src, void *dst, int64_t n) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    uint8_t *b = dst;
-    for (int64_t i = 0; i < n / QK_K; i++, b += 292, src += QK_K) {
-        /* vmaxps returns its second operand when the first is NaN: the running max is the
-         * second, so a NaN never wins (as the reference's comparison) */
-        __m512 amax16 = _mm512_setzero_ps();
-        for (int k = 0; k < QK_K; k += 16) amax16 = _mm512_max_ps(_mm512_andnot_ps(sign, _mm512_loadu_ps(src + k)), amax16);
-        float amax = _mm512_reduce_max_ps(amax16);
-        if (amax == 0.0f) {
-            memset(b, 0, 292);
-            continue;
-        }
-        int first = 0;
-        for (int k = 0; k < QK_K; k += 16) {
-            __mmask16 eq = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, _mm512_loadu_ps(src + k)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
-            if (eq) {
-                first = k + __builtin_ctz((unsigned)eq);
-                break;
-            }
-        }
-        float iscale = -127.0f / src[first];
-        __m512 is = _mm512_set1_ps(iscale);
-        for (int k = 0; k < 16; k++) {
-            __m512i c = round_even_code(_mm512_mul_ps(is, _mm512_loadu_ps(src + 16 * k)));
-            _mm_storeu_si128((__m128i *)(b + 4 + 16 * k), _mm512_cvtepi32_epi8(c));
-            int16_t bsum = (int16_t)_mm512_reduce_add_epi32(c); /* |bsum| <= 16 x 127 */
-            memcpy(b + 260 + 2 * k, &bsum, 2);
-        }
-        float d = 1.0f / iscale;
-        memcpy(b, &d, 4);
-    }
-}
-
 /* f32 -> f16 with vcvtps2ph, rounding to nearest even (subnormal halves, overflow to Inf
  * included), NaNs as util.c's fp32_to_fp16 makes them (sign | 0x7e00): its bits. The KV
  * cache's f16 rows (the scalar loop was 1 % of a server step of 8 sequences). */
@@ -1394,7 +1346,6 @@ void kernels_avx512_install(kernel_set *k) {
     t[GGML_TYPE_Q5_K].gemm = gemm_q5_k_decode;
     t[GGML_TYPE_Q6_K].gemm = gemm_q6_k_decode;
     t[TYPE_Q8_0S].from_float = quantize_q8_0s;
-    t[GGML_TYPE_Q8_K].from_float = quantize_q8_k;
     t[GGML_TYPE_F16].from_float = to_f16;
     k->vec.geglu = geglu_avx512;
     k->vec.rmsnorm = rmsnorm_avx512;
