@@ -94,8 +94,20 @@ $(BUILD)/obj:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
+# The three largest fixtures, real vocabularies of 6-25 MB, are not kept in git: they are
+# copied from the project's shared fixtures beside the checkout, byte for byte (which
+# tests/test_fixture_copy.sh checks, with every other fixture).
+FIXTURES_ORIGINAL ?= ../shared/fixtures
+LARGE_FIXTURES := tests/fixtures/tokenizer/gemma-3.gguf tests/fixtures/tokenizer/gemma-4.gguf \
+                  tests/fixtures/models/gemma4-vocab-e2e.gguf
+.PHONY: fixtures
+fixtures: $(LARGE_FIXTURES)
+$(LARGE_FIXTURES): tests/fixtures/%:
+	@if [ -f $(FIXTURES_ORIGINAL)/$* ]; then cp $(FIXTURES_ORIGINAL)/$* $@ && echo "copied $@ from $(FIXTURES_ORIGINAL)"; \
+	else echo "$@: not in the checkout, and no $(FIXTURES_ORIGINAL)/$* to copy it from (set FIXTURES_ORIGINAL to the shared fixtures)" >&2; exit 1; fi
+
 # The test command README.md gives: unit + fixture suites, then the CLI checks.
-test: $(BIN) $(BUILD)/test_runner $(TOOLS)
+test: $(BIN) $(BUILD)/test_runner $(TOOLS) $(LARGE_FIXTURES)
 	GEMMA_BIN=./$(BIN) TEST_RUNNER=$(BUILD)/test_runner SOAK_TOKENS=$(SOAK_TOKENS) sh tests/run.sh
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build dir.

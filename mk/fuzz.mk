@@ -31,7 +31,7 @@ fuzz-build: $(FUZZ_BINS)
 
 # A harness is one process on one core, so two cores run two for the same FUZZ_TIME each.
 # xargs exits non-zero if any run does.
-fuzz: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS) fixtures
 	@printf '%s\n' $(FUZZ_NAMES) | xargs -P $(FUZZ_JOBS) -I{} sh -c \
 	    'sh tests/fuzz/run.sh {} $(FUZZ_TIME) $(FUZZ_BUILD) $(FUZZ_FIXTURES) > $(FUZZ_BUILD)/{}.out 2>&1; \
 	     rc=$$?; cat $(FUZZ_BUILD)/{}.out; exit $$rc'

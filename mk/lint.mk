@@ -49,7 +49,7 @@ lint-arm: lint-tool
 # prompt, hence </dev/null.
 MEMCHECK = $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
            --errors-for-leak-kinds=definite,indirect --track-origins=yes
-memcheck: $(BIN)
+memcheck: $(BIN) fixtures
 	@command -v $(VALGRIND) >/dev/null || { echo "make memcheck: needs $(VALGRIND)" >&2; exit 1; }
 	$(MEMCHECK) ./$(BIN) -m $(LINT_FIXTURES)/models/gemma3-q8_0.gguf -p hello -n 8 --temp 0 -t 2 </dev/null
 	$(MEMCHECK) ./$(BIN) -m $(LINT_FIXTURES)/models/gemma4-moe-q8_0.gguf -p hello -n 8 --temp 0 -t 2 </dev/null

@@ -25,7 +25,7 @@ neon-build:
 	$(MAKE) -f Makefile -f mk/neon.mk CC=$(NEON_CC) BUILD=$(NEON_BUILD) \
 	    BIN=$(NEON_BUILD)/gemma CFLAGS=-static $(NEON_BUILD)/gemma $(NEON_BUILD)/test_runner
 
-neon-test:
+neon-test: fixtures
 	NEON_BUILD=$(NEON_BUILD) NEON_QEMU=$(NEON_QEMU) NEON_OBJDUMP=$(NEON_OBJDUMP) \
 	    MAKE="$(MAKE)" sh tests/test_neon.sh
 
