@@ -470,6 +470,13 @@ static void rope_table(attn_ctx *a, int il, int M, int pos0) {
  * conversions, rounding to nearest), V stored transposed. */
 typedef struct { const attn_ctx *a; const layer_weights *l; kv_layer *kv; float *k, *v; int pos0; } kv_store_args;
 
+/* The byte offset of cell `slot` in each row of the transposed V: one element per row, or
+ * for Q8_0 the cell's code inside its block of 32 (the scales go to v_scale). */
+static size_t v_cell_offset(const kv_layer *kv, int slot) {
+    if (kv->type_v == GGML_TYPE_Q8_0) return (size_t)slot / 32 * 34 + 2 + (size_t)slot % 32;
+    return (size_t)slot * quant_row_size(kv->type_v, 1);
+}
+
 /* Cell `slot`'s values v (kv_dim floats) into the transposed rows; tmp: a row of kv_dim
  * in the type. Q8_0: each head's dims quantized in blocks of 32, the codes into the rows,
  * the scales into v_scale. */
@@ -480,8 +487,8 @@ static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t
         /* one copy per dimension, of a size the compiler knows (2 or 4 bytes) so that it is
          * a store, not a call (gemma4-26b-a4b decode, 2048 dims: storing K and V 35 -> 32.5 us
          * a layer, averaged over tg32 runs that include the cache's first-touch page faults) */
-        size_t es = quant_row_size(kv->type_v, 1), at = (size_t)slot * es;
-        uint8_t *dst = base + at;
+        size_t es = quant_row_size(kv->type_v, 1);
+        uint8_t *dst = base + v_cell_offset(kv, slot);
         if (es == 2)
             for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 2 * (size_t)d, 2);
         else if (es == 4)
@@ -491,7 +498,7 @@ static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t
         return;
     }
     (void)hd;
-    size_t at = (size_t)slot / 32 * 34 + 2 + (size_t)slot % 32; /* the cell's code in its block */
+    size_t at = v_cell_offset(kv, slot);
     for (int b = 0; b < kv->kv_dim / 32; b++) {
         const uint8_t *blk = tmp + (size_t)b * 34;
         kv->v_scale[(size_t)b * kv->v_stride + slot] = fp16_to_fp32(rd_u16(blk));
@@ -534,9 +541,7 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos) {
     int slot = pos % kv->len;
     const uint8_t *k = (const uint8_t *)kv->k + (size_t)slot * kv->k_row;
     for (size_t o = 0; o < kv->k_row; o += 64) __builtin_prefetch(k + o, 1, 3);
-    /* the cell's byte offset in each row of V (store_values) */
-    size_t at = kv->type_v == GGML_TYPE_Q8_0 ? (size_t)slot / 32 * 34 + 2 + (size_t)slot % 32
-                                            : (size_t)slot * quant_row_size(kv->type_v, 1);
+    size_t at = v_cell_offset(kv, slot); /* in each row of V, where store_values writes */
     for (int d = 0; d < kv->kv_dim; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
 }
 
@@ -551,8 +556,7 @@ static int job_tasks(const attn_job *j) { return j->n_qblk * (j->l->n_head / j->
  * wait for the job's K and V when the run stores them (claimed before any task, so being
  * stored by a thread that waits for nothing). */
 static void run_task(attn_job *j, int t, int ith) {
-    while (!atomic_load_explicit(&j->stored, memory_order_acquire))
-        continue; /* a few microseconds: the storing thread is running */
+    pool_wait_flag(&j->stored); /* a few microseconds: the storing thread is running */
     int per = j->l->n_head / j->group;
     int qb = j->n_qblk - 1 - t / per, h = t % per * j->group;
     float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;

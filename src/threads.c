@@ -97,6 +97,11 @@ static bool spin_step(spinner *s) {
     return s->steps % SPINS_PER_CLOCK != 0 || clock_ns() - s->start < SPIN_NS;
 }
 
+void pool_wait_flag(const atomic_int *flag) {
+    spinner s = spin_begin();
+    while (!atomic_load_explicit(flag, memory_order_acquire)) (void)spin_step(&s);
+}
+
 /* ---- the workers ---- */
 
 #define JOB_THREADS(job) ((int)((job) & 0xFFFFu))

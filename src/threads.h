@@ -28,6 +28,10 @@ typedef struct { atomic_int next; } chunk_counter;
 static inline void chunks_reset(chunk_counter *c) { atomic_store(&c->next, 0); }
 static inline int chunks_next(chunk_counter *c) { return atomic_fetch_add(&c->next, 1); }
 
+/* Inside one pool_run: wait until another thread of the run sets *flag (acquire), spinning
+ * with the pool's pause and yield (for a flag that thread is about to set: a few us). */
+void pool_wait_flag(const atomic_int *flag);
+
 /* fn(arg, r0, r1) over the rows [0, n) of `width` floats each, in chunks over the pool when
  * there is enough work to pay for waking the threads (prefill); small jobs (decode) run on
  * the caller's thread. For row-independent work, so results do not depend on the split:
