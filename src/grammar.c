@@ -431,12 +431,12 @@ static void repeat(gparser *ps, uint32_t rule, uint32_t item, uint64_t min, uint
     free(x);
 }
 
-/* {m}, {m,}, {m,n} after '{'. */
-static void parse_braces(gparser *ps, uint32_t rule, uint32_t item) {
+/* {m}, {m,}, {m,n} after '{': its bounds; false (and the parser failed) if malformed. */
+static bool parse_braces(gparser *ps, uint64_t *min_out, uint64_t *max_out) {
     const char *open = ps->p++;
     uint64_t min, max;
     skip_space(ps, false);
-    if (!parse_count(ps, &min)) return;
+    if (!parse_count(ps, &min)) return false;
     skip_space(ps, false);
     if (ps->p < ps->end && *ps->p == '}') {
         max = min;
@@ -444,29 +444,48 @@ static void parse_braces(gparser *ps, uint32_t rule, uint32_t item) {
         ps->p++;
         skip_space(ps, false);
         max = UINT64_MAX;
-        if (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9' && !parse_count(ps, &max)) return;
+        if (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9' && !parse_count(ps, &max)) return false;
         skip_space(ps, false);
         if (ps->p >= ps->end || *ps->p != '}') {
             fail_at(ps, open, "a repetition is written {m}, {m,} or {m,n}");
-            return;
+            return false;
         }
         if (max < min) {
             fail_at(ps, open, "repetition {%llu,%llu}: the maximum is below the minimum",
                     (unsigned long long)min, (unsigned long long)max);
-            return;
+            return false;
         }
     } else {
         fail_at(ps, open, "a repetition is written {m}, {m,} or {m,n}");
-        return;
+        return false;
     }
     ps->p++;
-    repeat(ps, rule, item, min, max);
+    *min_out = min;
+    *max_out = max;
+    return true;
+}
+
+/* A repetition {c,d} of an item that is itself X{a,b}, as one repetition of X where that is
+ * the same language: when a <= 1 <= b, the counts k x [a, b] for k in [c, d] leave no gaps,
+ * so X{a,b}{c,d} = X{a*c, b*d}. Nested, "x+++..." would be one rule inside the next, and
+ * their ways of splitting the same text multiply with each level (a fuzzed grammar with 23
+ * stacked '+' kept the matcher busy for minutes). */
+static bool combine_repeats(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t *min, uint64_t *max) {
+    if (a > 1 || b < 1) return false;
+    *min = a * c;
+    if (b == UINT64_MAX || d == UINT64_MAX) *max = UINT64_MAX;
+    else if (b > (UINT64_MAX - 1) / d) return false; /* too large either way: repeat() says so */
+    else *max = b * d;
+    return true;
 }
 
 /* Items until something that cannot start or modify one ('|', ')', a line end when not
  * nested, the end). */
 static void parse_sequence(gparser *ps, uint32_t rule, bool nested) {
     uint32_t item = UINT32_MAX;              /* where the last item starts in the body */
+    gram_elem *base = NULL;                  /* when the last item is a repetition: what it */
+    uint32_t base_len = 0;                   /* repeats, and how often (rep_min..rep_max) */
+    uint64_t rep_min = 0, rep_max = 0;
     while (!ps->failed && ps->p < ps->end) {
         char c = *ps->p;
         uint32_t here = ps->rules[rule].body.n;
@@ -492,20 +511,37 @@ static void parse_sequence(gparser *ps, uint32_t rule, bool nested) {
                 fail_at(ps, ps->p, "'%c' has nothing before it to repeat", c);
                 return;
             }
+            uint64_t min = c == '+', max = c == '?' ? 1 : UINT64_MAX;
             if (c == '{') {
-                parse_braces(ps, rule, item);
+                if (!parse_braces(ps, &min, &max)) break;
             } else {
                 ps->p++;
-                repeat(ps, rule, item, c == '+', c == '?' ? 1 : UINT64_MAX);
             }
+            elem_vec *b = &ps->rules[rule].body;
+            if (base && combine_repeats(rep_min, rep_max, min, max, &min, &max)) {
+                b->n = item;                 /* the repetition again, of what it repeated */
+                ps->n_elems -= here - item;
+                for (uint32_t k = 0; k < base_len; k++) push_elem(ps, rule, base[k].op, base[k].value);
+            } else {
+                free(base);
+                base_len = b->n - item;
+                base = xmalloc((base_len ? base_len : 1) * sizeof *base);
+                memcpy(base, b->v + item, base_len * sizeof *base);
+            }
+            rep_min = min;
+            rep_max = max;
+            repeat(ps, rule, item, min, max);
             skip_space(ps, nested);
             continue;                        /* the repetition is now the last item */
         } else {
             break;
         }
         item = here;
+        free(base);
+        base = NULL;
         skip_space(ps, nested);
     }
+    free(base);
 }
 
 static void parse_alternates(gparser *ps, uint32_t rule, bool nested) {

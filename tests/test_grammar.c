@@ -94,6 +94,17 @@ static void test_repetitions(void) {
     EXPECT_MATCHES("root ::= \"ab\"{2}", {"abab", WHOLE}, {"abb", REJECT});
     EXPECT_MATCHES("root ::= \"a\"{2}?", {"", WHOLE}, {"aa", WHOLE}, {"a", PREFIX});
     EXPECT_MATCHES("root ::= [a]{ 1 , 2 }", {"aa", WHOLE}, {"aaa", REJECT});
+    /* stacked repetitions: one repetition where that is the same language (a fuzzed
+     * "[2-9]{1,16}" with 23 '+' after it took minutes when each nested the one before) */
+    EXPECT_MATCHES("root ::= \"a\"+++ \"!\"", {"!", REJECT}, {"a!", WHOLE},
+                   {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", WHOLE}, {"aab", REJECT});
+    EXPECT_MATCHES("root ::= [0-9]{1,2}+*", {"", WHOLE}, {"12345", WHOLE}, {"1x", REJECT});
+    EXPECT_MATCHES("root ::= \"a\"?{2}", {"", WHOLE}, {"aa", WHOLE}, {"aaa", REJECT});
+    EXPECT_MATCHES("root ::= \"a\"{1,2}{2}", {"a", PREFIX}, {"aa", WHOLE}, {"aaaa", WHOLE},
+                   {"aaaaa", REJECT});
+    EXPECT_MATCHES("root ::= \"a\"{2}{2,3}", {"aaa", PREFIX}, {"aaaa", WHOLE}, {"aaaaa", PREFIX},
+                   {"aaaaaa", WHOLE}, {"aaaaaaa", REJECT});
+    EXPECT_MATCHES("root ::= \"a\"{0}+ \"b\"", {"b", WHOLE}, {"ab", REJECT});
     TEST_END();
 }
 
