@@ -526,7 +526,7 @@ static void parse_sequence(gparser *ps, uint32_t rule, bool nested) {
                 free(base);
                 base_len = b->n - item;
                 base = xmalloc((base_len ? base_len : 1) * sizeof *base);
-                memcpy(base, b->v + item, base_len * sizeof *base);
+                if (base_len) memcpy(base, b->v + item, base_len * sizeof *base); /* "" has no elements */
             }
             rep_min = min;
             rep_max = max;

@@ -105,6 +105,7 @@ static void test_repetitions(void) {
     EXPECT_MATCHES("root ::= \"a\"{2}{2,3}", {"aaa", PREFIX}, {"aaaa", WHOLE}, {"aaaaa", PREFIX},
                    {"aaaaaa", WHOLE}, {"aaaaaaa", REJECT});
     EXPECT_MATCHES("root ::= \"a\"{0}+ \"b\"", {"b", WHOLE}, {"ab", REJECT});
+    EXPECT_MATCHES("root ::= \"\"+* \"b\"", {"b", WHOLE}, {"ab", REJECT});
     TEST_END();
 }
 
