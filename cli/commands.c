@@ -28,7 +28,7 @@ static const subcommand subcommands[] = {
     {"info", cmd_info, NULL, "--tensors --json -h --help"},
     {"bench", cmd_bench, NULL,
      "-m --model -p --n-prompt -n --n-gen -pg -r --repetitions -t --threads -b --batch-size "
-     "-ub --ubatch-size -ctk --cache-type-k -ctv --cache-type-v -d --n-depth -o --output --membw --no-membw "
+     "-ub --ubatch-size -ctk --cache-type-k -ctv --cache-type-v -d --n-depth -o --output --membw --no-membw --membw-once "
      "--no-warmup -v --verbose -h --help"},
     {"quantize", cmd_quantize, NULL, "-t --threads --pure --allow-requantize --log-disable -h --help"},
     {"perplexity", cmd_perplexity, NULL,

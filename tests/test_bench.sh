@@ -181,6 +181,26 @@ run -m "$M" -p 0 -n 2 -r 1 -t 1
 check "tg with bandwidth measured: '% of membw' column and bandwidth line" \
   bash -c "[ $rc -eq 0 ] && grep -q '% of membw' $T/out && grep ' tg2 |' $T/out | grep -qE '[0-9.]+ % \|\$' && grep -q '^memory read bandwidth: [0-9.]* GB/s with 1 thread' $T/out"
 check "the bandwidth line names its page size" grep -q '^memory read bandwidth: .*4 KiB pages' "$T/out"
+check "the share is against measurements beside the tg test, and says so" \
+  grep -q "each tg row's % of membw is against the better of two measurements right before and after it" "$T/out"
+run -m "$M" -p 0 -n 2 -r 1 -t 1 -nr 1 --membw-once
+if have_py; then
+  check "--membw-once: the tg share is against the start's measurement (1 thread, 4 KiB pages)" py '
+import re, sys
+out = sys.stdin.read()
+row = [l for l in out.splitlines() if " tg2 |" in l][0].split("|")
+wg, share = float(row[-3]), float(row[-2].strip().rstrip("%"))
+start = float(re.search(r"^memory read bandwidth: ([0-9.]+) GB/s with 1 thread", out, re.M).group(1))
+assert abs(share - 100 * wg / start) < 0.11, (share, wg, start)
+assert "each tg row" not in out, out
+'
+fi
+run -m "$M" -p 0 -n 2 -r 1 -t 1 -o json
+if have_py; then
+  check "json: a tg row's membw_gbps is a positive measurement" py 'import json,sys; d=json.load(sys.stdin); assert d[0]["membw_gbps"] > 0, d'
+fi
+run -m "$M" -p 0 -n 2 --membw-once --no-membw
+check "--membw-once with --no-membw: exit 2" test $rc -eq 2
 
 # --- errors ---
 run -m "$M" -p 8 --frobnicate
