@@ -85,14 +85,18 @@ typedef struct {
 
 /* ---- the split of a job's units between the threads ----
  * The units 0 .. U-1 (the parts' units one after the other) are cut into contiguous ranges,
- * one per pair of threads. The even thread of a pair claims runs of units from the front of
- * its range, the odd one from the back, each run read front to back: two sequential streams
- * (what the hardware prefetchers follow best: 42-54 GB/s on this Zen 4 against 17-18 with
- * rows handed out in small dynamic chunks), and wherever one thread is slower the other
- * simply claims more, so both finish together. A claim is a quarter of what the range still
- * holds (at least min_claim units): large at first, one or two units near the meeting point,
- * a few dozen atomic operations per job. A thread whose range is empty helps the others from
- * their backs. One 64-bit word per range holds both ends, so one compare-and-swap claims. */
+ * one per thread (up to SPLIT_RANGES; beyond that two threads share a range, one claiming
+ * from its front, the other from its back). A thread claims runs of units from the front of
+ * its own range and reads each run front to back, so its claims follow each other: one
+ * sequential stream per thread, which is what the hardware prefetchers follow best (42-54
+ * GB/s on this Zen 4 against 17-18 with rows handed out in small dynamic chunks). A claim is
+ * a quarter of what the range still holds (at least min_claim units): large at first, one
+ * or two units at the end, a few dozen atomic operations per job. A thread whose range is
+ * empty takes from the back of the others', so wherever one thread is slower the others
+ * finish its work and all end together. (Ranges shared by pairs of threads, the odd one
+ * claiming from the back, read about 2-4 % slower in decode's small products: each of its
+ * claims lay before the last one, a new stream for the prefetchers every time.) One 64-bit
+ * word per range holds both ends, so one compare-and-swap claims. */
 #define SPLIT_RANGES 16
 
 typedef struct {
@@ -106,7 +110,7 @@ typedef struct {
 } unit_split;
 
 static void split_init(unit_split *s, int64_t units, int nth, uint32_t min_claim) {
-    s->n_ranges = (nth + 1) / 2 < SPLIT_RANGES ? (nth + 1) / 2 : SPLIT_RANGES;
+    s->n_ranges = nth < SPLIT_RANGES ? nth : SPLIT_RANGES;
     s->min_claim = min_claim ? min_claim : 1;
     for (int r = 0; r < s->n_ranges; r++) {
         uint64_t lo = (uint64_t)(units * r / s->n_ranges), hi = (uint64_t)(units * (r + 1) / s->n_ranges);
@@ -132,11 +136,13 @@ static bool range_take(unit_range *r, bool back, uint32_t min_claim, int64_t *u0
     }
 }
 
-/* Thread ith's next run of units [*u0, *u1): from its own range, then from the others'. */
+/* Thread ith's next run of units [*u0, *u1): from its own range (from the back if it is the
+ * second thread on it), then from the back of the others'. */
 static bool split_claim(unit_split *s, int ith, int64_t *u0, int64_t *u1) {
-    int home = ith / 2 % s->n_ranges;
+    int home = ith % s->n_ranges;
+    bool second = ith / s->n_ranges % 2 == 1;
     for (int k = 0; k < s->n_ranges; k++)
-        if (range_take(&s->range[(home + k) % s->n_ranges], k > 0 || ith % 2 == 1, s->min_claim, u0, u1)) return true;
+        if (range_take(&s->range[(home + k) % s->n_ranges], k > 0 || second, s->min_claim, u0, u1)) return true;
     return false;
 }
 
@@ -440,7 +446,7 @@ static void job_run(matmul_ctx *mc, matmul_job *j) {
      * panels for the tile kernels, one panel each of gate and up for a gated part, 32 or 256
      * rows of each (one Q8_0 block or Q8_K super-block of every token's output) when they go
      * out packed. */
-    int nth = pool_size(mc->pool);
+    int nth = pool_active(mc->pool); /* the threads that run it */
     int panel = j->tiles ? j->tiles->panel : 0;
     size_t bytes = 0;
     for (int i = 0; i < j->n_part; i++) {
