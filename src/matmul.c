@@ -160,6 +160,12 @@ typedef struct {
     size_t tile_each;
     bool packed;              /* the one part's activations are packed already (lay[0]) */
     float *rows256;           /* per thread: M x 256 gated outputs (q8k_out), M * 256 apart */
+    /* one token: its row made (prep) and converted by the threads of the run, in chunks */
+    rows_fn prep;             /* NULL, or prep(prep_arg, k0, k1) writes x[k0 .. k1) first */
+    const void *prep_arg;
+    int64_t conv_chunk;       /* elements per chunk; 0: converted before the run */
+    int n_chunks;
+    atomic_int conv_next, conv_done, conv_ready;
 } matmul_job;
 
 /* Step 1: thread ith converts (format, row) pairs ith, ith + nth, ... */
@@ -171,6 +177,34 @@ static void quantize_worker(void *arg, int ith, int nth) {
         if (f->type != GGML_TYPE_F32 && f->a)
             kernel_traits(f->type)->from_float(f->x + m * j->K, f->a + (size_t)m * f->a_row, j->K);
     }
+}
+
+/* ---- one token's row, converted in the run ----
+ * At one token (decode) converting the activation row (and, before the down projection,
+ * making it: GeGLU of the gate and up products) was serial work on the caller between two
+ * products, 1-9 us each while the other threads waited (gemma3-1b: 105 conversions and 26
+ * GeGLUs a token, 2-3 % of it). So it is done at the start of the run: the threads claim
+ * chunks of the row (prep, then every format of the chunk), then wait until the last chunk
+ * is done - only for chunks in progress, so a thread that joins late leaves its share to the
+ * others. Each block is converted by itself whatever the chunking (per-block formats), so
+ * the bytes are the same as one conversion of the whole row. */
+static void convert_chunk(const matmul_job *j, int c) {
+    int64_t k0 = c * j->conv_chunk, k1 = k0 + j->conv_chunk < j->K ? k0 + j->conv_chunk : j->K;
+    if (j->prep) j->prep(j->prep_arg, (int)k0, (int)k1);
+    for (int f = 0; f < j->n_fmt; f++) {
+        const act_format *af = &j->fmt[f];
+        if (af->type != GGML_TYPE_F32 && af->a)
+            kernel_traits(af->type)->from_float(af->x + k0, af->a + quant_row_size(af->type, k0), k1 - k0);
+    }
+}
+
+static void convert_in_run(matmul_job *j) {
+    for (int c; (c = atomic_fetch_add(&j->conv_next, 1)) < j->n_chunks;) {
+        convert_chunk(j, c);
+        if (atomic_fetch_add_explicit(&j->conv_done, 1, memory_order_acq_rel) == j->n_chunks - 1)
+            atomic_store_explicit(&j->conv_ready, 1, memory_order_release);
+    }
+    pool_wait_flag(&j->conv_ready);
 }
 
 static void rows_times_all(const matmul_job *j, const part_job *pj, int64_t n0, int64_t n1) {
@@ -271,6 +305,7 @@ static void matmul_worker(void *arg, int ith, int nth) {
     (void)nth;
     matmul_job *j = arg;
     int64_t u0, u1;
+    if (j->n_chunks) convert_in_run(j);
     while (split_claim(&j->split, ith, &u0, &u1)) {
         const part_job *pj = &j->part[0];
         for (int64_t u = u0; u < u1;) {
@@ -412,6 +447,18 @@ static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
             extra += af->a_row * (size_t)j->M;
         }
     }
+    if (!conv && !j->prep) return;
+    if (j->M == 1 && pool_active(mc->pool) > 1 && !j->tiles) { /* in the run: chunks of whole super-blocks */
+        int nth = pool_active(mc->pool);
+        j->conv_chunk = (j->K + 2 * nth - 1) / (2 * nth);
+        j->conv_chunk = (j->conv_chunk + QK_K - 1) / QK_K * QK_K;
+        j->n_chunks = (int)((j->K + j->conv_chunk - 1) / j->conv_chunk);
+        atomic_init(&j->conv_next, 0);
+        atomic_init(&j->conv_done, 0);
+        atomic_init(&j->conv_ready, 0);
+        return;
+    }
+    if (j->prep) j->prep(j->prep_arg, 0, (int)j->K);
     if (!conv) return;
     if (j->M > 1) pool_run(mc->pool, quantize_worker, j);
     else quantize_worker(j, 0, 1);
@@ -505,6 +552,12 @@ static void geglu_rows(const void *arg, int r0, int r1) {
               a->n);
 }
 
+/* Columns k0 .. k1 - 1 of the one row (a job's prep, rows_fn's shape). */
+static void geglu_cols(const void *arg, int k0, int k1) {
+    const geglu_args *a = arg;
+    kernels_active()->vec.geglu(a->out + k0, a->gate + k0, a->up + k0, k1 - k0);
+}
+
 static void geglu_pass(matmul_ctx *mc, const geglu_args *a, int64_t M) {
     pool_for_rows(mc->pool, (int)M, a->n, geglu_rows, a);
 }
@@ -591,20 +644,28 @@ void matmul_ffn(matmul_ctx *mc, float *out, const matmul_ffn_weights *w, const f
     }
     if (M == 1) gelu_table_prefetch(); /* in cache by the time GeGLU reads it (dispatch.h) */
     float *act = mid; /* [M][F]: the gated products, the down projection's input */
+    geglu_args a = {0};
     if (w->gate_type == w->up_type && tiles_gate(t, w->gate_type, E)) {
         gated_on_tiles(mc, act, w->gate, w->up, w->gate_type, F, E, x, M);
     } else if (w->stacked) { /* one product of 2F rows: gate | up per token */
         float *gu = mid + (size_t)M * F;
         matmul(mc, gu, w->gate, w->gate_type, 2 * F, E, x, M);
-        geglu_args a = {act, gu, gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, (int)F};
-        geglu_pass(mc, &a, M);
+        a = (geglu_args){act, gu, gu + F, (size_t)F, 2 * (size_t)F, 2 * (size_t)F, (int)F};
     } else {
         float *up = mid + (size_t)M * F;
         matmul_part p[2] = {{.y = act, .w = w->gate, .type = w->gate_type, .N = F},
                             {.y = up, .w = w->up, .type = w->up_type, .N = F}};
         matmul_many(mc, p, 2, E, x, M);
-        geglu_args a = {act, act, up, (size_t)F, (size_t)F, (size_t)F, (int)F};
+        a = (geglu_args){act, act, up, (size_t)F, (size_t)F, (size_t)F, (int)F};
+    }
+    matmul_part d = {.y = out, .w = w->down, .type = w->down_type, .N = E};
+    matmul_job j;
+    job_init(&j, &d, 1, F, act, M);
+    if (a.out && M == 1) { /* the GeGLU in the down projection's run, chunk by chunk */
+        j.prep = geglu_cols;
+        j.prep_arg = &a;
+    } else if (a.out) {
         geglu_pass(mc, &a, M);
     }
-    matmul(mc, out, w->down, w->down_type, E, F, act, M);
+    job_run(mc, &j);
 }
