@@ -545,6 +545,18 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos) {
     for (int d = 0; d < kv->kv_dim; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
 }
 
+void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells) {
+    const kv_layer *kv = &a->kv[a->m->layers[il].kv_source];
+    int n = pos < kv->len ? pos : kv->len;
+    if (n > max_cells) n = max_cells;
+    if (n <= 0) return;
+    const uint8_t *k = kv->k, *v = kv->v;
+    for (size_t o = 0; o < (size_t)n * kv->k_row; o += 64) __builtin_prefetch(k + o, 0, 3);
+    size_t run = v_cell_offset(kv, n); /* bytes of each V row up to cell n */
+    for (int d = 0; d < kv->kv_dim; d++)
+        for (size_t o = 0; o < run; o += 64) __builtin_prefetch(v + (size_t)d * kv->v_row + o, 0, 3);
+}
+
 /* At most this many sequences' jobs per pool run (more take several). */
 #define ATTN_MAX_SEQS 64
 

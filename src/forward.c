@@ -210,9 +210,15 @@ static void attention_block(gemma_context *c, int il, const ubatch *b) {
     const layer_weights *l = &m->layers[il];
     int E = m->n_embd, kvd = l->n_head_kv * l->head_dim, M = b->M;
 
-    /* a sequence's one new row (decode): its cache cell's lines, cold, fetched meanwhile */
+    /* a sequence's one new row (decode): its cache cell's lines and those of the first
+     * cells it attends to (up to 256 cells a step, shared by the sequences), cold, fetched
+     * while the Q/K/V product streams */
+    int cells = 256 / (b->n_seq > 0 ? b->n_seq : 1);
     for (int i = 0; i < b->n_seq; i++)
-        if (b->seq[i].n == 1) attention_prefetch_cell(&b->seq[i].c->attn, il, b->seq[i].pos0);
+        if (b->seq[i].n == 1) {
+            attention_prefetch_cell(&b->seq[i].c->attn, il, b->seq[i].pos0);
+            attention_prefetch_cells(&b->seq[i].c->attn, il, b->seq[i].pos0, cells < 16 ? 16 : cells);
+        }
     norm(c, c->h, c->x, l->attn_norm, E, M);
     dump(c, DUMP_ATTN_NORM, il, c->h, E, M, 0);
     /* Q, and K, V of this layer (layers sharing another layer's cache skip K and V), as
