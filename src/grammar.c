@@ -473,7 +473,8 @@ static bool parse_braces(gparser *ps, uint64_t *min_out, uint64_t *max_out) {
 static bool combine_repeats(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t *min, uint64_t *max) {
     if (a > 1 || b < 1) return false;
     *min = a * c;
-    if (b == UINT64_MAX || d == UINT64_MAX) *max = UINT64_MAX;
+    if (d == 0) *max = 0; /* X{a,b}{0,0}: the empty string, however many X could be */
+    else if (b == UINT64_MAX || d == UINT64_MAX) *max = UINT64_MAX;
     else if (b > (UINT64_MAX - 1) / d) return false; /* too large either way: repeat() says so */
     else *max = b * d;
     return true;

@@ -106,6 +106,9 @@ static void test_repetitions(void) {
                    {"aaaaaa", WHOLE}, {"aaaaaaa", REJECT});
     EXPECT_MATCHES("root ::= \"a\"{0}+ \"b\"", {"b", WHOLE}, {"ab", REJECT});
     EXPECT_MATCHES("root ::= \"\"+* \"b\"", {"b", WHOLE}, {"ab", REJECT});
+    /* an outer {0,0} (fuzzed: a division by zero), also of an unbounded inner repetition */
+    EXPECT_MATCHES("root ::= (\"- \" \"x\"){0,3}{0,0} \"b\"", {"b", WHOLE}, {"- xb", REJECT});
+    EXPECT_MATCHES("root ::= \"a\"+{0,0} \"b\"", {"b", WHOLE}, {"ab", REJECT});
     TEST_END();
 }
 
