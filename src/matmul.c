@@ -165,7 +165,8 @@ typedef struct {
     const void *prep_arg;
     int64_t conv_chunk;       /* elements per chunk; 0: converted before the run */
     int n_chunks;
-    atomic_int conv_next, conv_done, conv_ready;
+    chunk_counter conv_next;  /* the next chunk to claim */
+    atomic_int conv_done, conv_ready;
 } matmul_job;
 
 /* Step 1: thread ith converts (format, row) pairs ith, ith + nth, ... */
@@ -204,7 +205,7 @@ static void convert_chunk(const matmul_job *j, int c) {
 }
 
 static void convert_in_run(matmul_job *j) {
-    for (int c; (c = atomic_fetch_add(&j->conv_next, 1)) < j->n_chunks;) {
+    for (int c; (c = chunks_next(&j->conv_next)) < j->n_chunks;) {
         convert_chunk(j, c);
         if (atomic_fetch_add_explicit(&j->conv_done, 1, memory_order_acq_rel) == j->n_chunks - 1)
             atomic_store_explicit(&j->conv_ready, 1, memory_order_release);
@@ -459,7 +460,7 @@ static void convert_inputs(matmul_ctx *mc, matmul_job *j) {
         j->conv_chunk = (j->K + 2 * nth - 1) / (2 * nth);
         j->conv_chunk = (j->conv_chunk + QK_K - 1) / QK_K * QK_K;
         j->n_chunks = (int)((j->K + j->conv_chunk - 1) / j->conv_chunk);
-        atomic_init(&j->conv_next, 0);
+        chunks_reset(&j->conv_next);
         atomic_init(&j->conv_done, 0);
         atomic_init(&j->conv_ready, 0);
         return;
