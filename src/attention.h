@@ -38,14 +38,21 @@ typedef struct {
     int32_t *pos;     /* position stored in each cell, -1 if empty */
 } kv_layer;
 
+/* RoPE angles of a batch's positions for one class of layers, [n_ubatch][n_rot/2] */
+typedef struct {
+    float *cos, *sin;
+    int pos0, n;      /* they hold positions pos0 .. pos0 + n - 1 (n = 0: none yet) */
+} rope_tab;
+
 typedef struct {
     const gemma_model *m;
     threadpool *pool;
     kv_layer *kv;                /* per layer; len 0 for layers that read another layer's cache */
     double **inv_freq;           /* per layer: RoPE inverse frequencies */
-    float *rope_cos, *rope_sin;  /* RoPE angles of a batch, [n_ubatch][n_rot/2] */
-    int rope_layer, rope_pos0, rope_n; /* they hold layer rope_layer's angles of positions
-                                          rope_pos0 .. + rope_n - 1 (layer -1: nothing) */
+    int *rope_class;             /* per layer: its angle table; layers with the same n_rot and
+                                    frequencies share one (Gemma 3 and 4: sliding, global) */
+    rope_tab *rope;              /* per class: the angles of the batch's positions */
+    int n_rope;
     float *scratch;              /* per thread: scores, P·V, running max and sum, and the
                                     tile kernels' forms of queries and probabilities */
     size_t scratch_each;         /* floats of it per thread */
@@ -81,7 +88,8 @@ bool kv_cache_holds(const attn_ctx *a, int n);
  * layer il will write (a no-op on a layer that reads another layer's cache). At one token
  * these lines are cold (the whole model streamed through the caches since the last token)
  * and the transposed V makes them one line per dimension, so the stores wait on a miss
- * each; called before the layer's Q/K/V product, the misses overlap its streaming. */
+ * each; asked for as the layer's Q/K/V product starts (forward.c), the misses overlap its
+ * streaming. */
 void attention_prefetch_cell(const attn_ctx *a, int il, int pos);
 
 /* The same for the cells the token at `pos` will attend to (at most `max_cells` of them:
@@ -89,7 +97,8 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos);
  * keys and, in each dimension's row of the transposed V, the values. Also cold at one token,
  * and V's rows are short runs the hardware prefetchers do not pick up: gemma3-1b Q4_0
  * decode at up to 256 tokens of context spent 30-44 us a layer in attention, 21-24 with
- * them asked for before the Q/K/V product (3-5 % of a token). */
+ * them asked for before the Q/K/V product (3-5 % of a token). Each core that will read them
+ * asks: a line in another core's cache is a transfer, not a hit. */
 void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells);
 
 /* Attention of layer il for the M tokens at positions pos0 .. pos0 + M - 1
