@@ -36,10 +36,6 @@ static matmul_part part(float *y, const weight *w) {
 static void mm(gemma_context *c, float *y, const weight *w, const float *x, int M) {
     matmul(&c->mm, y, w->data, w->type, w->ne[1], w->ne[0], x, M);
 }
-static void mm2(gemma_context *c, matmul_part p0, matmul_part p1, int64_t K, const float *x, int M) {
-    matmul_part p[2] = {p0, p1};
-    matmul_many(&c->mm, p, 2, K, x, M);
-}
 
 /* A micro-batch: M rows (c->ids) from one or more sequences, and the rows whose logits
  * are wanted. Everything but attention treats the rows alike, so each matrix is read once
@@ -205,33 +201,45 @@ static void seqs_attention(gemma_context *c, const ubatch *b, int il) {
     if (s != few) free(s);
 }
 
+/* At one token the cache lines attention will touch are cold (the whole model streamed
+ * through the caches since the last token): the lines the new K and V go to, and those of the
+ * first cells each step attends to (up to 256, shared by the sequences). So the threads of the
+ * Q/K/V product's run ask for them before they stream their weights, and the misses overlap
+ * the product. Every thread asks for the cells, as attention's tasks read them on whichever
+ * cores claim them; asked for on the caller alone, the other core read them out of the
+ * caller's cache (gemma3-1b Q4_0, alternating token by token: attention 13.5-14.6 -> 12.1-12.6
+ * us a layer, the worker's tasks 11.3-12.0 -> 10.0-10.2). One thread asks for the lines to
+ * write: asked for on two cores, they would bounce between them. */
+typedef struct { const ubatch *b; int il; } kv_lines;
+
+static void prefetch_kv_lines(const void *arg, int ith, int nth) {
+    (void)nth;
+    const kv_lines *k = arg;
+    const ubatch *b = k->b;
+    int cells = 256 / (b->n_seq > 0 ? b->n_seq : 1);
+    for (int i = 0; i < b->n_seq; i++)
+        if (b->seq[i].n == 1) {
+            if (ith == 0) attention_prefetch_cell(&b->seq[i].c->attn, k->il, b->seq[i].pos0);
+            attention_prefetch_cells(&b->seq[i].c->attn, k->il, b->seq[i].pos0, cells < 16 ? 16 : cells);
+        }
+}
+
 static void attention_block(gemma_context *c, int il, const ubatch *b) {
     gemma_model *m = c->m;
     const layer_weights *l = &m->layers[il];
     int E = m->n_embd, kvd = l->n_head_kv * l->head_dim, M = b->M;
 
-    /* a sequence's one new row (decode): its cache cell's lines and those of the first
-     * cells it attends to (up to 256 cells a step, shared by the sequences), cold, fetched
-     * while the Q/K/V product streams */
-    int cells = 256 / (b->n_seq > 0 ? b->n_seq : 1);
-    for (int i = 0; i < b->n_seq; i++)
-        if (b->seq[i].n == 1) {
-            attention_prefetch_cell(&b->seq[i].c->attn, il, b->seq[i].pos0);
-            attention_prefetch_cells(&b->seq[i].c->attn, il, b->seq[i].pos0, cells < 16 ? 16 : cells);
-        }
     norm(c, c->h, c->x, l->attn_norm, E, M);
     dump(c, DUMP_ATTN_NORM, il, c->h, E, M, 0);
     /* Q, and K, V of this layer (layers sharing another layer's cache skip K and V), as
      * one pass over the threads */
-    if (!l->has_kv) {
-        mm(c, c->q, &l->wq, c->h, M);
-    } else if (l->v_from_k) {
-        mm2(c, part(c->q, &l->wq), part(c->k, &l->wk), l->wq.ne[0], c->h, M);
-        memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
-    } else {
-        matmul_part p[3] = {part(c->q, &l->wq), part(c->k, &l->wk), part(c->v, &l->wv)};
-        matmul_many(&c->mm, p, 3, l->wq.ne[0], c->h, M);
-    }
+    kv_lines lines = {b, il};
+    matmul_part p[3] = {part(c->q, &l->wq), part(c->k, &l->wk), part(c->v, &l->wv)};
+    p[0].prologue = prefetch_kv_lines;
+    p[0].prologue_arg = &lines;
+    int n = !l->has_kv ? 1 : l->v_from_k ? 2 : 3;
+    matmul_many(&c->mm, p, n, l->wq.ne[0], c->h, M);
+    if (l->has_kv && l->v_from_k) memcpy(c->v, c->k, (size_t)M * kvd * sizeof(float)); /* raw K, before its norm */
     /* each sequence's K and V into its cache, then its query heads over the keys they see */
     seqs_attention(c, b, il);
     dump(c, DUMP_KQV_OUT, il, c->att, l->n_head * l->head_dim, M, 0);

@@ -306,11 +306,11 @@ static void part_units(const matmul_job *j, const part_job *pj, int64_t u0, int6
     }
 }
 
-/* Step 3: the runs of units each thread claims, over all parts. */
+/* Step 3: the job's prologue, then the runs of units each thread claims, over all parts. */
 static void matmul_worker(void *arg, int ith, int nth) {
-    (void)nth;
     matmul_job *j = arg;
     int64_t u0, u1;
+    if (j->part[0].p.prologue) j->part[0].p.prologue(j->part[0].p.prologue_arg, ith, nth);
     if (j->n_chunks) convert_in_run(j);
     while (split_claim(&j->split, ith, &u0, &u1)) {
         const part_job *pj = &j->part[0];

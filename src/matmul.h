@@ -38,6 +38,11 @@ typedef struct {
  * logits' soft-capping and copy into each sequence's buffer). Outputs are independent of the split, so is the epilogue's work. */
 typedef void (*matmul_epilogue_fn)(const void *arg, float *y, int64_t n);
 
+/* A prologue of a job: fn(arg, ith, nth) by each of its nth threads before it reads its
+ * first weights (forward.c: the cache lines the next step will read, asked for on every core
+ * that will read them). */
+typedef void (*matmul_prologue_fn)(const void *arg, int ith, int nth);
+
 /* One of several products that share their input (matmul_many): y = X · w^T, w = N rows
  * of `type`; then, if given, the epilogue on y. A part may have an input of its own (the
  * down products of the experts a token picked: one job for all of them). */
@@ -49,6 +54,8 @@ typedef struct {
     matmul_epilogue_fn epilogue;   /* NULL: none */
     const void *epilogue_arg;
     const float *x;                /* NULL: the job's X; else this part's M rows of K */
+    matmul_prologue_fn prologue;   /* NULL: none; the job runs the first part's */
+    const void *prologue_arg;
 } matmul_part;
 #define MATMUL_MAX_PARTS 16
 

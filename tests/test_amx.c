@@ -15,6 +15,8 @@
  * feed-forward against its unfused steps, bit for bit; attention against double sums. */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,6 +606,55 @@ static void test_many_inputs(int M, const char *tiles) {
     TEST_END();
 }
 
+/* Which threads ran the prologue, how often, and the thread count it was told. */
+typedef struct { atomic_int calls[4]; atomic_int nth; } prologue_log;
+
+static void log_prologue(const void *arg, int ith, int nth) {
+    prologue_log *l = (prologue_log *)(uintptr_t)arg;
+    if (ith >= 0 && ith < 4) atomic_fetch_add(&l->calls[ith], 1);
+    atomic_store(&l->nth, nth);
+}
+
+/* A job's prologue (the first part's): run once by each thread of the run, told the run's
+ * thread count, the products unchanged. */
+static void test_prologue(int M) {
+    TEST_BEGIN("matmul: a job's prologue runs once on each of its threads, the products unchanged, %d tokens", M);
+    enum { K = 256, N = 96 };
+    static const amx_type q4 = {GGML_TYPE_Q4_0, {0, -1}, -1};
+    float *x;
+    size_t a_row;
+    free(random_acts(GGML_TYPE_F32, M, K, &x, &a_row));
+    uint8_t *w = random_weights(&q4, N, K);
+    matmul_ctx mc = two_thread_ctx(K, M);
+    float *plain = malloc((size_t)M * N * sizeof(float)), *y = malloc((size_t)M * N * sizeof(float));
+    matmul(&mc, plain, w, GGML_TYPE_Q4_0, N, K, x, M);
+    for (int run = 0; run < 3; run++) {
+        prologue_log log = {0};
+        matmul_part p = {.y = y, .w = w, .type = GGML_TYPE_Q4_0, .N = N, .prologue = log_prologue,
+                         .prologue_arg = &log};
+        matmul_many(&mc, &p, 1, K, x, M);
+        EXPECT(atomic_load(&log.calls[0]) == 1 && atomic_load(&log.calls[1]) == 1 && atomic_load(&log.calls[2]) == 0,
+               "run %d: calls %d, %d, %d", run, atomic_load(&log.calls[0]), atomic_load(&log.calls[1]),
+               atomic_load(&log.calls[2]));
+        EXPECT(atomic_load(&log.nth) == 2, "run %d: nth %d", run, atomic_load(&log.nth));
+        EXPECT(memcmp(plain, y, (size_t)M * N * sizeof(float)) == 0, "run %d: the products differ", run);
+    }
+    prologue_log log = {0};
+    matmul_part p = {.y = y, .w = w, .type = GGML_TYPE_Q4_0, .N = N, .prologue = log_prologue, .prologue_arg = &log};
+    pool_set_active(mc.pool, 1);
+    matmul_many(&mc, &p, 1, K, x, M);
+    pool_set_active(mc.pool, 2);
+    EXPECT(atomic_load(&log.calls[0]) == 1 && atomic_load(&log.calls[1]) == 0 && atomic_load(&log.nth) == 1,
+           "one active thread: calls %d, %d, nth %d", atomic_load(&log.calls[0]), atomic_load(&log.calls[1]),
+           atomic_load(&log.nth));
+    ctx_free(&mc);
+    free(plain);
+    free(y);
+    free(w);
+    free(x);
+    TEST_END();
+}
+
 static void test_selection(void) {
     TEST_BEGIN("amx: the AMX set is preferred, GEMMA_KERNELS=avx512 turns it off, amx-emu only when asked for");
     cpu_features f = {0};
@@ -694,6 +745,8 @@ void suite_amx(void) {
     test_many(40);
     test_many_inputs(1, NULL);
     test_many_inputs(40, NULL);
+    test_prologue(1);
+    test_prologue(40);
     test_selection();
     test_emulated_ops();
     const cpu_features *f = cpu_get();
