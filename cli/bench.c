@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -958,6 +959,35 @@ static void warn_slow_build(void) {
 #endif
 }
 
+/* Under a real-time policy (chrt -f, llama-bench's --prio 3) the kernel's RT throttling, on
+ * by default (sched_rt_runtime_us 950000 of every 1000000), stops a CPU's real-time threads
+ * for the rest of each period once they have run 95 % of it. A bench's threads never sleep
+ * (they spin between products), so every second of a test loses 50 ms: measured, 4-5 tokens
+ * in 400 of gemma3-1b decode took 50-70 ms instead of 13-18 (3 % of the test), none without
+ * the policy. Said, not refused: the numbers are still right for that setting. */
+static void warn_rt_throttling(void) {
+#if defined(__linux__)
+    int policy = sched_getscheduler(0);
+    if (policy != SCHED_FIFO && policy != SCHED_RR) return;
+    long long runtime = -1, period = 0;
+    FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "r");
+    if (f) {
+        if (fscanf(f, "%lld", &runtime) != 1) runtime = -1;
+        fclose(f);
+    }
+    if ((f = fopen("/proc/sys/kernel/sched_rt_period_us", "r"))) {
+        if (fscanf(f, "%lld", &period) != 1) period = 0;
+        fclose(f);
+    }
+    if (runtime < 0 || period <= 0 || runtime >= period) return;
+    logf_("gemma bench: warning: real-time policy (%s) with the kernel's RT throttling on (%lld of every %lld us): "
+          "spinning threads are stopped for %lld ms of every second, so results can read up to %.0f %% low; "
+          "run without it, or with kernel.sched_rt_runtime_us = -1\n",
+          policy == SCHED_FIFO ? "SCHED_FIFO" : "SCHED_RR", runtime, period, (period - runtime) / 1000,
+          100.0 * (double)(period - runtime) / (double)period);
+#endif
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_args a;
     parse_bench_args(argc, argv, &a);
@@ -994,6 +1024,7 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < a.n_models; i++) /* (without repacking: that is the first test's) */
         gemma_model_free(load_model_or_die(a.models[i], &(gemma_model_params){.no_repack = true}));
     warn_slow_build();
+    warn_rt_throttling();
 
     membw_result mb;
     bool have_membw = false;

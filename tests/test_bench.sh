@@ -246,3 +246,15 @@ run -m "$M" -p 8 -n 0 -r 1
 check "md: no type columns by default" bash -c "! grep -q type_k $T/out"
 run -m "$M" -p 8 -n 0 -r 1 -ctv f16,q5_1
 check "-ctv f16,q5_1: usage error naming the choices" bash -c "[ $rc -eq 2 ] && grep -q \"invalid value 'q5_1' for -ctv (f32, f16, bf16 or q8_0)\" $T/err"
+
+# --- a real-time policy with the kernel's RT throttling on: said, once, on stderr ---
+run -m "$M" -p 8 -n 0 -r 1
+check "no real-time policy: no throttling warning" bash -c "[ $rc -eq 0 ] && ! grep -q 'RT throttling' $T/err"
+rt=$(cat /proc/sys/kernel/sched_rt_runtime_us 2>/dev/null || echo -1)
+if command -v chrt > /dev/null 2>&1 && chrt -f 1 true 2> /dev/null && [ "$rt" -ge 0 ]; then
+  chrt -f 1 "$GEMMA" bench -m "$M" -p 8 -n 0 -r 1 > "$T/out" 2> "$T/err" < /dev/null; rc=$?
+  check "under chrt -f with RT throttling on: one warning line, results as usual" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'real-time policy (SCHED_FIFO) with the kernel.s RT throttling on' $T/err) -eq 1 ] && grep -q ' pp8 |' $T/out"
+else
+  echo "skip bench: the RT throttling warning (no chrt, no permission for SCHED_FIFO, or throttling off)"
+fi
