@@ -69,13 +69,75 @@ static void out_failed(void) {
     closed = true;
 }
 
+/* The text goes through a buffer of its own and write(2), not through stdio: Ctrl-C and
+ * SIGTERM are caught without SA_RESTART (a blocked read must return), so a write to a slow
+ * terminal or a full pipe can return EINTR, and glibc's stdio then drops its buffer
+ * (measured: 1 MiB through fwrite/fflush under signals lost a quarter of it) while the
+ * program went on; before that, it exited with status 4, "Interrupted system call". The
+ * handler only sets a flag, which the generation loop reads at the next token, so an
+ * interrupted write simply goes on. What stdio holds for stdout (printf) is flushed before
+ * this buffer starts filling, so the two keep their order. */
+static char obuf[1 << 16];
+static size_t olen;
+
+static void write_all(const char *p, size_t n) {
+    while (n && !closed) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else {
+            if (w == 0) errno = EIO;
+            out_failed();
+        }
+    }
+}
+
+static void stdio_flush(void) {
+    if (fflush(stdout) != 0 && !closed) {
+        if (errno == EINTR) clearerr(stdout);
+        else out_failed();
+    }
+}
+
+/* At exit: what is left, errors ignored (exit() must not be called again from here). */
+static void out_at_exit(void) {
+    const char *p = obuf;
+    size_t n = olen;
+    olen = 0;
+    while (n && !closed) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+        if (w > 0) p += w, n -= (size_t)w;
+        else if (!(w < 0 && errno == EINTR)) break;
+    }
+}
+
 void out_write(const char *buf, size_t len) {
+    static bool registered;
     if (closed || !len) return;
-    if (fwrite(buf, 1, len, stdout) != len) out_failed();
+    if (!registered) registered = atexit(out_at_exit) == 0;
+    if (olen == 0) stdio_flush(); /* printf's text first */
+    if (olen + len > sizeof obuf) {
+        write_all(obuf, olen);
+        olen = 0;
+        if (len > sizeof obuf) {
+            write_all(buf, len);
+            return;
+        }
+    }
+    memcpy(obuf + olen, buf, len);
+    olen += len;
 }
 
 void out_flush(void) {
-    if (!closed && fflush(stdout) != 0) out_failed();
+    if (olen) {
+        size_t n = olen;
+        olen = 0;
+        write_all(obuf, n);
+    }
+    if (!closed) stdio_flush();
 }
 
 /* Streams token bytes without ever printing half a UTF-8 character: a trailing incomplete

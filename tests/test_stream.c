@@ -7,6 +7,7 @@
  *   - on a terminal the answer's last line is ended; a pipe gets the exact text;
  *   - a token that ends inside a UTF-8 character never reaches the reader half-written. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +179,63 @@ static void flushed_pieces(void) {
     TEST_END();
 }
 
+/* Text written while signals arrive: Ctrl-C and SIGTERM are caught without SA_RESTART, so
+ * a write blocked on a full pipe or a slow terminal returns EINTR. A child writes 1 MiB of
+ * known bytes through out_write / out_flush into a pipe the parent reads slowly, sending a
+ * caught SIGUSR1 (no SA_RESTART) before each read: every byte must arrive, in order, and the
+ * child must end normally (it exited with status 4, "Interrupted system call", before). */
+static void on_usr1(int sig) { (void)sig; }
+
+static void test_write_interrupted(void) {
+    TEST_BEGIN("stream: writes interrupted by a caught signal go on: every byte arrives, in order, exit 0");
+    enum { LEN = 1 << 20, PIECE = 4096 };
+    int fd[2];
+    EXPECT(pipe(fd) == 0, "pipe");
+    fflush(stdout); /* the child's copy of stdout's buffer must be empty */
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+        close(fd[0]);
+        dup2(fd[1], STDOUT_FILENO);
+        close(fd[1]);
+        static char buf[PIECE];
+        for (int off = 0; off < LEN; off += PIECE) {
+            for (int i = 0; i < PIECE; i++) buf[i] = (char)((off + i) * 7 + (off + i) / 251);
+            out_write(buf, PIECE);
+            out_flush();
+        }
+        _exit(0);
+    }
+    close(fd[1]);
+    char *got = malloc(LEN);
+    size_t n = 0;
+    int signals = 0;
+    while (n < LEN) {
+        ssize_t r = read(fd[0], got + n, LEN - n < 4096 ? LEN - n : 4096);
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (kill(pid, SIGUSR1) == 0) signals++; /* after the first bytes: the handler is in place */
+        usleep(100);
+    }
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d (%d signals)", status, signals);
+    EXPECT(n == LEN, "%zu of %d bytes arrived", n, LEN);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != (char)(i * 7 + i / 251)) { bad = i + 1; break; }
+    EXPECT(bad == 0, "byte %zu differs", bad - 1);
+    free(got);
+    TEST_END();
+}
+
 void suite_stream(void) {
+    test_write_interrupted();
     flushed_pieces();
     const char *bin = getenv("GEMMA_BIN");
     if (!bin) { test_skip("stream: GEMMA_BIN not set"); return; }
