@@ -80,21 +80,27 @@ static void out_failed(void) {
 static char obuf[1 << 16];
 static size_t olen;
 
-static void write_all(const char *p, size_t n) {
-    while (n && !closed) {
+/* All n bytes to stdout, an interrupted write going on; false (errno set) on an error. */
+static bool write_raw(const char *p, size_t n) {
+    while (n) {
         ssize_t w = write(STDOUT_FILENO, p, n);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
-        } else if (w < 0 && errno == EINTR) {
-            continue;
-        } else {
+        } else if (w == 0 || errno != EINTR) {
             if (w == 0) errno = EIO;
-            out_failed();
+            return false;
         }
     }
+    return true;
 }
 
+static void write_all(const char *p, size_t n) {
+    if (!closed && !write_raw(p, n)) out_failed();
+}
+
+/* printf's text, if any. An interrupted flush loses it (glibc drops the buffer); the text
+ * that matters, the answer, goes through obuf. */
 static void stdio_flush(void) {
     if (fflush(stdout) != 0 && !closed) {
         if (errno == EINTR) clearerr(stdout);
@@ -104,14 +110,8 @@ static void stdio_flush(void) {
 
 /* At exit: what is left, errors ignored (exit() must not be called again from here). */
 static void out_at_exit(void) {
-    const char *p = obuf;
-    size_t n = olen;
+    if (!closed && olen) (void)write_raw(obuf, olen);
     olen = 0;
-    while (n && !closed) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
-        if (w > 0) p += w, n -= (size_t)w;
-        else if (!(w < 0 && errno == EINTR)) break;
-    }
 }
 
 void out_write(const char *buf, size_t len) {
