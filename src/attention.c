@@ -805,16 +805,12 @@ static void rope_new(attn_ctx *a, int n_ubatch, setup_alloc *alloc, size_t *byte
             if (l->rope_freqs) f /= l->rope_freqs[i];
             a->inv_freq[il][i] = f;
         }
-        /* the class of the first earlier layer with the same angles, else a new one */
-        int c = 0;
-        while (c < a->n_rope) {
-            int first = 0;
-            while (a->rope_class[first] != c) first++;
-            if (m->layers[first].n_rot == l->n_rot &&
-                memcmp(a->inv_freq[first], a->inv_freq[il], (size_t)half * sizeof(double)) == 0)
-                break;
-            c++;
-        }
+        /* the class of an earlier layer with the same angles, else a new one */
+        int c = a->n_rope;
+        for (int jl = 0; jl < il && c == a->n_rope; jl++)
+            if (m->layers[jl].n_rot == l->n_rot &&
+                memcmp(a->inv_freq[jl], a->inv_freq[il], (size_t)half * sizeof(double)) == 0)
+                c = a->rope_class[jl];
         a->rope_class[il] = c;
         if (c == a->n_rope) {
             size_t n = (size_t)n_ubatch * (size_t)(half + 1) * sizeof(float);
