@@ -4,7 +4,8 @@
  *   rope_table()        the batch's RoPE angles for the layer's frequencies
  *   store_kv_rows()     K: norm (Gemma 3/4), RoPE; V: weightless norm (Gemma 4); into the
  *                       layer's cache (layers that fill their own), converted to its types
- *                       (f32, f16, bf16, q8_0: doc/forward.md#kv-cache-types)
+ *                       (f32, f16, bf16, q8_0: doc/forward.md#kv-cache-types), kv head by kv
+ *                       head (store_head); a few tokens' heads by the tasks (kv_head_ready)
  *   kv_pack()           on the tile kernels: the cells the batch reads, in their form
  *                       (converted to f32 first on caches of other types: cells_f32)
  *   attn_worker()       tasks of (query head, block of up to Q_BLOCK tokens), each
@@ -47,6 +48,10 @@
 
 typedef struct attn_steps attn_steps;
 
+/* A job with at most this many kv heads can leave storing its K and V to the run's tasks
+ * (a bit each in a word) */
+#define ATTN_RUN_KV_HEADS 32
+
 typedef struct {
     attn_ctx *a;
     const layer_weights *l;
@@ -60,9 +65,10 @@ typedef struct {
     const tile_kernels *tiles; /* the kernel set's, for tile_steps */
     int kv_block;              /* a step's cells start and end on a multiple of this: the
                                   packed cache's block for tile_steps, 1 for vector_steps */
-    float *k, *v;              /* the tokens' K and V the run stores before its tasks read
-                                  the cache (NULL: stored before the run) */
-    atomic_int stored;         /* those are in the cache */
+    float *k, *v;              /* the tokens' K and V the run stores, kv head by kv head,
+                                  before its tasks read the cache (NULL: stored before) */
+    atomic_uint claimed;       /* bit g: kv head g's store is taken by a task */
+    atomic_int stored[ATTN_RUN_KV_HEADS]; /* kv head g's K and V are in the cache */
     const rope_tab *rope;      /* the RoPE angles of the layer's class at the job's positions */
 } attn_job;
 
@@ -486,84 +492,101 @@ static size_t v_cell_offset(const kv_layer *kv, int slot) {
     return (size_t)slot * quant_row_size(kv->type_v, 1);
 }
 
-/* Cell `slot`'s values v (kv_dim floats) into the transposed rows; tmp: a row of kv_dim
- * in the type. Q8_0: each head's dims quantized in blocks of 32, the codes into the rows,
- * the scales into v_scale. */
-static void store_values(kv_layer *kv, int hd, int slot, const float *v, uint8_t *tmp) {
+/* Cell `slot`'s values of kv head g (v: its hd floats) into the transposed rows; tmp: room
+ * for hd values in the type. Q8_0: the head's dims quantized in blocks of 32, the codes
+ * into the rows, the scales into v_scale. */
+static void store_values(kv_layer *kv, int g, int hd, int slot, const float *v, uint8_t *tmp) {
     uint8_t *base = kv->v;
-    kernel_traits(kv->type_v)->from_float(v, tmp, kv->kv_dim); /* the set's: the reference bytes */
+    size_t d0 = (size_t)g * hd;
+    kernel_traits(kv->type_v)->from_float(v, tmp, hd); /* the set's: the reference bytes */
     if (kv->type_v != GGML_TYPE_Q8_0) {
         /* one copy per dimension, of a size the compiler knows (2 or 4 bytes) so that it is
          * a store, not a call (gemma4-26b-a4b decode, 2048 dims: storing K and V 35 -> 32.5 us
          * a layer, averaged over tg32 runs that include the cache's first-touch page faults) */
         size_t es = quant_row_size(kv->type_v, 1);
-        uint8_t *dst = base + v_cell_offset(kv, slot);
+        uint8_t *dst = base + v_cell_offset(kv, slot) + d0 * kv->v_row;
         if (es == 2)
-            for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 2 * (size_t)d, 2);
+            for (int d = 0; d < hd; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 2 * (size_t)d, 2);
         else if (es == 4)
-            for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 4 * (size_t)d, 4);
+            for (int d = 0; d < hd; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + 4 * (size_t)d, 4);
         else
-            for (int d = 0; d < kv->kv_dim; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + (size_t)d * es, es);
+            for (int d = 0; d < hd; d++) memcpy(dst + (size_t)d * kv->v_row, tmp + (size_t)d * es, es);
         return;
     }
-    (void)hd;
     size_t at = v_cell_offset(kv, slot);
-    for (int b = 0; b < kv->kv_dim / 32; b++) {
+    for (int b = 0; b < hd / 32; b++) {
         const uint8_t *blk = tmp + (size_t)b * 34;
-        kv->v_scale[(size_t)b * kv->v_stride + slot] = fp16_to_fp32(rd_u16(blk));
-        for (int i = 0; i < 32; i++) base[(size_t)(32 * b + i) * kv->v_row + at] = blk[2 + i];
+        size_t row = d0 + 32 * (size_t)b;
+        kv->v_scale[row / 32 * kv->v_stride + slot] = fp16_to_fp32(rd_u16(blk));
+        for (int i = 0; i < 32; i++) base[(row + i) * kv->v_row + at] = blk[2 + i];
     }
 }
 
-static void store_kv_rows(const void *arg, int r0, int r1) {
-    const kv_store_args *s = arg;
-    const attn_ctx *a = s->a;
+/* Rows r0 .. r1 - 1's K and V of kv head g into the cache: the head's norms and RoPE, its K
+ * in the cache's type, its V into the transposed rows. Every cache type converts in blocks
+ * inside a head (head_dim is a multiple of 32), so head by head gives the bytes of whole
+ * rows. Head 0 records the cells' positions. */
+static void store_head(const kv_store_args *s, int g, int r0, int r1) {
     const layer_weights *l = s->l;
     kv_layer *kv = s->kv;
     int hd = l->head_dim, kvd = kv->kv_dim, half = l->n_rot / 2;
-    /* a row of V in the cache's type; on the stack for every Gemma's KV width (at most 4096
-     * floats), since a heap block per layer and token churns the allocator (and under
-     * AddressSanitizer each freed one waits in quarantine: the soak test saw the process grow) */
-    _Alignas(64) uint8_t few[4096 * sizeof(float)];
-    size_t tmp_bytes = (size_t)kvd * sizeof(float);
+    /* a head's V in the cache's type, on the stack: a heap block per layer and token churns
+     * the allocator (and under AddressSanitizer each freed one waits in quarantine: the soak
+     * test saw the process grow) */
+    _Alignas(64) uint8_t few[1024 * sizeof(float)];
+    size_t tmp_bytes = (size_t)hd * sizeof(float);
     uint8_t *tmp = tmp_bytes <= sizeof few ? few : xmalloc(tmp_bytes);
     for (int i = r0; i < r1; i++) {
         int p = s->pos0 + i, slot = p % kv->len;
-        float *k = s->k + (size_t)i * kvd, *v = s->v + (size_t)i * kvd;
-        for (int g = 0; g < l->n_head_kv; g++) {
-            if (l->k_norm) rmsnorm(k + (size_t)g * hd, k + (size_t)g * hd, l->k_norm, hd, a->m->eps);
-            if (l->v_norm) rmsnorm(v + (size_t)g * hd, v + (size_t)g * hd, NULL, hd, a->m->eps);
-            rope(k + (size_t)g * hd, half, s->rope->cos + (size_t)i * half, s->rope->sin + (size_t)i * half);
-        }
-        kernel_traits(kv->type_k)->from_float(k, (uint8_t *)kv->k + (size_t)slot * kv->k_row, kvd);
-        store_values(kv, hd, slot, v, tmp);
-        kv->pos[slot] = p;
+        float *k = s->k + (size_t)i * kvd + (size_t)g * hd, *v = s->v + (size_t)i * kvd + (size_t)g * hd;
+        if (l->k_norm) rmsnorm(k, k, l->k_norm, hd, s->a->m->eps);
+        if (l->v_norm) rmsnorm(v, v, NULL, hd, s->a->m->eps);
+        rope(k, half, s->rope->cos + (size_t)i * half, s->rope->sin + (size_t)i * half);
+        kernel_traits(kv->type_k)->from_float(k, (uint8_t *)kv->k + (size_t)slot * kv->k_row +
+                                                     quant_row_size(kv->type_k, (int64_t)g * hd), hd);
+        store_values(kv, g, hd, slot, v, tmp);
+        if (g == 0) kv->pos[slot] = p;
     }
     if (tmp != few) free(tmp);
 }
 
-/* Measured with gemma3-1b Q4_0 decode (26 layers, 256 V lines + 8 K lines a layer): storing
- * K and V 7.4-9.7 -> 5.1-5.6 us a layer, about 1 % of a token. */
-void attention_prefetch_cell(const attn_ctx *a, int il, int pos) {
-    const kv_layer *kv = &a->kv[il];
-    if (!a->m->layers[il].has_kv || kv->len == 0) return;
-    int slot = pos % kv->len;
-    const uint8_t *k = (const uint8_t *)kv->k + (size_t)slot * kv->k_row;
-    for (size_t o = 0; o < kv->k_row; o += 64) __builtin_prefetch(k + o, 1, 3);
-    size_t at = v_cell_offset(kv, slot); /* in each row of V, where store_values writes */
-    for (int d = 0; d < kv->kv_dim; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
+static void store_kv_rows(const void *arg, int r0, int r1) {
+    const kv_store_args *s = arg;
+    for (int g = 0; g < s->l->n_head_kv; g++) store_head(s, g, r0, r1);
 }
 
-void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells) {
-    const kv_layer *kv = &a->kv[a->m->layers[il].kv_source];
-    int n = pos < kv->len ? pos : kv->len;
+/* Measured with gemma3-1b Q4_0 decode (26 layers, 256 V lines + 8 K lines a layer): storing
+ * K and V 7.4-9.7 -> 5.1-5.6 us a layer, about 1 % of a token. */
+void attention_prefetch_cell(const attn_ctx *a, int il, int pos, int ith, int nth) {
+    const kv_layer *kv = &a->kv[il];
+    const layer_weights *l = &a->m->layers[il];
+    if (!l->has_kv || kv->len == 0) return;
+    int slot = pos % kv->len, hd = l->head_dim;
+    size_t at = v_cell_offset(kv, slot); /* in each row of V, where store_values writes */
+    for (int g = ith; g < l->n_head_kv; g += nth) {
+        const uint8_t *k = (const uint8_t *)kv->k + (size_t)slot * kv->k_row + quant_row_size(kv->type_k, (int64_t)g * hd);
+        for (size_t o = 0; o < quant_row_size(kv->type_k, hd); o += 64) __builtin_prefetch(k + o, 1, 3);
+        for (int d = g * hd; d < (g + 1) * hd; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
+    }
+}
+void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells, int ith, int nth) {
+    const layer_weights *l = &a->m->layers[il];
+    const kv_layer *kv = &a->kv[l->kv_source];
+    int n = pos < kv->len ? pos : kv->len, hd = l->head_dim;
     if (n > max_cells) n = max_cells;
     if (n <= 0) return;
+    if (l->n_head_kv < nth) { /* a head's tasks on several threads: each reads all of it */
+        ith = 0;
+        nth = 1;
+    }
     const uint8_t *k = kv->k, *v = kv->v;
-    for (size_t o = 0; o < (size_t)n * kv->k_row; o += 64) __builtin_prefetch(k + o, 0, 3);
-    size_t run = v_cell_offset(kv, n); /* bytes of each V row up to cell n */
-    for (int d = 0; d < kv->kv_dim; d++)
-        for (size_t o = 0; o < run; o += 64) __builtin_prefetch(v + (size_t)d * kv->v_row + o, 0, 3);
+    size_t k_head = quant_row_size(kv->type_k, hd), run = v_cell_offset(kv, n); /* bytes of each V row up to cell n */
+    for (int g = ith; g < l->n_head_kv; g += nth) {
+        for (int c = 0; c < n; c++)
+            for (size_t o = 0; o < k_head; o += 64) __builtin_prefetch(k + (size_t)c * kv->k_row + g * k_head + o, 0, 3);
+        for (int d = g * hd; d < (g + 1) * hd; d++)
+            for (size_t o = 0; o < run; o += 64) __builtin_prefetch(v + (size_t)d * kv->v_row + o, 0, 3);
+    }
 }
 
 /* At most this many sequences' jobs per pool run (more take several). */
@@ -572,15 +595,30 @@ void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells)
 /* Tasks of a job: (query block, head), or with heads grouped (token, kv head). */
 static int job_tasks(const attn_job *j) { return j->n_qblk * (j->l->n_head / j->group); }
 
+/* The K and V of the job's kv head g in the cache, when the run stores them: the first task
+ * of the head to start stores them, on the thread that then reads them, and its other tasks
+ * (the head's query heads split between threads) wait the few microseconds that takes. A
+ * store waits for nothing, so nobody waits forever. Head by head, a model with several kv
+ * heads stores on all the threads at once (gemma4-26b-a4b decode: 8 heads of 256 dims, one
+ * line of the transposed V per dimension, about 30 us a layer on one thread before). */
+static void kv_head_ready(attn_job *j, int g) {
+    unsigned bit = 1u << g;
+    if (atomic_fetch_or_explicit(&j->claimed, bit, memory_order_acq_rel) & bit) {
+        pool_wait_flag(&j->stored[g]);
+        return;
+    }
+    kv_store_args s = {j->a, j->l, &j->a->kv[j->l->kv_source], j->k, j->v, j->pos0, j->rope};
+    store_head(&s, g, 0, j->M);
+    atomic_store_explicit(&j->stored[g], 1, memory_order_release);
+}
+
 /* Task t of job j on thread ith's scratch of the job's context: the blocks with the most
- * keys (the last ones) first so that no thread is left with a long task at the end. They
- * wait for the job's K and V when the run stores them (claimed before any task, so being
- * stored by a thread that waits for nothing). */
+ * keys (the last ones) first so that no thread is left with a long task at the end. */
 static void run_task(attn_job *j, int t, int ith) {
-    pool_wait_flag(&j->stored); /* a few microseconds: the storing thread is running */
     int per = j->l->n_head / j->group;
     int qb = j->n_qblk - 1 - t / per, h = t % per * j->group;
     float *scratch = j->a->scratch + (size_t)ith * j->a->scratch_each;
+    if (j->k) kv_head_ready(j, h / (j->l->n_head / j->l->n_head_kv));
     if (j->group > 1) { /* token qb, the kv head's query heads */
         for (int k = 0; k < j->group; k++) prepare_queries(j, h + k, qb, 1);
         attend(j, h, j->group, qb, 1, scratch);
@@ -593,14 +631,10 @@ static void run_task(attn_job *j, int t, int ith) {
 
 /* The tasks of several sequences' jobs (one per sequence, each on its own cache), claimed
  * one at a time from a common counter: one pool run per layer for a server's step instead
- * of one per sequence. The first n_store claims store a job's K and V (the jobs that left
- * them to the run: a token's rows, which one thread would otherwise store for all the
- * sequences while the others wait), the others are the jobs' tasks. */
+ * of one per sequence. */
 typedef struct {
     attn_job *job;
     int n;
-    int store[ATTN_MAX_SEQS]; /* the jobs whose K and V the run stores */
-    int n_store;
     chunk_counter next;
 } attn_jobs;
 
@@ -609,14 +643,6 @@ static void attn_worker(void *arg, int ith, int nth) {
     attn_jobs *js = arg;
     int k = 0, first = 0; /* the job of the claimed task, and that job's first task */
     for (int t = chunks_next(&js->next);; t = chunks_next(&js->next)) {
-        if (t < js->n_store) {
-            attn_job *j = &js->job[js->store[t]];
-            kv_store_args s = {j->a, j->l, &j->a->kv[j->l->kv_source], j->k, j->v, j->pos0, j->rope};
-            store_kv_rows(&s, 0, j->M);
-            atomic_store_explicit(&j->stored, 1, memory_order_release);
-            continue;
-        }
-        t -= js->n_store;
         while (k < js->n && t >= first + job_tasks(&js->job[k])) first += job_tasks(&js->job[k++]);
         if (k == js->n) return;
         run_task(&js->job[k], t - first, ith);
@@ -634,18 +660,29 @@ static void attn_prepare(attn_job *j, const attn_seq *q, int il) {
     const kv_layer *kv = &a->kv[l->kv_source];
     const tile_kernels *t = &kernels_active()->tile;
     int M = q->M, group = l->n_head / l->n_head_kv;
-    *j = (attn_job){a, l, kv, q->q, q->out, M, q->pos0, (M + Q_BLOCK - 1) / Q_BLOCK, 1, &vector_steps, NULL,
-                    kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1, NULL, NULL, 1, NULL};
+    memset(j, 0, sizeof *j);
+    j->a = a;
+    j->l = l;
+    j->kv = kv;
+    j->q = q->q;
+    j->out = q->out;
+    j->M = M;
+    j->pos0 = q->pos0;
+    j->n_qblk = (M + Q_BLOCK - 1) / Q_BLOCK;
+    j->group = 1;
+    j->steps = &vector_steps;
+    j->kv_block = kv->type_v == GGML_TYPE_Q8_0 ? 32 : 1;
     /* on the tile kernels with the matmuls of the batch, when the heads fit them (they
      * take f32 cells: kv_pack converts those of the other types) */
     bool tiles = a->packed.data && t->attn_supports && t->attn_supports(l->head_dim) && matmul_tile_batch(M);
     j->rope = rope_table(a, il, M, q->pos0);
     if (l->has_kv) {
         a->packed.layer = -1; /* a cache changed: what packed holds may be stale */
-        if (!tiles && M <= STORE_IN_RUN) {
+        if (!tiles && M <= STORE_IN_RUN && l->n_head_kv <= ATTN_RUN_KV_HEADS) {
             j->k = q->k;
             j->v = q->v;
-            atomic_store(&j->stored, 0);
+            atomic_init(&j->claimed, 0);
+            for (int g = 0; g < l->n_head_kv; g++) atomic_init(&j->stored[g], 0);
         } else {
             kv_store_args s = {a, l, &a->kv[il], q->k, q->v, q->pos0, j->rope};
             pool_for_rows(a->pool, M, 2 * a->kv[il].kv_dim, store_kv_rows, &s);
@@ -687,14 +724,13 @@ void attention_seqs(const attn_seq *seqs, int n, int il, threadpool *pool) {
     for (int s0 = 0; s0 < n; s0 += ATTN_MAX_SEQS) {
         attn_job job[ATTN_MAX_SEQS];
         int cnt = n - s0 < ATTN_MAX_SEQS ? n - s0 : ATTN_MAX_SEQS;
-        attn_jobs js = {job, cnt, {0}, 0, {0}};
+        attn_jobs js = {job, cnt, {0}};
         for (int i = 0; i < cnt; i++) {
             attn_ctx *a = seqs[s0 + i].a;
             threadpool *own = a->pool;
             a->pool = pool;
             attn_prepare(&job[i], &seqs[s0 + i], il);
             a->pool = own;
-            if (job[i].k) js.store[js.n_store++] = i;
         }
         split_groups(job, cnt, pool_size(pool));
         chunks_reset(&js.next);

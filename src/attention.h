@@ -89,8 +89,10 @@ bool kv_cache_holds(const attn_ctx *a, int n);
  * these lines are cold (the whole model streamed through the caches since the last token)
  * and the transposed V makes them one line per dimension, so the stores wait on a miss
  * each; asked for as the layer's Q/K/V product starts (forward.c), the misses overlap its
- * streaming. */
-void attention_prefetch_cell(const attn_ctx *a, int il, int pos);
+ * streaming. Thread ith of nth asks for kv heads ith, ith + nth, ...: at one token the
+ * attention's tasks take the kv heads in turn, and each head is stored by the thread that
+ * attends it (lines asked for on another core would move between the two). */
+void attention_prefetch_cell(const attn_ctx *a, int il, int pos, int ith, int nth);
 
 /* The same for the cells the token at `pos` will attend to (at most `max_cells` of them:
  * the first ones; a long context's rows are long enough for the hardware prefetchers): the
@@ -98,8 +100,9 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos);
  * and V's rows are short runs the hardware prefetchers do not pick up: gemma3-1b Q4_0
  * decode at up to 256 tokens of context spent 30-44 us a layer in attention, 21-24 with
  * them asked for before the Q/K/V product (3-5 % of a token). Each core that will read them
- * asks: a line in another core's cache is a transfer, not a hit. */
-void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells);
+ * asks: a line in another core's cache is a transfer, not a hit; with at least as many kv
+ * heads as threads, thread ith asks for the heads it will attend (as above). */
+void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells, int ith, int nth);
 
 /* Attention of layer il for the M tokens at positions pos0 .. pos0 + M - 1
  * (doc/forward.md#attention-block):

@@ -208,19 +208,19 @@ static void seqs_attention(gemma_context *c, const ubatch *b, int il) {
  * the product. Every thread asks for the cells, as attention's tasks read them on whichever
  * cores claim them; asked for on the caller alone, the other core read them out of the
  * caller's cache (gemma3-1b Q4_0, alternating token by token: attention 13.5-14.6 -> 12.1-12.6
- * us a layer, the worker's tasks 11.3-12.0 -> 10.0-10.2). One thread asks for the lines to
- * write: asked for on two cores, they would bounce between them. */
+ * us a layer, the worker's tasks 11.3-12.0 -> 10.0-10.2). The lines to write, and with
+ * several kv heads the cells too, are asked for head by head by the thread that will store
+ * and attend the head (attention.h). */
 typedef struct { const ubatch *b; int il; } kv_lines;
 
 static void prefetch_kv_lines(const void *arg, int ith, int nth) {
-    (void)nth;
     const kv_lines *k = arg;
     const ubatch *b = k->b;
     int cells = 256 / (b->n_seq > 0 ? b->n_seq : 1);
     for (int i = 0; i < b->n_seq; i++)
         if (b->seq[i].n == 1) {
-            if (ith == 0) attention_prefetch_cell(&b->seq[i].c->attn, k->il, b->seq[i].pos0);
-            attention_prefetch_cells(&b->seq[i].c->attn, k->il, b->seq[i].pos0, cells < 16 ? 16 : cells);
+            attention_prefetch_cell(&b->seq[i].c->attn, k->il, b->seq[i].pos0, ith, nth);
+            attention_prefetch_cells(&b->seq[i].c->attn, k->il, b->seq[i].pos0, cells < 16 ? 16 : cells, ith, nth);
         }
 }
 

@@ -167,11 +167,17 @@ static void check_types(const model_case *mc, bool full) {
         TEST_END();
         if (!full || !b) { free(b); continue; }
 
-        TEST_BEGIN("kvcache %s %s: 1 and 2 threads identical, token by token and batches of 5 within %.3g",
+        TEST_BEGIN("kvcache %s %s: 1, 2 and 3 threads identical, token by token and batches of 5 within %.3g",
                    mc->name, tn, tol);
         float *b1 = run(mc, t, t, 1, mc->n_ids), *dec = run(mc, t, t, 1, 1), *b5 = run(mc, t, t, 2, 5);
         if (b1) EXPECT(memcmp(b1, b, n * sizeof(float)) == 0, "1 and 2 threads differ");
         if (dec) EXPECT(max_diff(dec, ref, n) <= tol, "token by token: %.4g", max_diff(dec, ref, n));
+        /* token by token, the attention's tasks store each kv head's K and V on the threads */
+        for (int nt = 2; nt <= 3 && dec; nt++) {
+            float *d = run(mc, t, t, nt, 1);
+            if (d) EXPECT(memcmp(d, dec, n * sizeof(float)) == 0, "token by token: %d threads differ from 1", nt);
+            free(d);
+        }
         if (b5) EXPECT(max_diff(b5, ref, n) <= tol, "batches of 5: %.4g", max_diff(b5, ref, n));
         free(b1);
         free(dec);
