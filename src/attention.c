@@ -562,13 +562,14 @@ void attention_prefetch_cell(const attn_ctx *a, int il, int pos, int ith, int nt
     const layer_weights *l = &a->m->layers[il];
     if (!l->has_kv || kv->len == 0) return;
     int slot = pos % kv->len, hd = l->head_dim;
-    size_t at = v_cell_offset(kv, slot); /* in each row of V, where store_values writes */
+    size_t k_head = quant_row_size(kv->type_k, hd), at = v_cell_offset(kv, slot); /* in each row of V, where store_values writes */
     for (int g = ith; g < l->n_head_kv; g += nth) {
-        const uint8_t *k = (const uint8_t *)kv->k + (size_t)slot * kv->k_row + quant_row_size(kv->type_k, (int64_t)g * hd);
-        for (size_t o = 0; o < quant_row_size(kv->type_k, hd); o += 64) __builtin_prefetch(k + o, 1, 3);
+        const uint8_t *k = (const uint8_t *)kv->k + (size_t)slot * kv->k_row + g * k_head;
+        for (size_t o = 0; o < k_head; o += 64) __builtin_prefetch(k + o, 1, 3);
         for (int d = g * hd; d < (g + 1) * hd; d++) __builtin_prefetch((const uint8_t *)kv->v + (size_t)d * kv->v_row + at, 1, 3);
     }
 }
+
 void attention_prefetch_cells(const attn_ctx *a, int il, int pos, int max_cells, int ith, int nth) {
     const layer_weights *l = &a->m->layers[il];
     const kv_layer *kv = &a->kv[l->kv_source];
