@@ -23,6 +23,16 @@ ISA_FLAGS_avx512_bf16 = $(ISA_FLAGS_avx512) -mavx512bf16
 ISA_FLAGS_amx    = $(ISA_FLAGS_avx512) -mamx-tile -mamx-int8 -mamx-bf16 -mprfchw
 # amx.c again, with the tile instructions emulated in C (src/kernels/amx_ops.h)
 ISA_FLAGS_amx_emulated = $(ISA_FLAGS_avx512)
+# the AVX-512 files again, their AVX-512 instructions emulated in C over AVX2
+# (src/kernels/avx512_emu.h). -Wno-psabi: 64-byte vectors pass by value without AVX-512 (the
+# calls stay inside the file); -Wno-maybe-uninitialized: the accumulator arrays the kernels
+# fill for their first na rows only, which GCC cannot follow through the emulated calls
+ISA_FLAGS_avx512_emu = $(ISA_FLAGS_avx2) -Wno-psabi -Wno-maybe-uninitialized
+ISA_FLAGS_avx512_emulated = $(ISA_FLAGS_avx512_emu)
+ISA_FLAGS_avx512_panels_emulated = $(ISA_FLAGS_avx512_emu)
+ISA_FLAGS_avx512_float_panels_emulated = $(ISA_FLAGS_avx512_emu)
+ISA_FLAGS_avx512_bf16_emulated = $(ISA_FLAGS_avx512_emu)
+ISA_FLAGS_amx_avx512_emulated = $(ISA_FLAGS_avx512_emu)
 endif
 ifneq (,$(findstring aarch64,$(MACHINE)))
 ISA_FLAGS_neon   = -march=armv8.2-a+dotprod+fp16

@@ -60,8 +60,14 @@ $(FUZZ_BUILD)/obj/gen/serve_page.o: $(FUZZ_BUILD)/gen/serve_page.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-# amx_emulated.c is amx.c compiled once more (the tiles emulated).
+# amx_emulated.c is amx.c compiled once more (the tiles emulated); the *_emulated.c twins of
+# the AVX-512 files compile those files again (their instructions emulated).
 $(FUZZ_BUILD)/obj/src/kernels/amx_emulated.o: src/kernels/amx.c
+$(FUZZ_BUILD)/obj/src/kernels/amx_avx512_emulated.o: src/kernels/amx.c
+$(FUZZ_BUILD)/obj/src/kernels/avx512_emulated.o: src/kernels/avx512.c
+$(FUZZ_BUILD)/obj/src/kernels/avx512_panels_emulated.o: src/kernels/avx512_panels.c
+$(FUZZ_BUILD)/obj/src/kernels/avx512_float_panels_emulated.o: src/kernels/avx512_float_panels.c
+$(FUZZ_BUILD)/obj/src/kernels/avx512_bf16_emulated.o: src/kernels/avx512_bf16.c
 
 # The CLI's main() under another name, so fuzz_args can call it (libFuzzer owns main).
 $(FUZZ_BUILD)/obj/cli_main.o: cli/main.c $(FUZZ_DEPS) | $(FUZZ_BUILD)/obj

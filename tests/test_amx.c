@@ -673,8 +673,13 @@ static void test_selection(void) {
     EXPECT(kernel_set_choose(&f, "amx-emu", warn, sizeof warn) == KERNELS_AMX_EMULATED && !warn[0], "amx-emu request");
     cpu_features avx2 = f;
     avx2.has_avx512f = false;
-    EXPECT(kernel_set_choose(&avx2, "amx-emu", warn, sizeof warn) == KERNELS_AVX2 && strstr(warn, "amx-emu"),
-           "amx-emu needs the AVX-512 set: '%s'", warn);
+    EXPECT(kernel_set_choose(&avx2, "amx-emu", warn, sizeof warn) == KERNELS_AMX_AVX512_EMULATED && !warn[0],
+           "amx-emu without AVX-512: over the emulated AVX-512 set: '%s'", warn);
+    EXPECT(kernel_set_choose(&avx2, NULL, warn, sizeof warn) == KERNELS_AVX2, "without AVX-512, no emulation is best");
+    cpu_features no_fma = avx2;
+    no_fma.has_fma = false;
+    EXPECT(kernel_set_choose(&no_fma, "amx-emu", warn, sizeof warn) == KERNELS_SCALAR && strstr(warn, "amx-emu"),
+           "amx-emu needs at least the AVX2 set: '%s'", warn);
     cpu_features no_int8 = amx;
     no_int8.has_amx_int8 = false;
     EXPECT(kernel_set_choose(&no_int8, NULL, warn, sizeof warn) == KERNELS_AVX512, "AMX-TILE without INT8");
@@ -750,10 +755,13 @@ void suite_amx(void) {
     test_selection();
     test_emulated_ops();
     const cpu_features *f = cpu_get();
-    bool real = kernel_set_supported(f, KERNELS_AMX), emulated = kernel_set_supported(f, KERNELS_AMX_EMULATED);
+    /* the emulated tiles over the real AVX-512 set, or where it is missing over the emulated one */
+    kernel_set_id emu_id = kernel_set_supported(f, KERNELS_AMX_EMULATED) ? KERNELS_AMX_EMULATED
+                                                                          : KERNELS_AMX_AVX512_EMULATED;
+    bool real = kernel_set_supported(f, KERNELS_AMX), emulated = kernel_set_supported(f, emu_id);
     static kernel_set amx, emu; /* a set is a few KB */
     if (real) kernel_set_build(&amx, KERNELS_AMX);
-    if (emulated) kernel_set_build(&emu, KERNELS_AMX_EMULATED);
+    if (emulated) kernel_set_build(&emu, emu_id);
     if (real) {
         test_set(&amx);
         test_emulation_matches(&amx, &emu);
@@ -761,6 +769,7 @@ void suite_amx(void) {
         test_skip("amx: no AMX tiles here (CPU or OS), so the AMX kernels run on the emulated tiles");
         test_set(&emu);
     } else {
-        test_skip("amx: no AMX, and not the AVX-512 set the emulated tiles need: the AMX kernels are not tested");
+        test_skip("amx: no AMX, and not even the AVX2 set the emulated tiles and AVX-512 need: the AMX kernels are "
+                  "not tested");
     }
 }

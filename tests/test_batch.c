@@ -48,7 +48,8 @@ typedef struct {
 static bool exact_path(void) {
     kernel_set_id id = kernels_active()->id;
     const char *no_repack = getenv("GEMMA_NO_REPACK");
-    return id != KERNELS_AMX && id != KERNELS_AMX_EMULATED && !(no_repack && *no_repack && strcmp(no_repack, "0"));
+    return id != KERNELS_AMX && id != KERNELS_AMX_EMULATED && id != KERNELS_AMX_AVX512_EMULATED &&
+           !(no_repack && *no_repack && strcmp(no_repack, "0"));
 }
 
 /* index of the first logit in a[0..n) that differs from b beyond the bound, or n */

@@ -320,6 +320,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 void suite_fixtures(void) {
     if (kernels_active()->tile.group) tile_set = kernels_active()->id;
     else if (kernel_set_supported(cpu_get(), KERNELS_AMX_EMULATED)) tile_set = KERNELS_AMX_EMULATED;
+    else if (kernel_set_supported(cpu_get(), KERNELS_AMX_AVX512_EMULATED)) tile_set = KERNELS_AMX_AVX512_EMULATED;
     if (tile_set == KERNELS_COUNT)
         test_skip("fixtures: tiles on/off cases (the active set has no tile kernels, and this CPU cannot run the "
                   "emulated AMX ones)");

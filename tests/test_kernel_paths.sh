@@ -7,7 +7,7 @@
 GEMMA=${GEMMA_BIN:-./gemma}
 RUNNER=${TEST_RUNNER:-build/test_runner}
 default=$("$GEMMA" --version 2> /dev/null | sed -n 's/.*(kernels: \(.*\))$/\1/p')
-for set in scalar avx2 avx512 amx amx-emu; do
+for set in scalar avx2 avx512 amx amx-emu avx512-emu; do
   banner=$(GEMMA_KERNELS=$set "$GEMMA" --version 2>&1)
   if grep -q 'not supported' <<< "$banner"; then
     echo "skip kernels[$set]: not supported by this CPU"

@@ -317,7 +317,8 @@ static void hex_bytes(const char *hex, uint8_t *out) {
  * included) and the AVX2 row dots keep llama.cpp's order bit for bit (the fixtures' logits
  * depend on it through f16 rounding midpoints), for every tile shape. */
 static void test_summation_order(const type_traits *tab, kernel_set_id set) {
-    if (set != KERNELS_AVX512 && set != KERNELS_AVX2) return;
+    bool avx512 = set == KERNELS_AVX512 || set == KERNELS_AVX512_EMULATED;
+    if (!avx512 && set != KERNELS_AVX2) return;
     TEST_BEGIN("simd %s: a gemma3-q4_0 FFN gate sum on an f16 rounding midpoint comes out exact", kernel_set_name(set));
     enum { N = 256, WROW = 144, AROW = 272, S_STRIDE = GEMM_MAX_NW + 1 };
     uint8_t w[GEMM_MAX_NW * WROW], a[GEMM_MAX_NA * AROW];
@@ -389,7 +390,7 @@ static void test_summation_order(const type_traits *tab, kernel_set_id set) {
     /* Decode (one activation row) keeps the order for any length: rows longer than the
      * activation prep holds (PREP_MAX blocks, 16384 elements) take its fallback path. The
      * tiles split such rows into chunks, so this is for na = 1 only. */
-    if (set != KERNELS_AVX512) return;
+    if (!avx512) return;
     TEST_BEGIN("simd %s: decode (one activation row) sums in llama.cpp's order beyond 16384 elements",
                kernel_set_name(set));
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -1139,6 +1140,13 @@ static void test_selection(void) {
     no_fma.has_fma = false;
     EXPECT(kernel_set_choose(&no_fma, NULL, warn, sizeof warn) == KERNELS_SCALAR, "AVX2 without FMA -> scalar");
     EXPECT(kernel_set_choose(&avx512, "neon", warn, sizeof warn) == KERNELS_AVX512 && warn[0], "neon on x86");
+    /* the emulated AVX-512 set: on any AVX2 CPU when asked for, never by itself */
+    EXPECT(kernel_set_choose(&avx2, "avx512-emu", warn, sizeof warn) == KERNELS_AVX512_EMULATED && !warn[0],
+           "avx512-emu request on an AVX2 CPU");
+    EXPECT(kernel_set_choose(&avx512, "AVX512-EMU", warn, sizeof warn) == KERNELS_AVX512_EMULATED && !warn[0],
+           "avx512-emu request on an AVX-512 CPU");
+    EXPECT(kernel_set_choose(&no_fma, "avx512-emu", warn, sizeof warn) == KERNELS_SCALAR && strstr(warn, "avx512-emu"),
+           "avx512-emu request without FMA: got a warning '%s'", warn);
 #endif
 #if defined(__aarch64__)
     EXPECT(kernel_set_choose(&neon, NULL, warn, sizeof warn) == KERNELS_NEON_DOTPROD, "best of neon+dotprod");
@@ -1246,7 +1254,9 @@ static void bench_elementwise(kernel_set_id set) {
 }
 
 static void bench_set(kernel_set_id set) {
-    if (!kernel_set_supported(cpu_get(), set) || set == KERNELS_AMX_EMULATED) return;
+    if (!kernel_set_supported(cpu_get(), set) || set == KERNELS_AMX_EMULATED || set == KERNELS_AVX512_EMULATED ||
+        set == KERNELS_AMX_AVX512_EMULATED)
+        return;
     bench_elementwise(set);
     const type_traits *tab = built(set)->type;
     enum { N = 2048, K = 2048, M = 64 };
@@ -1306,7 +1316,7 @@ void suite_simd(void) {
     rng_seed(999);
     test_scalar_elementwise();
     for (int s = 0; s < KERNELS_COUNT; s++) {
-        if (s == KERNELS_AMX_EMULATED && kernel_set_supported(cpu_get(), KERNELS_AMX_EMULATED))
+        if ((s == KERNELS_AMX_EMULATED || s == KERNELS_AMX_AVX512_EMULATED) && kernel_set_supported(cpu_get(), s))
             test_skip("simd %s: the AVX-512 set's vector kernels (test_amx tests its tiles)", kernel_set_name(s));
         else if (s != KERNELS_SCALAR)
             test_set((kernel_set_id)s);

@@ -80,15 +80,17 @@
 #if defined(__x86_64__)
 
 #include <float.h>
-#include <immintrin.h>
 #include <string.h>
 
 #include "amx_ops.h"
+#include "avx512_intrin.h"
 #include "dispatch.h"
 #include "kernels.h"
 #include "quant.h"
 
+#ifndef INLINE /* the emulated AVX-512 build (avx512_emulated.h) leaves the choice to the compiler */
 #define INLINE inline __attribute__((always_inline))
+#endif
 
 /* Tokens per packed activation group (the N dimension of C), weight rows per panel (its M). */
 #define AMX_TOKENS 16

@@ -38,13 +38,15 @@
  * the AVX2 set; a partial last step uses masked loads and stores. */
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "avx512_intrin.h"
 
 #include "avx512_sums.h"
 #include "dispatch.h"
 #include "kernels.h"
 
+#ifndef INLINE /* the emulated build (avx512_emulated.h) leaves the choice to the compiler */
 #define INLINE inline __attribute__((always_inline))
+#endif
 
 static INLINE __m128i loadu128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
 static INLINE __m256i loadu256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }

@@ -26,14 +26,16 @@
  * adjacent outputs. The n % 32 tail is one masked step (masked-off elements load as 0). */
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "avx512_intrin.h"
 
 #include "avx512_sums.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "kernels.h"
 
+#ifndef INLINE /* the emulated build (avx512_emulated.h) leaves the choice to the compiler */
 #define INLINE inline __attribute__((always_inline))
+#endif
 
 /* 32 bf16 values at element i of a row; the first n - i < 32 of them under mask m. */
 static INLINE __m512bh load32(const uint8_t *p, int i) {
@@ -113,7 +115,7 @@ static void gemm_bf16_bf16(int n, float *s, size_t s_stride, const void *w, size
 }
 
 void kernels_avx512_bf16_install(kernel_set *k) {
-    if (!cpu_get()->has_avx512bf16) return;
+    if (!avx512_has_bf16()) return;
     k->type[TYPE_BF16_BF16].gemm = gemm_bf16_bf16;
     k->kv_values_as[GGML_TYPE_BF16] = TYPE_BF16_BF16; /* P·V^T only: see the header */
 }

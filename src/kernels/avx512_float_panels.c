@@ -17,13 +17,15 @@
  * enough, since 2 bytes per weight make it memory-bound (one core reads ~30 GB/s here). */
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "avx512_intrin.h"
 
 #include "cpu.h"
 #include "dispatch.h"
 #include "kernels.h"
 
+#ifndef INLINE /* the emulated build (avx512_emulated.h) leaves the choice to the compiler */
 #define INLINE inline __attribute__((always_inline))
+#endif
 #define FLOAT_NA 8 /* activation rows per tile */
 
 typedef enum { KIND_BF16, KIND_F16 } float_kind;
@@ -130,7 +132,7 @@ static void to_bf16(const float *src, void *dst, int64_t n) {
 void kernels_avx512_float_panels_install(kernel_set *k) {
     k->repack_to[GGML_TYPE_F16] = TYPE_F16_R16;
     k->type[TYPE_F16_R16].panel_dot = panel_dot_f16;
-    if (cpu_get()->has_avx512bf16) {
+    if (avx512_has_bf16()) {
         k->repack_to[GGML_TYPE_BF16] = TYPE_BF16_R16;
         k->type[TYPE_BF16_R16].panel_dot = panel_dot_bf16;
     }

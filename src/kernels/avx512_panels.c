@@ -18,12 +18,14 @@
  * pages, 54-66 with 2 MiB pages, measured with these loops). */
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "avx512_intrin.h"
 
 #include "dispatch.h"
 #include "kernels.h"
 
+#ifndef INLINE /* the emulated build (avx512_emulated.h) leaves the choice to the compiler */
 #define INLINE inline __attribute__((always_inline))
+#endif
 #define PANEL_NA 8 /* activation rows per tile */
 
 typedef enum { KIND_Q4_0, KIND_Q5_0, KIND_Q8_0 } panel_kind;
@@ -270,7 +272,7 @@ static INLINE void q6_k_sub_block(const int na, const __m512i *q, __m512i sc, co
         /* isum[r] complete here: GCC otherwise runs many rows' chains first and parks their
          * dots on the stack (1199 stack moves; 39 -> 41 MAC/cycle without). On Q4_K's tile
          * the same barrier cost 2 %, so it stays here. */
-        __asm__("" : "+v"(isum[r]));
+        avx512_keep(isum[r]);
     }
 }
 

@@ -4,7 +4,7 @@
 #ifndef GEMMA_AVX512_SUMS_H
 #define GEMMA_AVX512_SUMS_H
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "avx512_intrin.h"
 
 /* The lane sums of a, b, c, d as [sum a, sum b, sum c, sum d]. */
 static inline __attribute__((always_inline)) __m128 hsum4_ps(__m512 a, __m512 b, __m512 c, __m512 d) {

@@ -28,6 +28,8 @@ static const struct {
     [KERNELS_NEON_DOTPROD] = {"NEON dotprod", "neon"},
     [KERNELS_AMX] = {"AMX + AVX-512 VNNI", "amx"},
     [KERNELS_AMX_EMULATED] = {"AMX emulated + AVX-512 VNNI", "amx-emu"},
+    [KERNELS_AVX512_EMULATED] = {"AVX-512 VNNI emulated", "avx512-emu"},
+    [KERNELS_AMX_AVX512_EMULATED] = {"AMX emulated + AVX-512 VNNI emulated", "amx-emu"},
 };
 
 const char *kernel_set_name(kernel_set_id s) { return (unsigned)s < KERNELS_COUNT ? sets[s].name : "unknown"; }
@@ -54,6 +56,10 @@ bool kernel_set_supported(const cpu_features *f, kernel_set_id s) {
         return has_avx512_set(f) && f->has_amx_tile && f->has_amx_int8;
     case KERNELS_AMX_EMULATED: /* the tiles are C; the rest of amx.c is AVX-512 */
         return has_avx512_set(f);
+    case KERNELS_AVX512_EMULATED: /* the AVX-512 instructions are C over AVX2 */
+        return has_avx2_set(f);
+    case KERNELS_AMX_AVX512_EMULATED: /* amx-emu where the AVX-512 it is written in is missing */
+        return has_avx2_set(f) && !has_avx512_set(f);
 #endif
 #if defined(__aarch64__)
     case KERNELS_NEON:
@@ -66,7 +72,7 @@ bool kernel_set_supported(const cpu_features *f, kernel_set_id s) {
     }
 }
 
-/* The emulated AMX set is never the fastest: it runs only when asked for. */
+/* The emulated sets are never the fastest: they run only when asked for. */
 static kernel_set_id best_set(const cpu_features *f) {
     static const kernel_set_id order[] = {KERNELS_AMX, KERNELS_AVX512, KERNELS_AVX2, KERNELS_NEON_DOTPROD,
                                           KERNELS_NEON};
@@ -79,9 +85,11 @@ kernel_set_id kernel_set_choose(const cpu_features *f, const char *request, char
     if (warn && warn_len) warn[0] = 0;
     kernel_set_id best = best_set(f);
     if (!request || !*request) return best;
-    /* "neon" means the best NEON set, so look at the faster of the two first. */
+    /* "neon" means the best NEON set, so look at the faster of the two first; "amx-emu" the
+     * emulated tiles over the real AVX-512 set, else over the emulated one. */
     static const kernel_set_id by_request[] = {KERNELS_SCALAR, KERNELS_AVX2, KERNELS_AVX512, KERNELS_AMX,
-                                               KERNELS_AMX_EMULATED, KERNELS_NEON_DOTPROD, KERNELS_NEON};
+                                               KERNELS_AMX_EMULATED, KERNELS_AMX_AVX512_EMULATED,
+                                               KERNELS_AVX512_EMULATED, KERNELS_NEON_DOTPROD, KERNELS_NEON};
     bool known = false;
     for (size_t i = 0; i < sizeof by_request / sizeof by_request[0]; i++) {
         kernel_set_id s = by_request[i];
@@ -94,7 +102,7 @@ kernel_set_id kernel_set_choose(const cpu_features *f, const char *request, char
             snprintf(warn, warn_len, "GEMMA_KERNELS=%s: not supported by this CPU, using %s", request, sets[best].name);
         else
             snprintf(warn, warn_len,
-                     "GEMMA_KERNELS=%s: unknown (expected scalar, avx2, avx512, amx, amx-emu or neon), using %s",
+                     "GEMMA_KERNELS=%s: unknown (expected scalar, avx2, avx512, amx, amx-emu, avx512-emu or neon), using %s",
                      request, sets[best].name);
     }
     return best;
@@ -162,6 +170,15 @@ void kernel_set_build(kernel_set *k, kernel_set_id s) {
         kernels_avx2_install(k);
         kernels_avx512_install(k);
         kernels_amx_emulated_install(k);
+        break;
+    case KERNELS_AVX512_EMULATED:
+        kernels_avx2_install(k);
+        kernels_avx512_emulated_install(k);
+        break;
+    case KERNELS_AMX_AVX512_EMULATED:
+        kernels_avx2_install(k);
+        kernels_avx512_emulated_install(k);
+        kernels_amx_avx512_emulated_install(k);
         break;
 #endif
 #if defined(__aarch64__)

@@ -35,10 +35,13 @@
  * so no installer relies on another one having run.
  *
  * kernels_active() chooses a set once per process (the fastest the CPU and OS support, or
- * the one GEMMA_KERNELS names: scalar, avx2, avx512, amx, amx-emu, neon) and builds it;
- * everything else asks it. cpu.c only detects features; quant.c only describes formats.
- * "amx-emu" is the AMX set with its tile instructions emulated in C (amx_ops.h): slow, for
- * testing the AMX kernels where there is no AMX; never chosen unless asked for. */
+ * the one GEMMA_KERNELS names: scalar, avx2, avx512, amx, amx-emu, avx512-emu, neon) and
+ * builds it; everything else asks it. cpu.c only detects features; quant.c only describes
+ * formats. The emulated sets are never chosen unless asked for; slow, they are for testing
+ * code on CPUs without its instructions: "avx512-emu" is the AVX-512 set with its
+ * instructions emulated in C over AVX2 (avx512_emu.h: the AVX-512 files compiled again);
+ * "amx-emu" the AMX set with its tile instructions emulated in C (amx_ops.h), over the real
+ * AVX-512 set where the CPU has it and over the emulated one elsewhere. */
 #ifndef GEMMA_DISPATCH_H
 #define GEMMA_DISPATCH_H
 
@@ -58,6 +61,9 @@ typedef enum {
     KERNELS_NEON_DOTPROD,  /* NEON with sdot */
     KERNELS_AMX,           /* the AVX-512 set plus AMX tiles for prefill and attention */
     KERNELS_AMX_EMULATED,  /* the same with the tile instructions emulated (tests) */
+    KERNELS_AVX512_EMULATED, /* the AVX-512 set with its instructions emulated, on AVX2 (tests) */
+    KERNELS_AMX_AVX512_EMULATED, /* emulated tiles over the emulated AVX-512 set: "amx-emu" on
+                                    CPUs without AVX-512 (tests) */
     KERNELS_COUNT
 } kernel_set_id;
 
@@ -208,6 +214,8 @@ void kernels_avx512_float_panels_install(kernel_set *k);   /* BF16/F16 ones (avx
 void kernels_avx512_bf16_install(kernel_set *k);           /* vdpbf16ps KV tiles (avx512_bf16.c) */
 void kernels_amx_install(kernel_set *k, bool bf16);        /* tiles; bf16: AMX-BF16 present */
 void kernels_amx_emulated_install(kernel_set *k);          /* the same tiles, emulated */
+void kernels_avx512_emulated_install(kernel_set *k);       /* the AVX-512 layer emulated */
+void kernels_amx_avx512_emulated_install(kernel_set *k);   /* emulated tiles on it */
 void kernels_neon_install(kernel_set *k);
 void kernels_neon_dotprod_install(kernel_set *k);          /* over the NEON layer */
 void kernels_neon_panels_install(kernel_set *k);           /* its panel kernels (neon_panels.c) */

@@ -1,0 +1,4 @@
+/* avx512_float_panels_emulated.c - avx512_float_panels.c with the AVX-512 instructions emulated in C: part of the
+ * "avx512-emu" kernel set (avx512_emulated.h). */
+#include "avx512_emulated.h"
+#include "avx512_float_panels.c"
