@@ -88,8 +88,7 @@ static inline emu_v512 e512_zero(void) { emu_v512 u; memset(&u, 0, sizeof u); re
 static inline emu_v256 e512_y(__m256i v) { emu_v256 u; u.si = v; return u; }
 static inline emu_v128 e512_x(__m128i v) { emu_v128 u; u.si = v; return u; }
 
-/* float <-> bits */
-static inline uint32_t e512_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+/* bits -> float */
 static inline float e512_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 /* ---- set ---- */
