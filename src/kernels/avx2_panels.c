@@ -138,16 +138,22 @@ static INLINE __m256i block_dot(const panel_kind kind, const __m256i q[8], const
  * core, 30 -> 49.5 t/s on two (41 without the barrier; chrt, noisy: +-5). */
 static INLINE void halves_apart(void) { __asm__ volatile("" ::: "memory"); }
 
-/* With several activation rows a block takes longer to multiply than to read and the
- * hardware prefetchers alone fall behind (as in avx512_panels.c): the first half of a panel
- * (which touches every line of its blocks) prefetches BATCH_AHEAD bytes ahead, in tiles of 4
- * rows. One core, a 72 MB Q4_0 matrix in DRAM: 4 rows 72 -> 80 GMAC/s, 8 rows 80 -> 83 (98
- * from L3); 2 and 3 rows gained nothing (2 lost 66 -> 53), decode is not touched. */
-#define BATCH_AHEAD 4096
+/* The hardware prefetchers alone fall behind here, for two reasons: with several activation
+ * rows a block takes longer to multiply than to read, and with one (decode) a single core
+ * keeps too few reads in flight to reach DRAM's bandwidth. So the first half of a panel
+ * (which touches every line of its blocks) prefetches AHEAD bytes ahead, in tiles of 4 rows
+ * and in decode. One core, a 72 MB Q4_0 matrix in DRAM: 4 rows 72 -> 80 GMAC/s, 8 rows
+ * 80 -> 83 (98 from L3); 2 and 3 rows gained nothing (2 lost 66 -> 53). Decode on a Zen 3,
+ * gemma bench tg32, two threads, paired runs: e2b Q4_0 27.5 -> 33.2 t/s, gemma3-1b Q8_0 14.7
+ * -> 16.4, e2b Q4_K_M 19.1 -> 20.2 (2048 and 8192 bytes ahead: the same within the noise). */
+#define AHEAD 4096
 
 static INLINE void prefetch_ahead(const uint8_t *p, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + BATCH_AHEAD + o, _MM_HINT_T0);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + AHEAD + o, _MM_HINT_T0);
 }
+
+/* Whether a tile of na activation rows from half h0 prefetches (above). */
+static INLINE bool prefetches(const int na, const int h0) { return (na == 1 || na >= 4) && h0 == 0; }
 
 /* Halves h0 .. h0 + nh - 1 of one panel for activation rows 0 .. na - 1 (a_stride apart);
  * `rows` valid rows in the panel. */
@@ -160,7 +166,7 @@ static INLINE void block_tile(const panel_kind kind, const int na, const int h0,
         for (int j = 0; j < na; j++) acc[h][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * kinds[kind].block;
-        if (na >= 4 && h0 == 0) prefetch_ahead(pb, kinds[kind].block);
+        if (prefetches(na, h0)) prefetch_ahead(pb, kinds[kind].block);
 #pragma GCC unroll 2
         for (int h = 0; h < nh; h++) {
             __m256i q[8];
@@ -336,24 +342,27 @@ static INLINE __m256i scale_pair6(__m256i S, int m) {
 }
 
 /* Q6_K: the int8 scales of sub-blocks 2k, 2k + 1 as sign-extended 16-bit pairs, k < 8, of the
- * 8 rows at ph (a panel super-block + 32 h). */
+ * 8 rows at ph (a panel super-block + 32 h): bytes 2 (k % 2) and 2 (k % 2) + 1 of every dword
+ * of scale group k / 2 moved to the high bytes of its two halves, then shifted down signed. */
 static INLINE void q6_k_scale_pairs(const uint8_t *ph, __m256i spair[8]) {
+    static const int8_t spread[2][32] = {
+#define SPREAD(k) {-1, k, -1, k + 1, -1, 4 + k, -1, 5 + k, -1, 8 + k, -1, 9 + k, -1, 12 + k, -1, 13 + k, \
+                   -1, k, -1, k + 1, -1, 4 + k, -1, 5 + k, -1, 8 + k, -1, 9 + k, -1, 12 + k, -1, 13 + k}
+        SPREAD(0), SPREAD(2)
+#undef SPREAD
+    };
 #pragma GCC unroll 8
-    for (int k = 0; k < 8; k++) {
-        __m256i S = loadu256(ph + 32 + 64 * (k / 2));
-        __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(S, 24 - 16 * (k % 2)), 24);
-        __m256i hi = _mm256_srai_epi32(_mm256_slli_epi32(S, 16 - 16 * (k % 2)), 24);
-        spair[k] = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
-    }
+    for (int k = 0; k < 8; k++)
+        spair[k] = _mm256_srai_epi16(_mm256_shuffle_epi8(loadu256(ph + 32 + 64 * (k / 2)),
+                                                         _mm256_loadu_si256((const __m256i *)spread[k % 2])), 8);
 }
 
 /* Q6_K: acc + (isum - 32 x sum over sub-blocks of scale x activation sum) x d x d_a, for one
- * activation row's Q8_K super-block ab. */
+ * activation row's Q8_K super-block ab (the sums of sub-blocks 2k, 2k + 1 as one dword). */
 static INLINE __m256 q6_k_step(const __m256i spair[8], __m256 d, const uint8_t *ab, __m256i isum, __m256 acc) {
     __m256i off = _mm256_setzero_si256();
 #pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        off = _mm256_add_epi32(off, _mm256_madd_epi16(spair[k], pair16(rd_i16(ab + 260 + 4 * k), rd_i16(ab + 262 + 4 * k))));
+    for (int k = 0; k < 8; k++) off = _mm256_add_epi32(off, _mm256_madd_epi16(spair[k], _mm256_set1_epi32(rd_i32(ab + 260 + 4 * k))));
     __m256i total = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(rd_f32(ab))), acc);
 }
@@ -395,6 +404,10 @@ static INLINE void q6_k_half(const int na, const uint8_t *pb, int h, const uint8
     for (int r = 0; r < na; r++) acc[r] = q6_k_step(spair, d, a + (size_t)r * a_stride, isum[r], acc[r]);
 }
 
+/* The sums so far, opaque to the compiler: GCC otherwise reassociates a chain of int16 adds
+ * into a tree over all of its products and spills them (q4_k_decode). */
+static INLINE void in_order2(__m256i *a, __m256i *b) { __asm__("" : "+x"(*a), "+x"(*b)); }
+
 /* A compiler barrier: the loads before it are issued before the ones after it (as in
  * avx512_panels.c, where GCC otherwise spreads Q5_K's loads over the whole super-block and
  * the hardware prefetchers lose the stream). */
@@ -404,38 +417,51 @@ static INLINE void read_in_order(const bool on) {
 
 /* Q4_K / Q5_K decode (one activation row), rows 8h .. 8h+7: each chunk of 32 code groups is
  * loaded once and serves its two sub-blocks (low and high nibbles), instead of once per
- * sub-block as in q4_k_half. */
+ * sub-block as in q4_k_half. The loop keeps nothing but the codes' and activations' pointers
+ * and isum across chunks (the scales are loaded again where they are used, the mins are
+ * taken after it): with the packed scales held in registers and the mins inside, GCC spilled
+ * isum and the products (Q4_K from L2, one core: 14.6 -> 19.3 GB/s with in_order2). */
 static INLINE __m256 q4_k_decode(const bool five, const uint8_t *pb, int h, const uint8_t *ab, __m256 acc) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    const uint8_t *ph = pb + 32 * h, *aq = ab + 4;
-    __m256i S0 = loadu256(ph + 64), S1 = loadu256(ph + 128), S2 = loadu256(ph + 192);
-    __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+    const uint8_t *ph = pb + 32 * h, *codes = ph + (five ? 768 : 256), *aq = ab + 4;
+    __m256i isum = _mm256_setzero_si256();
 #pragma GCC unroll 1 /* rolled: fully unrolled, GCC spilled (moe Q4_K_M tg32 20 -> 25 t/s) */
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < 4; c++, codes += 512, aq += 64) {
         int j = 2 * c; /* sub-blocks j (low nibbles) and j + 1 (high) */
-        __m256i sc0 = twice16(k4_field(S0, S2, j, false)), sc1 = twice16(k4_field(S0, S2, j + 1, false));
-        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), part = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int l = 0; l < 8; l++) {
-            __m256i v = loadu256(ph + (five ? 768 : 256) + 64 * (8 * c + l));
+            __m256i v = loadu256(codes + 64 * l);
             __m256i ql = _mm256_and_si256(v, m4), qh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             if (five) {
                 __m256i H = loadu256(ph + 256 + 64 * l);
                 ql = _mm256_or_si256(ql, fifth_bit(H, j));
                 qh = _mm256_or_si256(qh, fifth_bit(H, j + 1));
             }
-            lo = _mm256_add_epi16(lo, dot16(ql, aq, 16 * c + l));
-            hi = _mm256_add_epi16(hi, dot16(qh, aq, 16 * c + 8 + l));
+            lo = _mm256_add_epi16(lo, dot16(ql, aq, l));
+            hi = _mm256_add_epi16(hi, dot16(qh, aq, 8 + l));
+            in_order2(&lo, &hi);
             if (five && l % 4 == 3) { /* 4 groups of 5-bit codes fill an int16 sum */
-                isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, sc0), _mm256_madd_epi16(hi, sc1)));
+                __m256i S0 = loadu256(ph + 64), S2 = loadu256(ph + 192);
+                part = _mm256_add_epi32(part, _mm256_add_epi32(_mm256_madd_epi16(lo, twice16(k4_field(S0, S2, j, false))),
+                                                               _mm256_madd_epi16(hi, twice16(k4_field(S0, S2, j + 1, false)))));
                 lo = hi = _mm256_setzero_si256();
             }
         }
         read_in_order(five);
-        if (!five) isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, sc0), _mm256_madd_epi16(hi, sc1)));
-        int32_t b0 = (int32_t)rd_i16(ab + 260 + 4 * j) + rd_i16(ab + 262 + 4 * j);
-        int32_t b1 = (int32_t)rd_i16(ab + 264 + 4 * j) + rd_i16(ab + 266 + 4 * j);
-        __m256i mpair = _mm256_or_si256(k4_field(S1, S2, j, true), _mm256_slli_epi32(k4_field(S1, S2, j + 1, true), 16));
+        if (!five) {
+            __m256i S0 = loadu256(ph + 64), S2 = loadu256(ph + 192);
+            part = _mm256_add_epi32(_mm256_madd_epi16(lo, twice16(k4_field(S0, S2, j, false))),
+                                    _mm256_madd_epi16(hi, twice16(k4_field(S0, S2, j + 1, false))));
+        }
+        isum = _mm256_add_epi32(isum, part);
+    }
+    __m256i S1 = loadu256(ph + 128), S2 = loadu256(ph + 192), msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
+        int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
+        int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
+        __m256i mpair = _mm256_or_si256(k4_field(S1, S2, 2 * k, true), _mm256_slli_epi32(k4_field(S1, S2, 2 * k + 1, true), 16));
         msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mpair, pair16(b0, b1)));
     }
     __m256 da = _mm256_set1_ps(rd_f32(ab)), d = scales8(pb, h), dmin = scales8(pb + 32, h);
@@ -443,37 +469,39 @@ static INLINE __m256 q4_k_decode(const bool five, const uint8_t *pb, int h, cons
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc);
 }
 
-/* Q6_K decode, rows 8h .. 8h+7: each ql pair and qh group is loaded once and gives the codes
- * of four sub-blocks (g = 0..3), as avx512_panels.c's q6_k_decode; two groups per int16 sum. */
+/* Q6_K decode, rows 8h .. 8h+7, the super-block's four 768-byte segments in turn: segment i
+ * (kernels.h's q6_k_ql_at) holds, for k < 4, ql group 16 (i / 2) + 4 (i % 2) + k at 64 k, its
+ * partner eight groups on at 256 + 64 k, and qh group 8 (i / 2) + 4 (i % 2) + k at 512 + 64 k.
+ * Each ql pair and qh group is loaded once and gives the codes of four sub-blocks (g = 0..3:
+ * sub-block 8 (i / 2) + 2 g + i % 2, whose activation group for code k sits 32 g + 4 k bytes
+ * into the segment's), two groups per int16 sum. Addresses are the segment's plus constants:
+ * computed from i through q6_k_ql_at, GCC kept them in scalar registers it then spilled (with
+ * the scale pairs by vpshufb, below: 8.6 -> 18.2 GB/s on one core from L2). */
 static INLINE __m256 q6_k_decode(const uint8_t *pb, int h, const uint8_t *ab, __m256 acc) {
     const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
-    const uint8_t *ph = pb + 32 * h, *aq = ab + 4;
+    const uint8_t *ph = pb + 32 * h;
     __m256i isum = _mm256_setzero_si256();
 #pragma GCC unroll 1 /* rolled, as q4_k_decode's */
-    for (int i = 0; i < 4; i++) { /* hh = i / 2, l4 = 4 (i % 2) .. +3: sub-blocks 8hh + 2g + i % 2 */
-        int hh = i / 2, l0 = 4 * (i % 2);
-        __m256i sc[4];
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; g++) {
-            int sb = 8 * hh + 2 * g + i % 2;
-            sc[g] = scale_pair6(loadu256(ph + 32 + 64 * (sb / 4)), sb % 4);
-        }
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *seg = ph + 288 + 768 * i, *aq = ab + 4 + 128 * (i / 2) + 16 * (i % 2);
+        const uint8_t *S = ph + 32 + 128 * (i / 2); /* scales of sub-blocks 8 (i / 2) .. +7 */
+        __m256i sc[4] = {scale_pair6(loadu256(S), i % 2), scale_pair6(loadu256(S), 2 + i % 2),
+                         scale_pair6(loadu256(S + 64), i % 2), scale_pair6(loadu256(S + 64), 2 + i % 2)};
 #pragma GCC unroll 2
         for (int p = 0; p < 2; p++) {
             __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 2
-            for (int l4 = l0 + 2 * p; l4 < l0 + 2 * p + 2; l4++) {
-                __m256i A = loadu256(ph + q6_k_ql_at(16 * hh + l4)), B = loadu256(ph + q6_k_ql_at(16 * hh + 8 + l4));
-                __m256i H = loadu256(ph + q6_k_qh_at(8 * hh + l4));
+            for (int k = 2 * p; k < 2 * p + 2; k++) {
+                __m256i A = loadu256(seg + 64 * k), B = loadu256(seg + 256 + 64 * k), H = loadu256(seg + 512 + 64 * k);
                 __m256i q0 = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
                 __m256i q1 = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
                 __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m30));
                 __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
                                              _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
-                s[0] = _mm256_add_epi16(s[0], dot16(q0, aq, 32 * hh + l4));
-                s[1] = _mm256_add_epi16(s[1], dot16(q1, aq, 32 * hh + 8 + l4));
-                s[2] = _mm256_add_epi16(s[2], dot16(q2, aq, 32 * hh + 16 + l4));
-                s[3] = _mm256_add_epi16(s[3], dot16(q3, aq, 32 * hh + 24 + l4));
+                s[0] = _mm256_add_epi16(s[0], dot16(q0, aq, k));
+                s[1] = _mm256_add_epi16(s[1], dot16(q1, aq, 8 + k));
+                s[2] = _mm256_add_epi16(s[2], dot16(q2, aq, 16 + k));
+                s[3] = _mm256_add_epi16(s[3], dot16(q3, aq, 24 + k));
             }
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++) isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s[g], sc[g]));
@@ -547,7 +575,7 @@ static INLINE void k_tile(const k_kind kind, const int na, const int h0, const i
         for (int j = 0; j < na; j++) acc[h][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nsb; b++) {
         const uint8_t *pb = panel + (size_t)b * k_block_bytes(kind);
-        if (na >= 4 && h0 == 0) prefetch_ahead(pb, k_block_bytes(kind));
+        if (prefetches(na, h0)) prefetch_ahead(pb, k_block_bytes(kind));
 #pragma GCC unroll 2
         for (int h = 0; h < nh; h++) {
             const uint8_t *ab = a + 292 * (size_t)b;
