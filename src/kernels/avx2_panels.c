@@ -312,13 +312,41 @@ static INLINE __m256i pair16(int32_t lo, int32_t hi) {
     return _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
 }
 
+/* Q4_K / Q5_K: the vpmaddwd factor of sub-block j's scale, the 8 rows at ph (a panel
+ * super-block + 32 h). */
+static INLINE __m256i k4_scale_pair(const uint8_t *ph, int j) {
+    return twice16(k4_field(loadu256(ph + 64), loadu256(ph + 192), j, false));
+}
+
+/* Q4_K / Q5_K: the mins of sub-blocks 2k, 2k + 1 as 16-bit pairs, k < 4, of the 8 rows at ph. */
+static INLINE void k4_min_pairs(const uint8_t *ph, __m256i mpair[4]) {
+    __m256i S1 = loadu256(ph + 128), S2 = loadu256(ph + 192);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        mpair[k] = _mm256_or_si256(k4_field(S1, S2, 2 * k, true), _mm256_slli_epi32(k4_field(S1, S2, 2 * k + 1, true), 16));
+}
+
+/* Q4_K / Q5_K: acc + isum x d x d_a - (sum over sub-blocks of min x activation sum) x dmin x d_a,
+ * for one activation row's Q8_K super-block ab. */
+static INLINE __m256 k4_step(const __m256i mpair[4], __m256 d, __m256 dmin, const uint8_t *ab, __m256i isum, __m256 acc) {
+    __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
+        int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
+        int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mpair[k], pair16(b0, b1)));
+    }
+    __m256 da = _mm256_set1_ps(rd_f32(ab));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, da), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc);
+}
+
 /* Q4_K / Q5_K (`five`): rows 8h .. 8h+7 of one panel super-block against na activation
  * rows' Q8_K super-blocks (a_stride apart). */
 static INLINE void q4_k_half(const bool five, const int na, const uint8_t *pb, int h, const uint8_t *a,
                              size_t a_stride, __m256 *acc) {
     const __m256i m4 = _mm256_set1_epi8(15);
     const uint8_t *ph = pb + 32 * h;
-    __m256i S0 = loadu256(ph + 64), S1 = loadu256(ph + 128), S2 = loadu256(ph + 192);
     __m256i isum[PANEL_NA];
 #pragma GCC unroll 4
     for (int r = 0; r < na; r++) isum[r] = _mm256_setzero_si256();
@@ -331,7 +359,7 @@ static INLINE void q4_k_half(const bool five, const int na, const uint8_t *pb, i
             q[l] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m4);
             if (five) q[l] = _mm256_or_si256(q[l], fifth_bit(loadu256(ph + 256 + 64 * l), j));
         }
-        __m256i sc = twice16(k4_field(S0, S2, j, false));
+        __m256i sc = k4_scale_pair(ph, j);
 #pragma GCC unroll 4
         for (int r = 0; r < na; r++) {
             const uint8_t *aq = a + (size_t)r * a_stride + 4 + 32 * j;
@@ -349,24 +377,10 @@ static INLINE void q4_k_half(const bool five, const int na, const uint8_t *pb, i
         }
     }
     __m256i mpair[4];
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++)
-        mpair[k] = _mm256_or_si256(k4_field(S1, S2, 2 * k, true), _mm256_slli_epi32(k4_field(S1, S2, 2 * k + 1, true), 16));
+    k4_min_pairs(ph, mpair);
     __m256 d = scales8(pb, h), dmin = scales8(pb + 32, h);
 #pragma GCC unroll 4
-    for (int r = 0; r < na; r++) {
-        const uint8_t *ab = a + (size_t)r * a_stride;
-        __m256i msum = _mm256_setzero_si256();
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
-            int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
-            int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
-            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mpair[k], pair16(b0, b1)));
-        }
-        __m256 da = _mm256_set1_ps(rd_f32(ab));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(d, da), acc[r]);
-        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[r]);
-    }
+    for (int r = 0; r < na; r++) acc[r] = k4_step(mpair, d, dmin, a + (size_t)r * a_stride, isum[r], acc[r]);
 }
 
 /* Q6_K: the int8 scale in byte m of every dword of S, sign-extended, in both 16-bit halves
@@ -483,31 +497,18 @@ static INLINE __m256 q4_k_decode(const bool five, const uint8_t *pb, int h, cons
             hi = _mm256_add_epi16(hi, dot16(qh, aq, 8 + l));
             in_order2(&lo, &hi);
             if (five && l % 4 == 3) { /* 4 groups of 5-bit codes fill an int16 sum */
-                __m256i S0 = loadu256(ph + 64), S2 = loadu256(ph + 192);
-                part = _mm256_add_epi32(part, _mm256_add_epi32(_mm256_madd_epi16(lo, twice16(k4_field(S0, S2, j, false))),
-                                                               _mm256_madd_epi16(hi, twice16(k4_field(S0, S2, j + 1, false)))));
+                part = _mm256_add_epi32(part, _mm256_add_epi32(_mm256_madd_epi16(lo, k4_scale_pair(ph, j)),
+                                                               _mm256_madd_epi16(hi, k4_scale_pair(ph, j + 1))));
                 lo = hi = _mm256_setzero_si256();
             }
         }
         read_in_order(five);
-        if (!five) {
-            __m256i S0 = loadu256(ph + 64), S2 = loadu256(ph + 192);
-            part = _mm256_add_epi32(_mm256_madd_epi16(lo, twice16(k4_field(S0, S2, j, false))),
-                                    _mm256_madd_epi16(hi, twice16(k4_field(S0, S2, j + 1, false))));
-        }
+        if (!five) part = _mm256_add_epi32(_mm256_madd_epi16(lo, k4_scale_pair(ph, j)), _mm256_madd_epi16(hi, k4_scale_pair(ph, j + 1)));
         isum = _mm256_add_epi32(isum, part);
     }
-    __m256i S1 = loadu256(ph + 128), S2 = loadu256(ph + 192), msum = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++) { /* mins of sub-blocks 2k, 2k + 1 x their activation sums */
-        int32_t b0 = (int32_t)rd_i16(ab + 260 + 8 * k) + rd_i16(ab + 262 + 8 * k);
-        int32_t b1 = (int32_t)rd_i16(ab + 264 + 8 * k) + rd_i16(ab + 266 + 8 * k);
-        __m256i mpair = _mm256_or_si256(k4_field(S1, S2, 2 * k, true), _mm256_slli_epi32(k4_field(S1, S2, 2 * k + 1, true), 16));
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mpair, pair16(b0, b1)));
-    }
-    __m256 da = _mm256_set1_ps(rd_f32(ab)), d = scales8(pb, h), dmin = scales8(pb + 32, h);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, da), acc);
-    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc);
+    __m256i mpair[4];
+    k4_min_pairs(ph, mpair);
+    return k4_step(mpair, scales8(pb, h), scales8(pb + 32, h), ab, isum, acc);
 }
 
 /* Q6_K decode, rows 8h .. 8h+7, the super-block's four 768-byte segments in turn: segment i
